@@ -1,0 +1,86 @@
+"""Prometheus metrics: request counts and latencies, plus each model's batcher counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from litestar import Request, get
+from litestar.response import Response
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from retrieval import ModelRegistry
+
+__all__ = ["Metrics", "metrics_endpoint"]
+
+
+class _BatcherCollector(Collector):
+    def __init__(self, owner: Metrics) -> None:
+        self._owner = owner
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        queued = GaugeMetricFamily("retrieval_queue_sequences", "sequences waiting to run", labels=["model"])
+        counters = {
+            name: CounterMetricFamily(f"retrieval_{name}", help_, labels=["model"])
+            for name, help_ in (
+                ("batches", "forward passes run"),
+                ("sequences", "sequences encoded"),
+                ("tokens", "real tokens encoded"),
+                ("padded_tokens", "tokens encoded including padding"),
+                ("rejected_sequences", "sequences refused because the queue was full"),
+                ("cancelled_sequences", "sequences skipped after their client left"),
+            )
+        }
+        for engine in self._owner.models or ():
+            stats = engine.batcher.stats
+            queued.add_metric([engine.name], stats.queued)
+            for name, value in (("batches", stats.batches), ("sequences", stats.sequences),
+                                ("tokens", stats.tokens), ("padded_tokens", stats.padded_tokens),
+                                ("rejected_sequences", stats.rejected), ("cancelled_sequences", stats.cancelled)):
+                counters[name].add_metric([engine.name], value)
+        yield queued
+        yield from counters.values()
+
+
+class Metrics:
+    """One Prometheus registry per app (so several apps in one process do not collide)."""
+
+    def __init__(self) -> None:
+        self.models: ModelRegistry | None = None  # set once the models are loaded
+        self.registry = CollectorRegistry()
+        self.requests = Counter("retrieval_http_requests", "HTTP requests", ["path", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("retrieval_http_request_seconds", "HTTP request latency", ["path"],
+                                 registry=self.registry)
+        self.registry.register(_BatcherCollector(self))
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            start, status = time.perf_counter(), [500]
+
+            async def send_wrapper(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_wrapper)
+            finally:
+                handler = scope.get("route_handler")
+                route = next(iter(handler.paths), "unmatched") if handler is not None else "unmatched"
+                self.requests.labels(route, str(status[0])).inc()
+                self.latency.labels(route).observe(time.perf_counter() - start)
+
+        return wrapped
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=False)
+def metrics_endpoint(request: Request) -> Response[bytes]:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,41 @@
+"""`GET /v1/models` and `GET /health`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import Response, get
+
+from api.schemas.common import now
+from retrieval import ModelRegistry
+
+__all__ = ["health", "list_models"]
+
+
+class ModelCard(msgspec.Struct):
+    id: str  # served model name
+    created: int  # unix seconds
+    root: str | None  # where the weights came from
+    max_model_len: int | None  # tokens per input
+    object: Literal["model"] = "model"
+    owned_by: str = "vllm"  # vLLM's value, kept for client compatibility
+    parent: str | None = None  # base model (unused)
+    permission: list[dict[str, Any]] = []  # OpenAI legacy field
+
+
+class ModelList(msgspec.Struct):
+    data: list[ModelCard]  # every served model
+    object: Literal["list"] = "list"
+
+
+@get("/v1/models", sync_to_thread=False, summary="List served models")
+def list_models(registry: ModelRegistry) -> ModelList:
+    created = now()
+    return ModelList([ModelCard(e.name, created, e.info.spec.source, e.info.max_model_len) for e in registry])
+
+
+@get("/health", sync_to_thread=False, summary="200 when every model's worker is alive, else 503")
+def health(registry: ModelRegistry) -> Response[bytes]:
+    alive = all(e.healthy for e in registry)
+    return Response(b"", status_code=200 if alive else 503)

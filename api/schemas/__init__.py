@@ -1,0 +1,1 @@
+"""msgspec request/response structs of the HTTP API."""

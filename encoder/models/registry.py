@@ -1,0 +1,40 @@
+"""Which adapter serves which architecture."""
+
+from __future__ import annotations
+
+from encoder.models.base import ModelAdapter
+from encoder.models.dense import DenseEmbedder
+from encoder.resolve import ModelInfo
+from encoder.types import Task
+
+__all__ = ["adapter_class", "dedicated_tasks", "register"]
+
+_BY_ARCHITECTURE: dict[str, type[ModelAdapter]] = {}
+_BY_TASK: list[tuple[Task, type[ModelAdapter]]] = []
+
+
+def register(cls: type[ModelAdapter], *, fallback_for: Task | None = None) -> type[ModelAdapter]:
+    """Serve `cls.architectures` with `cls`; `fallback_for` makes it the default for models with that task."""
+    for arch in cls.architectures:
+        _BY_ARCHITECTURE[arch] = cls
+    if fallback_for is not None:
+        _BY_TASK.append((fallback_for, cls))
+    return cls
+
+
+def dedicated_tasks() -> dict[str, frozenset[Task]]:
+    """Tasks of the architectures that have a dedicated adapter declaring them."""
+    return {arch: cls.tasks for arch, cls in _BY_ARCHITECTURE.items() if cls.tasks is not None}
+
+
+def adapter_class(info: ModelInfo) -> type[ModelAdapter]:
+    """The dedicated adapter of the architecture, else the first fallback whose task the model has."""
+    if info.architecture in _BY_ARCHITECTURE:
+        return _BY_ARCHITECTURE[info.architecture]
+    for task, cls in _BY_TASK:
+        if task in info.tasks:
+            return cls
+    return DenseEmbedder
+
+
+register(DenseEmbedder, fallback_for="embed")

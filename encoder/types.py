@@ -1,0 +1,86 @@
+"""Vocabulary shared by the encoder layer and the layers above it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from poolers.pooling import PoolingType
+
+__all__ = [
+    "ConvertMode",
+    "DType",
+    "Device",
+    "EmbeddingMode",
+    "ModelSpec",
+    "PoolerConfig",
+    "PoolingParams",
+    "PoolingType",
+    "Task",
+    "TokenizedInput",
+    "TruncationSide",
+]
+
+Task = Literal["embed", "classify", "score", "token_embed", "token_classify", "plugin"]
+ConvertMode = Literal["auto", "embed", "classify", "reward", "none"]
+DType = Literal["auto", "float32", "float16", "bfloat16"]
+Device = Literal["auto", "cpu", "cuda"]
+TruncationSide = Literal["left", "right"]
+EmbeddingMode = Literal["query", "document"]
+
+
+class PoolerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Operator override of the pooler; wins over sentence-transformers config and model defaults."""
+
+    pooling_type: PoolingType | None = None  # CLS / MEAN / LAST / ALL
+    normalize: bool | None = None  # L2-normalise embed outputs
+    use_activation: bool | None = None  # softmax/sigmoid on classify outputs
+    dimensions: int | None = None  # default Matryoshka output size
+    task: Task | None = None  # default task for /pooling when a request names none
+
+
+class ModelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How to load and run one served model."""
+
+    source: str  # local directory or hub id
+    name: str | None = None  # served model name; defaults to `source`
+    dtype: DType = "auto"  # auto = fp32 on CPU, fp16 on CUDA
+    device: Device = "auto"  # auto = CUDA when available
+    convert: ConvertMode = "auto"  # override the architecture -> task mapping
+    hf_overrides: dict[str, Any] = {}  # merged into config.json
+    pooler_config: PoolerConfig | None = None  # pooler override
+    trust_remote_code: bool = False  # run code shipped with the checkpoint
+    max_model_len: int | None = None  # override the model's token limit
+    max_batch_tokens: int | None = None  # padded tokens per forward pass; None = 2048 on CPU, 16384 on CUDA
+    max_batch_size: int = 256  # sequences per forward pass
+    max_queue: int = 4096  # admitted sequences waiting; beyond -> overloaded
+    revision: str | None = None  # hub revision
+
+    @property
+    def served_name(self) -> str:
+        return self.name or self.source
+
+
+class PoolingParams(msgspec.Struct, frozen=True):
+    """Per-request output options (vLLM's `PoolingParams`)."""
+
+    task: Task | None = None  # filled in by the engine when None
+    dimensions: int | None = None  # Matryoshka truncation
+    use_activation: bool | None = None  # normalize (embed) / softmax-sigmoid (classify); None = default
+    embedding_mode: EmbeddingMode | None = None  # ColBERT query/document encoding; None = raw tokens
+
+
+@dataclass(slots=True)
+class TokenizedInput:
+    """One model input after tokenisation. Lists are plain ints; None means "all ones" / "not used"."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None = None
+    attention_mask: list[int] | None = None  # None = attend to every position
+    keep_mask: list[int] | None = None  # positions whose vectors a token-level task returns
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)

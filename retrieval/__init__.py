@@ -1,0 +1,6 @@
+"""The service core: configuration, model registry, CLI parsing (and, later, collections and search)."""
+
+from retrieval.config import DEFAULT_MODEL_NAME, ServiceConfig
+from retrieval.registry import ModelRegistry
+
+__all__ = ["DEFAULT_MODEL_NAME", "ModelRegistry", "ServiceConfig"]

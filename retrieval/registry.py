@@ -1,0 +1,45 @@
+"""The served models of one process, by name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from encoder import Engine, ModelNotFoundError, ModelSpec
+
+__all__ = ["ModelRegistry"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelRegistry:
+    """Loads every `ModelSpec` once; `get(None)` is the first (default) model."""
+
+    def __init__(self, engines: Sequence[Engine]) -> None:
+        if not engines:
+            raise ValueError("a registry needs at least one model")
+        self._engines = {e.name: e for e in engines}
+        self.default = engines[0]
+
+    @classmethod
+    def load(cls, specs: Sequence[ModelSpec]) -> ModelRegistry:
+        engines = []
+        for spec in specs:
+            log.info("loading model %s from %s", spec.served_name, spec.source)
+            engines.append(Engine.load(spec))
+        return cls(engines)
+
+    def get(self, name: str | None) -> Engine:
+        if not name:
+            return self.default
+        engine = self._engines.get(name)
+        if engine is None:
+            raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
+        return engine
+
+    def __iter__(self) -> Iterator[Engine]:
+        return iter(self._engines.values())
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
