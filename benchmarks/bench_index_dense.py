@@ -1,0 +1,117 @@
+"""Dense index benchmark: our exact search vs raw FAISS, and approximate (IVF) recall and speed.
+
+Run: ``.venv/bin/python benchmarks/bench_index_dense.py`` (1,000,000 x 384; ``--n 20000`` for a smoke run).
+Prints one table; ratios are measured in the same run, timings interleaved and reported as medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from index.config import DenseConfig
+from index.dense import DenseIndex
+from index.synthetic import clustered_dense
+
+
+def _qps(fn: Callable[[np.ndarray], object], queries: np.ndarray, batch: int, rounds: int) -> float:
+    """Queries per second of ``fn`` over ``rounds`` batches (median of per-batch rates)."""
+    rates = []
+    for r in range(rounds):
+        q = queries[(r * batch) % (len(queries) - batch + 1) :][:batch]
+        t = time.perf_counter()
+        fn(q)
+        rates.append(batch / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def _interleaved(
+    fns: dict[str, Callable[[np.ndarray], object]], queries: np.ndarray, batch: int, rounds: int, reps: int
+) -> dict[str, float]:
+    """Median QPS per function, alternating between them ``reps`` times to cancel machine noise."""
+    seen: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            seen[name].append(_qps(fn, queries, batch, rounds))
+    return {name: statistics.median(v) for name, v in seen.items()}
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = [len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, truth, strict=True)]
+    return float(np.mean(hits)) / truth.shape[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1_000_000, help="stored vectors")
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--queries", type=int, default=640)
+    ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions per timing")
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64])
+    args = ap.parse_args()
+    print(f"# command: .venv/bin/python benchmarks/bench_index_dense.py {' '.join(sys.argv[1:])}".rstrip())
+    threads = faiss.omp_get_max_threads()
+    print(f"# n={args.n} dim={args.dim} queries={args.queries} faiss={faiss.__version__} threads={threads}")
+    t = time.perf_counter()
+    x, q = clustered_dense(args.n, args.dim, args.queries, n_clusters=1000, seed=0)
+    ids = np.arange(args.n, dtype=np.int64) * 3 + 7
+    print(f"# data generated in {time.perf_counter() - t:.1f}s")
+
+    raw = faiss.IndexFlatIP(args.dim)
+    raw.add(x)
+    ours = DenseIndex(args.dim, DenseConfig(kind="flat"))
+    t = time.perf_counter()
+    ours.add(ids, x)
+    print(f"# exact add {time.perf_counter() - t:.1f}s")
+    fns = {"faiss IndexFlatIP": lambda b: raw.search(b, 10), "DenseIndex flat": lambda b: ours.search(b, 10)}
+    rows = []
+    exact_qps = {}
+    for batch, rounds in ((1, 20), (64, 2)):
+        res = _interleaved(fns, q, batch, rounds, args.reps)
+        exact_qps[batch] = res["DenseIndex flat"]
+        ratio = res["DenseIndex flat"] / res["faiss IndexFlatIP"]
+        rows.append(
+            (f"exact batch={batch}", res["faiss IndexFlatIP"], res["DenseIndex flat"], ratio, 1.0, ">= 0.95")
+        )
+    truth = ours.search(q, 10).ids
+
+    ivf = DenseIndex(args.dim, DenseConfig(kind="ivf_flat"))
+    t = time.perf_counter()
+    ivf.add(ids, x)
+    build = time.perf_counter() - t
+    handle = faiss.extract_index_ivf(ivf.faiss_index)
+    print(
+        f"# IVF-Flat build (train + add) {build:.1f}s, nlist={handle.nlist}, default nprobe={handle.nprobe}"
+    )
+    for nprobe in args.nprobe:
+        handle.nprobe = nprobe
+        rec = _recall(ivf.search(q, 10).ids, truth)
+        for batch, rounds in ((1, 20), (64, 2)):
+            qps = _interleaved({"ivf": lambda b: ivf.search(b, 10)}, q, batch, rounds, 3)["ivf"]
+            speed = qps / exact_qps[batch]
+            rows.append(
+                (
+                    f"ivf_flat nprobe={nprobe} batch={batch}",
+                    exact_qps[batch],
+                    qps,
+                    speed,
+                    rec,
+                    "recall >= 0.95 and x >= 10",
+                )
+            )
+    print(f"{'case':34} {'baseline q/s':>13} {'ours q/s':>10} {'ratio':>8} {'recall@10':>10}  floor")
+    for name, base, mine, ratio, rec, floor in rows:
+        print(f"{name:34} {base:13.1f} {mine:10.1f} {ratio:8.3f} {rec:10.4f}  {floor}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Multi-vector (late-interaction, MaxSim) index: float16 token storage, exact or two-stage search.
+
+Items are documents given as float32 ``(m_i, dim)`` token vectors; queries are the same (``(q_i, dim)``
+each). Scores are ColBERT MaxSim (sum over query vectors of the best dot product), computed in float32 by
+:func:`poolers.maxsim.maxsim_packed` over the stored float16 vectors.
+
+* ``exact``: every live document is scored (chunked matmul + segmented max).
+* ``two_stage``: :class:`~index.token_candidates.TokenCandidates` proposes documents, exact MaxSim reranks
+  them. ``auto`` is exact below ``auto_exact_max`` documents and two-stage above.
+
+Removal tombstones a document (never returned again) and drops its tokens from the candidate index; the
+float16 rows are reclaimed by compaction once dead rows exceed ``compact_ratio``. Not thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from index.config import MultiVectorConfig, config_from_meta, config_to_meta
+from index.errors import IndexCorruptError
+from index.persist import load_snapshot, save_snapshot
+from index.slots import SlotMap, empty_result, finalize, topk_rows
+from index.token_candidates import TokenCandidates
+from index.token_store import TokenStore
+from index.types import MISSING_SCORE, SearchResult
+from index.validate import as_allowed_ids, as_ids, as_multivectors, check_k
+from poolers.maxsim import maxsim_packed
+
+__all__ = ["MultiVectorIndex", "pad_queries"]
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+
+def pad_queries(queries: list[F32]) -> tuple[F32, npt.NDArray[np.bool_]]:
+    """Stack queries of different lengths: ``(float32 (B, q_max, dim), mask bool (B, q_max))``."""
+    q_max = max(q.shape[0] for q in queries)
+    out = np.zeros((len(queries), q_max, queries[0].shape[1]), np.float32)
+    mask = np.zeros((len(queries), q_max), bool)
+    for i, q in enumerate(queries):
+        out[i, : q.shape[0]], mask[i, : q.shape[0]] = q, True
+    return out, mask
+
+
+def score_slots(store: TokenStore, queries: list[F32], slots: I64 | None) -> tuple[F32, I64]:
+    """Exact MaxSim of every query against ``slots`` (None: every occupied slot).
+
+    Returns ``(float32 (B, n), slots int64 (n,))`` with column ``j`` scoring ``slots[j]``.
+    """
+    if slots is None:
+        slots, offsets = store.occupied()
+        tokens = store.tokens
+    else:
+        tokens, offsets = store.gather(slots)
+    if slots.size == 0:
+        return np.empty((len(queries), 0), np.float32), slots
+    q, mask = pad_queries(queries)
+    return maxsim_packed(q, tokens, offsets, query_mask=mask), slots
+
+
+class MultiVectorIndex:
+    """Documents of float32 ``(m_i, dim)`` token vectors under external int64 ids, searched by MaxSim."""
+
+    family = "multivector"
+
+    def __init__(self, dim: int, config: MultiVectorConfig | None = None) -> None:
+        self.dim = int(dim)  # token vector dimension
+        self.config = config or MultiVectorConfig()  # frozen build/search settings
+        self.seq: int | None = None  # sequence number of the last write in the loaded snapshot
+        self._slots = SlotMap()  # external id <-> slot
+        self._store = TokenStore(self.dim)  # float16 token rows per slot
+        self._cand: TokenCandidates | None = None  # candidate stage, built when two-stage is in use
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @property
+    def two_stage(self) -> bool:
+        """True when searches use the candidate stage (``kind`` and, for ``auto``, the size decide)."""
+        kind = self.config.kind
+        return kind == "two_stage" or (kind == "auto" and len(self) >= self.config.auto_exact_max)
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes held: ``store`` (float16 tokens + extents), ``candidates`` (IVF-PQ), ``ids``."""
+        cand = 0 if self._cand is None else self._cand.nbytes()
+        return {"store": self._store.nbytes(), "candidates": cand, "ids": self._slots.n_slots * 8}
+
+    def add(self, ids: Any, items: Any) -> None:
+        """Insert or replace (upsert) documents: ``items`` a list of float32 (m_i, dim) under ``ids`` (n,)."""
+        docs = as_multivectors(items, self.dim)
+        keys = as_ids(ids, len(docs))
+        if not docs:
+            return
+        new, replaced = self._slots.assign(keys)
+        self._store.append(docs)
+        if self._cand is not None:
+            self._cand.remove(replaced)
+            self._cand.add_from(self._store, new)
+        self._maintain()
+
+    def remove(self, ids: Any) -> None:
+        """Remove ``ids`` (unknown ids are ignored); removed ids are never returned again."""
+        slots = self._slots.release(as_ids(ids))
+        if slots.size and self._cand is not None:
+            self._cand.remove(slots)
+        self._maintain()
+
+    def _maintain(self) -> None:
+        live = self._slots.live_mask()
+        occupied = int(self._store.lengths(np.arange(live.size)).sum())
+        dead_rows = occupied - int(self._store.lengths(np.flatnonzero(live)).sum())
+        if dead_rows > self.config.compact_ratio * max(1, occupied):
+            self._store.compact(live)
+        if not self.two_stage or len(self) == 0:
+            self._cand = None
+        elif self._cand is None or self._store.n_tokens > self.config.retrain_growth * self._cand.trained_on:
+            self._cand = TokenCandidates.build(self.config, self._store, self._slots.live_slots())
+
+    def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
+        """Best ``k`` documents per query by MaxSim, optionally only among ``allowed_ids``.
+
+        Args:
+            queries: list of float32 (q_i, dim), or float32 (B, q, dim).
+            k: hits per query (>= 1).
+            allowed_ids: None, or int64 (m,) ids a hit may have.
+
+        Returns:
+            ``SearchResult(scores float32 (B, k), ids int64 (B, k))``, best first; -1 / -inf where fewer
+            than ``k`` allowed live documents exist (whenever ``k`` exist, ``k`` are returned).
+        """
+        qs = as_multivectors(queries, self.dim, "queries")
+        k, allowed = check_k(k), as_allowed_ids(allowed_ids)
+        cand = None if allowed is None else self._slots.slots_of(allowed)
+        if len(self) == 0 or not qs or (cand is not None and cand.size == 0):
+            return empty_result(len(qs), k)
+        n_rerank = max(k, self.config.rerank * -(-k // 10))
+        if self._cand is None or (cand is not None and cand.size <= n_rerank):
+            return self._exact(qs, k, cand)
+        return self._two_stage(self._cand, qs, k, cand, n_rerank)
+
+    def _exact(self, qs: list[F32], k: int, cand: I64 | None) -> SearchResult:
+        scores, slots = score_slots(self._store, qs, cand)
+        if cand is None:
+            scores[:, ~self._slots.live_mask()[slots]] = MISSING_SCORE
+        top, cols = topk_rows(scores, k)
+        return finalize(top, np.where(cols >= 0, slots[np.maximum(cols, 0)], -1), self._slots)
+
+    def _two_stage(
+        self, stage: TokenCandidates, qs: list[F32], k: int, cand: I64 | None, n_rerank: int
+    ) -> SearchResult:
+        sel = None if cand is None else faiss.IDSelectorBatch(cand)
+        proposals = stage.candidates(qs, self.config.token_k, n_rerank, sel)
+        available = len(self) if cand is None else cand.size
+        rows = []
+        for q, docs in zip(qs, proposals, strict=True):
+            if docs.size < min(k, available):
+                docs = self._slots.live_slots() if cand is None else cand
+            scores, slots = score_slots(self._store, [q], docs)
+            top, cols = topk_rows(scores, k)
+            rows.append((top[0], np.where(cols[0] >= 0, slots[np.maximum(cols[0], 0)], -1)))
+        return finalize(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]), self._slots)
+
+    def save(self, directory: str | os.PathLike[str], seq: int | None = None) -> None:
+        """Atomically write this index to ``directory`` recording ``seq``, the last write it includes."""
+        meta: dict[str, Any] = {"dim": self.dim, "config": config_to_meta(self.config), "count": len(self)}
+        blobs = {}
+        if self._cand is not None:
+            meta["trained_on"] = self._cand.trained_on
+            blobs["candidates"] = faiss.serialize_index(self._cand.index)
+        arrays = {"slot_ids": self._slots.slot_ids, **self._store.state()}
+        save_snapshot(directory, self.family, seq, meta, arrays, blobs)
+        self.seq = seq
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> MultiVectorIndex:
+        """Read an index saved by :meth:`save`; raises ``IndexCorruptError`` naming a damaged file."""
+        snap = load_snapshot(directory, cls.family)
+        obj = cls(int(snap.require("dim")), config_from_meta(MultiVectorConfig, snap.require("config")))
+        tokens, start, length = snap.array("tokens"), snap.array("start"), snap.array("length")
+        slot_ids = snap.array("slot_ids")
+        if tokens.ndim != 2 or tokens.shape[1] != obj.dim or start.shape != length.shape != slot_ids.shape:
+            raise IndexCorruptError(snap.paths["tokens"], "token arrays disagree with each other or dim")
+        obj._slots = SlotMap(slot_ids)
+        obj._store = TokenStore.from_state(obj.dim, tokens, start, length)
+        obj.seq = snap.seq
+        if "candidates" in snap.blobs:
+            try:
+                index = faiss.deserialize_index(snap.blobs["candidates"])
+            except RuntimeError as e:
+                raise IndexCorruptError(snap.paths["candidates"], f"unreadable FAISS index ({e})") from e
+            obj._cand = TokenCandidates(index, int(snap.require("trained_on")))
+        return obj

@@ -1,0 +1,101 @@
+"""Compact storage of multi-vector documents: one contiguous float16 token matrix plus per-slot extents.
+
+Slot ``s`` owns ``tokens[start[s] : start[s] + length[s]]``. Documents are appended in slot order, so the
+occupied extents tile the matrix without gaps; a removed document keeps its tokens until :meth:`compact`
+rewrites the matrix without them (its length becomes 0). Memory per stored token vector is
+``2 * dim`` bytes plus ``16 / tokens_per_doc`` bytes of extents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["TokenStore"]
+
+F16 = npt.NDArray[np.float16]
+I64 = npt.NDArray[np.int64]
+
+
+class TokenStore:
+    """float16 ``(T, dim)`` token vectors with int64 ``start``/``length`` per slot."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim  # vector dimension
+        self._tok: F16 = np.empty((0, dim), np.float16)  # float16 (capacity, dim); first n_tokens used
+        self._n_tok = 0  # token rows in use
+        self._start: I64 = np.empty(0, np.int64)  # int64 (n_slots,): first row of each slot
+        self._len: I64 = np.empty(0, np.int64)  # int64 (n_slots,): rows of each slot, 0 once compacted away
+
+    @property
+    def n_tokens(self) -> int:
+        """Token rows held, including those of removed documents not yet compacted."""
+        return self._n_tok
+
+    @property
+    def n_slots(self) -> int:
+        """Documents ever appended since the last load (slots)."""
+        return int(self._start.shape[0])
+
+    @property
+    def tokens(self) -> F16:
+        """float16 (n_tokens, dim) view of the stored rows."""
+        return self._tok[: self._n_tok]
+
+    def lengths(self, slots: I64) -> I64:
+        """int64 (len(slots),): token count of each slot."""
+        return self._len[slots]
+
+    def nbytes(self) -> int:
+        """Bytes held by the used part of the store (tokens and extents)."""
+        return int(self._n_tok * self.dim * 2 + self._start.nbytes + self._len.nbytes)
+
+    def append(self, docs: list[npt.NDArray[np.float32]]) -> None:
+        """Store ``docs`` (float (m_i, dim) each) in the next ``len(docs)`` slots."""
+        lens = np.fromiter((d.shape[0] for d in docs), np.int64, len(docs))
+        total = int(lens.sum())
+        if self._n_tok + total > self._tok.shape[0]:
+            grown = np.empty((max(2 * self._tok.shape[0], self._n_tok + total, 1024), self.dim), np.float16)
+            grown[: self._n_tok] = self._tok[: self._n_tok]
+            self._tok = grown
+        if docs:
+            self._tok[self._n_tok : self._n_tok + total] = np.concatenate(docs)
+        starts = self._n_tok + np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        self._start = np.concatenate([self._start, starts])
+        self._len = np.concatenate([self._len, lens])
+        self._n_tok += total
+
+    def occupied(self) -> tuple[I64, I64]:
+        """``(slots, offsets)``: slots holding rows in storage order, and int64 offsets (len(slots)+1,)."""
+        slots = np.flatnonzero(self._len > 0).astype(np.int64)
+        return slots, np.append(self._start[slots], self._n_tok).astype(np.int64)
+
+    def gather(self, slots: I64) -> tuple[F16, I64]:
+        """Rows of ``slots`` packed: ``(float16 (sum m, dim), offsets int64 (len(slots)+1,))``."""
+        lens = self._len[slots]
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        rows = np.repeat(self._start[slots] - offsets[:-1], lens) + np.arange(offsets[-1])
+        return self._tok[rows], offsets
+
+    def compact(self, keep: npt.NDArray[np.bool_]) -> None:
+        """Rewrite the matrix with only slots where ``keep`` (bool (n_slots,)) is true and rows exist."""
+        slots = np.flatnonzero(keep & (self._len > 0)).astype(np.int64)
+        tokens, offsets = self.gather(slots)
+        self._tok, self._n_tok = tokens, int(offsets[-1])
+        self._len[~keep] = 0
+        self._start[:] = self._n_tok
+        self._start[slots] = offsets[:-1]
+
+    def state(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Arrays to persist: ``tokens`` float16 (T, dim), ``start`` and ``length`` int64 (n_slots,)."""
+        return {"tokens": self.tokens, "start": self._start, "length": self._len}
+
+    @classmethod
+    def from_state(cls, dim: int, tokens: F16, start: I64, length: I64) -> TokenStore:
+        """Rebuild a store from :meth:`state` arrays (shapes already verified by the caller)."""
+        store = cls(dim)
+        store._tok = np.ascontiguousarray(tokens, dtype=np.float16)
+        store._n_tok = int(tokens.shape[0])
+        store._start = np.asarray(start, np.int64)
+        store._len = np.asarray(length, np.int64)
+        return store

@@ -1,0 +1,56 @@
+"""Shared vocabulary of the index layer: closed choices, the search result and the missing-hit markers."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "MISSING_ID",
+    "MISSING_SCORE",
+    "DenseKind",
+    "DeviceChoice",
+    "IndexFamily",
+    "Metric",
+    "MultiVectorKind",
+    "SearchResult",
+    "SparseItem",
+]
+
+DenseKind = Literal["auto", "flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8", "factory"]
+"""How a :class:`~index.dense.DenseIndex` organises vectors. ``auto`` picks by collection size."""
+
+MultiVectorKind = Literal["auto", "exact", "two_stage"]
+"""``exact`` scans every document with MaxSim; ``two_stage`` retrieves candidates then reranks exactly."""
+
+Metric = Literal["ip", "cosine"]
+"""Similarity: inner product, or cosine (vectors L2-normalised on add and on search)."""
+
+DeviceChoice = Literal["auto", "cpu"]
+"""``auto`` moves FAISS indexes to a GPU when the installed faiss reports one; ``cpu`` never does."""
+
+IndexFamily = Literal[
+    "dense", "multivector", "sparse", "bm25", "exact_dense", "exact_multivector", "exact_sparse", "exact_bm25"
+]
+"""The ``kind`` recorded in a saved index's manifest."""
+
+SparseItem = dict[int, float]
+"""One sparse vector: vocabulary token id -> weight (e.g. BGE-M3 lexical weights)."""
+
+MISSING_ID: int = -1
+"""Id placed in a result slot when fewer than ``k`` hits exist."""
+
+MISSING_SCORE: float = float("-inf")
+"""Score placed in a result slot when fewer than ``k`` hits exist (always ``-inf``, every family)."""
+
+
+class SearchResult(NamedTuple):
+    """The answer of every ``search``: row ``i`` holds the hits of query ``i``, best first.
+
+    Unpacks as ``scores, ids = index.search(...)``.
+    """
+
+    scores: npt.NDArray[np.float32]  # float32 (n_queries, k); MISSING_SCORE where fewer than k hits
+    ids: npt.NDArray[np.int64]  # int64 (n_queries, k) external ids; MISSING_ID where fewer than k hits

@@ -1,0 +1,191 @@
+"""DenseIndex against the numpy oracle and ExactDenseIndex, for every kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from conftest import DIM, recall
+
+from index import (
+    DenseConfig,
+    DenseIndex,
+    ExactDenseIndex,
+    InvalidIdsError,
+    InvalidQueryError,
+    InvalidVectorsError,
+)
+from index.device import gpu_count
+
+KINDS = ["flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"]
+FLOOR = {"flat": 1.0, "hnsw": 0.95, "ivf_flat": 0.95, "ivf_sq8": 0.9, "ivf_pq": 0.3}
+
+
+def _oracle(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    return ids[np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :k]]
+
+
+def _index(kind: str, ids: np.ndarray, x: np.ndarray, **kw: object) -> DenseIndex:
+    cfg = DenseConfig(kind=kind, factory=kw.pop("factory", None), **kw)  # type: ignore[arg-type]
+    index = DenseIndex(DIM, cfg)
+    index.add(ids, x)
+    return index
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recall_against_numpy_oracle(kind: str, dense_data) -> None:
+    ids, x, q = dense_data
+    index = _index(kind, ids, x)
+    scores, found = index.search(q, 10)
+    assert scores.dtype == np.float32 and found.dtype == np.int64 and found.shape == (len(q), 10)
+    assert index.kind == kind and len(index) == len(ids)
+    assert recall(found, _oracle(x, ids, q, 10)) >= FLOOR[kind]
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+
+
+def test_exact_scores_match_numpy(dense_data) -> None:
+    ids, x, q = dense_data
+    scores, found = _index("flat", ids, x).search(q, 5)
+    np.testing.assert_array_equal(found, _oracle(x, ids, q, 5))
+    np.testing.assert_allclose(scores, np.sort(q @ x.T, axis=1)[:, ::-1][:, :5], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("factory", ["IVF32,Flat", "HNSW16", "IVF16,SQ8", "Flat"])
+def test_factory_strings(factory: str, dense_data) -> None:
+    ids, x, q = dense_data
+    index = _index("factory", ids, x, factory=factory, nprobe=8)
+    truth = _oracle(x, ids, q, 10)
+    assert recall(index.search(q, 10).ids, truth) >= 0.9
+    index.remove(ids[:2900])
+    found = index.search(q, 10).ids
+    assert (found >= 0).all() and not np.isin(found, ids[:2900]).any()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_removing_90_percent_keeps_k_live_hits(kind: str, dense_data) -> None:
+    ids, x, q = dense_data
+    index = _index(kind, ids, x)
+    rng = np.random.default_rng(0)
+    gone = rng.choice(ids, size=2700, replace=False)
+    for chunk in np.array_split(gone, 9):
+        index.remove(chunk)
+    index.remove(gone[:5])  # removing twice is a no-op
+    assert len(index) == 300
+    found = index.search(q, 10).ids
+    assert (found >= 0).all() and not np.isin(found, gone).any()
+    live = ~np.isin(ids, gone)
+    assert recall(found, _oracle(x[live], ids[live], q, 10)) >= min(FLOOR[kind], 0.9)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_filtered_search_returns_only_allowed(kind: str, dense_data) -> None:
+    ids, x, q = dense_data
+    index = _index(kind, ids, x)
+    allowed = ids[::37]
+    _scores, found = index.search(q, 10, allowed_ids=allowed)
+    assert np.isin(found, allowed).all()
+    mask = np.isin(ids, allowed)
+    if kind == "flat":
+        np.testing.assert_array_equal(found, _oracle(x[mask], ids[mask], q, 10))
+    few = index.search(q, 10, allowed_ids=np.array([ids[3], ids[4], 999_999_999]))
+    assert (np.sort(few.ids[:, :2], axis=1) == np.sort(ids[3:5])).all() and (few.ids[:, 2:] == -1).all()
+    assert np.isneginf(few.scores[:, 2:]).all()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf_flat"])
+def test_upsert_replaces_vector(kind: str, dense_data) -> None:
+    ids, x, q = dense_data
+    index = _index(kind, ids, x)
+    index.add(ids[:1], q[:1])
+    assert len(index) == len(ids)
+    scores, found = index.search(q[:1], 3)
+    assert found[0, 0] == ids[0] and scores[0, 0] == pytest.approx(float(q[0] @ q[0]), rel=1e-4)
+    assert (found[0] == ids[0]).sum() == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_identical(kind: str, dense_data, tmp_path: Path) -> None:
+    ids, x, q = dense_data
+    index = _index(kind, ids, x)
+    index.remove(ids[:100])
+    before = index.search(q, 10, allowed_ids=ids[::3])
+    plain = index.search(q, 10)
+    index.save(tmp_path, seq=42)
+    again = DenseIndex.load(tmp_path)
+    assert again.seq == 42 and len(again) == len(index) and again.kind == index.kind
+    for want, got in ((before, again.search(q, 10, allowed_ids=ids[::3])), (plain, again.search(q, 10))):
+        np.testing.assert_array_equal(want.ids, got.ids)
+        np.testing.assert_array_equal(want.scores, got.scores)
+
+
+def test_auto_policy_moves_from_flat_to_ivf(dense_data) -> None:
+    ids, x, q = dense_data
+    index = DenseIndex(DIM, DenseConfig(kind="auto", auto_flat_max=2000))
+    index.add(ids[:1500], x[:1500])
+    assert index.kind == "flat"
+    index.add(ids[1500:], x[1500:])
+    assert index.kind == "ivf_flat" and len(index) == len(ids)
+    assert recall(index.search(q, 10).ids, _oracle(x, ids, q, 10)) >= 0.95
+
+
+def test_cosine_normalises(dense_data) -> None:
+    ids, x, q = dense_data
+    index = DenseIndex(DIM, DenseConfig(kind="flat", metric="cosine"))
+    index.add(ids, x * 3.0)
+    scores, found = index.search(q * 7.0, 1)
+    assert np.allclose(scores[:, 0], np.max(q @ x.T, axis=1), atol=1e-5)
+    assert (found[:, 0] == _oracle(x, ids, q, 1)[:, 0]).all()
+
+
+def test_exact_sibling_matches_numpy(dense_data, tmp_path: Path) -> None:
+    ids, x, q = dense_data
+    exact = ExactDenseIndex(DIM)
+    exact.add(ids, x)
+    np.testing.assert_array_equal(exact.search(q, 10).ids, _oracle(x, ids, q, 10))
+    exact.remove(ids[:10])
+    exact.save(tmp_path, seq=3)
+    again = ExactDenseIndex.load(tmp_path)
+    np.testing.assert_array_equal(again.search(q, 10).ids, exact.search(q, 10).ids)
+    assert again.seq == 3 and len(again) == len(ids) - 10
+
+
+def test_empty_index_and_k_larger_than_collection(dense_data) -> None:
+    ids, x, q = dense_data
+    index = DenseIndex(DIM)
+    assert (index.search(q, 4).ids == -1).all()
+    index.add(ids[:3], x[:3])
+    scores, found = index.search(q[:2], 5)
+    assert (found[:, :3] >= 0).all() and (found[:, 3:] == -1).all() and np.isneginf(scores[:, 3:]).all()
+
+
+def test_invalid_inputs_raise_typed_errors(dense_data) -> None:
+    ids, x, q = dense_data
+    index = DenseIndex(DIM)
+    with pytest.raises(InvalidVectorsError) as err:
+        index.add(ids[:2], np.zeros((2, DIM + 1), np.float32))
+    assert err.value.expected == f"float32 (n, {DIM})" and "(2, 33)" in err.value.received
+    with pytest.raises(InvalidIdsError):
+        index.add(ids[:3], x[:2])
+    with pytest.raises(InvalidIdsError):
+        index.add([1, 1], x[:2])
+    with pytest.raises(InvalidIdsError):
+        index.add([-5, 1], x[:2])
+    with pytest.raises(InvalidVectorsError):
+        index.add([1, 2], np.full((2, DIM), np.nan, np.float32))
+    with pytest.raises(InvalidQueryError):
+        index.search(q, 0)
+    with pytest.raises(InvalidQueryError):
+        index.search(q[0], 3)
+
+
+@pytest.mark.gpu
+def test_gpu_replica_matches_cpu(dense_data) -> None:
+    if gpu_count() == 0:
+        pytest.skip("faiss reports no GPU")
+    ids, x, q = dense_data
+    gpu = _index("flat", ids, x)
+    cpu = _index("flat", ids, x, device="cpu")
+    np.testing.assert_array_equal(gpu.search(q, 10).ids, cpu.search(q, 10).ids)
+    assert faiss.get_num_gpus() > 0
