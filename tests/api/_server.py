@@ -1,0 +1,55 @@
+"""Run the real app under uvicorn on 127.0.0.1 in a background thread, for end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+
+from api import create_app
+from retrieval import ModelRegistry, ServiceConfig
+
+__all__ = ["LiveServer", "live_server"]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str  # http://127.0.0.1:<port>
+    registry: ModelRegistry
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(registry: ModelRegistry, config: ServiceConfig | None = None) -> Iterator[LiveServer]:
+    """Serve `registry` (already loaded) on a free loopback port until the block ends."""
+    port = _free_port()
+    cfg = config or ServiceConfig(port=port)
+    app = create_app(cfg, registry)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(url, registry)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
