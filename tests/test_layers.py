@@ -1,0 +1,47 @@
+"""The one-way layer rule of DESIGN.md, enforced two ways: import-linter contracts and a static scan."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = {
+    "poolers": {"encoder", "index", "retrieval", "api", "litestar", "faiss", "transformers"},
+    "encoder": {"index", "retrieval", "api", "litestar"},
+    "index": {"encoder", "retrieval", "api", "litestar", "transformers"},
+    "retrieval": {"api", "litestar"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_downwards(layer: str) -> None:
+    bad = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & FORBIDDEN[layer])
+        for path in (ROOT / layer).rglob("*.py")
+        if _imports(path) & FORBIDDEN[layer]
+    }
+    assert not bad, f"{layer}/ imports a layer above it: {bad}"
+
+
+def test_import_linter_contracts_hold() -> None:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe, "import-linter is a test dependency; install with pip install -e '.[test]'"
+    result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
