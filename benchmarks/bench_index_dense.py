@@ -23,26 +23,30 @@ from index.dense import DenseIndex
 from index.synthetic import clustered_dense
 
 
-def _qps(fn: Callable[[np.ndarray], object], queries: np.ndarray, batch: int, rounds: int) -> float:
-    """Queries per second of ``fn`` over ``rounds`` batches (median of per-batch rates)."""
+def _rates(fn: Callable[[np.ndarray], object], queries: np.ndarray, batch: int, rounds: int) -> list[float]:
+    """Queries per second of ``fn`` for each of ``rounds`` batches."""
     rates = []
     for r in range(rounds):
         q = queries[(r * batch) % (len(queries) - batch + 1) :][:batch]
         t = time.perf_counter()
         fn(q)
         rates.append(batch / (time.perf_counter() - t))
-    return statistics.median(rates)
+    return rates
 
 
 def _interleaved(
     fns: dict[str, Callable[[np.ndarray], object]], queries: np.ndarray, batch: int, rounds: int, reps: int
-) -> dict[str, float]:
-    """Median QPS per function, alternating between them ``reps`` times to cancel machine noise."""
+) -> dict[str, tuple[float, float]]:
+    """``(median, best)`` QPS per function, alternating between them ``reps`` times.
+
+    The machine is shared, so noise only ever slows a run down: the best rate estimates intrinsic cost,
+    the median shows typical behaviour. Both are printed.
+    """
     seen: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(reps):
         for name, fn in fns.items():
-            seen[name].append(_qps(fn, queries, batch, rounds))
-    return {name: statistics.median(v) for name, v in seen.items()}
+            seen[name].extend(_rates(fn, queries, batch, rounds))
+    return {name: (statistics.median(v), max(v)) for name, v in seen.items()}
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -72,16 +76,16 @@ def main() -> None:
     t = time.perf_counter()
     ours.add(ids, x)
     print(f"# exact add {time.perf_counter() - t:.1f}s")
-    fns = {"faiss IndexFlatIP": lambda b: raw.search(b, 10), "DenseIndex flat": lambda b: ours.search(b, 10)}
+    fns = {"faiss": lambda b: raw.search(b, 10), "ours": lambda b: ours.search(b, 10)}
     rows = []
     exact_qps = {}
     for batch, rounds in ((1, 20), (64, 2)):
         res = _interleaved(fns, q, batch, rounds, args.reps)
-        exact_qps[batch] = res["DenseIndex flat"]
-        ratio = res["DenseIndex flat"] / res["faiss IndexFlatIP"]
-        rows.append(
-            (f"exact batch={batch}", res["faiss IndexFlatIP"], res["DenseIndex flat"], ratio, 1.0, ">= 0.95")
-        )
+        exact_qps[batch] = res["ours"]
+        for i, stat in enumerate(("median", "best")):
+            ratio = res["ours"][i] / res["faiss"][i]
+            name = f"exact batch={batch} ({stat})"
+            rows.append((name, res["faiss"][i], res["ours"][i], ratio, 1.0, "ours/faiss >= 0.95"))
     truth = ours.search(q, 10).ids
 
     ivf = DenseIndex(args.dim, DenseConfig(kind="ivf_flat"))
@@ -89,28 +93,23 @@ def main() -> None:
     ivf.add(ids, x)
     build = time.perf_counter() - t
     handle = faiss.extract_index_ivf(ivf.faiss_index)
+    default_nprobe = handle.nprobe
     print(
-        f"# IVF-Flat build (train + add) {build:.1f}s, nlist={handle.nlist}, default nprobe={handle.nprobe}"
+        f"# IVF-Flat build (train + add) {build:.1f}s, nlist={handle.nlist}, default nprobe={default_nprobe}"
     )
-    for nprobe in args.nprobe:
+    for nprobe in sorted({default_nprobe, *args.nprobe}):
         handle.nprobe = nprobe
         rec = _recall(ivf.search(q, 10).ids, truth)
         for batch, rounds in ((1, 20), (64, 2)):
-            qps = _interleaved({"ivf": lambda b: ivf.search(b, 10)}, q, batch, rounds, 3)["ivf"]
-            speed = qps / exact_qps[batch]
+            qps = _interleaved({"ivf": lambda b: ivf.search(b, 10)}, q, batch, rounds, 3)["ivf"][0]
+            name = f"ivf_flat nprobe={nprobe} batch={batch}"
             rows.append(
-                (
-                    f"ivf_flat nprobe={nprobe} batch={batch}",
-                    exact_qps[batch],
-                    qps,
-                    speed,
-                    rec,
-                    "recall >= 0.95 and x >= 10",
-                )
+                (name, exact_qps[batch][0], qps, qps / exact_qps[batch][0], rec, "recall>=0.95, x>=10")
             )
-    print(f"{'case':34} {'baseline q/s':>13} {'ours q/s':>10} {'ratio':>8} {'recall@10':>10}  floor")
+    print(f"{'case':32} {'baseline q/s':>13} {'ours q/s':>10} {'ratio':>8} {'recall@10':>10}  floor")
     for name, base, mine, ratio, rec, floor in rows:
-        print(f"{name:34} {base:13.1f} {mine:10.1f} {ratio:8.3f} {rec:10.4f}  {floor}")
+        print(f"{name:32} {base:13.2f} {mine:10.2f} {ratio:8.3f} {rec:10.4f}  {floor}")
+    print("# baseline: raw faiss.IndexFlatIP for exact rows; our exact DenseIndex (median) for ivf rows")
 
 
 if __name__ == "__main__":

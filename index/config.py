@@ -23,7 +23,7 @@ class DenseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auto_flat_max: int = 100_000  # "auto": exact flat search below this many vectors
     auto_ivf_flat_max: int = 4_000_000  # "auto": IVF-Flat below this many, IVF-SQ8 above
     nlist: int | None = None  # IVF lists; None = 4 * sqrt(n) at training time
-    nprobe: int | None = None  # IVF lists probed; None = max(16, nlist // 16)
+    nprobe: int | None = None  # IVF lists probed; None = max(8, nlist // 32)
     pq_m: int | None = None  # IVF-PQ sub-quantizers (must divide dim); None = dim // 4 (8-bit codes)
     hnsw_m: int = 32  # HNSW neighbours per node
     ef_construction: int = 80  # HNSW build beam width
@@ -48,7 +48,7 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     auto_exact_max: int = 5_000  # "auto": exact MaxSim scan below this many documents
     nlist: int | None = None  # token IVF lists; None = 4 * sqrt(tokens) at training time
     nprobe: int = 8  # token IVF lists probed per query vector
-    pq_m: int | None = None  # token IVF-PQ sub-quantizers; None = dim // 4
+    pq_m: int | None = None  # token IVF-PQ sub-quantizers (bytes per token code); None = dim // 8
     token_k: int = 64  # nearest token vectors fetched per query vector in the candidate stage
     rerank: int = 64  # documents (times k / 10, at least k) reranked with exact MaxSim
     compact_ratio: float = 0.5  # dead-token fraction above which the token store is rewritten

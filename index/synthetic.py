@@ -42,41 +42,35 @@ def clustered_multivector(
     n_queries: int,
     doc_len: tuple[int, int] = (64, 300),
     query_len: int = 32,
-    n_topics: int | None = None,
     seed: int = 0,
 ) -> tuple[list[F32], list[F32]]:
     """``(documents, queries)``: lists of unit-norm float32 ``(m, dim)`` token matrices.
 
-    Each document mixes tokens of one or two topics (80%) with shared common tokens (20%); each query
-    draws tokens from the topics of a random target document, half of them near the document's own tokens.
-    Values are float16-representable so float16 storage is lossless.
+    Topics own 100 token prototypes each; a document picks a topic and a private vocabulary of 24 of its
+    prototypes, and draws 80% of its tokens from that vocabulary and 20% from 200 shared "function word"
+    prototypes, plus noise. A query draws its vectors from the vocabulary of a random target document, so
+    documents sharing more of that vocabulary score higher. Values are float16-representable.
     """
     rng = np.random.default_rng(seed)
-    n_topics = n_topics or max(4, n_docs // 20)
-    topic_centre = rng.standard_normal((n_topics, dim), dtype=np.float32)
+    noise = 0.5 / np.sqrt(dim)  # per-coordinate sigma: noise vectors of norm ~0.5 around unit prototypes
+    n_topics = max(2, n_docs // 50)
+    centre = rng.standard_normal((n_topics, dim), dtype=np.float32)
     protos = _unit(
-        topic_centre[np.repeat(np.arange(n_topics), 20)]
-        + rng.standard_normal((n_topics * 20, dim), dtype=np.float32)
+        np.repeat(centre, 100, axis=0) + rng.standard_normal((n_topics * 100, dim), dtype=np.float32)
     )
     common = _unit(rng.standard_normal((200, dim), dtype=np.float32))
-    topics = rng.integers(0, n_topics, (n_docs, 2))
+    vocab = rng.integers(0, n_topics, (n_docs, 1)) * 100 + rng.integers(0, 100, (n_docs, 24))
     docs = []
     for i in range(n_docs):
         m = int(rng.integers(doc_len[0], doc_len[1] + 1))
-        own = protos[topics[i, rng.integers(0, 2, m)] * 20 + rng.integers(0, 20, m)]
+        own = protos[vocab[i, rng.integers(0, 24, m)]]
         toks = np.where(rng.random((m, 1)) < 0.8, own, common[rng.integers(0, 200, m)])
-        docs.append(_unit(toks + 0.3 * rng.standard_normal((m, dim), dtype=np.float32)))
+        docs.append(_unit(toks + noise * rng.standard_normal((m, dim), dtype=np.float32)))
     queries = []
     for t in rng.integers(0, n_docs, n_queries):
-        half = query_len // 2
-        near = docs[t][rng.integers(0, docs[t].shape[0], half)]
-        topic = protos[
-            topics[t, rng.integers(0, 2, query_len - half)] * 20 + rng.integers(0, 20, query_len - half)
-        ]
-        q = np.concatenate([near, topic]) + 0.2 * rng.standard_normal((query_len, dim), dtype=np.float32)
-        queries.append(_unit(q))
-    f16 = [d.astype(np.float16).astype(np.float32) for d in docs]
-    return f16, queries
+        q = protos[vocab[t, rng.integers(0, 24, query_len)]]
+        queries.append(_unit(q + noise * rng.standard_normal((query_len, dim), dtype=np.float32)))
+    return [d.astype(np.float16).astype(np.float32) for d in docs], queries
 
 
 def sparse_docs(

@@ -1,0 +1,76 @@
+"""BM25Index (bm25s) against the numpy BM25 in ExactBM25Index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import BM25Config, BM25Index, ExactBM25Index, InvalidVectorsError
+
+_WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "theta",
+    "kappa",
+    "lambda",
+    "sigma",
+    "omega",
+    "river",
+    "stone",
+    "cloud",
+    "fire",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[np.ndarray, list[str], list[str]]:
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(_WORDS, size=int(rng.integers(3, 15)))) for _ in range(300)]
+    queries = [" ".join(rng.choice(_WORDS, size=2)) for _ in range(20)] + ["the of and", "unknownword"]
+    return np.arange(300, dtype=np.int64) * 4, texts, queries
+
+
+def _same(a, b, queries, k, allowed=None):
+    ra, rb = a.search(queries, k, allowed_ids=allowed), b.search(queries, k, allowed_ids=allowed)
+    np.testing.assert_array_equal(ra.ids, rb.ids)
+    np.testing.assert_allclose(ra.scores, rb.scores, rtol=1e-5)
+    return ra
+
+
+def test_matches_numpy_bm25(corpus) -> None:
+    ids, texts, queries = corpus
+    a, b = BM25Index(), ExactBM25Index()
+    a.add(ids, texts)
+    b.add(ids, texts)
+    res = _same(a, b, queries, 10)
+    assert (res.ids[:20] >= 0).all() and (res.ids[-2:] == -1).all()
+
+
+def test_remove_upsert_filter_and_save_load(corpus, tmp_path: Path) -> None:
+    ids, texts, queries = corpus
+    a, b = BM25Index(BM25Config(k1=1.2, b=0.5)), ExactBM25Index(BM25Config(k1=1.2, b=0.5))
+    for x in (a, b):
+        x.add(ids, texts)
+        x.remove(ids[:270])
+        x.add(ids[:1], ["omega omega omega river"])
+    assert len(a) == 31
+    res = _same(a, b, queries, 10)
+    assert not np.isin(res.ids, ids[1:270]).any()
+    _same(a, b, queries, 5, ids[::2])
+    a.save(tmp_path, seq=12)
+    again = BM25Index.load(tmp_path)
+    assert again.seq == 12 and len(again) == 31
+    np.testing.assert_array_equal(again.search(queries, 10).ids, res.ids)
+
+
+def test_invalid() -> None:
+    with pytest.raises(InvalidVectorsError):
+        BM25Index().add([1], "not a list")
+    with pytest.raises(InvalidVectorsError):
+        BM25Index().add([1], [3])
