@@ -17,7 +17,7 @@ from encoder.models.base import ModelAdapter
 from encoder.models.registry import adapter_class, dedicated_tasks
 from encoder.resolve import ModelInfo, resolve_model
 from encoder.tokenizer import Prompt
-from encoder.types import ModelSpec, PoolingParams, Task, TokenizedInput, TruncationSide
+from encoder.types import ModelSpec, PoolingParams, Task, TextPair, TokenizedInput, TruncationSide
 
 __all__ = ["EncodeResult", "Engine", "TokenOptions"]
 
@@ -44,6 +44,10 @@ def check_prompts(prompts: Sequence[Prompt], vocab_size: int) -> None:
     if not prompts:
         raise InvalidInputError("Input must not be empty: give at least one text or token list", param="input")
     for i, p in enumerate(prompts):
+        if isinstance(p, TextPair):  # cross-encoder pair: both sides must be non-empty text
+            if not p.text or not p.text_pair:
+                raise InvalidInputError(f"input[{i}] is a pair with an empty side", param="input")
+            continue
         if isinstance(p, str):
             if not p:
                 raise InvalidInputError(f"input[{i}] is an empty string", param="input")

@@ -19,6 +19,7 @@ __all__ = [
     "PoolingParams",
     "PoolingType",
     "Task",
+    "TextPair",
     "TokenizedInput",
     "TruncationSide",
 ]
@@ -70,6 +71,14 @@ class PoolingParams(msgspec.Struct, frozen=True):
     dimensions: int | None = None  # Matryoshka truncation
     use_activation: bool | None = None  # normalize (embed) / softmax-sigmoid (classify); None = default
     embedding_mode: EmbeddingMode | None = None  # ColBERT query/document encoding; None = raw tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TextPair:
+    """A cross-encoder input: two texts tokenised together (`tokenizer(text, text_pair)`)."""
+
+    text: str  # first segment (the query)
+    text_pair: str  # second segment (the document)
 
 
 @dataclass(slots=True)

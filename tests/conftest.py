@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.fixtures import checkpoints  # noqa: E402
+from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 
 Builder = Callable[[Path], Path]
 
@@ -22,6 +23,7 @@ _BUILDERS: dict[str, Builder] = {
     "xlmr_cls": checkpoints.write_xlmr_cls,
     "decoder_right": lambda p: checkpoints.write_decoder(p, padding_side="right"),
     "decoder_left": lambda p: checkpoints.write_decoder(p, padding_side="left"),
+    **CLASSIFIER_BUILDERS,  # cross-encoders, classifiers, reward models
 }
 
 

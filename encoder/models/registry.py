@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from encoder.models.base import ModelAdapter
+from encoder.models.classifier import SequenceClassifier
 from encoder.models.dense import DenseEmbedder
+from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
 from encoder.resolve import ModelInfo
 from encoder.types import Task
 
-__all__ = ["adapter_class", "dedicated_tasks", "register"]
+__all__ = ["adapter_class", "dedicated_tasks", "register", "register_pattern"]
 
 _BY_ARCHITECTURE: dict[str, type[ModelAdapter]] = {}
 _BY_TASK: list[tuple[Task, type[ModelAdapter]]] = []
+_BY_PATTERN: list[tuple[re.Pattern[str], type[ModelAdapter]]] = []  # architecture-name regex -> adapter
 
 
 def register(cls: type[ModelAdapter], *, fallback_for: Task | None = None) -> type[ModelAdapter]:
@@ -19,6 +24,12 @@ def register(cls: type[ModelAdapter], *, fallback_for: Task | None = None) -> ty
         _BY_ARCHITECTURE[arch] = cls
     if fallback_for is not None:
         _BY_TASK.append((fallback_for, cls))
+    return cls
+
+
+def register_pattern(pattern: str, cls: type[ModelAdapter]) -> type[ModelAdapter]:
+    """Serve every architecture whose name matches `pattern` (regex search) with `cls` (after exact names)."""
+    _BY_PATTERN.append((re.compile(pattern), cls))
     return cls
 
 
@@ -31,6 +42,9 @@ def adapter_class(info: ModelInfo) -> type[ModelAdapter]:
     """The dedicated adapter of the architecture, else the first fallback whose task the model has."""
     if info.architecture in _BY_ARCHITECTURE:
         return _BY_ARCHITECTURE[info.architecture]
+    for pattern, pattern_cls in _BY_PATTERN:
+        if pattern.search(info.architecture):
+            return pattern_cls
     for task, cls in _BY_TASK:
         if task in info.tasks:
             return cls
@@ -38,3 +52,6 @@ def adapter_class(info: ModelInfo) -> type[ModelAdapter]:
 
 
 register(DenseEmbedder, fallback_for="embed")
+register(SequenceClassifier, fallback_for="classify")
+register(RewardModel)
+register_pattern(REWARD_ARCHITECTURE_PATTERN, RewardModel)
