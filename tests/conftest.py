@@ -14,7 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.fixtures import checkpoints  # noqa: E402
+from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
+from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert
 
 Builder = Callable[[Path], Path]
 
@@ -24,6 +26,10 @@ _BUILDERS: dict[str, Builder] = {
     "decoder_right": lambda p: checkpoints.write_decoder(p, padding_side="right"),
     "decoder_left": lambda p: checkpoints.write_decoder(p, padding_side="left"),
     **CLASSIFIER_BUILDERS,  # cross-encoders, classifiers, reward models
+    "hf_colbert": write_hf_colbert,  # Stanford HF_ColBERT layout
+    "pylate_colbert": write_pylate_colbert,  # PyLate ModernBERT + 1_Dense
+    "jina_colbert": write_jina_colbert,  # Jina roberta.* + linear.weight
+    "bge_m3": write_bge_m3,  # XLM-R + colbert_linear.pt + sparse_linear.pt
 }
 
 

@@ -6,6 +6,7 @@ import re
 
 from encoder.models.base import ModelAdapter
 from encoder.models.classifier import SequenceClassifier
+from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
 from encoder.models.dense import DenseEmbedder
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
 from encoder.resolve import ModelInfo
@@ -55,3 +56,6 @@ register(DenseEmbedder, fallback_for="embed")
 register(SequenceClassifier, fallback_for="classify")
 register(RewardModel)
 register_pattern(REWARD_ARCHITECTURE_PATTERN, RewardModel)
+register(HFColBERT)
+register(PyLateColBERT)
+register(JinaColBERT)
