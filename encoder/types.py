@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from poolers.pooling import PoolingType
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "ConvertMode",
     "DType",
     "Device",
     "EmbeddingMode",
+    "M3Output",
     "ModelSpec",
     "PoolerConfig",
     "PoolingParams",
@@ -24,7 +28,15 @@ __all__ = [
     "TruncationSide",
 ]
 
-Task = Literal["embed", "classify", "score", "token_embed", "token_classify", "plugin"]
+Task = Literal[
+    "embed",
+    "classify",
+    "score",
+    "token_embed",
+    "token_classify",
+    "plugin",
+    "embed&token_embed&token_classify",  # BGE-M3 dense + ColBERT + sparse from one pass (-> M3Output)
+]
 ConvertMode = Literal["auto", "embed", "classify", "reward", "none"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -93,3 +105,13 @@ class TokenizedInput:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class M3Output:
+    """BGE-M3's three representations of one input, from one forward pass (task
+    ``"embed&token_embed&token_classify"``)."""
+
+    dense: torch.Tensor  # float32 (d,): L2-normalised CLS vector (Matryoshka-truncated when asked)
+    colbert: torch.Tensor  # float32 (n - 1, d'): colbert_linear of every token but BOS, L2-normalised
+    sparse: dict[int, float]  # token id -> max relu(sparse_linear) weight; special ids and w <= 0 dropped

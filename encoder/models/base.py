@@ -26,6 +26,7 @@ TASK_API_NAMES: dict[Task, str] = {
     "token_embed": "Token Embeddings API",
     "token_classify": "Token Classification API",
     "plugin": "IO Processor Plugin API",
+    "embed&token_embed&token_classify": "Dense+Sparse+ColBERT API",
 }
 _DEFAULT_TASK_ORDER: tuple[Task, ...] = ("embed", "classify", "token_embed", "token_classify", "score")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from encoder.models.base import ModelAdapter
+from encoder.models.bge_m3 import BgeM3Adapter
 from encoder.models.classifier import SequenceClassifier
 from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
 from encoder.models.dense import DenseEmbedder
@@ -59,3 +60,4 @@ register_pattern(REWARD_ARCHITECTURE_PATTERN, RewardModel)
 register(HFColBERT)
 register(PyLateColBERT)
 register(JinaColBERT)
+register(BgeM3Adapter)
