@@ -20,12 +20,21 @@ from typing import Any, Literal
 
 import torch.nn.functional as F
 
-from encoder import EncodeResult, Engine, InvalidInputError, PoolingParams, TokenOptions, UnsupportedTaskError
+from encoder import (
+    EncodeResult,
+    Engine,
+    InvalidInputError,
+    PoolingParams,
+    Task,
+    TokenOptions,
+    UnsupportedTaskError,
+)
 from encoder.tokenizer import Prompt
 from encoder.types import TextPair
 from poolers.maxsim import maxsim
 
 __all__ = [
+    "Reranked",
     "ScoreInputs",
     "ScoreItem",
     "ScoreKind",
@@ -36,6 +45,8 @@ __all__ = [
     "finish_scores",
     "plan_scores",
     "rank",
+    "rerank",
+    "rerank_sync",
     "score",
     "score_kind",
     "score_sync",
@@ -84,11 +95,20 @@ def score_kind(engine: Engine) -> ScoreKind:
     """How `engine`'s model scores pairs; a model with none of the three is vLLM's 501 "Score API" error."""
     if engine.adapter.late_interaction:
         return "late-interaction"
-    if "score" in engine.info.tasks:
+    if _supports(engine, "score"):
         return "cross-encoder"
-    if "embed" in engine.info.tasks:
+    if _supports(engine, "embed"):
         return "bi-encoder"
     raise UnsupportedTaskError("The model does not support Score API")
+
+
+def _supports(engine: Engine, task: Task) -> bool:
+    """Whether the adapter accepts `task` (adapters may narrow the task table, e.g. by num_labels)."""
+    try:
+        engine.adapter.check_task(task)
+    except UnsupportedTaskError:
+        return False
+    return True
 
 
 def to_text(item: ScoreItem, architecture: str, param: str) -> str:
@@ -212,3 +232,40 @@ def rank(scores: Sequence[float], top_n: int = 0) -> list[tuple[int, float]]:
         raise InvalidInputError("top_n must be greater than or equal to 0", param="top_n")
     ordered = sorted(enumerate(scores), key=lambda pair: -pair[1])
     return ordered[:top_n] if 0 < top_n < len(ordered) else ordered
+
+
+@dataclass(frozen=True, slots=True)
+class Reranked:
+    """A rerank answer: (document index, score) best first, the documents as given, and usage."""
+
+    ranked: list[tuple[int, float]]  # sorted by score, descending, cut to top_n
+    documents: list[ScoreItem]  # the request's documents, request order
+    prompt_tokens: int  # every token the model read
+
+
+async def rerank(
+    engine: Engine,
+    query: ScoreItem,
+    documents: ScoreInputs,
+    top_n: int = 0,
+    options: ScoreOptions | None = None,
+) -> Reranked:
+    """Score `query` against every document (1:N) and sort; `top_n` 0 keeps all."""
+    docs = as_items(documents)
+    rank([], top_n)  # validate top_n before any model work
+    result = await score(engine, [query], docs, options)
+    return Reranked(rank(result.scores, top_n), docs, result.prompt_tokens)
+
+
+def rerank_sync(
+    engine: Engine,
+    query: ScoreItem,
+    documents: ScoreInputs,
+    top_n: int = 0,
+    options: ScoreOptions | None = None,
+) -> Reranked:
+    """`rerank` in the calling thread (offline use)."""
+    docs = as_items(documents)
+    rank([], top_n)
+    result = score_sync(engine, [query], docs, options)
+    return Reranked(rank(result.scores, top_n), docs, result.prompt_tokens)

@@ -1,0 +1,73 @@
+"""`POST /tokenize` and `POST /detokenize` with vLLM's fields."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import post
+from msgspec import UNSET
+
+from api.schemas.tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
+from encoder import Engine, InvalidInputError
+from retrieval import ModelRegistry
+
+__all__ = ["create_detokenize", "create_tokenize", "detokenize_text", "tokenize_text"]
+
+
+def _chat_prompt(engine: Engine, data: TokenizeRequest) -> str:
+    """Render `messages` with the chat template (a missing or broken template is a 400)."""
+    generation = True if data.add_generation_prompt is UNSET else data.add_generation_prompt
+    if data.continue_final_message and generation and data.add_generation_prompt is not UNSET:
+        raise InvalidInputError(
+            "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
+            param="continue_final_message",
+        )
+    try:
+        return str(
+            engine.adapter.tokenizer.hf.apply_chat_template(
+                data.messages,
+                tokenize=False,
+                add_generation_prompt=generation and not data.continue_final_message,
+                continue_final_message=data.continue_final_message,
+                chat_template=data.chat_template,
+                **(data.chat_template_kwargs or {}),
+            )
+        )
+    except Exception as exc:  # jinja / missing-template errors are the client's to fix
+        raise InvalidInputError(f"cannot apply the chat template: {exc}", param="messages") from exc
+
+
+def tokenize_text(engine: Engine, data: TokenizeRequest) -> TokenizeResponse:
+    """Token ids (and strings) of `prompt` or of the rendered `messages`; not length-checked."""
+    if (data.prompt is UNSET) == (data.messages is UNSET):
+        raise InvalidInputError("Give exactly one of `prompt` or `messages`", param="prompt")
+    chat = data.messages is not UNSET
+    special = (not chat) if data.add_special_tokens is UNSET else data.add_special_tokens
+    tok = engine.adapter.tokenizer
+    with engine._tok_lock:  # the HF tokenizer's truncation state is shared with the engine's thread
+        text = _chat_prompt(engine, data) if chat else str(data.prompt)
+        ids = tok.encode([text], add_special_tokens=special, check_length=False)[0]
+    strs = tok.convert_ids_to_tokens(ids) if data.return_token_strs else None
+    return TokenizeResponse(
+        count=len(ids), max_model_len=engine.info.max_model_len, tokens=ids, token_strs=strs
+    )
+
+
+def detokenize_text(engine: Engine, data: DetokenizeRequest) -> DetokenizeResponse:
+    vocab = len(engine.adapter.tokenizer.hf)
+    bad = [t for t in data.tokens if not 0 <= t < vocab]
+    if bad:
+        raise InvalidInputError(
+            f"token ids {bad[:5]} are outside the vocabulary [0, {vocab})", param="tokens"
+        )
+    return DetokenizeResponse(engine.adapter.tokenizer.decode(data.tokens))
+
+
+@post("/tokenize", status_code=200, summary="Tokenise a prompt or chat messages (vLLM compatible)")
+async def create_tokenize(data: TokenizeRequest, registry: ModelRegistry) -> TokenizeResponse:
+    return await asyncio.to_thread(tokenize_text, registry.get(data.model), data)
+
+
+@post("/detokenize", status_code=200, summary="Decode token ids (vLLM compatible)")
+async def create_detokenize(data: DetokenizeRequest, registry: ModelRegistry) -> DetokenizeResponse:
+    return await asyncio.to_thread(detokenize_text, registry.get(data.model), data)
