@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import faiss
+import faiss as _faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -27,6 +27,8 @@ from index.persist import load_snapshot, save_snapshot
 from index.slots import SlotMap, empty_result, finalize, topk_rows
 from index.types import SearchResult
 from index.validate import as_allowed_ids, as_ids, as_matrix, check_k
+
+faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
 __all__ = ["DenseIndex"]
 
@@ -152,8 +154,10 @@ class DenseIndex:
         if cand.size == 0:
             return empty_result(q.shape[0], k)
         bits = _bitmap(cand, self._slots.n_slots) if built.positional else None
-        sel = faiss.IDSelectorBitmap(bits.size * 8, faiss.swig_ptr(bits)) if bits is not None else None
-        sel = sel if sel is not None else faiss.IDSelectorBatch(cand)
+        if bits is not None:
+            sel = faiss.IDSelectorBitmap(bits.size * 8, faiss.swig_ptr(bits))
+        else:
+            sel = faiss.IDSelectorBatch(cand)
         found = built.index.search(q, k, params=_params(built.index, k, sel))
         return self._complete(built, q, k, found, sel, cand)
 

@@ -9,10 +9,13 @@ next search clones it again. The same code path runs on CPU-only machines, where
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-import faiss
+import faiss as _faiss
 
 from index.types import DeviceChoice
+
+faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
 __all__ = ["GpuReplica", "gpu_count"]
 

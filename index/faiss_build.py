@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-import faiss
+import faiss as _faiss
 import numpy as np
 import numpy.typing as npt
 
 from index.config import DenseConfig
 from index.errors import IndexConfigError
+
+faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
 __all__ = ["Built", "build_index", "default_nprobe", "resolve_kind"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import faiss
+import faiss as _faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -30,6 +30,8 @@ from index.token_store import TokenStore
 from index.types import MISSING_SCORE, SearchResult
 from index.validate import as_allowed_ids, as_ids, as_multivectors, check_k
 from poolers.maxsim import maxsim_packed
+
+faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
 __all__ = ["MultiVectorIndex", "pad_queries"]
 

@@ -19,12 +19,14 @@ import itertools
 import math
 from typing import Any
 
-import faiss
+import faiss as _faiss
 import numpy as np
 import numpy.typing as npt
 
 from index.config import MultiVectorConfig
 from index.token_store import TokenStore
+
+faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
 __all__ = ["TokenCandidates"]
 

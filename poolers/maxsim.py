@@ -25,7 +25,7 @@ import torch
 __all__ = ["MAXSIM_FUNCTIONS", "MaxSimReduction", "maxsim", "maxsim_mean", "maxsim_packed"]
 
 MaxSimReduction = Literal["sum", "mean"]
-ArrayLike = torch.Tensor | npt.NDArray[np.floating]
+ArrayLike = torch.Tensor | npt.NDArray[np.floating] | npt.NDArray[np.bool_] | npt.NDArray[np.integer]
 
 
 def _f32(x: ArrayLike) -> torch.Tensor:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from index_test_helpers import DIM
 
 from index.synthetic import clustered_dense, clustered_multivector, sparse_docs
-
-DIM = 32
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +28,3 @@ def sparse_data() -> tuple[np.ndarray, list[dict[int, float]], list[dict[int, fl
     """``(ids (1500,), documents, queries)`` as ``{token_id: weight}`` dicts over a 2,000-token vocab."""
     docs, queries = sparse_docs(1500, 2000, 30, doc_terms=30, query_terms=6, seed=3)
     return np.arange(1500, dtype=np.int64) * 2 + 100, docs, queries
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of each row of ``truth`` (ignoring -1) present in the same row of ``found``."""
-    hits = [
-        len(set(a[a >= 0].tolist()) & set(b[b >= 0].tolist())) / max(1, (b >= 0).sum())
-        for a, b in zip(found, truth, strict=False)
-    ]
-    return float(np.mean(hits))

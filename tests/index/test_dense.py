@@ -7,7 +7,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from conftest import DIM, recall
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from index_test_helpers import DIM, recall
 
 from index import (
     DenseConfig,
@@ -189,3 +191,39 @@ def test_gpu_replica_matches_cpu(dense_data) -> None:
     cpu = _index("flat", ids, x, device="cpu")
     np.testing.assert_array_equal(gpu.search(q, 10).ids, cpu.search(q, 10).ids)
     assert faiss.get_num_gpus() > 0
+
+
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove"]), st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_ops, seed=st.integers(0, 1000))
+def test_property_upsert_remove_matches_model(kind: str, ops, seed: int) -> None:
+    """Any sequence of upserts and removals leaves exactly the model's live ids, with their latest vectors."""
+    rng = np.random.default_rng(seed)
+    index, model = DenseIndex(8, DenseConfig(kind=kind, compact_ratio=0.5)), {}
+    for op, keys in ops:
+        if op == "add":
+            vectors = rng.standard_normal((len(keys), 8)).astype(np.float32)
+            index.add(keys, vectors)
+            model.update(zip(keys, vectors, strict=True))
+        else:
+            index.remove(keys)
+            for key in keys:
+                model.pop(key, None)
+    assert len(index) == len(model)
+    if not model:
+        return
+    scores, found = index.search(np.ones((1, 8), np.float32), 40)
+    assert sorted(found[found >= 0].tolist()) == sorted(model)
+    want = {key: float(v.sum()) for key, v in model.items()}
+    for key, score in zip(found[0], scores[0], strict=True):
+        if key >= 0:
+            assert score == pytest.approx(want[int(key)], abs=1e-4)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import recall
+from index_test_helpers import recall
 
 from index import ExactMultiVectorIndex, InvalidVectorsError, MultiVectorConfig, MultiVectorIndex
 
