@@ -33,10 +33,15 @@ class TokenOptions:
 
 @dataclass(frozen=True, slots=True)
 class EncodeResult:
-    """Outputs in prompt order (float32 CPU tensors) and the token count per prompt."""
+    """Outputs in prompt order (float32 CPU tensors) and the token ids the model read for each prompt."""
 
     outputs: list[torch.Tensor]
-    prompt_tokens: list[int]
+    prompt_token_ids: list[list[int]]
+
+    @property
+    def prompt_tokens(self) -> list[int]:
+        """Token count per prompt (for usage blocks)."""
+        return [len(ids) for ids in self.prompt_token_ids]
 
 
 def check_prompts(prompts: Sequence[Prompt], vocab_size: int) -> None:
@@ -163,7 +168,7 @@ class Engine:
         params = self.resolve_params(params)
         items = await asyncio.to_thread(self.prepare, prompts, params, opts or TokenOptions())
         outputs = await self.batcher.submit(items, [params] * len(items))
-        return EncodeResult(outputs, [len(it) for it in items])
+        return EncodeResult(outputs, [it.input_ids for it in items])
 
     def encode_sync(
         self, prompts: Sequence[Prompt], params: PoolingParams, opts: TokenOptions | None = None
@@ -176,5 +181,5 @@ class Engine:
         for rows in plan_batches([len(it) for it in items], self.max_batch_tokens, spec.max_batch_size):
             for i, value in zip(rows, self.run_batch([items[i] for i in rows], [params] * len(rows)), strict=True):
                 outputs[i] = value
-        return EncodeResult([o for o in outputs if o is not None], [len(it) for it in items])
+        return EncodeResult([o for o in outputs if o is not None], [it.input_ids for it in items])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from encoder import Engine, ModelSpec  # noqa: E402
+from retrieval import ModelRegistry  # noqa: E402
+from tests.api._server import LiveServer, live_server  # noqa: E402
 from tests.fixtures import checkpoints  # noqa: E402
 from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
@@ -70,3 +73,21 @@ def minilm_path() -> Path:
 def register_builder(kind: str, builder: Builder) -> None:
     """Let fixture modules of other model families add their checkpoint kinds."""
     _BUILDERS[kind] = builder
+
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="session")
+def minilm_registry(minilm_path: Path) -> Iterator[ModelRegistry]:
+    """The real MiniLM loaded once, under its hub name."""
+    registry = ModelRegistry([Engine.load(ModelSpec(source=str(minilm_path), name=MINILM))])
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="session")
+def minilm_server(minilm_registry: ModelRegistry) -> Iterator[LiveServer]:
+    """A live server on 127.0.0.1 serving the real MiniLM (shared by the API and example tests)."""
+    with live_server(minilm_registry) as server:
+        yield server

@@ -11,7 +11,7 @@ import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
 from tests.api._server import LiveServer, live_server
-from tests.api.conftest import MINILM
+from tests.conftest import MINILM
 
 TEXTS = ["hello", "the quick brown fox", "Größe 東京 🚀", "   spaced   out   "]
 
