@@ -18,6 +18,7 @@ from api.errors import exception_handlers
 from api.metrics import Metrics, metrics_endpoint
 from api.routes import ROUTES
 from retrieval import ModelRegistry, ServiceConfig
+from retrieval.plugins import IOProcessor, load_plugin
 
 __all__ = ["create_app"]
 
@@ -26,6 +27,15 @@ log = logging.getLogger(__name__)
 
 def _registry(state: State) -> ModelRegistry:
     return state.registry  # type: ignore[no-any-return]
+
+
+def _plugin(config: ServiceConfig, models: ModelRegistry) -> IOProcessor | None:
+    """Load and check the configured IO processor plugin against the default model (fails start-up)."""
+    if not config.io_processor_plugin:
+        return None
+    plugin = load_plugin(config.io_processor_plugin)
+    plugin.check_model(models.default)
+    return plugin
 
 
 def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> Litestar:
@@ -37,6 +47,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
         owned = registry is None
         models = registry or await anyio.to_thread.run_sync(ModelRegistry.load, config.models)
         app.state.registry = models
+        app.state.io_processor = _plugin(config, models)
         metrics.models = models
         log.info("serving %s", ", ".join(e.name for e in models))
         try:
@@ -60,5 +71,6 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
         ),
     )
     app.state.config = config
+    app.state.io_processor = None
     app.state.metrics = metrics
     return app

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with checkpoints")
     serve.add_argument("--api-key", default=None, help="require Authorization: Bearer <key>")
     serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    serve.add_argument("--io-processor-plugin", default=None,
+                       help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)")
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -61,4 +63,5 @@ def config_from_args(argv: Sequence[str] | None = None) -> ServiceConfig:
         api_key=args.api_key,
         max_body_bytes=args.max_body_bytes,
         log_level=args.log_level,
+        io_processor_plugin=args.io_processor_plugin,
     )

@@ -25,6 +25,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key: str | None = None  # require `Authorization: Bearer <key>` when set
     max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
     log_level: str = "info"  # uvicorn log level
+    io_processor_plugin: str | None = None  # entry point name serving /pooling `task: "plugin"`
 
     @property
     def data_path(self) -> Path:

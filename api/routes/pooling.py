@@ -8,28 +8,36 @@ from litestar import Request, Response, post
 
 from api.cancel import until_disconnect
 from api.responses import octet_stream
-from api.schemas.common import new_id, parse_prompts, usage
+from api.schemas.common import new_id, now, parse_prompts, usage
+from api.schemas.plugin import IOProcessorResponse
 from api.schemas.pooling import PoolingRequest, PoolingResponse, pooling_params, pooling_response
 from encoder import InvalidInputError
 from retrieval import ModelRegistry
+from retrieval.plugins import available_plugins
 
 __all__ = ["create_pooling", "handle_plugin_request"]
 
 
-async def handle_plugin_request(data: PoolingRequest, registry: ModelRegistry) -> Response[Any]:
-    """Hook for `task: "plugin"` (vLLM's IO processor plugins, `{data: ..., task: "plugin"}`).
-
-    Dispatch to the configured plugin here; until one exists every plugin request is a 400.
-    """
-    raise InvalidInputError("no IO processor plugin is configured", param="task")
+async def handle_plugin_request(request: Request, data: PoolingRequest, registry: ModelRegistry) -> IOProcessorResponse:
+    """`task: "plugin"`: hand `data.data` to the IO processor plugin chosen with `--io-processor-plugin`."""
+    plugin = request.app.state.io_processor
+    if plugin is None:
+        raise InvalidInputError(
+            "no IO processor plugin is configured; start the server with --io-processor-plugin NAME "
+            f"(installed: {', '.join(available_plugins()) or 'none'})",
+            param="task",
+        )
+    engine = registry.get(data.model)
+    result = await until_disconnect(request, plugin.process(engine, data.data, data.token_options()))
+    return IOProcessorResponse(request_id=data.request_id or new_id("pool"), created_at=now(), data=result.data)
 
 
 @post("/pooling", status_code=200, summary="Pool hidden states: embed, token_embed, token_classify, classify")
 async def create_pooling(
     request: Request, data: PoolingRequest, registry: ModelRegistry
-) -> PoolingResponse | Response[Any]:
+) -> PoolingResponse | IOProcessorResponse | Response[Any]:
     if data.task == "plugin":
-        return await handle_plugin_request(data, registry)
+        return await handle_plugin_request(request, data, registry)
     engine = registry.get(data.model)
     params = pooling_params(data, engine.adapter.default_task, engine.adapter.late_interaction)
     work = engine.encode(parse_prompts(data.input), params, data.token_options())
