@@ -112,10 +112,6 @@ def _max_model_len(config: Any, st: STConfig, spec: ModelSpec) -> int:
     return limit
 
 
-def _default_pooling(config: Any, is_decoder: bool) -> PoolingType:
-    return "LAST" if is_decoder else "CLS"
-
-
 def resolve_model(spec: ModelSpec, extra_tasks: dict[str, frozenset[Task]] | None = None) -> ModelInfo:
     """Read config.json (+ hf_overrides) and the ST files; decide tasks, pooling, limits.
 
@@ -138,7 +134,7 @@ def resolve_model(spec: ModelSpec, extra_tasks: dict[str, frozenset[Task]] | Non
         )
     is_decoder = bool(getattr(config, "is_causal", False)) or config.model_type in DECODER_MODEL_TYPES
     pc = spec.pooler_config
-    pooling: PoolingType = (pc and pc.pooling_type) or st.pooling_type or _default_pooling(config, is_decoder)
+    pooling: PoolingType = (pc and pc.pooling_type) or st.pooling_type or ("LAST" if is_decoder else "CLS")
     normalize = pc.normalize if pc and pc.normalize is not None else True
     dims = getattr(config, "matryoshka_dimensions", None)
     return ModelInfo(
