@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 import msgspec
 import torch
@@ -35,7 +35,7 @@ from poolers.sparse import lexical_weights, token_weights
 if TYPE_CHECKING:  # the engine imports the registry, which imports this module
     from encoder.engine import Engine, TokenOptions
 
-__all__ = ["M3_TASK", "BgeM3Adapter", "encode_m3", "encode_m3_sync", "load_pt_linear"]
+__all__ = ["M3_TASK", "BgeM3Adapter", "M3Module", "encode_m3", "encode_m3_sync", "load_pt_linear"]
 
 M3_TASK: Final = "embed&token_embed&token_classify"
 
@@ -68,6 +68,16 @@ def load_pt_linear(path: Path, hidden: int, out_features: int | None = None) -> 
     return linear
 
 
+class M3Module(torch.nn.Module):
+    """XLM-R backbone + the two FlagEmbedding heads; the adapter calls the parts."""
+
+    def __init__(self, backbone: torch.nn.Module, colbert: torch.nn.Linear, sparse: torch.nn.Linear) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.colbert = colbert
+        self.sparse = sparse
+
+
 class BgeM3Adapter(ModelAdapter):
     """XLM-R backbone + colbert and sparse heads; see the module docstring for the tasks."""
 
@@ -90,14 +100,16 @@ class BgeM3Adapter(ModelAdapter):
 
     def load_module(self) -> torch.nn.Module:
         hidden = self.info.hidden_size
-        module = torch.nn.Module()
-        module.backbone = self.load_backbone()
-        module.colbert = load_pt_linear(self._head_path("colbert_linear.pt"), hidden)
-        module.sparse = load_pt_linear(self._head_path("sparse_linear.pt"), hidden, out_features=1)
-        return module
+        colbert = load_pt_linear(self._head_path("colbert_linear.pt"), hidden)
+        sparse = load_pt_linear(self._head_path("sparse_linear.pt"), hidden, out_features=1)
+        return M3Module(self.load_backbone(), colbert, sparse)
+
+    @property
+    def parts(self) -> M3Module:
+        return cast(M3Module, self.module)
 
     def output_size(self, task: Task) -> int:
-        return int(self.module.colbert.out_features) if task == "token_embed" else self.info.hidden_size
+        return int(self.parts.colbert.out_features) if task == "token_embed" else self.info.hidden_size
 
     def check_params(self, params: PoolingParams) -> None:
         """The combined task validates `dimensions` as `embed` does (it applies to the dense vector)."""
@@ -106,7 +118,7 @@ class BgeM3Adapter(ModelAdapter):
         )
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.module.backbone(
+        return self.parts.backbone(
             input_ids=batch.input_ids, attention_mask=batch.attention_mask
         ).last_hidden_state
 
@@ -141,7 +153,7 @@ class BgeM3Adapter(ModelAdapter):
     def _colbert(
         self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
     ) -> list[torch.Tensor]:
-        projected = self.module.colbert(hidden.to(self.module.colbert.weight.dtype)).float()
+        projected = self.parts.colbert(hidden.to(self.parts.colbert.weight.dtype)).float()
         keep = batch.keep_mask.bool().clone()
         if self.bos_id is not None:
             keep[:, 0] &= batch.input_ids[:, 0] != self.bos_id
@@ -171,13 +183,13 @@ class BgeM3Adapter(ModelAdapter):
         out = []
         for row, (start, end) in enumerate(self._spans(batch)):
             weights = token_weights(
-                hidden[row, start:end], self.module.sparse, params[row].use_activation is not False
+                hidden[row, start:end], self.parts.sparse, params[row].use_activation is not False
             )
             out.append(weights.cpu())
         return out
 
     def _sparse(self, hidden: torch.Tensor, batch: Batch) -> list[dict[int, float]]:
-        weights = token_weights(hidden, self.module.sparse).cpu()
+        weights = token_weights(hidden, self.parts.sparse).cpu()
         lengths = batch.attention_mask.sum(dim=1).tolist()
         ids = batch.input_ids.cpu()
         return [lexical_weights(ids[r, :n], weights[r, :n], self.special_ids) for r, n in enumerate(lengths)]

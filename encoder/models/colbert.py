@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 
@@ -41,7 +41,14 @@ from encoder.types import EmbeddingMode, PoolingParams, Task, TokenizedInput, Tr
 from poolers.colbert import expand_query, insert_marker, skiplist_keep, token_vectors
 from poolers.dense import DenseHead
 
-__all__ = ["ColBERTAdapter", "ColBERTIds", "HFColBERT", "JinaColBERT", "PyLateColBERT"]
+__all__ = [
+    "ColBERTAdapter",
+    "ColBERTIds",
+    "ColBERTModule",
+    "HFColBERT",
+    "JinaColBERT",
+    "PyLateColBERT",
+]
 
 _HEAD_KEYS = ("linear.", "colbert_linear.")
 
@@ -112,6 +119,15 @@ def _position_limit(info: ModelInfo) -> int:
     return limit
 
 
+class ColBERTModule(torch.nn.Module):
+    """Backbone + projection head; `forward` is not used (the adapter calls the parts)."""
+
+    def __init__(self, backbone: torch.nn.Module, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+
 class ColBERTAdapter(ModelAdapter):
     """Shared ColBERT behaviour; subclasses set `architectures`, `layout` and `weight_prefix`."""
 
@@ -146,10 +162,11 @@ class ColBERTAdapter(ModelAdapter):
         backbone, rest, path = load_prefixed_backbone(
             self.info, (self.weight_prefix, "model."), head_prefixes=_HEAD_KEYS
         )
-        module = torch.nn.Module()
-        module.backbone = backbone
-        module.head = self._load_head(rest, path)
-        return module
+        return ColBERTModule(backbone, self._load_head(rest, path))
+
+    @property
+    def parts(self) -> ColBERTModule:
+        return cast(ColBERTModule, self.module)
 
     def _load_head(self, rest: dict[str, torch.Tensor], path: object) -> torch.nn.Module:
         """`linear.weight` [dim, hidden] from the weights file, else the ST Dense modules of modules.json."""
@@ -170,7 +187,7 @@ class ColBERTAdapter(ModelAdapter):
         )
 
     def output_size(self, task: Task) -> int:
-        last = [m for m in self.module.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last = [m for m in self.parts.head.modules() if isinstance(m, torch.nn.Linear)][-1]
         return int(last.out_features)
 
     # -- encoding ------------------------------------------------------------------------------------
@@ -216,7 +233,7 @@ class ColBERTAdapter(ModelAdapter):
         kwargs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if batch.token_type_ids is not None:
             kwargs["token_type_ids"] = batch.token_type_ids
-        return self.module.backbone(**kwargs).last_hidden_state
+        return self.parts.backbone(**kwargs).last_hidden_state
 
     def pool(
         self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
@@ -224,7 +241,7 @@ class ColBERTAdapter(ModelAdapter):
         """token_embed: project every position, keep `batch.keep_mask`, truncate, L2 -> (n_i, dim) fp32."""
         if task != "token_embed":
             return super().pool(task, hidden, batch, params)
-        projected = self.module.head(hidden)
+        projected = self.parts.head(hidden)
         dims = [p.dimensions for p in params]
         normalize = [p.use_activation is not False for p in params]
         return [v.cpu() for v in token_vectors(projected, batch.keep_mask, dims, normalize)]
