@@ -27,7 +27,7 @@ __all__ = ["Built", "build_index", "default_nprobe", "resolve_kind"]
 
 _MIN_POINTS_PER_LIST = 39  # FAISS asks for >= 39 training points per centroid
 _TRAIN_POINTS_PER_LIST = 64  # training sample size per IVF list
-_KMEANS_ITERATIONS = 10  # FAISS default 25; recall is unchanged at 10 on our data, training 2.5x faster
+_KMEANS_ITERATIONS = 10  # FAISS default 25; 1M x 384 benchmark: recall@10 0.9998 at nprobe 31 with 10
 
 
 @dataclass
