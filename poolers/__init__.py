@@ -6,11 +6,14 @@ Imports torch (and numpy) only; never encoder, index, retrieval or api.
 from poolers.activation import ActivationName, apply_activation, classify_activation
 from poolers.colbert import expand_query, insert_marker, skiplist_keep, token_vectors
 from poolers.matryoshka import MatryoshkaError, truncate_and_normalize, validate_dimensions
+from poolers.maxsim import MAXSIM_FUNCTIONS, MaxSimReduction, maxsim, maxsim_mean, maxsim_packed
 from poolers.pooling import PoolingType, SequencePooling, l2_normalize, pool, pool_all
 from poolers.sparse import lexical_score, lexical_weights, sparse_to_arrays, token_weights
 
 __all__ = [
+    "MAXSIM_FUNCTIONS",
     "ActivationName",
+    "MaxSimReduction",
     "MatryoshkaError",
     "PoolingType",
     "SequencePooling",
@@ -21,6 +24,9 @@ __all__ = [
     "l2_normalize",
     "lexical_score",
     "lexical_weights",
+    "maxsim",
+    "maxsim_mean",
+    "maxsim_packed",
     "pool",
     "pool_all",
     "skiplist_keep",
