@@ -108,3 +108,13 @@ def test_rank_sorts_and_keeps_top_n() -> None:
     assert rank([0.2, 0.9], top_n=5) == [(1, 0.9), (0, 0.2)]
     with pytest.raises(InvalidInputError, match="top_n"):
         rank([0.1], top_n=-1)
+
+
+def test_colbert_scores_are_maxsim_of_query_and_document_encodings(tiny_store: Callable[[str], Path]) -> None:
+    engine = Engine.load(ModelSpec(source=str(tiny_store("hf_colbert"))))
+    assert score_kind(engine) == "late-interaction"
+    result = score_sync(engine, Q[0], D)
+    q = engine.encode_sync([Q[0]], PoolingParams(task="token_embed", embedding_mode="query")).outputs[0]
+    docs = engine.encode_sync(D, PoolingParams(task="token_embed", embedding_mode="document")).outputs
+    naive = [sum(max(float(qv @ dv) for dv in d) for qv in q) for d in docs]
+    assert result.scores == pytest.approx(naive, rel=1e-5)
