@@ -206,7 +206,7 @@ async def score(
     """Score pairs through the engine's shared batcher (servers)."""
     options = options or ScoreOptions()
     plan = await asyncio.to_thread(plan_scores, engine, queries, documents, options)  # may tokenise
-    results = await asyncio.gather(*(engine.encode(c.prompts, c.params, options.tokens) for c in plan.calls))
+    results = await asyncio.gather(*(engine.encode(c.prompts, c.params, options.tokens) for c in plan.calls))  # type: ignore[arg-type]
     return finish_scores(plan, results)
 
 
@@ -219,7 +219,8 @@ def score_sync(
     """Score pairs in the calling thread (offline `LLM.score`)."""
     options = options or ScoreOptions()
     plan = plan_scores(engine, queries, documents, options)
-    return finish_scores(plan, [engine.encode_sync(c.prompts, c.params, options.tokens) for c in plan.calls])
+    outputs = [engine.encode_sync(c.prompts, c.params, options.tokens) for c in plan.calls]  # type: ignore[arg-type]
+    return finish_scores(plan, outputs)
 
 
 def rank(scores: Sequence[float], top_n: int = 0) -> list[tuple[int, float]]:

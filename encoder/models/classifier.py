@@ -56,7 +56,7 @@ def cross_encoder_activation(config: Any) -> torch.nn.Module | None:
         raise ModelLoadError(f"activation_fn {path!r} does not exist: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         raise ModelLoadError(f"activation_fn {path!r} is not a torch.nn.Module class")
-    return cls()  # type: ignore[no-any-return]
+    return cls()
 
 
 class SequenceClassifier(ModelAdapter):
@@ -144,10 +144,11 @@ class SequenceClassifier(ModelAdapter):
         kwargs: dict[str, Any] = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if batch.token_type_ids is not None:
             kwargs["token_type_ids"] = batch.token_type_ids
+        module: Any = self.module
         if self.per_token:
-            base = getattr(self.module, self.module.base_model_prefix)
-            return self.module.score(base(**kwargs).last_hidden_state)  # type: ignore[no-any-return]
-        return self.module(**kwargs).logits  # type: ignore[no-any-return]
+            base = getattr(module, module.base_model_prefix)
+            return module.score(base(**kwargs).last_hidden_state)
+        return module(**kwargs).logits
 
     def pool(
         self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
@@ -169,7 +170,7 @@ class SequenceClassifier(ModelAdapter):
         if params.use_activation is False:
             return logits.float()
         if task == "score" and self.score_act is not None:
-            return self.score_act(logits.float()[None])[0].float()  # type: ignore[no-any-return]
+            return self.score_act(logits.float()[None])[0].float()
         return apply_activation(logits, self.classify_act)
 
 

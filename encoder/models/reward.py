@@ -60,7 +60,7 @@ class RewardModel(ModelAdapter):
         """Head outputs at every position: (b, L, C) in the model dtype."""
         out = self.base(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        return self.head(hidden)  # type: ignore[no-any-return]
+        return self.head(hidden)
 
     def pool(
         self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
