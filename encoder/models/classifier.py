@@ -133,6 +133,12 @@ class SequenceClassifier(ModelAdapter):
         types = enc.get("token_type_ids")
         out = []
         for i, ids in enumerate(enc["input_ids"]):
+            if truncate is not None and len(ids) > truncate:  # the tokenizer only logs when it cannot cut
+                raise InvalidInputError(
+                    f"truncate_prompt_tokens={truncate} leaves no room for a pair: "
+                    "its special tokens and one token per side need more",
+                    param="truncate_prompt_tokens",
+                )
             if len(ids) > self.info.max_model_len:
                 raise InputTooLongError(len(ids), self.info.max_model_len)
             out.append(TokenizedInput(input_ids=list(ids), token_type_ids=list(types[i]) if types else None))

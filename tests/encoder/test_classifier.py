@@ -13,6 +13,7 @@ import torch
 from encoder import (
     Engine,
     InputTooLongError,
+    InvalidInputError,
     ModelLoadError,
     ModelSpec,
     PoolingParams,
@@ -70,6 +71,8 @@ def test_over_long_pair_is_refused_without_truncation(tiny_store: Callable[[str]
     engine = _engine(tiny_store("bert_ce"))
     with pytest.raises(InputTooLongError):
         _scores(engine, LONG)
+    with pytest.raises(InvalidInputError, match="leaves no room for a pair"):
+        _scores(engine, LONG, truncate=2)  # [CLS] a [SEP] b [SEP] needs at least 5
 
 
 def test_st_activation_fn_in_config_is_honoured(tiny_model: Callable[[str], Path]) -> None:
