@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 

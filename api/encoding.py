@@ -47,8 +47,16 @@ def bytes_response_parts(
     chunks, meta, offset = [], [], 0
     for i, t in enumerate(outputs):
         raw = tensor_bytes(t, embed_dtype, endianness)
-        meta.append({"index": i, "embed_dtype": embed_dtype, "endianness": endianness,
-                     "start": offset, "end": offset + len(raw), "shape": list(t.shape)})
+        meta.append(
+            {
+                "index": i,
+                "embed_dtype": embed_dtype,
+                "endianness": endianness,
+                "start": offset,
+                "end": offset + len(raw),
+                "shape": list(t.shape),
+            }
+        )
         chunks.append(raw)
         offset += len(raw)
     return b"".join(chunks), meta

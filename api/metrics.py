@@ -37,9 +37,14 @@ class _BatcherCollector(Collector):
         for engine in self._owner.models or ():
             stats = engine.batcher.stats
             queued.add_metric([engine.name], stats.queued)
-            for name, value in (("batches", stats.batches), ("sequences", stats.sequences),
-                                ("tokens", stats.tokens), ("padded_tokens", stats.padded_tokens),
-                                ("rejected_sequences", stats.rejected), ("cancelled_sequences", stats.cancelled)):
+            for name, value in (
+                ("batches", stats.batches),
+                ("sequences", stats.sequences),
+                ("tokens", stats.tokens),
+                ("padded_tokens", stats.padded_tokens),
+                ("rejected_sequences", stats.rejected),
+                ("cancelled_sequences", stats.cancelled),
+            ):
                 counters[name].add_metric([engine.name], value)
         yield queued
         yield from counters.values()
@@ -51,10 +56,10 @@ class Metrics:
     def __init__(self) -> None:
         self.models: ModelRegistry | None = None  # set once the models are loaded
         self.registry = CollectorRegistry()
-        self.requests = Counter("retrieval_http_requests", "HTTP requests", ["path", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("retrieval_http_request_seconds", "HTTP request latency", ["path"],
-                                 registry=self.registry)
+        self.requests = Counter("retrieval_http_requests", "HTTP requests", ["path", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "retrieval_http_request_seconds", "HTTP request latency", ["path"], registry=self.registry
+        )
         self.registry.register(_BatcherCollector(self))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:

@@ -81,8 +81,10 @@ def main() -> None:
     ours_s = time.perf_counter() - start
     ours = ndcg_at_10(search(docs, qs, doc_ids, qids), qrels)
     print(f"SciFact test: {len(doc_ids)} documents, {len(qids)} judged queries; dtype {args.dtype}")
-    print(f"ours  nDCG@10 = {ours:.2f}  (published {PUBLISHED}; difference {ours - PUBLISHED:+.2f}); "
-          f"encoding took {ours_s:.0f} s")
+    print(
+        f"ours  nDCG@10 = {ours:.2f}  (published {PUBLISHED}; difference {ours - PUBLISHED:+.2f}); "
+        f"encoding took {ours_s:.0f} s"
+    )
     if not args.skip_peer:
         from sentence_transformers import SentenceTransformer
 

@@ -18,11 +18,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from benchmarks.corpus import mixed_corpus  # noqa: E402
-from encoder import Engine, ModelSpec, PoolingParams  # noqa: E402
+from benchmarks.corpus import mixed_corpus
+from encoder import Engine, ModelSpec, PoolingParams
 
 
 def best_rate(fn: Callable[[], object], n: int, rounds: int) -> float:
@@ -46,8 +46,10 @@ def main() -> None:
     texts = mixed_corpus(path / "vocab.txt", args.n)
     st = SentenceTransformer(str(path), device="cpu")
     lengths = [len(x) for x in st.tokenizer(texts)["input_ids"]]
-    print(f"corpus: {len(texts)} texts, {min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}); "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"corpus: {len(texts)} texts, {min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}); "
+        f"torch threads {torch.get_num_threads()}"
+    )
     fp32 = Engine.load(ModelSpec(source=str(path), dtype="float32"))
     bf16 = Engine.load(ModelSpec(source=str(path), dtype="bfloat16"))
     for engine in (fp32, bf16):

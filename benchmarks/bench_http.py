@@ -35,8 +35,18 @@ def _free_port() -> int:
 
 
 def _start_server(port: int, dtype: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "api.server", "serve", "--port", str(port), "--dtype", dtype,
-           "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "api.server",
+        "serve",
+        "--port",
+        str(port),
+        "--dtype",
+        dtype,
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -99,18 +99,14 @@ def main() -> None:
     build = time.perf_counter() - t
     handle = faiss.extract_index_ivf(ivf.faiss_index)
     default_nprobe = handle.nprobe
-    print(
-        f"# IVF-Flat build (train + add) {build:.1f}s, nlist={handle.nlist}, default nprobe={default_nprobe}"
-    )
+    print(f"# IVF-Flat build (train + add) {build:.1f}s, nlist={handle.nlist}, default nprobe={default_nprobe}")
     for nprobe in sorted({default_nprobe, *args.nprobe}):
         handle.nprobe = nprobe
         rec = _recall(ivf.search(q, 10).ids, truth)
         for batch, rounds in ((1, 20), (64, 2)):
             qps = _interleaved({"ivf": lambda b: ivf.search(b, 10)}, q, batch, rounds, 3)["ivf"][0]
             name = f"ivf_flat nprobe={nprobe} batch={batch}"
-            rows.append(
-                (name, exact_qps[batch][0], qps, qps / exact_qps[batch][0], rec, "recall>=0.95, x>=10")
-            )
+            rows.append((name, exact_qps[batch][0], qps, qps / exact_qps[batch][0], rec, "recall>=0.95, x>=10"))
     print(f"{'case':32} {'baseline q/s':>13} {'ours q/s':>10} {'ratio':>8} {'recall@10':>10}  floor")
     for name, base, mine, ratio, rec, floor in rows:
         print(f"{name:32} {base:13.2f} {mine:10.2f} {ratio:8.3f} {rec:10.4f}  {floor}")

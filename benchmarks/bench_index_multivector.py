@@ -43,16 +43,12 @@ def main() -> None:
     ap.add_argument("--rerank", type=int, nargs="+", default=[16, 32, 64])
     ap.add_argument("--reps", type=int, default=2)
     args = ap.parse_args()
-    print(
-        f"# command: .venv/bin/python benchmarks/bench_index_multivector.py {' '.join(sys.argv[1:])}".rstrip()
-    )
+    print(f"# command: .venv/bin/python benchmarks/bench_index_multivector.py {' '.join(sys.argv[1:])}".rstrip())
     t = time.perf_counter()
     docs, queries = clustered_multivector(args.docs, args.dim, args.queries, seed=0)
     n_tok = sum(d.shape[0] for d in docs)
     gen = time.perf_counter() - t
-    print(
-        f"# {args.docs} docs, {n_tok} token vectors x {args.dim}, {args.queries} queries x 32; gen {gen:.1f}s"
-    )
+    print(f"# {args.docs} docs, {n_tok} token vectors x {args.dim}, {args.queries} queries x 32; gen {gen:.1f}s")
     ids = np.arange(args.docs, dtype=np.int64)
     exact = MultiVectorIndex(args.dim, MultiVectorConfig(kind="exact"))
     exact.add(ids, docs)
@@ -79,12 +75,8 @@ def main() -> None:
             two_rates.append(_time(two, queries, args.batch))
         e, s = statistics.median(exact_rates), statistics.median(two_rates)
         name = f"two_stage rerank={rerank}"
-        print(
-            f"{name:28} {e:10.2f} {s:14.2f} {s / e:9.1f} {rec:10.4f}  recall >= 0.95 and x >= 5", flush=True
-        )
-    print(
-        f"# queries per search call: {args.batch}; medians of {args.reps} timed passes; default rerank is 64"
-    )
+        print(f"{name:28} {e:10.2f} {s:14.2f} {s / e:9.1f} {rec:10.4f}  recall >= 0.95 and x >= 5", flush=True)
+    print(f"# queries per search call: {args.batch}; medians of {args.reps} timed passes; default rerank is 64")
 
 
 if __name__ == "__main__":

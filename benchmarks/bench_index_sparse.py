@@ -19,9 +19,7 @@ from index.sparse import SparseIndex, rank_row, to_csr
 from index.synthetic import sparse_docs
 
 
-def _brute_force(
-    docs_csr, ids: np.ndarray, queries: list[dict[int, float]], k: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _brute_force(docs_csr, ids: np.ndarray, queries: list[dict[int, float]], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Every document's full dot product with a dense query vector, ranked by score then id."""
     scores = np.full((len(queries), k), -np.inf, np.float32)
     found = np.full((len(queries), k), -1, np.int64)

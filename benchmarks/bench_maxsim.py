@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "maxsim_packed fp32": lambda: maxsim_packed(query, packed, offsets),
         "maxsim_packed fp16 storage": lambda: maxsim_packed(query, packed16, offsets),
     }
-    fns["maxsim_packed fp32, 1 thread"] = lambda: _one_torch_thread(
-        lambda: maxsim_packed(query, packed, offsets)
-    )
+    fns["maxsim_packed fp32, 1 thread"] = lambda: _one_torch_thread(lambda: maxsim_packed(query, packed, offsets))
     single = _single_blas_thread()
     if single is not None:
         fns[SINGLE] = lambda: single(lambda: _numpy_loop(query, docs))

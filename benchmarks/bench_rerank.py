@@ -60,9 +60,7 @@ def workload(vocab: Path, requests: int, docs: int) -> list[tuple[str, list[str]
     return [(q, passages[i * docs : (i + 1) * docs]) for i, q in enumerate(queries)]
 
 
-def interleaved_rates(
-    fns: dict[str, Callable[[int], object]], n: int, docs: int, rounds: int
-) -> dict[str, float]:
+def interleaved_rates(fns: dict[str, Callable[[int], object]], n: int, docs: int, rounds: int) -> dict[str, float]:
     """Pairs/s of each `fn(request_index)`: requests timed back to back (ours, peer, ours, ...), each
     request's fastest of `rounds` counts, so slow drifts of a shared machine hit both sides alike."""
     best = {name: [float("inf")] * n for name in fns}

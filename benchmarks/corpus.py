@@ -14,9 +14,7 @@ def _words(vocab_file: Path) -> list[str]:
     return [w for w in words if re.fullmatch(r"[a-z]{3,12}", w)]
 
 
-def mixed_corpus(
-    vocab_file: Path, n: int = 2000, min_words: int = 6, max_words: int = 230, seed: int = 0
-) -> list[str]:
+def mixed_corpus(vocab_file: Path, n: int = 2000, min_words: int = 6, max_words: int = 230, seed: int = 0) -> list[str]:
     """`n` texts of uniformly random word counts, roughly 8 to 256 tokens each with a WordPiece vocab."""
     rng = random.Random(seed)
     words = _words(vocab_file)

@@ -61,7 +61,13 @@ class Batcher:
     """
 
     def __init__(
-        self, run: RunBatch, *, max_batch_tokens: int, max_batch_size: int, max_queue: int, name: str = "model"
+        self,
+        run: RunBatch,
+        *,
+        max_batch_tokens: int,
+        max_batch_size: int,
+        max_queue: int,
+        name: str = "model",
     ) -> None:
         self._run = run
         self._max_batch_tokens = max_batch_tokens

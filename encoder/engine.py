@@ -59,9 +59,7 @@ def check_prompts(prompts: Sequence[Prompt], vocab_size: int) -> None:
         elif not p:
             raise InvalidInputError(f"input[{i}] is an empty token list", param="input")
         elif min(p) < 0 or max(p) >= vocab_size:
-            raise InvalidInputError(
-                f"input[{i}] has token ids outside the vocabulary [0, {vocab_size})", param="input"
-            )
+            raise InvalidInputError(f"input[{i}] has token ids outside the vocabulary [0, {vocab_size})", param="input")
 
 
 class Engine:
@@ -70,7 +68,6 @@ class Engine:
     def __init__(self, adapter: ModelAdapter) -> None:
         self.adapter = adapter
         self.info: ModelInfo = adapter.info
-        self._tok_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._batcher: Batcher | None = None
 
@@ -139,9 +136,12 @@ class Engine:
         """Validate and tokenise (thread-safe; call it off the event loop)."""
         check_prompts(prompts, len(self.adapter.tokenizer.hf))
         truncate = self.adapter.tokenizer.resolve_truncation(opts.truncate_prompt_tokens)
-        with self._tok_lock:
+        with self.adapter.tokenizer.lock:
             return self.adapter.tokenize(
-                prompts, params, truncate=truncate, side=opts.truncation_side,
+                prompts,
+                params,
+                truncate=truncate,
+                side=opts.truncation_side,
                 add_special_tokens=opts.add_special_tokens,
             )
 
@@ -182,4 +182,3 @@ class Engine:
             for i, value in zip(rows, self.run_batch([items[i] for i in rows], [params] * len(rows)), strict=True):
                 outputs[i] = value
         return EncodeResult([o for o in outputs if o is not None], [it.input_ids for it in items])
-

@@ -14,8 +14,26 @@ from encoder.types import ConvertMode, ModelSpec, PoolingType, Task
 __all__ = ["DECODER_MODEL_TYPES", "ModelInfo", "locate", "resolve_model", "tasks_for_architecture"]
 
 DECODER_MODEL_TYPES = frozenset(
-    {"qwen2", "qwen3", "mistral", "llama", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3", "internlm2",
-     "qwen2_vl", "qwen3_vl", "gpt2", "gpt_neox", "starcoder2", "olmo", "olmo2", "granite"}
+    {
+        "qwen2",
+        "qwen3",
+        "mistral",
+        "llama",
+        "gemma",
+        "gemma2",
+        "gemma3",
+        "gemma3_text",
+        "phi3",
+        "internlm2",
+        "qwen2_vl",
+        "qwen3_vl",
+        "gpt2",
+        "gpt_neox",
+        "starcoder2",
+        "olmo",
+        "olmo2",
+        "granite",
+    }
 )
 _ROBERTA_TYPES = frozenset({"roberta", "xlm-roberta", "camembert", "bge-m3"})
 

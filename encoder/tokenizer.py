@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class TextTokenizer:
 
     def __init__(self, hf: Any, max_model_len: int, do_lower_case: bool = False) -> None:
         self.hf = hf
+        self.lock = threading.RLock()  # HF fast tokenizers keep truncation state: one caller at a time
         self.max_model_len = max_model_len
         self.do_lower_case = do_lower_case
         self._left = copy.copy(hf)
@@ -70,7 +72,10 @@ class TextTokenizer:
         if texts:
             tok = self._left if side == "left" else self._right
             batch = [t.lower() if self.do_lower_case else t for _, t in texts]
-            kwargs: dict[str, Any] = {"add_special_tokens": add_special_tokens, "return_attention_mask": False}
+            kwargs: dict[str, Any] = {
+                "add_special_tokens": add_special_tokens,
+                "return_attention_mask": False,
+            }
             if truncate is not None:
                 kwargs.update(truncation=True, max_length=truncate)
             encoded = tok(batch, **kwargs)["input_ids"]

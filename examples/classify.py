@@ -1,6 +1,6 @@
 """Offline classification: probabilities per label (vLLM's basic/classify.py, with our import).
 
-    python examples/classify.py [--model jason9693/Qwen2.5-1.5B-apeach]
+python examples/classify.py [--model jason9693/Qwen2.5-1.5B-apeach]
 """
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ import argparse
 
 from retrieval import LLM
 
-PROMPTS = ["Hello, my name is", "The president of the United States is", "The capital of France is",
-           "The future of AI is"]
+PROMPTS = [
+    "Hello, my name is",
+    "The president of the United States is",
+    "The capital of France is",
+    "The future of AI is",
+]
 
 
 def main(argv: list[str] | None = None) -> None:

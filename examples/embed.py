@@ -1,6 +1,6 @@
 """Offline embeddings (vLLM's examples/offline_inference/basic/embed.py, with our import).
 
-    python examples/embed.py [--model sentence-transformers/all-MiniLM-L6-v2]
+python examples/embed.py [--model sentence-transformers/all-MiniLM-L6-v2]
 """
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ import argparse
 
 from retrieval import LLM
 
-PROMPTS = ["Hello, my name is", "The president of the United States is", "The capital of France is",
-           "The future of AI is"]
+PROMPTS = [
+    "Hello, my name is",
+    "The president of the United States is",
+    "The capital of France is",
+    "The future of AI is",
+]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """The generic `LLM.encode`: any pooling task by name (here sequence and per-token embeddings).
 
-    python examples/encode.py [--model sentence-transformers/all-MiniLM-L6-v2]
+python examples/encode.py [--model sentence-transformers/all-MiniLM-L6-v2]
 """
 
 from __future__ import annotations

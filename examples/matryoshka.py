@@ -21,8 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hf-overrides", default="{}")
     parser.add_argument("--trust-remote-code", action="store_true")
     args = parser.parse_args(argv)
-    llm = LLM(model=args.model, runner="pooling", hf_overrides=json.loads(args.hf_overrides),
-              trust_remote_code=args.trust_remote_code)
+    llm = LLM(
+        model=args.model,
+        runner="pooling",
+        hf_overrides=json.loads(args.hf_overrides),
+        trust_remote_code=args.trust_remote_code,
+    )
     prompts = ["Follow the white rabbit.", "Sindbad the sailor."]
     outputs = llm.embed(prompts, pooling_params=PoolingParams(dimensions=args.dimensions))
     for prompt, output in zip(prompts, outputs, strict=True):

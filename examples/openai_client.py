@@ -1,7 +1,7 @@
 """Talk to a running `retrieval serve` with the official OpenAI client (unchanged vLLM/OpenAI code).
 
-    make serve   # in another terminal
-    python examples/openai_client.py [--base-url http://127.0.0.1:8000/v1]
+make serve   # in another terminal
+python examples/openai_client.py [--base-url http://127.0.0.1:8000/v1]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Offline reward model: per-token outputs (vLLM's basic/reward.py). The model ships its own code.
 
-    python examples/reward.py [--model internlm/internlm2-1_8b-reward]
+python examples/reward.py [--model internlm/internlm2-1_8b-reward]
 """
 
 from __future__ import annotations

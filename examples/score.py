@@ -1,6 +1,6 @@
 """Offline cross-encoder scoring of one query against several documents (vLLM's basic/score.py).
 
-    python examples/score.py [--model BAAI/bge-reranker-v2-m3]
+python examples/score.py [--model BAAI/bge-reranker-v2-m3]
 """
 
 from __future__ import annotations

@@ -218,11 +218,7 @@ def _params(index: faiss.Index, k: int, sel: Any, exhaustive: bool = False) -> A
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
     if isinstance(inner, faiss.IndexHNSW):
         ef = max(inner.hnsw.efSearch, 2 * k)
-        return (
-            faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
-            if sel is not None or ef > inner.hnsw.efSearch
-            else None
-        )
+        return faiss.SearchParametersHNSW(sel=sel, efSearch=ef) if sel is not None or ef > inner.hnsw.efSearch else None
     return None if sel is None else faiss.SearchParameters(sel=sel)
 
 

@@ -89,9 +89,7 @@ class ExactDenseIndex(_ExactBase):
         self.dim, self.metric = dim, metric  # vector dimension; similarity
 
     def _prep(self, x: F32) -> F32:
-        return (
-            x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30) if self.metric == "cosine" else x
-        )
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30) if self.metric == "cosine" else x
 
     def add(self, ids: Any, items: Any) -> None:
         """Upsert float32 (n, dim) vectors."""
@@ -207,9 +205,7 @@ class ExactSparseIndex(_ExactBase):
         lens = np.array([len(it) for it in items], np.int64)
         toks = np.array([t for it in items for t in it], np.int64)
         ws = np.array([w for it in items for w in it.values()], np.float64)
-        save_snapshot(
-            directory, self.family, seq, {}, {"ids": ids, "lengths": lens, "tokens": toks, "weights": ws}
-        )
+        save_snapshot(directory, self.family, seq, {}, {"ids": ids, "lengths": lens, "tokens": toks, "weights": ws})
         self.seq = seq
 
     @classmethod

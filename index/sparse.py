@@ -45,9 +45,7 @@ def to_csr(items: list[SparseItem], n_cols: int | None = None) -> sp.csr_matrix:
     return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(len(items), max(width, 1)))
 
 
-def rank_row(
-    cols: I64, vals: npt.NDArray[np.float64], ids: I64, k: int
-) -> tuple[npt.NDArray[np.float32], I64]:
+def rank_row(cols: I64, vals: npt.NDArray[np.float64], ids: I64, k: int) -> tuple[npt.NDArray[np.float32], I64]:
     """Best ``k`` of one query's scored documents: score descending, then id ascending; padded.
 
     ``cols`` are positions into ``ids`` (external ids), ``vals`` their scores; zero scores are not hits.
@@ -86,9 +84,7 @@ class SparseRows:
         """All rows as one float64 CSR ``(n_slots, vocab)``."""
         if len(self._parts) != 1:
             width = max((p.shape[1] for p in self._parts), default=1)
-            blocks = [
-                sp.csr_matrix((p.data, p.indices, p.indptr), shape=(p.shape[0], width)) for p in self._parts
-            ]
+            blocks = [sp.csr_matrix((p.data, p.indices, p.indptr), shape=(p.shape[0], width)) for p in self._parts]
             self._parts = [sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 1))]
         return self._parts[0]
 

@@ -55,9 +55,7 @@ def clustered_multivector(
     noise = 0.5 / np.sqrt(dim)  # per-coordinate sigma: noise vectors of norm ~0.5 around unit prototypes
     n_topics = max(2, n_docs // 50)
     centre = rng.standard_normal((n_topics, dim), dtype=np.float32)
-    protos = _unit(
-        np.repeat(centre, 100, axis=0) + rng.standard_normal((n_topics * 100, dim), dtype=np.float32)
-    )
+    protos = _unit(np.repeat(centre, 100, axis=0) + rng.standard_normal((n_topics * 100, dim), dtype=np.float32))
     common = _unit(rng.standard_normal((200, dim), dtype=np.float32))
     vocab = rng.integers(0, n_topics, (n_docs, 1)) * 100 + rng.integers(0, 100, (n_docs, 24))
     docs = []

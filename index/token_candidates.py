@@ -50,9 +50,7 @@ class TokenCandidates:
         self.trained_on = trained_on  # token vectors in the store when it was trained
 
     @classmethod
-    def build(
-        cls, config: MultiVectorConfig, store: TokenStore, slots: I64, seed: int = 1234
-    ) -> TokenCandidates:
+    def build(cls, config: MultiVectorConfig, store: TokenStore, slots: I64, seed: int = 1234) -> TokenCandidates:
         """Train on a sample of the store's tokens and add the tokens of ``slots``."""
         tokens, dim = store.tokens, store.dim
         n = tokens.shape[0]
@@ -91,11 +89,7 @@ class TokenCandidates:
     def nbytes(self) -> int:
         """Bytes of codes, ids and centroids held by the IVF index."""
         ivf = self.index
-        return int(
-            ivf.ntotal * (ivf.code_size + 8)
-            + ivf.nlist * ivf.d * 4
-            + ivf.pq.M * ivf.pq.ksub * ivf.pq.dsub * 4
-        )
+        return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + ivf.pq.M * ivf.pq.ksub * ivf.pq.dsub * 4)
 
     def candidates(self, queries: list[F32], token_k: int, n_docs: int, sel: Any = None) -> list[I64]:
         """For each query (float32 (m_i, dim)), the ``n_docs`` best document slots by estimated MaxSim."""

@@ -13,8 +13,8 @@ from poolers.sparse import lexical_score, lexical_weights, sparse_to_arrays, tok
 __all__ = [
     "MAXSIM_FUNCTIONS",
     "ActivationName",
-    "MaxSimReduction",
     "MatryoshkaError",
+    "MaxSimReduction",
     "PoolingType",
     "SequencePooling",
     "apply_activation",

@@ -14,8 +14,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrieval", description="Vector-search retrieval service")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve models (vLLM-compatible pooling API) over HTTP")
-    serve.add_argument("--model", action="append", default=[], metavar="NAME=PATH_OR_ID",
-                       help="a model to serve (repeatable); default: the bundled all-MiniLM-L6-v2")
+    serve.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH_OR_ID",
+        help="a model to serve (repeatable); default: the bundled all-MiniLM-L6-v2",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", default="./data", help="where collections and indexes are stored")
@@ -28,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with checkpoints")
     serve.add_argument("--api-key", default=None, help="require Authorization: Bearer <key>")
     serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
-    serve.add_argument("--io-processor-plugin", default=None,
-                       help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)")
+    serve.add_argument(
+        "--io-processor-plugin",
+        default=None,
+        help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)",
+    )
     serve.add_argument("--log-level", default="info")
     return parser
 

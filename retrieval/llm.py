@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from encoder import Engine, EncodeResult, InvalidInputError, ModelSpec, PoolerConfig, PoolingParams, Task
+from encoder import EncodeResult, Engine, InvalidInputError, ModelSpec, PoolerConfig, PoolingParams, Task
 from encoder.engine import TokenOptions
 from encoder.tokenizer import Prompt
 from encoder.types import ConvertMode, Device, DType
@@ -37,8 +37,13 @@ __all__ = ["LLM", "PoolingParams"]
 log = logging.getLogger(__name__)
 
 PromptInput = str | list[int] | Mapping[str, Any]
-_LEGACY_TASKS: dict[str, ConvertMode] = {"embed": "embed", "embedding": "embed", "classify": "classify",
-                                         "score": "classify", "reward": "reward"}
+_LEGACY_TASKS: dict[str, ConvertMode] = {
+    "embed": "embed",
+    "embedding": "embed",
+    "classify": "classify",
+    "score": "classify",
+    "reward": "reward",
+}
 
 
 def _prompt(p: PromptInput) -> Prompt:
@@ -90,56 +95,107 @@ class LLM:
         if isinstance(pooler_config, Mapping):
             pooler_config = msgspec.convert(dict(pooler_config), PoolerConfig)
         spec = ModelSpec(
-            source=model, name=served_model_name, convert=convert, hf_overrides=dict(hf_overrides or {}),
-            pooler_config=pooler_config, trust_remote_code=trust_remote_code, dtype=dtype, device=device,
-            max_model_len=max_model_len, max_batch_tokens=max_num_batched_tokens,
+            source=model,
+            name=served_model_name,
+            convert=convert,
+            hf_overrides=dict(hf_overrides or {}),
+            pooler_config=pooler_config,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+            device=device,
+            max_model_len=max_model_len,
+            max_batch_tokens=max_num_batched_tokens,
         )
         self.engine = Engine.load(spec)
 
     def get_tokenizer(self) -> Any:
         return self.engine.adapter.tokenizer.hf
 
-    def _run(self, prompts: Any, params: PoolingParams | None, task: Task,
-             truncate_prompt_tokens: int | None) -> EncodeResult:
+    def _run(
+        self, prompts: Any, params: PoolingParams | None, task: Task, truncate_prompt_tokens: int | None
+    ) -> EncodeResult:
         base = params or PoolingParams()
         resolved = msgspec.structs.replace(base, task=base.task or task)
         opts = TokenOptions(truncate_prompt_tokens=truncate_prompt_tokens)
         return self.engine.encode_sync(_prompts(prompts), resolved, opts)
 
-    def embed(self, prompts: Any, pooling_params: PoolingParams | None = None, *,
-              truncate_prompt_tokens: int | None = None, use_tqdm: bool = True, **_: Any) -> list[EmbeddingRequestOutput]:
+    def embed(
+        self,
+        prompts: Any,
+        pooling_params: PoolingParams | None = None,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: bool = True,
+        **_: Any,
+    ) -> list[EmbeddingRequestOutput]:
         """One normalised (unless use_activation=False) vector per prompt; `dimensions` for Matryoshka."""
         result = self._run(prompts, pooling_params, "embed", truncate_prompt_tokens)
-        return [EmbeddingRequestOutput(str(i), EmbeddingOutput(o.tolist()), ids)
-                for i, (o, ids) in enumerate(zip(result.outputs, result.prompt_token_ids, strict=True))]
+        return [
+            EmbeddingRequestOutput(str(i), EmbeddingOutput(o.tolist()), ids)
+            for i, (o, ids) in enumerate(zip(result.outputs, result.prompt_token_ids, strict=True))
+        ]
 
-    def classify(self, prompts: Any, pooling_params: PoolingParams | None = None, *,
-                 truncate_prompt_tokens: int | None = None, use_tqdm: bool = True,
-                 **_: Any) -> list[ClassificationRequestOutput]:
+    def classify(
+        self,
+        prompts: Any,
+        pooling_params: PoolingParams | None = None,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: bool = True,
+        **_: Any,
+    ) -> list[ClassificationRequestOutput]:
         """Class probabilities (softmax / sigmoid per the model; raw logits with use_activation=False)."""
         result = self._run(prompts, pooling_params, "classify", truncate_prompt_tokens)
-        return [ClassificationRequestOutput(str(i), ClassificationOutput(o.flatten().tolist()), ids)
-                for i, (o, ids) in enumerate(zip(result.outputs, result.prompt_token_ids, strict=True))]
+        return [
+            ClassificationRequestOutput(str(i), ClassificationOutput(o.flatten().tolist()), ids)
+            for i, (o, ids) in enumerate(zip(result.outputs, result.prompt_token_ids, strict=True))
+        ]
 
-    def reward(self, prompts: Any, pooling_params: PoolingParams | None = None, *,
-               truncate_prompt_tokens: int | None = None, use_tqdm: bool = True,
-               **_: Any) -> list[PoolingRequestOutput[PoolingOutput]]:
+    def reward(
+        self,
+        prompts: Any,
+        pooling_params: PoolingParams | None = None,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: bool = True,
+        **_: Any,
+    ) -> list[PoolingRequestOutput[PoolingOutput]]:
         """Per-token outputs of a reward model (`token_classify`, ALL pooling)."""
-        return self.encode(prompts, pooling_params, pooling_task="token_classify",
-                           truncate_prompt_tokens=truncate_prompt_tokens)
+        return self.encode(
+            prompts,
+            pooling_params,
+            pooling_task="token_classify",
+            truncate_prompt_tokens=truncate_prompt_tokens,
+        )
 
-    def encode(self, prompts: Any, pooling_params: PoolingParams | None = None, *, pooling_task: Task | None = None,
-               truncate_prompt_tokens: int | None = None, use_tqdm: bool = True,
-               **_: Any) -> list[PoolingRequestOutput[PoolingOutput]]:
+    def encode(
+        self,
+        prompts: Any,
+        pooling_params: PoolingParams | None = None,
+        *,
+        pooling_task: Task | None = None,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: bool = True,
+        **_: Any,
+    ) -> list[PoolingRequestOutput[PoolingOutput]]:
         """Raw pooled tensors for any task (default: the model's default task)."""
         task = pooling_task or (pooling_params.task if pooling_params else None) or self.engine.adapter.default_task
         result = self._run(prompts, pooling_params, task, truncate_prompt_tokens)
-        return [PoolingRequestOutput(str(i), PoolingOutput(o), ids)
-                for i, (o, ids) in enumerate(zip(result.outputs, result.prompt_token_ids, strict=True))]
+        return [
+            PoolingRequestOutput(str(i), PoolingOutput(o), ids)
+            for i, (o, ids) in enumerate(zip(result.outputs, result.prompt_token_ids, strict=True))
+        ]
 
-    def score(self, data_1: ScoreInputs, data_2: ScoreInputs, *, pooling_params: PoolingParams | None = None,
-              truncate_prompt_tokens: int | None = None, use_tqdm: bool = True,
-              **_: Any) -> list[ScoringRequestOutput]:
+    def score(
+        self,
+        data_1: ScoreInputs,
+        data_2: ScoreInputs,
+        *,
+        pooling_params: PoolingParams | None = None,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: bool = True,
+        **_: Any,
+    ) -> list[ScoringRequestOutput]:
         """Pair scores: cross-encoder, cosine (embedding models) or MaxSim (late interaction); 1:1, 1:N or N:N."""
         options = ScoreOptions(
             use_activation=pooling_params.use_activation if pooling_params else None,

@@ -18,7 +18,7 @@ __all__ = [
     "ScoringRequestOutput",
 ]
 
-O = TypeVar("O")
+OutputT = TypeVar("OutputT")
 
 
 @dataclass
@@ -50,9 +50,9 @@ class ScoringOutput:
 
 
 @dataclass
-class PoolingRequestOutput(Generic[O]):
+class PoolingRequestOutput(Generic[OutputT]):
     request_id: str  # position of the prompt in the call, as a string
-    outputs: O  # the task's output
+    outputs: OutputT  # the task's output
     prompt_token_ids: list[int]  # tokens the model read
     finished: bool = True  # always True offline
 

@@ -18,7 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from encoder import Engine, InvalidInputError, TokenOptions
 
-__all__ = ["ENTRY_POINT_GROUP", "IOProcessor", "PluginError", "PluginResult", "available_plugins", "load_plugin"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "IOProcessor",
+    "PluginError",
+    "PluginResult",
+    "available_plugins",
+    "load_plugin",
+]
 
 ENTRY_POINT_GROUP = "retrieval.io_processors"
 

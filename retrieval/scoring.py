@@ -149,15 +149,13 @@ def _cut(engine: Engine, texts: list[str], limit: int, side: str) -> list[str]:
     if limit < 0 or limit >= max_len:
         raise InvalidInputError(f"{name} must be less than max_model_len ({max_len})", param=name)
     # The HF tokenizer's truncation state is shared with the engine's tokenising thread: hold its lock.
-    with engine._tok_lock:
+    with engine.adapter.tokenizer.lock:
         enc = engine.adapter.tokenizer.hf(texts, add_special_tokens=False, return_offsets_mapping=True)
     offsets = enc["offset_mapping"]
     return [t if len(off) <= limit else t[: off[limit - 1][1]] for t, off in zip(texts, offsets, strict=True)]
 
 
-def plan_scores(
-    engine: Engine, queries: ScoreInputs, documents: ScoreInputs, options: ScoreOptions
-) -> ScorePlan:
+def plan_scores(engine: Engine, queries: ScoreInputs, documents: ScoreInputs, options: ScoreOptions) -> ScorePlan:
     """Validate cardinality and inputs, then decide what to encode (no model work happens here)."""
     queries, documents = as_items(queries), as_items(documents)
     _check_lengths(len(queries), len(documents))

@@ -13,10 +13,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from encoder import Engine, ModelSpec  # noqa: E402
-from retrieval import ModelRegistry  # noqa: E402
-from tests.api._server import LiveServer, live_server  # noqa: E402
-from tests.fixtures import checkpoints  # noqa: E402
+from encoder import Engine, ModelSpec
+from retrieval import ModelRegistry
+from tests.api._server import LiveServer, live_server
+from tests.fixtures import checkpoints
 from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert

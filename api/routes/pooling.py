@@ -45,7 +45,5 @@ async def create_pooling(
     tokens = sum(result.prompt_tokens)
     if data.encoding_format == "bytes":
         rid, used = new_id("pool"), usage(tokens)
-        return octet_stream(
-            result.outputs, data.embed_dtype, data.endianness, id_=rid, model=engine.name, usage=used
-        )
+        return octet_stream(result.outputs, data.embed_dtype, data.endianness, id_=rid, model=engine.name, usage=used)
     return pooling_response(engine.name, result.outputs, tokens, data)

@@ -44,22 +44,18 @@ def tokenize_text(engine: Engine, data: TokenizeRequest) -> TokenizeResponse:
     chat = data.messages is not UNSET
     special = (not chat) if data.add_special_tokens is UNSET else data.add_special_tokens
     tok = engine.adapter.tokenizer
-    with engine._tok_lock:  # the HF tokenizer's truncation state is shared with the engine's thread
+    with engine.adapter.tokenizer.lock:  # the HF tokenizer's truncation state is shared with the engine's thread
         text = _chat_prompt(engine, data) if chat else str(data.prompt)
         ids = tok.encode([text], add_special_tokens=special, check_length=False)[0]
     strs = tok.convert_ids_to_tokens(ids) if data.return_token_strs else None
-    return TokenizeResponse(
-        count=len(ids), max_model_len=engine.info.max_model_len, tokens=ids, token_strs=strs
-    )
+    return TokenizeResponse(count=len(ids), max_model_len=engine.info.max_model_len, tokens=ids, token_strs=strs)
 
 
 def detokenize_text(engine: Engine, data: DetokenizeRequest) -> DetokenizeResponse:
     vocab = len(engine.adapter.tokenizer.hf)
     bad = [t for t in data.tokens if not 0 <= t < vocab]
     if bad:
-        raise InvalidInputError(
-            f"token ids {bad[:5]} are outside the vocabulary [0, {vocab})", param="tokens"
-        )
+        raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary [0, {vocab})", param="tokens")
     return DetokenizeResponse(engine.adapter.tokenizer.decode(data.tokens))
 
 

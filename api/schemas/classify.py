@@ -39,9 +39,7 @@ def classification_response(
 ) -> ClassificationResponse:
     """outputs: float32 (C,) per input."""
     data = [
-        ClassificationData(
-            index=i, label=id2label.get(int(t.argmax())), probs=t.tolist(), num_classes=t.numel()
-        )
+        ClassificationData(index=i, label=id2label.get(int(t.argmax())), probs=t.tolist(), num_classes=t.numel())
         for i, t in enumerate(outputs)
     ]
     return ClassificationResponse(

@@ -49,9 +49,7 @@ class BasicRequest(msgspec.Struct, kw_only=True):
                 "Parameter `normalize` was removed; use `use_activation` instead.", param="normalize"
             )
         if self.priority != 0:
-            raise InvalidInputError(
-                "Priority scheduling is not enabled; priority must be 0", param="priority"
-            )
+            raise InvalidInputError("Priority scheduling is not enabled; priority must be 0", param="priority")
 
 
 class EncodingRequest(BasicRequest, kw_only=True):

@@ -81,9 +81,7 @@ def pooling_params(req: PoolingRequest, default_task: Task, late_interaction: bo
     """vLLM's `to_pooling_params`, plus the `embedding_mode` rules (token_embed of ColBERT models only)."""
     req.check_common()
     if req.messages is not msgspec.UNSET:
-        raise InvalidInputError(
-            "Chat `messages` are not supported on /pooling; send `input`.", param="messages"
-        )
+        raise InvalidInputError("Chat `messages` are not supported on /pooling; send `input`.", param="messages")
     task = request_task(req) or default_task
     if req.embedding_mode is not None and (task != "token_embed" or not late_interaction):
         raise InvalidInputError(
@@ -91,9 +89,7 @@ def pooling_params(req: PoolingRequest, default_task: Task, late_interaction: bo
             param="embedding_mode",
         )
     if task == "embed&token_embed&token_classify" and req.encoding_format == "bytes":
-        raise InvalidInputError(
-            f"encoding_format `bytes` is not supported for task `{task}`", param="encoding_format"
-        )
+        raise InvalidInputError(f"encoding_format `bytes` is not supported for task `{task}`", param="encoding_format")
     return PoolingParams(task, req.dimensions, req.use_activation, req.embedding_mode)
 
 
@@ -119,9 +115,7 @@ def pooling_data(outputs: list[Any], req: PoolingRequest) -> list[PoolingData]:
     return items
 
 
-def pooling_response(
-    model: str, outputs: list[Any], prompt_tokens: int, req: PoolingRequest
-) -> PoolingResponse:
+def pooling_response(model: str, outputs: list[Any], prompt_tokens: int, req: PoolingRequest) -> PoolingResponse:
     return PoolingResponse(
         id=new_id("pool"),
         created=now(),

@@ -152,9 +152,7 @@ def rerank_response(
     model: str, documents: list[ScoreItem], ranked: list[tuple[int, float]], tokens: int, req: RerankRequest
 ) -> RerankResponse:
     results = [
-        RerankResult(
-            index=i, relevance_score=s, document=_echo(documents[i]) if req.return_documents else UNSET
-        )
+        RerankResult(index=i, relevance_score=s, document=_echo(documents[i]) if req.return_documents else UNSET)
         for i, s in ranked
     ]
     return RerankResponse(

@@ -113,19 +113,13 @@ class BgeM3Adapter(ModelAdapter):
 
     def check_params(self, params: PoolingParams) -> None:
         """The combined task validates `dimensions` as `embed` does (it applies to the dense vector)."""
-        super().check_params(
-            msgspec.structs.replace(params, task="embed") if params.task == M3_TASK else params
-        )
+        super().check_params(msgspec.structs.replace(params, task="embed") if params.task == M3_TASK else params)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.parts.backbone(
-            input_ids=batch.input_ids, attention_mask=batch.attention_mask
-        ).last_hidden_state
+        return self.parts.backbone(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
 
     # -- pooling -------------------------------------------------------------------------------------
-    def pool(
-        self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
-    ) -> list[Any]:
+    def pool(self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[Any]:
         """float32 CPU tensors per row; :class:`M3Output` per row for the combined task."""
         if task == "embed":
             return self._dense(hidden, batch, params)
@@ -136,23 +130,17 @@ class BgeM3Adapter(ModelAdapter):
         if task == M3_TASK:
             plain = [msgspec.structs.replace(p, dimensions=None) for p in params]
             dense, colbert = self._dense(hidden, batch, params), self._colbert(hidden, batch, plain)
-            return [
-                M3Output(d, c, s) for d, c, s in zip(dense, colbert, self._sparse(hidden, batch), strict=True)
-            ]
+            return [M3Output(d, c, s) for d, c, s in zip(dense, colbert, self._sparse(hidden, batch), strict=True)]
         return super().pool(task, hidden, batch, params)
 
-    def _dense(
-        self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
-    ) -> list[torch.Tensor]:
+    def _dense(self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[torch.Tensor]:
         cls = sequence_pool(hidden, batch.attention_mask, "CLS").cpu()
         return [
             truncate_and_normalize(row, p.dimensions, p.use_activation is not False)
             for row, p in zip(cls, params, strict=True)
         ]
 
-    def _colbert(
-        self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
-    ) -> list[torch.Tensor]:
+    def _colbert(self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[torch.Tensor]:
         projected = self.parts.colbert(hidden.to(self.parts.colbert.weight.dtype)).float()
         keep = batch.keep_mask.bool().clone()
         if self.bos_id is not None:
@@ -160,9 +148,7 @@ class BgeM3Adapter(ModelAdapter):
         out = []
         for row, p in enumerate(params):
             out.append(
-                truncate_and_normalize(
-                    projected[row][keep[row]], p.dimensions, p.use_activation is not False
-                ).cpu()
+                truncate_and_normalize(projected[row][keep[row]], p.dimensions, p.use_activation is not False).cpu()
             )
         return out
 
@@ -177,14 +163,10 @@ class BgeM3Adapter(ModelAdapter):
             spans.append((start, end))
         return spans
 
-    def _token_weights(
-        self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
-    ) -> list[torch.Tensor]:
+    def _token_weights(self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[torch.Tensor]:
         out = []
         for row, (start, end) in enumerate(self._spans(batch)):
-            weights = token_weights(
-                hidden[row, start:end], self.parts.sparse, params[row].use_activation is not False
-            )
+            weights = token_weights(hidden[row, start:end], self.parts.sparse, params[row].use_activation is not False)
             out.append(weights.cpu())
         return out
 

@@ -100,9 +100,7 @@ class SequenceClassifier(ModelAdapter):
         singles = [p for p in prompts if not isinstance(p, TextPair)]
         pairs = [p for p in prompts if isinstance(p, TextPair)]
         done_singles = iter(
-            super().tokenize(
-                singles, params, truncate=truncate, side=side, add_special_tokens=add_special_tokens
-            )
+            super().tokenize(singles, params, truncate=truncate, side=side, add_special_tokens=add_special_tokens)
             if singles
             else []
         )
@@ -127,9 +125,7 @@ class SequenceClassifier(ModelAdapter):
         try:
             enc = self._pair_tok[side or "right"](firsts, seconds, **kwargs)
         except Exception as exc:  # the tokenizer refuses e.g. a max_length below its special tokens
-            raise InvalidInputError(
-                f"cannot tokenise the pairs: {exc}", param="truncate_prompt_tokens"
-            ) from exc
+            raise InvalidInputError(f"cannot tokenise the pairs: {exc}", param="truncate_prompt_tokens") from exc
         types = enc.get("token_type_ids")
         out = []
         for i, ids in enumerate(enc["input_ids"]):

@@ -214,9 +214,7 @@ class ColBERTAdapter(ModelAdapter):
         marker = self.ids.query_marker if mode == "query" else self.ids.document_marker
         length = self.mode_length(mode, truncate)
         body = length - (marker is not None)
-        encoded = self.tokenizer.encode(
-            prompts, truncate=body, side=side, add_special_tokens=add_special_tokens
-        )
+        encoded = self.tokenizer.encode(prompts, truncate=body, side=side, add_special_tokens=add_special_tokens)
         shaped = self._query if mode == "query" else self._document
         return [shaped(insert_marker(ids, marker), length) for ids in encoded]
 

@@ -36,8 +36,7 @@ class RewardModel(ModelAdapter):
         config = self.info.config
         if getattr(config, "auto_map", None) and not self.info.spec.trust_remote_code:
             raise ModelLoadError(
-                f"{self.info.weights_dir} ships its own modelling code (auto_map); "
-                "pass trust_remote_code to load it"
+                f"{self.info.weights_dir} ships its own modelling code (auto_map); pass trust_remote_code to load it"
             )
         module = self.load_backbone()
         self.base, self.head = _split(module, self.info.architecture)

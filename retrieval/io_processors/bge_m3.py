@@ -47,8 +47,9 @@ class BgeM3SparseProcessor:
             raise InvalidInputError("`data.input` must be a non-empty string or list of strings", param="data.input")
         task = body.get("embed_task", "dense&sparse")
         if task not in get_args(EmbedTask):
-            raise InvalidInputError(f"`data.embed_task` must be one of {list(get_args(EmbedTask))}",
-                                    param="data.embed_task")
+            raise InvalidInputError(
+                f"`data.embed_task` must be one of {list(get_args(EmbedTask))}", param="data.embed_task"
+            )
         return texts, task, bool(body.get("return_tokens") or False)
 
     async def process(self, engine: Engine, data: Any, opts: TokenOptions) -> PluginResult:
@@ -56,8 +57,7 @@ class BgeM3SparseProcessor:
         texts, task, with_tokens = self._parse(data)
         result = await engine.encode(texts, PoolingParams(task=M3_TASK), opts)
         tokenizer = engine.adapter.tokenizer
-        items = [self._item(i, out, task, tokenizer if with_tokens else None)
-                 for i, out in enumerate(result.outputs)]
+        items = [self._item(i, out, task, tokenizer if with_tokens else None) for i, out in enumerate(result.outputs)]
         return PluginResult(items, sum(result.prompt_tokens))
 
     @staticmethod
@@ -70,6 +70,7 @@ class BgeM3SparseProcessor:
         if task != "dense":
             ranked = sorted(out.sparse.items(), key=lambda kv: -kv[1])
             tokens = tokenizer.convert_ids_to_tokens([t for t, _ in ranked]) if tokenizer else [None] * len(ranked)
-            item["sparse_embedding"] = [{"token_id": t, "weight": w, "token": s}
-                                        for (t, w), s in zip(ranked, tokens, strict=True)]
+            item["sparse_embedding"] = [
+                {"token_id": t, "weight": w, "token": s} for (t, w), s in zip(ranked, tokens, strict=True)
+            ]
         return item

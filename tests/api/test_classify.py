@@ -27,9 +27,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def client(tiny_store: Callable[[str], Path]) -> Iterator[httpx.Client]:
-    registry = ModelRegistry(
-        [Engine.load(ModelSpec(source=str(tiny_store(k)), name=n)) for n, k in MODELS.items()]
-    )
+    registry = ModelRegistry([Engine.load(ModelSpec(source=str(tiny_store(k)), name=n)) for n, k in MODELS.items()])
     with live_server(registry) as live, live.client() as c:
         yield c
     registry.close()
@@ -77,9 +75,7 @@ def test_decoder_classifier_batch_equals_single(client: httpx.Client) -> None:
 def test_token_id_input(client: httpx.Client) -> None:
     ids = client.post("/tokenize", json={"model": "cls3", "prompt": TEXTS[0]}).json()["tokens"]
     by_ids = _classify(client, model="cls3", input=ids, add_special_tokens=False)["data"][0]["probs"]
-    assert by_ids == pytest.approx(
-        _classify(client, model="cls3", input=TEXTS[0])["data"][0]["probs"], abs=1e-6
-    )
+    assert by_ids == pytest.approx(_classify(client, model="cls3", input=TEXTS[0])["data"][0]["probs"], abs=1e-6)
 
 
 @pytest.mark.parametrize(

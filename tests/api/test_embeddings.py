@@ -60,19 +60,33 @@ def test_vllm_fields_token_ids_and_truncation(minilm_server: LiveServer) -> None
         text = http.post("/v1/embeddings", json={"input": "hello"}).json()
         assert np.allclose(ids["data"][0]["embedding"], text["data"][0]["embedding"], atol=1e-6)
         long_text = "word " * 400
-        err = _assert_error(http.post("/v1/embeddings", json={"input": long_text}), 400, "BadRequestError",
-                            "maximum context length is 256 tokens")
+        err = _assert_error(
+            http.post("/v1/embeddings", json={"input": long_text}),
+            400,
+            "BadRequestError",
+            "maximum context length is 256 tokens",
+        )
         assert "402 tokens" in err["message"]
-        ok = http.post("/v1/embeddings", json={"input": long_text, "truncate_prompt_tokens": -1,
-                                               "truncation_side": "left", "user": "u", "unknown_field": 1})
+        ok = http.post(
+            "/v1/embeddings",
+            json={
+                "input": long_text,
+                "truncate_prompt_tokens": -1,
+                "truncation_side": "left",
+                "user": "u",
+                "unknown_field": 1,
+            },
+        )
         assert ok.status_code == 200 and ok.json()["usage"]["prompt_tokens"] == 256
 
 
 def test_embed_dtype_endianness_and_bytes(minilm_server: LiveServer) -> None:
     with minilm_server.client() as http:
         ref = np.array(http.post("/v1/embeddings", json={"input": "hi"}).json()["data"][0]["embedding"])
-        half = http.post("/v1/embeddings", json={"input": "hi", "encoding_format": "base64", "embed_dtype": "float16",
-                                                 "endianness": "big"}).json()
+        half = http.post(
+            "/v1/embeddings",
+            json={"input": "hi", "encoding_format": "base64", "embed_dtype": "float16", "endianness": "big"},
+        ).json()
         vec = np.frombuffer(base64.b64decode(half["data"][0]["embedding"]), dtype=">f2")
         assert np.allclose(vec, ref, atol=1e-3)
         raw = http.post("/v1/embeddings", json={"input": ["hi", "there"], "encoding_format": "bytes"})
@@ -80,7 +94,7 @@ def test_embed_dtype_endianness_and_bytes(minilm_server: LiveServer) -> None:
         meta = json.loads(raw.headers["metadata"])
         first = meta["data"][0]
         assert first["shape"] == [384]
-        assert np.allclose(np.frombuffer(raw.content[first["start"]:first["end"]], dtype=np.float32), ref, atol=1e-6)
+        assert np.allclose(np.frombuffer(raw.content[first["start"] : first["end"]], dtype=np.float32), ref, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -115,8 +129,12 @@ def test_malformed_json_and_unknown_model(minilm_server: LiveServer) -> None:
     with minilm_server.client() as http:
         bad = http.post("/v1/embeddings", content=b'{"input": "x"', headers={"content-type": "application/json"})
         _assert_error(bad, 400, "BadRequestError")
-        _assert_error(http.post("/v1/embeddings", json={"input": "x", "model": "nope"}), 404, "NotFoundError",
-                      "The model `nope` does not exist.")
+        _assert_error(
+            http.post("/v1/embeddings", json={"input": "x", "model": "nope"}),
+            404,
+            "NotFoundError",
+            "The model `nope` does not exist.",
+        )
         _assert_error(http.get("/v1/embeddings"), 405, "MethodNotAllowedError")
         _assert_error(http.get("/no/such/path"), 404, "NotFoundError")
 

@@ -44,8 +44,14 @@ def test_plugin_refuses_a_model_it_cannot_serve(minilm_registry: ModelRegistry) 
 def test_dense_and_sparse_match_the_engine(m3_server: LiveServer, m3_registry: ModelRegistry) -> None:
     texts = ["what is bge m3", "definition of bm25"]
     with m3_server.client() as http:
-        resp = http.post("/pooling", json={"task": "plugin", "request_id": "r1",
-                                           "data": {"input": texts, "embed_task": "dense&sparse", "return_tokens": True}})
+        resp = http.post(
+            "/pooling",
+            json={
+                "task": "plugin",
+                "request_id": "r1",
+                "data": {"input": texts, "embed_task": "dense&sparse", "return_tokens": True},
+            },
+        )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["request_id"] == "r1" and isinstance(body["created_at"], int)
@@ -74,8 +80,13 @@ def test_single_representation_tasks(m3_server: LiveServer) -> None:
 
 @pytest.mark.parametrize(
     ("data", "param"),
-    [(None, "data"), ("text", "data"), ({"input": ""}, "data.input"), ({"input": []}, "data.input"),
-     ({"input": "x", "embed_task": "colbert"}, "data.embed_task")],
+    [
+        (None, "data"),
+        ("text", "data"),
+        ({"input": ""}, "data.input"),
+        ({"input": []}, "data.input"),
+        ({"input": "x", "embed_task": "colbert"}, "data.embed_task"),
+    ],
 )
 def test_bad_plugin_data_is_400(m3_server: LiveServer, data: object, param: str) -> None:
     with m3_server.client() as http:

@@ -63,9 +63,7 @@ def _engine(server: LiveServer, name: str) -> Engine:
 def test_colbert_token_embed_modes(server: LiveServer, mode: str | None) -> None:
     body = {"model": "colbert", "input": TEXTS, "task": "token_embed", "embedding_mode": mode}
     out = _ok(server, body)
-    want = _engine(server, "colbert").encode_sync(
-        TEXTS, PoolingParams(task="token_embed", embedding_mode=mode)
-    )
+    want = _engine(server, "colbert").encode_sync(TEXTS, PoolingParams(task="token_embed", embedding_mode=mode))
     for item, vecs in zip(out["data"], want.outputs, strict=True):
         np.testing.assert_allclose(np.array(item["data"]), vecs.numpy(), atol=1e-5)
     if mode == "query":
@@ -86,16 +84,12 @@ def test_base64_and_bytes_agree_with_floats(server: LiveServer) -> None:
     floats = [np.array(d["data"], np.float32) for d in _ok(server, body)["data"]]
     b64 = _ok(server, {**body, "encoding_format": "base64"})["data"]
     for item, ref in zip(b64, floats, strict=True):
-        assert np.array_equal(
-            np.frombuffer(base64.b64decode(item["data"]), np.float32).reshape(ref.shape), ref
-        )
+        assert np.array_equal(np.frombuffer(base64.b64decode(item["data"]), np.float32).reshape(ref.shape), ref)
     raw = _post(server, {**body, "encoding_format": "bytes"})
     assert raw.status_code == 200 and raw.headers["content-type"] == "application/octet-stream"
     for item, ref in zip(json.loads(raw.headers["metadata"])["data"], floats, strict=True):
         assert item["shape"] == list(ref.shape)
-        assert np.array_equal(
-            np.frombuffer(raw.content[item["start"] : item["end"]], np.float32), ref.ravel()
-        )
+        assert np.array_equal(np.frombuffer(raw.content[item["start"] : item["end"]], np.float32), ref.ravel())
 
 
 def test_bge_m3_tasks(server: LiveServer) -> None:

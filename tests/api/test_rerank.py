@@ -42,9 +42,7 @@ def test_results_are_sorted_scores_of_each_document(client: httpx.Client, path: 
     assert body["id"].startswith("rerank-") and body["model"] == model
     results = body["results"]
     assert sorted(r["index"] for r in results) == [0, 1, 2, 3]
-    assert [r["relevance_score"] for r in results] == sorted(
-        (r["relevance_score"] for r in results), reverse=True
-    )
+    assert [r["relevance_score"] for r in results] == sorted((r["relevance_score"] for r in results), reverse=True)
     for r in results:
         assert r["relevance_score"] == pytest.approx(scores[r["index"]]["score"], abs=1e-6)
         assert r["document"] == {"text": D[r["index"]], "multi_modal": None}
@@ -52,16 +50,10 @@ def test_results_are_sorted_scores_of_each_document(client: httpx.Client, path: 
 
 
 def test_top_n_and_return_documents(client: httpx.Client) -> None:
-    full = client.post("/rerank", json={"model": "ce", "query": Q, "documents": D, "top_n": 0}).json()[
-        "results"
-    ]
-    top = client.post("/rerank", json={"model": "ce", "query": Q, "documents": D, "top_n": 2}).json()[
-        "results"
-    ]
+    full = client.post("/rerank", json={"model": "ce", "query": Q, "documents": D, "top_n": 0}).json()["results"]
+    top = client.post("/rerank", json={"model": "ce", "query": Q, "documents": D, "top_n": 2}).json()["results"]
     assert len(full) == 4 and top == full[:2]
-    bare = client.post(
-        "/v2/rerank", json={"model": "ce", "query": Q, "documents": D, "return_documents": False}
-    )
+    bare = client.post("/v2/rerank", json={"model": "ce", "query": Q, "documents": D, "return_documents": False})
     assert all(set(r) == {"index", "relevance_score"} for r in bare.json()["results"])
     parts = {"content": [{"type": "text", "text": D[0]}]}
     echoed = client.post("/rerank", json={"model": "ce", "query": Q, "documents": [parts]}).json()["results"]

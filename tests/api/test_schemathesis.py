@@ -22,9 +22,23 @@ def test_no_server_errors_on_any_documented_operation(minilm_server: LiveServer)
     assert exe, "schemathesis is a test dependency; install with pip install -e '.[test]'"
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [exe, "run", f"{minilm_server.url}/docs/openapi.json", "--checks", "no_crash",
-         "--max-examples", "25", "--seed", "1", "--no-color"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+        [
+            exe,
+            "run",
+            f"{minilm_server.url}/docs/openapi.json",
+            "--checks",
+            "no_crash",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1].lower()

@@ -20,9 +20,7 @@ MODELS = {"ce": "bert_ce", "xlmr": "xlmr_ce", "cls3": "bert_cls3", "emb": "bert_
 
 @pytest.fixture(scope="module")
 def server(tiny_store: Callable[[str], Path]) -> Iterator[LiveServer]:
-    registry = ModelRegistry(
-        [Engine.load(ModelSpec(source=str(tiny_store(k)), name=n)) for n, k in MODELS.items()]
-    )
+    registry = ModelRegistry([Engine.load(ModelSpec(source=str(tiny_store(k)), name=n)) for n, k in MODELS.items()])
     with live_server(registry) as live:
         yield live
     registry.close()
@@ -49,9 +47,7 @@ def test_every_pair_spelling_scores_the_same(client: httpx.Client, first: str, s
     body = client.post("/score", json={"model": "ce", first: Q, second: D}).json()
     ref = client.post("/score", json={"model": "ce", "queries": [Q] * 3, "documents": D}).json()
     assert body["object"] == "list" and body["model"] == "ce" and body["id"].startswith("score-")
-    assert [d["index"] for d in body["data"]] == [0, 1, 2] and {d["object"] for d in body["data"]} == {
-        "score"
-    }
+    assert [d["index"] for d in body["data"]] == [0, 1, 2] and {d["object"] for d in body["data"]} == {"score"}
     assert [d["score"] for d in body["data"]] == pytest.approx([d["score"] for d in ref["data"]], abs=1e-6)
     assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > 0
 
@@ -65,9 +61,7 @@ def test_scores_equal_sentence_transformers(
     got = client.post("/v1/score", json={"model": model, "text_1": Q, "text_2": D}).json()
     ref = CrossEncoder(str(tiny_store(MODELS[model])), device="cpu").predict([(Q, d) for d in D])
     assert np.abs(np.array([d["score"] for d in got["data"]]) - ref).max() <= 1e-5
-    raw = client.post(
-        "/score", json={"model": model, "queries": Q, "documents": D[0], "use_activation": False}
-    )
+    raw = client.post("/score", json={"model": model, "queries": Q, "documents": D[0], "use_activation": False})
     assert 1 / (1 + np.exp(-raw.json()["data"][0]["score"])) == pytest.approx(ref[0], abs=1e-5)
 
 

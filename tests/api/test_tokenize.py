@@ -48,9 +48,7 @@ def test_tokenize_chat_messages(client: httpx.Client) -> None:
     messages = [{"role": "user", "content": "hi there"}]
     body = {"model": "qwen", "messages": messages, "chat_template": TEMPLATE, "return_token_strs": True}
     with_prompt = client.post("/tokenize", json=body).json()
-    text = client.post("/detokenize", json={"model": "qwen", "tokens": with_prompt["tokens"]}).json()[
-        "prompt"
-    ]
+    text = client.post("/detokenize", json={"model": "qwen", "tokens": with_prompt["tokens"]}).json()["prompt"]
     assert text == "<|im_start|>user\nhi there<|im_end|>\n<|im_start|>assistant\n"
     bare = client.post("/tokenize", json={**body, "add_generation_prompt": False}).json()
     assert bare["count"] < with_prompt["count"]

@@ -140,9 +140,7 @@ def test_dimensions_need_matryoshka(m3: tuple[Engine, Reference]) -> None:
         ),
     ],
 )
-def test_bad_head_files_are_named(
-    tiny_model: Callable[[str], Path], name: str, content: object, message: str
-) -> None:
+def test_bad_head_files_are_named(tiny_model: Callable[[str], Path], name: str, content: object, message: str) -> None:
     folder = tiny_model("bge_m3")
     if content is None:
         (folder / name).unlink()

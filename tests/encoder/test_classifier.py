@@ -118,9 +118,7 @@ def test_classify_activation_follows_problem_type(
     for text, probs, logits in zip(TEXTS, out, raw, strict=True):
         ref = _hf_logits(path, text)
         assert torch.allclose(logits, ref, atol=1e-5)
-        fn = {"softmax": lambda x: x.softmax(-1), "identity": lambda x: x, "sigmoid": torch.sigmoid}[
-            activation
-        ]
+        fn = {"softmax": lambda x: x.softmax(-1), "identity": lambda x: x, "sigmoid": torch.sigmoid}[activation]
         assert torch.allclose(probs, fn(ref), atol=1e-6)
     if kind != "bert_regression":
         assert engine.adapter.labels == list(LABELS_3.values())  # type: ignore[attr-defined]

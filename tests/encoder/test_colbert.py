@@ -44,9 +44,7 @@ class Reference:
 
             self.model = cls(AutoConfig.from_pretrained(folder)).eval()
             state = load_file(str(folder / "model.safetensors"))
-            self.model.load_state_dict(
-                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            )
+            self.model.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             self.proj = state["linear.weight"]
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -58,9 +56,7 @@ class Reference:
         enc = self.tok(texts, truncation=True, return_tensors="pt", **kwargs)
         ids, mask = enc["input_ids"], enc["attention_mask"]
         column = torch.full((len(texts), 1), marker)
-        return torch.cat([ids[:, :1], column, ids[:, 1:]], 1), torch.cat(
-            [mask[:, :1], column * 0 + 1, mask[:, 1:]], 1
-        )
+        return torch.cat([ids[:, :1], column, ids[:, 1:]], 1), torch.cat([mask[:, :1], column * 0 + 1, mask[:, 1:]], 1)
 
     def query(self, texts: list[str], length: int, marker: str, attend: bool) -> list[torch.Tensor]:
         pad = self.tok.pad_token_id
@@ -116,9 +112,7 @@ LAYOUTS = {
 
 
 @pytest.fixture(scope="module", params=sorted(LAYOUTS))
-def loaded(
-    request: pytest.FixtureRequest, tiny_store: Callable[[str], Path]
-) -> tuple[str, Engine, Reference]:
+def loaded(request: pytest.FixtureRequest, tiny_store: Callable[[str], Path]) -> tuple[str, Engine, Reference]:
     kind = request.param
     folder = tiny_store(kind)
     overrides, layout, adapter_cls, *_ = LAYOUTS[kind]
@@ -198,12 +192,8 @@ def test_jina_matryoshka_truncates_before_normalising(tiny_store: Callable[[str]
     engine = Engine.load(spec)
     ref = Reference(folder, "jina")
     got = engine.encode_sync(TEXTS, PoolingParams(task="token_embed", embedding_mode="query", dimensions=8))
-    ids = ref._tokenize(
-        TEXTS, ref.tok.convert_tokens_to_ids("[QueryMarker]"), padding="max_length", max_length=31
-    )
-    ids_t = torch.where(
-        ids[0] == ref.tok.pad_token_id, torch.full_like(ids[0], ref.tok.mask_token_id), ids[0]
-    )
+    ids = ref._tokenize(TEXTS, ref.tok.convert_tokens_to_ids("[QueryMarker]"), padding="max_length", max_length=31)
+    ids_t = torch.where(ids[0] == ref.tok.pad_token_id, torch.full_like(ids[0], ref.tok.mask_token_id), ids[0])
     with torch.no_grad():
         hidden = ref.model(input_ids=ids_t, attention_mask=torch.ones_like(ids_t)).last_hidden_state
     want = F.normalize((hidden @ ref.proj.T)[..., :8], dim=-1)

@@ -40,9 +40,7 @@ def test_missing_backbone_tensors(tiny_model: Callable[[str], Path]) -> None:
     folder = tiny_model("jina_colbert")
     _rewrite(folder / "model.safetensors", lambda s: [s.pop(k) for k in list(s) if ".layer.1." in k])
     with pytest.raises(ModelLoadError, match=r"model\.safetensors lacks \d+ backbone tensors"):
-        Engine.load(
-            ModelSpec(source=str(folder), hf_overrides={"architectures": ["ColBERTJinaRobertaModel"]})
-        )
+        Engine.load(ModelSpec(source=str(folder), hf_overrides={"architectures": ["ColBERTJinaRobertaModel"]}))
 
 
 def test_missing_dense_weights_file(tiny_model: Callable[[str], Path]) -> None:

@@ -136,7 +136,7 @@ def test_unsupported_task_names_the_api(tiny_store: Callable[[str], Path]) -> No
     from encoder import UnsupportedTaskError
 
     engine = Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean"))))
-    with pytest.raises(UnsupportedTaskError, match="^The model does not support Classification API$"):
+    with pytest.raises(UnsupportedTaskError, match=r"^The model does not support Classification API$"):
         engine.encode_sync(["x"], PoolingParams(task="classify"))
 
 

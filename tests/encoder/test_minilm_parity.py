@@ -14,13 +14,29 @@ from encoder import Engine, ModelSpec, PoolingParams, TokenOptions
 
 def _texts() -> list[str]:
     rng = random.Random(7)
-    words = "retrieval vector search model query document token embedding dense sparse index".split()
+    words = ["retrieval", "vector", "search", "model", "query", "document"]
+    words += ["token", "embedding", "dense", "sparse", "index"]
     short = [" ".join(rng.choices(words, k=rng.randint(1, 12))) for _ in range(40)]
     long_ = [" ".join(rng.choices(words, k=rng.randint(300, 600))) for _ in range(20)]
-    unicode_ = ["Größe und Maß", "東京は日本の首都です", "Привет, мир!", "emoji 🚀🔥 test", "naïve café résumé",
-                "العربية نص", "ελληνικά κείμενο", "हिन्दी पाठ", "한국어 문장", "mixed 中文 and English"] * 2
-    spaces = ["  leading", "trailing   ", "\tTabs\tand\nnewlines\n", "multiple     inner     spaces",
-              " \n mixed \t whitespace \r\n"] * 4
+    unicode_ = [
+        "Größe und Maß",
+        "東京は日本の首都です",
+        "Привет, мир!",
+        "emoji 🚀🔥 test",
+        "naïve café résumé",
+        "العربية نص",
+        "ελληνικά κείμενο",
+        "हिन्दी पाठ",
+        "한국어 문장",
+        "mixed 中文 and English",
+    ] * 2
+    spaces = [
+        "  leading",
+        "trailing   ",
+        "\tTabs\tand\nnewlines\n",
+        "multiple     inner     spaces",
+        " \n mixed \t whitespace \r\n",
+    ] * 4
     punct = ["Hello, world!", "What? Really...", "a-b_c/d\\e", "(nested [brackets] {here})", "1 + 2 = 3"] * 2
     return short + long_ + unicode_ + spaces + punct
 

@@ -64,7 +64,10 @@ def test_model_defaults_without_st_files(tiny_store: Callable[[str], Path]) -> N
 def test_hf_overrides_merge_into_config(tiny_store: Callable[[str], Path]) -> None:
     spec = ModelSpec(
         source=str(tiny_store("xlmr_cls")),
-        hf_overrides={"matryoshka_dimensions": [8, 16], "architectures": ["XLMRobertaForSequenceClassification"]},
+        hf_overrides={
+            "matryoshka_dimensions": [8, 16],
+            "architectures": ["XLMRobertaForSequenceClassification"],
+        },
     )
     info = resolve_model(spec)
     assert info.is_matryoshka and info.matryoshka_dimensions == (8, 16)
@@ -80,7 +83,7 @@ def test_missing_folder_and_config_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a directory"):
         resolve_model(ModelSpec(source=str(tmp_path / "nope" / "x.bin")))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelLoadError, match="config.json"):
+    with pytest.raises(ModelLoadError, match=r"config\.json"):
         resolve_model(ModelSpec(source=str(tmp_path / "empty")))
 
 
@@ -91,7 +94,8 @@ def test_remote_code_needs_trust(tiny_model: Callable[[str], Path]) -> None:
     cfg["auto_map"] = {"AutoConfig": "configuration_tiny.TinyConfig"}
     (folder / "config.json").write_text(json.dumps(cfg))
     (folder / "configuration_tiny.py").write_text(
-        "from transformers import PretrainedConfig\n\nclass TinyConfig(PretrainedConfig):\n    model_type = 'tiny-remote'\n"
+        "from transformers import PretrainedConfig\n\n"
+        "class TinyConfig(PretrainedConfig):\n    model_type = 'tiny-remote'\n"
     )
     with pytest.raises(ModelLoadError, match="trust_remote_code"):
         resolve_model(ModelSpec(source=str(folder)))

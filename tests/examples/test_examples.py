@@ -27,8 +27,17 @@ def _sizes(out: str) -> list[int]:
 
 
 def test_every_example_is_covered() -> None:
-    covered = {"embed", "classify", "score", "reward", "encode", "matryoshka", "colbert_rerank", "bge_m3_sparse",
-               "openai_client"}
+    covered = {
+        "embed",
+        "classify",
+        "score",
+        "reward",
+        "encode",
+        "matryoshka",
+        "colbert_rerank",
+        "bge_m3_sparse",
+        "openai_client",
+    }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
 
@@ -62,8 +71,14 @@ def test_encode(tiny_store: Callable[[str], Path], capsys: pytest.CaptureFixture
 
 
 def test_matryoshka(tiny_store: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--model", str(tiny_store("xlmr_cls")), "--dimensions", "8",
-            "--hf-overrides", '{"matryoshka_dimensions": [8, 16]}']
+    argv = [
+        "--model",
+        str(tiny_store("xlmr_cls")),
+        "--dimensions",
+        "8",
+        "--hf-overrides",
+        '{"matryoshka_dimensions": [8, 16]}',
+    ]
     assert _sizes(run_example("matryoshka", argv, capsys)) == [8, 8]
 
 

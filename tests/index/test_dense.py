@@ -194,9 +194,7 @@ def test_gpu_replica_matches_cpu(dense_data) -> None:
 
 
 _ops = st.lists(
-    st.tuples(
-        st.sampled_from(["add", "remove"]), st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True)
-    ),
+    st.tuples(st.sampled_from(["add", "remove"]), st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True)),
     min_size=1,
     max_size=12,
 )

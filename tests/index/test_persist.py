@@ -20,9 +20,7 @@ def _save(root: Path, seq: int = 7) -> None:
 def test_round_trip_and_manifest(tmp_path: Path) -> None:
     _save(tmp_path)
     manifest = json.loads((tmp_path / MANIFEST).read_text())
-    assert (
-        manifest["format_version"] == FORMAT_VERSION and manifest["kind"] == "dense" and manifest["seq"] == 7
-    )
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["kind"] == "dense" and manifest["seq"] == 7
     assert {"bytes", "sha256", "file"} <= set(manifest["files"]["a"])
     snap = load_snapshot(tmp_path, "dense")
     np.testing.assert_array_equal(snap.array("a"), np.arange(10))

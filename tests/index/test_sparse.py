@@ -95,9 +95,7 @@ def test_invalid_items() -> None:
 
 
 _ops = st.lists(
-    st.tuples(
-        st.sampled_from(["add", "remove"]), st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True)
-    ),
+    st.tuples(st.sampled_from(["add", "remove"]), st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True)),
     min_size=1,
     max_size=12,
 )
@@ -111,9 +109,7 @@ def test_property_upsert_remove_matches_model(ops, seed: int) -> None:
     index, model = SparseIndex(compact_ratio=0.3), {}
     for op, keys in ops:
         if op == "add":
-            items = [
-                {int(t): float(rng.uniform(0.1, 1.0)) for t in rng.choice(20, 3, replace=False)} for _ in keys
-            ]
+            items = [{int(t): float(rng.uniform(0.1, 1.0)) for t in rng.choice(20, 3, replace=False)} for _ in keys]
             index.add(keys, items)
             model.update(zip(keys, items, strict=True))
         else:

@@ -7,7 +7,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poolers import MatryoshkaError, apply_activation, classify_activation, pool, pool_all, validate_dimensions
+from poolers import (
+    MatryoshkaError,
+    apply_activation,
+    classify_activation,
+    pool,
+    pool_all,
+    validate_dimensions,
+)
 from poolers.matryoshka import truncate_and_normalize
 
 
@@ -33,7 +40,7 @@ def test_last_and_mean_ignore_padding_on_either_side(left: bool) -> None:
 def test_cls_takes_first_position_and_all_is_not_a_sequence_pooling() -> None:
     hidden, mask = _padded([[7.0, 1.0]], False)
     assert pool(hidden, mask, "CLS").tolist() == [[7.0]]
-    with pytest.raises(ValueError, match="not a sequence pooling"):
+    with pytest.raises(ValueError, match=r"not a sequence pooling"):
         pool(hidden, mask, "ALL")
 
 
@@ -61,10 +68,15 @@ def test_matryoshka_errors_use_vllms_texts() -> None:
     assert str(not_listed.value) == (
         'Model "m" only supports [8, 16] matryoshka dimensions, use other output dimensions will lead to poor results.'
     )
-    with pytest.raises(MatryoshkaError, match="^Dimensions must be greater than 0$"):
+    with pytest.raises(MatryoshkaError, match=r"^Dimensions must be greater than 0$"):
         validate_dimensions(0, model_name="m", is_matryoshka=True, matryoshka_dimensions=None, hidden_size=32)
-    assert validate_dimensions(16, model_name="m", is_matryoshka=True, matryoshka_dimensions=[8, 16], hidden_size=32) == 16
-    assert validate_dimensions(None, model_name="m", is_matryoshka=False, matryoshka_dimensions=None, hidden_size=8) is None
+    assert (
+        validate_dimensions(16, model_name="m", is_matryoshka=True, matryoshka_dimensions=[8, 16], hidden_size=32) == 16
+    )
+    assert (
+        validate_dimensions(None, model_name="m", is_matryoshka=False, matryoshka_dimensions=None, hidden_size=8)
+        is None
+    )
 
 
 def test_activation_rules_follow_vllm() -> None:
