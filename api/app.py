@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def _registry(state: State) -> ModelRegistry:
-    return state.registry  # type: ignore[no-any-return]
+    registry: ModelRegistry = state.registry
+    return registry
 
 
 def _plugin(config: ServiceConfig, models: ModelRegistry) -> IOProcessor | None:
@@ -45,7 +46,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = registry is None
-        models = registry or await anyio.to_thread.run_sync(ModelRegistry.load, config.models)
+        models = registry if registry is not None else await anyio.to_thread.run_sync(ModelRegistry.load, config.models)
         app.state.registry = models
         app.state.io_processor = _plugin(config, models)
         metrics.models = models

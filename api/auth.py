@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -13,7 +14,7 @@ __all__ = ["api_key_middleware"]
 _OPEN_PATHS = ("/health", "/metrics", "/docs", "/openapi.json")
 
 
-def api_key_middleware(api_key: str):  # type: ignore[no-untyped-def]
+def api_key_middleware(api_key: str) -> Callable[[ASGIApp], ASGIApp]:
     expected = f"Bearer {api_key}".encode()
 
     def factory(app: ASGIApp) -> ASGIApp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from typing import Any
 
 import torch
 
@@ -36,15 +37,17 @@ def encode_tensor(
     """`float` -> nested lists; `base64` -> base64 text of the raw bytes (OpenAI's client decodes float32)."""
     if encoding_format == "base64":
         return base64.b64encode(tensor_bytes(t, embed_dtype, endianness)).decode("ascii")
-    return t.tolist()  # type: ignore[no-any-return]
+    return t.tolist()  # type: ignore[no-any-return,unused-ignore]
 
 
 def bytes_response_parts(
     outputs: list[torch.Tensor], embed_dtype: EmbedDType, endianness: str
-) -> tuple[bytes, list[dict[str, object]]]:
+) -> tuple[bytes, list[dict[str, Any]]]:
     """vLLM's `bytes` format: one body of concatenated tensors + per-item {index, embed_dtype, endianness,
     start, end, shape} metadata (sent as JSON in the `metadata` response header)."""
-    chunks, meta, offset = [], [], 0
+    chunks: list[bytes] = []
+    meta: list[dict[str, Any]] = []
+    offset = 0
     for i, t in enumerate(outputs):
         raw = tensor_bytes(t, embed_dtype, endianness)
         meta.append(

@@ -26,6 +26,7 @@ class _BatcherCollector(Collector):
         counters = {
             name: CounterMetricFamily(f"retrieval_{name}", help_, labels=["model"])
             for name, help_ in (
+                ("windows", "times the batcher took queued work"),
                 ("batches", "forward passes run"),
                 ("sequences", "sequences encoded"),
                 ("tokens", "real tokens encoded"),
@@ -38,6 +39,7 @@ class _BatcherCollector(Collector):
             stats = engine.batcher.stats
             queued.add_metric([engine.name], stats.queued)
             for name, value in (
+                ("windows", stats.windows),
                 ("batches", stats.batches),
                 ("sequences", stats.sequences),
                 ("tokens", stats.tokens),

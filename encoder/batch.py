@@ -61,23 +61,60 @@ def collate(items: Sequence[TokenizedInput], pad_id: int, device: torch.device |
     )
 
 
-def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
-    """Group indices into batches, shortest first, so that rows * longest_row <= max_batch_tokens.
+def plan_batches(
+    lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int, overhead_tokens: int | None = None
+) -> list[list[int]]:
+    """Group indices into batches of similar length, each within rows * longest_row <= max_batch_tokens.
 
-    A single input longer than the budget still forms a batch of one.
+    With `overhead_tokens` None: greedy, shortest first, as large as the budget allows (right for GPUs,
+    where a forward call is expensive and padding cheap). With a number: the split of the length-sorted
+    inputs that minimises padded tokens + `overhead_tokens` per forward call (exact dynamic programme;
+    right for CPUs, where compute grows with padded tokens and a call costs a few dozen tokens' worth).
+    An input longer than the budget still forms a batch of one.
 
     >>> plan_batches([5, 1, 4, 2], max_batch_tokens=8, max_batch_size=8)
     [[1, 3], [2], [0]]
+    >>> plan_batches([10, 100, 11, 101], max_batch_tokens=1000, max_batch_size=8, overhead_tokens=20)
+    [[0, 2], [1, 3]]
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    if overhead_tokens is None:
+        return _greedy(order, lengths, max_batch_tokens, max_batch_size)
+    return _cheapest(order, lengths, max_batch_tokens, max_batch_size, overhead_tokens)
+
+
+def _greedy(order: list[int], lengths: Sequence[int], budget: int, max_rows: int) -> list[list[int]]:
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
         width = lengths[i]  # sorted ascending: the newest is the longest
-        if current and ((len(current) + 1) * width > max_batch_tokens or len(current) >= max_batch_size):
+        if current and ((len(current) + 1) * width > budget or len(current) >= max_rows):
             batches.append(current)
             current = []
         current.append(i)
     if current:
         batches.append(current)
     return batches
+
+
+def _cheapest(order: list[int], lengths: Sequence[int], budget: int, max_rows: int, overhead: int) -> list[list[int]]:
+    """cost[i] = cheapest split of the i shortest inputs; a batch of sorted[j:i] costs (i-j)*len[i-1]+overhead."""
+    sizes = [lengths[i] for i in order]
+    n = len(sizes)
+    cost = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        width = sizes[i - 1]
+        for j in range(i - 1, max(i - max_rows, 0) - 1, -1):
+            rows = i - j
+            if rows > 1 and rows * width > budget:
+                break
+            total = cost[j] + rows * width + overhead
+            if total < cost[i]:
+                cost[i], cut[i] = total, j
+    batches: list[list[int]] = []
+    i = n
+    while i > 0:
+        batches.append(order[cut[i] : i])
+        i = cut[i]
+    return batches[::-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class BatcherStats:
     """Counters read by /metrics."""
 
     queued: int = 0  # sequences admitted and not yet run
+    windows: int = 0  # times the worker took work from the queue (each is sorted and split into batches)
     batches: int = 0  # forward passes run
     sequences: int = 0  # sequences run
     tokens: int = 0  # real (unpadded) tokens run
@@ -67,9 +69,13 @@ class Batcher:
         max_batch_tokens: int,
         max_batch_size: int,
         max_queue: int,
+        max_wait_s: float = 0.0,
+        overhead_tokens: int | None = None,
         name: str = "model",
     ) -> None:
         self._run = run
+        self._overhead_tokens = overhead_tokens
+        self._max_wait_s = max_wait_s
         self._max_batch_tokens = max_batch_tokens
         self._max_batch_size = max_batch_size
         self._max_queue = max_queue
@@ -117,10 +123,24 @@ class Batcher:
         with self._cond:
             while not self._queue and not self._stopped:
                 self._cond.wait()
+            self._gather_stragglers()
             if self._stopped:
                 return None
             n = min(len(self._queue), self._lookahead)
+            self.stats.windows += 1
             return [self._queue.popleft() for _ in range(n)]
+
+    def _gather_stragglers(self) -> None:
+        """With fewer than a batch queued, wait up to `max_wait_s` for more (called holding the lock).
+
+        Concurrent clients answered by the same batch send their next requests a few milliseconds apart;
+        waiting that long merges them into one forward pass instead of several small ones.
+        """
+        deadline = time.monotonic() + self._max_wait_s
+        while len(self._queue) < self._max_batch_size and not self._stopped:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._cond.wait(timeout=left):
+                return
 
     def _loop(self) -> None:
         with torch.inference_mode():
@@ -128,7 +148,7 @@ class Batcher:
                 live = [w for w in window if not w.future.done()]
                 self._skip(len(window) - len(live))
                 lengths = [len(w.item) for w in live]
-                for rows in plan_batches(lengths, self._max_batch_tokens, self._max_batch_size):
+                for rows in plan_batches(lengths, self._max_batch_tokens, self._max_batch_size, self._overhead_tokens):
                     batch = [live[i] for i in rows if not live[i].future.done()]
                     self._skip(len(rows) - len(batch))
                     if batch:

@@ -86,6 +86,12 @@ class Engine:
         return budget or (16384 if self.adapter.device.type == "cuda" else 2048)
 
     @property
+    def batch_overhead_tokens(self) -> int | None:
+        """What one forward call costs, in padded tokens, for the batch planner: CPUs pay per token, so
+        batches split wherever padding would cost more (32); on CUDA padding is cheap (None = greedy)."""
+        return None if self.adapter.device.type == "cuda" else 32
+
+    @property
     def name(self) -> str:
         return self.info.name
 
@@ -98,6 +104,8 @@ class Engine:
                 max_batch_tokens=self.max_batch_tokens,
                 max_batch_size=spec.max_batch_size,
                 max_queue=spec.max_queue,
+                max_wait_s=spec.max_wait_ms / 1000,
+                overhead_tokens=self.batch_overhead_tokens,
                 name=self.name,
             )
         return self._batcher
@@ -178,7 +186,9 @@ class Engine:
         items = self.prepare(prompts, params, opts or TokenOptions())
         spec = self.info.spec
         outputs: list[torch.Tensor | None] = [None] * len(items)
-        for rows in plan_batches([len(it) for it in items], self.max_batch_tokens, spec.max_batch_size):
+        for rows in plan_batches(
+            [len(it) for it in items], self.max_batch_tokens, spec.max_batch_size, self.batch_overhead_tokens
+        ):
             for i, value in zip(rows, self.run_batch([items[i] for i in rows], [params] * len(rows)), strict=True):
                 outputs[i] = value
         return EncodeResult([o for o in outputs if o is not None], [it.input_ids for it in items])

@@ -64,8 +64,10 @@ def read_st_config(root: Path) -> STConfig:
     modules_file = root / "modules.json"
     if modules_file.is_file():
         modules = _read_json(modules_file)
-        types, dense = [], []
-        for module in modules if isinstance(modules, list) else []:
+        types: list[str] = []
+        dense: list[str] = []
+        entries: list[dict[str, Any]] = modules if isinstance(modules, list) else []
+        for module in entries:
             kind = str(module.get("type", "")).rsplit(".", 1)[-1]
             path = str(module.get("path", ""))
             types.append(kind)

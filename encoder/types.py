@@ -69,6 +69,7 @@ class ModelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_batch_tokens: int | None = None  # padded tokens per forward pass; None = 2048 on CPU, 16384 on CUDA
     max_batch_size: int = 256  # sequences per forward pass
     max_queue: int = 4096  # admitted sequences waiting; beyond -> overloaded
+    max_wait_ms: float = 2.0  # with less than a batch queued, wait this long for more before running
     revision: str | None = None  # hub revision
 
     @property

@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], default="auto")
     serve.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     serve.add_argument("--max-batch-tokens", type=int, default=None, help="padded tokens per forward pass")
+    serve.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=None,
+        help="with less than a batch queued, wait this long for more requests (default 2)",
+    )
     serve.add_argument("--max-model-len", type=int, default=None, help="override the model's token limit")
     serve.add_argument("--hf-overrides", default=None, help="JSON merged into each model's config.json")
     serve.add_argument("--pooler-config", default=None, help='JSON, e.g. {"pooling_type": "MEAN"}')
@@ -58,6 +64,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> ServiceConfig:
                 trust_remote_code=args.trust_remote_code,
                 max_batch_tokens=args.max_batch_tokens,
                 max_model_len=args.max_model_len,
+                max_wait_ms=args.max_wait_ms,
             )
             for arg in model_args
         )

@@ -61,6 +61,7 @@ def parse_model_arg(
     trust_remote_code: bool = False,
     max_batch_tokens: int | None = None,
     max_model_len: int | None = None,
+    max_wait_ms: float | None = None,
 ) -> ModelSpec:
     """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options."""
     name, sep, source = arg.partition("=")
@@ -79,4 +80,6 @@ def parse_model_arg(
     }
     if max_batch_tokens is not None:
         fields["max_batch_tokens"] = max_batch_tokens
+    if max_wait_ms is not None:
+        fields["max_wait_ms"] = max_wait_ms
     return ModelSpec(**fields)

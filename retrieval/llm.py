@@ -11,7 +11,7 @@ Everything runs in the calling thread: prompts are sorted by length and batched 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -59,10 +59,11 @@ def _prompt(p: PromptInput) -> Prompt:
     return list(p)
 
 
-def _prompts(prompts: PromptInput | Sequence[PromptInput]) -> list[Prompt]:
+def _prompts(prompts: Any) -> list[Prompt]:
+    """One prompt in any vLLM form, or a list of them."""
     if isinstance(prompts, str | Mapping) or (isinstance(prompts, list) and prompts and isinstance(prompts[0], int)):
-        return [_prompt(prompts)]  # type: ignore[arg-type]
-    return [_prompt(p) for p in prompts]  # type: ignore[union-attr]
+        return [_prompt(prompts)]
+    return [_prompt(p) for p in prompts]
 
 
 class LLM:

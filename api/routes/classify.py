@@ -6,7 +6,6 @@ from litestar import Request, post
 
 from api.cancel import until_disconnect
 from api.schemas.classify import ClassificationRequest, ClassificationResponse, classification_response
-from api.schemas.common import parse_prompts
 from encoder import PoolingParams
 from retrieval import ModelRegistry
 
@@ -19,7 +18,7 @@ async def create_classify(
 ) -> ClassificationResponse:
     engine = registry.get(data.model)
     params = PoolingParams(task="classify", use_activation=data.use_activation)
-    work = engine.encode(parse_prompts(data.input), params, data.token_options())
+    work = engine.encode(data.prompts(engine.adapter.tokenizer.hf), params, data.options())
     result = await until_disconnect(request, work)
     id2label = getattr(engine.info.config, "id2label", None) or {}
     return classification_response(engine.name, result.outputs, id2label, sum(result.prompt_tokens))

@@ -7,7 +7,7 @@ from litestar import Request, Response, post
 from api.cancel import until_disconnect
 from api.encoding import encode_tensor
 from api.responses import octet_stream
-from api.schemas.common import new_id, now, parse_prompts, usage
+from api.schemas.common import new_id, now, usage
 from api.schemas.embeddings import EmbeddingData, EmbeddingRequest, EmbeddingResponse
 from encoder import PoolingParams
 from retrieval import ModelRegistry
@@ -21,8 +21,8 @@ async def create_embeddings(
 ) -> EmbeddingResponse | Response[bytes]:
     engine = registry.get(data.model)
     params = PoolingParams(task="embed", dimensions=data.dimensions, use_activation=data.use_activation)
-    prompts = parse_prompts(data.input)
-    result = await until_disconnect(request, engine.encode(prompts, params, data.token_options()))
+    prompts = data.prompts(engine.adapter.tokenizer.hf)
+    result = await until_disconnect(request, engine.encode(prompts, params, data.options()))
     rid, used = new_id("embd"), usage(sum(result.prompt_tokens))
     if data.encoding_format == "bytes":
         return octet_stream(result.outputs, data.embed_dtype, data.endianness, id_=rid, model=engine.name, usage=used)

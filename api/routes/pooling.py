@@ -8,7 +8,7 @@ from litestar import Request, Response, post
 
 from api.cancel import until_disconnect
 from api.responses import octet_stream
-from api.schemas.common import new_id, now, parse_prompts, usage
+from api.schemas.common import new_id, now, usage
 from api.schemas.plugin import IOProcessorResponse
 from api.schemas.pooling import PoolingRequest, PoolingResponse, pooling_params, pooling_response
 from encoder import InvalidInputError
@@ -40,7 +40,7 @@ async def create_pooling(
         return await handle_plugin_request(request, data, registry)
     engine = registry.get(data.model)
     params = pooling_params(data, engine.adapter.default_task, engine.adapter.late_interaction)
-    work = engine.encode(parse_prompts(data.input), params, data.token_options())
+    work = engine.encode(data.prompts(engine.adapter.tokenizer.hf), params, data.options())
     result = await until_disconnect(request, work)
     tokens = sum(result.prompt_tokens)
     if data.encoding_format == "bytes":

@@ -10,6 +10,7 @@ from msgspec import UNSET
 from api.schemas.tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from encoder import Engine, InvalidInputError
 from retrieval import ModelRegistry
+from retrieval.chat import render_chat
 
 __all__ = ["create_detokenize", "create_tokenize", "detokenize_text", "tokenize_text"]
 
@@ -22,19 +23,14 @@ def _chat_prompt(engine: Engine, data: TokenizeRequest) -> str:
             "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
             param="continue_final_message",
         )
-    try:
-        return str(
-            engine.adapter.tokenizer.hf.apply_chat_template(
-                data.messages,
-                tokenize=False,
-                add_generation_prompt=generation and not data.continue_final_message,
-                continue_final_message=data.continue_final_message,
-                chat_template=data.chat_template,
-                **(data.chat_template_kwargs or {}),
-            )
-        )
-    except Exception as exc:  # jinja / missing-template errors are the client's to fix
-        raise InvalidInputError(f"cannot apply the chat template: {exc}", param="messages") from exc
+    return render_chat(
+        engine.adapter.tokenizer.hf,
+        data.messages,
+        add_generation_prompt=generation and not data.continue_final_message,
+        continue_final_message=data.continue_final_message,
+        chat_template=data.chat_template,
+        chat_template_kwargs=data.chat_template_kwargs,
+    )
 
 
 def tokenize_text(engine: Engine, data: TokenizeRequest) -> TokenizeResponse:

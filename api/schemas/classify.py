@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import torch
 
-from api.schemas.common import BasicRequest, UsageInfo, new_id, now, usage
+from api.schemas.common import PromptRequest, UsageInfo, new_id, now, usage
 
 __all__ = ["ClassificationData", "ClassificationRequest", "ClassificationResponse", "classification_response"]
 
 
-class ClassificationRequest(BasicRequest, kw_only=True):
-    input: Any  # str | list[str] | list[int] | list[list[int]]
+class ClassificationRequest(PromptRequest, kw_only=True):
+    """`input` (completion form) or `messages` (chat form); see PromptRequest."""
+
     use_activation: bool | None = None  # softmax / sigmoid by problem_type (default True); False = raw logits
 
 

@@ -10,12 +10,14 @@ import msgspec
 
 from encoder import InvalidInputError, TokenOptions
 from encoder.tokenizer import Prompt
+from retrieval.chat import render_chat
 
 __all__ = [
     "BasicRequest",
     "EmbedDType",
     "EncodingFormat",
     "EncodingRequest",
+    "PromptRequest",
     "UsageInfo",
     "new_id",
     "now",
@@ -36,12 +38,14 @@ class BasicRequest(msgspec.Struct, kw_only=True):
     truncation_side: Literal["left", "right"] | None = None  # which end truncation keeps
     request_id: str | None = None  # echoed in logs
     priority: int = 0  # only 0 is supported (no priority scheduling)
-    add_special_tokens: bool = True  # add [CLS]/[SEP] etc.
+    add_special_tokens: bool | msgspec.UnsetType = msgspec.UNSET  # add [CLS]/[SEP]; default True, False for chat
     normalize: Any = msgspec.UNSET  # removed by vLLM; sending it is a 400
 
-    def token_options(self) -> TokenOptions:
+    def token_options(self, chat: bool = False) -> TokenOptions:
+        """Tokenisation options; special tokens default on, off for the chat form (the template adds them)."""
         self.check_common()
-        return TokenOptions(self.truncate_prompt_tokens, self.truncation_side, self.add_special_tokens)
+        special = (not chat) if self.add_special_tokens is msgspec.UNSET else self.add_special_tokens
+        return TokenOptions(self.truncate_prompt_tokens, self.truncation_side, special)
 
     def check_common(self) -> None:
         if self.normalize is not msgspec.UNSET:
@@ -52,7 +56,42 @@ class BasicRequest(msgspec.Struct, kw_only=True):
             raise InvalidInputError("Priority scheduling is not enabled; priority must be 0", param="priority")
 
 
-class EncodingRequest(BasicRequest, kw_only=True):
+class PromptRequest(BasicRequest, kw_only=True):
+    """Either `input` (vLLM's completion form) or `messages` (its chat form, rendered by the chat template)."""
+
+    input: Any = msgspec.UNSET  # str | list[str] | list[int] | list[list[int]]
+    messages: Any = msgspec.UNSET  # OpenAI chat messages (text content only)
+    add_generation_prompt: bool = False  # chat: append the assistant header
+    continue_final_message: bool = False  # chat: leave the last message open
+    chat_template: str | None = None  # chat: a Jinja template overriding the tokenizer's
+    chat_template_kwargs: dict[str, Any] | None = None  # chat: extra template variables
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not msgspec.UNSET
+
+    def prompts(self, tokenizer: Any) -> list[Prompt]:
+        """The prompts to encode: `input` parsed, or `messages` rendered into one prompt."""
+        if (self.input is msgspec.UNSET) == (self.messages is msgspec.UNSET):
+            raise InvalidInputError("Give exactly one of `input` or `messages`", param="input")
+        if not self.is_chat:
+            return parse_prompts(self.input)
+        return [
+            render_chat(
+                tokenizer,
+                self.messages,
+                add_generation_prompt=self.add_generation_prompt,
+                continue_final_message=self.continue_final_message,
+                chat_template=self.chat_template,
+                chat_template_kwargs=self.chat_template_kwargs,
+            )
+        ]
+
+    def options(self) -> TokenOptions:
+        return self.token_options(chat=self.is_chat)
+
+
+class EncodingRequest(PromptRequest, kw_only=True):
     """vLLM's EncodingRequestMixin: how vectors travel back."""
 
     encoding_format: EncodingFormat = "float"  # float list, base64 of raw bytes, or an octet stream

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -12,7 +12,8 @@ __all__ = ["EmbeddingData", "EmbeddingRequest", "EmbeddingResponse"]
 
 
 class EmbeddingRequest(EncodingRequest, kw_only=True):
-    input: Any  # str | list[str] | list[int] | list[list[int]]
+    """`input` (completion form) or `messages` (chat form); see PromptRequest."""
+
     dimensions: int | None = None  # Matryoshka output size
     use_activation: bool | None = None  # L2-normalise (default True)
 

@@ -36,14 +36,12 @@ _REMOVED = {
 
 
 class PoolingRequest(EncodingRequest, kw_only=True):
-    input: Any = None  # str | list[str] | list[int] | list[list[int]]; unused by task "plugin"
     task: str | None = None  # embed | classify | token_embed | token_classify | plugin |
     # embed&token_embed&token_classify (BGE-M3: all three from one pass); None = the model's default task
     dimensions: int | None = None  # Matryoshka output size (embed, token_embed)
     use_activation: bool | None = None  # normalise / softmax-sigmoid / relu; None = the task's default
     embedding_mode: Literal["query", "document"] | None = None  # ColBERT encoding; None = raw per-token
     data: Any = None  # the payload of task "plugin" (IO processor plugins)
-    messages: Any = msgspec.UNSET  # chat form: not supported on this endpoint
 
 
 class PoolingData(msgspec.Struct, kw_only=True):
@@ -80,8 +78,6 @@ def request_task(req: PoolingRequest) -> Task | None:
 def pooling_params(req: PoolingRequest, default_task: Task, late_interaction: bool) -> PoolingParams:
     """vLLM's `to_pooling_params`, plus the `embedding_mode` rules (token_embed of ColBERT models only)."""
     req.check_common()
-    if req.messages is not msgspec.UNSET:
-        raise InvalidInputError("Chat `messages` are not supported on /pooling; send `input`.", param="messages")
     task = request_task(req) or default_task
     if req.embedding_mode is not None and (task != "token_embed" or not late_interaction):
         raise InvalidInputError(

@@ -109,7 +109,7 @@ def test_embed_dtype_endianness_and_bytes(minilm_server: LiveServer) -> None:
         ({"input": ["a", 1]}, "input"),
         ({"input": [1.5]}, "input"),
         ({"input": [99999999]}, "input"),
-        ({}, "body.input"),
+        ({}, "input"),
         ({"input": "x", "dimensions": "a"}, "body.dimensions"),
         ({"input": "x", "encoding_format": "hex"}, "body.encoding_format"),
         ({"input": "x", "truncate_prompt_tokens": -5}, "truncate_prompt_tokens"),
@@ -170,3 +170,50 @@ def test_models_health_metrics_and_openapi(minilm_server: LiveServer) -> None:
         schema = http.get("/docs/openapi.json").json()
         assert "/v1/embeddings" in schema["paths"]
         assert http.get("/docs").status_code == 200
+
+
+CHAT_TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+
+
+def test_chat_messages_are_rendered_with_the_template(minilm_server: LiveServer) -> None:
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
+    with minilm_server.client() as http:
+        chat = http.post("/v1/embeddings", json={"messages": messages, "chat_template": CHAT_TEMPLATE})
+        assert chat.status_code == 200, chat.text
+        plain = http.post(
+            "/v1/embeddings", json={"input": "system: be brief\nuser: hello there\n", "add_special_tokens": False}
+        )
+        assert np.allclose(chat.json()["data"][0]["embedding"], plain.json()["data"][0]["embedding"], atol=1e-6)
+        parts = [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
+        assert http.post("/v1/embeddings", json={"messages": parts, "chat_template": CHAT_TEMPLATE}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"messages": [{"role": "user", "content": "hi"}]}, "cannot apply the chat template"),
+        ({"messages": [{"role": "user", "content": "hi"}], "input": "x"}, "exactly one of `input` or `messages`"),
+        ({"messages": []}, "non-empty list"),
+        ({"messages": [{"content": "no role"}], "chat_template": CHAT_TEMPLATE}, "`role`"),
+        (
+            {
+                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+                "chat_template": CHAT_TEMPLATE,
+            },
+            "only text parts",
+        ),
+        (
+            {
+                "messages": [{"role": "user", "content": "hi"}],
+                "chat_template": CHAT_TEMPLATE,
+                "add_generation_prompt": True,
+                "continue_final_message": True,
+            },
+            "Cannot set both",
+        ),
+    ],
+)
+def test_bad_chat_requests_are_400(minilm_server: LiveServer, body: dict, message: str) -> None:
+    with minilm_server.client() as http:
+        _assert_error(http.post("/v1/embeddings", json=body), 400, "BadRequestError", message)
+        _assert_error(http.post("/pooling", json=body), 400, "BadRequestError", message)

@@ -157,7 +157,7 @@ def test_concurrent_query_and_document_requests(server: LiveServer) -> None:
             {"model": "colbert", "messages": [{"role": "user", "content": "x"}]},
             400,
             "messages",
-            "not supported",
+            "chat template",
         ),
         ({"model": "colbert"}, 400, "input", "input"),
         ({"model": "missing", "input": "x"}, 404, "model", "does not exist"),

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from encoder import Engine, ModelSpec, OverloadedError, PoolingParams, TokenizedInput
 from encoder.batch import collate, plan_batches
@@ -95,4 +97,41 @@ def test_cancelled_work_is_skipped() -> None:
     asyncio.run(run())
     assert seen == [1, 3]
     assert batcher.stats.cancelled == 1 and batcher.stats.queued == 0
+    batcher.stop()
+
+
+def _padded_cost(batches: list[list[int]], lengths: list[int], overhead: int) -> int:
+    return sum(len(b) * max(lengths[i] for i in b) + overhead for b in batches)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=80), st.integers(0, 64))
+def test_cheapest_plan_is_a_valid_partition_no_costlier_than_greedy(lengths: list[int], overhead: int) -> None:
+    budget, rows = 1024, 16
+    cheap = plan_batches(lengths, budget, rows, overhead)
+    greedy = plan_batches(lengths, budget, rows)
+    assert sorted(i for b in cheap for i in b) == list(range(len(lengths)))
+    for b in cheap:
+        assert len(b) <= rows
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= budget
+    assert _padded_cost(cheap, lengths, overhead) <= _padded_cost(greedy, lengths, overhead)
+
+
+def test_stragglers_within_the_wait_join_the_batch() -> None:
+    seen: list[int] = []
+
+    def run(items: list[TokenizedInput], params: list[PoolingParams]) -> list[torch.Tensor]:
+        seen.append(len(items))
+        return [torch.zeros(1) for _ in items]
+
+    batcher = Batcher(run, max_batch_tokens=100, max_batch_size=8, max_queue=100, max_wait_s=0.2)
+
+    async def go() -> None:
+        first = asyncio.ensure_future(batcher.submit([TokenizedInput([1])], [PoolingParams()]))
+        await asyncio.sleep(0.02)  # well inside the wait
+        second = batcher.submit([TokenizedInput([2])], [PoolingParams()])
+        await asyncio.gather(first, second)
+
+    asyncio.run(go())
+    assert seen == [2]
     batcher.stop()
