@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp
 
 from api.auth import api_key_middleware
 from api.errors import exception_handlers
@@ -57,7 +58,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
             if owned:
                 models.close()
 
-    middleware = [metrics.middleware]
+    middleware: list[Callable[[ASGIApp], ASGIApp]] = [metrics.middleware]
     if config.api_key:
         middleware.append(api_key_middleware(config.api_key))
     app = Litestar(
