@@ -33,17 +33,21 @@ lint: $(STAMP)  ## ruff lint + format check, import-layer contracts
 typecheck: $(STAMP)  ## mypy over the packages
 	$(BIN)/mypy
 
-bench: bench-encoder bench-index  ## every benchmark (prints ours-vs-peer ratios)
+bench: bench-encoder bench-index bench-quality  ## every benchmark (prints ours-vs-peer ratios)
 
 bench-encoder: $(STAMP)  ## encoder throughput vs sentence-transformers, HTTP vs offline
 	$(BIN)/python benchmarks/bench_encode.py
 	$(BIN)/python benchmarks/bench_http.py
+	$(BIN)/python benchmarks/bench_rerank.py
 
 bench-index: $(STAMP)  ## index families vs raw FAISS / exact search
 	$(BIN)/python benchmarks/bench_index_dense.py
 	$(BIN)/python benchmarks/bench_index_multivector.py
 	$(BIN)/python benchmarks/bench_index_sparse.py
 	$(BIN)/python benchmarks/bench_maxsim.py
+
+bench-quality: $(STAMP)  ## BEIR SciFact nDCG@10 of all-MiniLM-L6-v2 through our encoder + index (needs ../shared/data)
+	$(BIN)/python benchmarks/bench_beir.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
