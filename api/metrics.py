@@ -36,7 +36,7 @@ class _BatcherCollector(Collector):
             )
         }
         for engine in self._owner.models or ():
-            stats = engine.batcher.stats
+            stats = engine.stats
             queued.add_metric([engine.name], stats.queued)
             for name, value in (
                 ("windows", stats.windows),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from encoder.batch import collate, plan_batches
-from encoder.batcher import Batcher
+from encoder.batcher import Batcher, BatcherStats
 from encoder.device import resolve_device, resolve_dtype
 from encoder.errors import InvalidInputError
 from encoder.models.base import ModelAdapter
@@ -109,6 +109,11 @@ class Engine:
                 name=self.name,
             )
         return self._batcher
+
+    @property
+    def stats(self) -> BatcherStats:
+        """Batching counters (all zero before the first online request; reading them starts nothing)."""
+        return self._batcher.stats if self._batcher is not None else BatcherStats()
 
     @property
     def healthy(self) -> bool:
