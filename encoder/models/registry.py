@@ -10,6 +10,7 @@ from encoder.models.classifier import SequenceClassifier
 from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
 from encoder.models.dense import DenseEmbedder
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
+from encoder.models.token_classifier import TOKEN_CLASSIFICATION_PATTERN, TokenClassifier
 from encoder.resolve import ModelInfo
 from encoder.types import Task
 
@@ -56,6 +57,7 @@ def adapter_class(info: ModelInfo) -> type[ModelAdapter]:
 register(DenseEmbedder, fallback_for="embed")
 register(SequenceClassifier, fallback_for="classify")
 register(RewardModel)
+register_pattern(TOKEN_CLASSIFICATION_PATTERN, TokenClassifier)
 register_pattern(REWARD_ARCHITECTURE_PATTERN, RewardModel)
 register(HFColBERT)
 register(PyLateColBERT)
