@@ -7,17 +7,14 @@ with a `v_head`) load through `auto_map` only when the operator passes `trust_re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from encoder.batch import Batch
-from encoder.errors import ModelLoadError, UnsupportedTaskError
-from encoder.models.base import TASK_API_NAMES, ModelAdapter
-from encoder.types import PoolingParams, Task
-from poolers.activation import apply_activation, classify_activation
-from poolers.pooling import pool_all
+from encoder.errors import ModelLoadError
+from encoder.models.token_classifier import PerTokenAdapter
+from poolers.activation import classify_activation
 
 __all__ = ["REWARD_ARCHITECTURE_PATTERN", "RewardModel"]
 
@@ -25,12 +22,12 @@ REWARD_ARCHITECTURE_PATTERN = r"ForRewardModeling$|RewardModel$"
 _HEAD_NAMES = ("v_head", "score", "value_head", "reward_head", "classifier")
 
 
-class RewardModel(ModelAdapter):
+class RewardModel(PerTokenAdapter):
     """`token_classify` only: per-token head outputs, raw by default (`use_activation: true` applies
     the classify activation: sigmoid for one output, softmax for more)."""
 
     architectures = ("InternLM2ForRewardModel", "Qwen2ForRewardModel", "LlamaForRewardModeling")
-    tasks = frozenset({"token_classify"})
+    activate_by_default = False  # rewards are raw scores unless a request asks for the activation
 
     def load_module(self) -> torch.nn.Module:
         config = self.info.config
@@ -44,34 +41,11 @@ class RewardModel(ModelAdapter):
         self.activation = classify_activation(self.num_outputs, getattr(config, "problem_type", None))
         return module
 
-    @property
-    def default_task(self) -> Task:
-        return "token_classify"
-
-    def check_task(self, task: Task) -> None:
-        if task != "token_classify":
-            raise UnsupportedTaskError(f"The model does not support {TASK_API_NAMES[task]}")
-
-    def output_size(self, task: Task) -> int:
-        return self.num_outputs
-
     def forward(self, batch: Batch) -> torch.Tensor:
         """Head outputs at every position: (b, L, C) in the model dtype."""
         out = self.base(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         return self.head(hidden)
-
-    def pool(
-        self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
-    ) -> list[torch.Tensor]:
-        """ALL pooling: float32 (n_i, C) per row, one row per kept token."""
-        if task != "token_classify":
-            return super().pool(task, hidden, batch, params)
-        rows = pool_all(hidden, batch.keep_mask)
-        return [
-            apply_activation(r.cpu(), self.activation) if p.use_activation else r.cpu()
-            for r, p in zip(rows, params, strict=True)
-        ]
 
 
 def _split(module: torch.nn.Module, architecture: str) -> tuple[torch.nn.Module, torch.nn.Module]:
