@@ -1,0 +1,101 @@
+"""Typed errors of the retrieval layer: one tree rooted at :class:`RetrievalError`.
+
+Each error carries the request field at fault (``param``), what was received and what is allowed, so
+``api/errors.py`` maps every class once without parsing strings. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CollectionExistsError",
+    "CollectionNotFoundError",
+    "CorruptFileError",
+    "DocumentNotFoundError",
+    "InvalidFilterError",
+    "InvalidRequestError",
+    "JobNotFoundError",
+    "LimitExceededError",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "RetrievalError",
+    "StorageError",
+    "UnsupportedFileError",
+]
+
+
+class RetrievalError(Exception):
+    """Root of every retrieval error. `param` names the offending request field when there is one."""
+
+    def __init__(
+        self, message: str, *, param: str | None = None, received: object = None, allowed: object = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message  # for a person
+        self.param = param  # request field at fault, e.g. "filter.year"
+        self.received = received  # the value given (short form)
+        self.allowed = allowed  # what would have been accepted
+
+
+class InvalidRequestError(RetrievalError):
+    """A request is well-formed JSON but asks for something impossible (bad mode, dimension, vector)."""
+
+
+class InvalidFilterError(InvalidRequestError):
+    """A metadata filter has an unknown operator or a value of the wrong type."""
+
+
+class LimitExceededError(InvalidRequestError):
+    """A request is over a configured limit (documents per request, query length, top_k, upload size)."""
+
+    def __init__(self, what: str, received: int, allowed: int, *, param: str | None = None) -> None:
+        super().__init__(f"{what} is {received}, over the limit of {allowed}", param=param, received=received,
+                         allowed=allowed)
+
+
+class UnsupportedFileError(InvalidRequestError):
+    """An uploaded file's type is not one the service ingests."""
+
+
+class CorruptFileError(InvalidRequestError):
+    """An uploaded file cannot be read (a broken PDF, text that is not UTF-8)."""
+
+
+class NotFoundError(RetrievalError):
+    """Something named by the request does not exist."""
+
+
+class ModelNotFoundError(NotFoundError):
+    """No served model has that name."""
+
+
+class CollectionNotFoundError(NotFoundError):
+    """No collection has that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Collection `{name}` does not exist.", param="name", received=name)
+
+
+class CollectionExistsError(RetrievalError):
+    """A collection with that name exists already (HTTP 409)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Collection `{name}` already exists.", param="name", received=name)
+
+
+class DocumentNotFoundError(NotFoundError):
+    """No document has that id in the collection."""
+
+    def __init__(self, collection: str, doc_id: str) -> None:
+        super().__init__(f"Document `{doc_id}` does not exist in collection `{collection}`.", param="id",
+                         received=doc_id)
+
+
+class JobNotFoundError(NotFoundError):
+    """No background job has that id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job `{job_id}` does not exist.", param="id", received=job_id)
+
+
+class StorageError(RetrievalError):
+    """The durable store could not complete a write or read (disk full, I/O error); nothing was acknowledged."""
