@@ -19,7 +19,7 @@ from api.errors import exception_handlers
 from api.metrics import Metrics, metrics_endpoint
 from api.routes import ROUTES
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.plugins import IOProcessor, load_plugin
+from retrieval.serving.plugins import IOProcessor, load_plugin
 
 __all__ = ["create_app"]
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index.config import MultiVectorConfig
 from index.multivector import MultiVectorIndex
-from index.synthetic import clustered_multivector
+from benchmarks.synthetic import clustered_multivector
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:

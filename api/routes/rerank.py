@@ -9,7 +9,7 @@ from litestar import Request, post
 from api.cancel import until_disconnect
 from api.schemas.score import RerankRequest, RerankResponse, plain, rerank_response
 from retrieval import ModelRegistry
-from retrieval.scoring import rerank
+from retrieval.serving.scoring import rerank
 
 __all__ = ["create_rerank"]
 

@@ -9,7 +9,7 @@ from litestar import Request, post
 from api.cancel import until_disconnect
 from api.schemas.score import ScoreRequest, ScoreResponse, score_response
 from retrieval import ModelRegistry
-from retrieval.scoring import score
+from retrieval.serving.scoring import score
 
 __all__ = ["create_score"]
 

@@ -10,7 +10,7 @@ from msgspec import UNSET
 from api.schemas.tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from encoder import Engine, InvalidInputError
 from retrieval import ModelRegistry
-from retrieval.chat import render_chat
+from encoder.chat import render_chat
 
 __all__ = ["create_detokenize", "create_tokenize", "detokenize_text", "tokenize_text"]
 

@@ -10,7 +10,7 @@ import msgspec
 
 from encoder import InvalidInputError, TokenOptions
 from encoder.tokenizer import Prompt
-from retrieval.chat import render_chat
+from encoder.chat import render_chat
 
 __all__ = [
     "BasicRequest",

@@ -9,7 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from api.schemas.common import BasicRequest, UsageInfo, new_id, now, usage
 from encoder import InvalidInputError
-from retrieval.scoring import ScoreInputs, ScoreItem, ScoreOptions, ScoreResult
+from retrieval.serving.scoring import ScoreInputs, ScoreItem, ScoreOptions, ScoreResult
 
 __all__ = [
     "RerankDocument",
@@ -39,7 +39,7 @@ ScoreSide = ScoreInput | list[ScoreInput]
 
 
 def plain(side: ScoreSide) -> ScoreInputs:
-    """msgspec structs -> the plain values `retrieval.scoring` takes (a text or a list of content parts)."""
+    """msgspec structs -> the plain values `retrieval.serving.scoring` takes (a text or a list of content parts)."""
     if isinstance(side, ScoreContent):
         return side.content
     if isinstance(side, list):

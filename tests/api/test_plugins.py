@@ -11,7 +11,7 @@ from api.app import _plugin
 from encoder import Engine, ModelSpec, PoolingParams
 from encoder.models.bge_m3 import encode_m3_sync
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.plugins import PluginError, available_plugins, load_plugin
+from retrieval.serving.plugins import PluginError, available_plugins, load_plugin
 from tests.api._server import LiveServer, live_server
 
 M3 = {"architectures": ["BgeM3EmbeddingModel"]}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from index_test_helpers import DIM
 
-from index.synthetic import clustered_dense, clustered_multivector, sparse_docs
+from benchmarks.synthetic import clustered_dense, clustered_multivector, sparse_docs
 
 
 @pytest.fixture(scope="session")

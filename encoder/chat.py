@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from encoder import InvalidInputError
+from encoder.errors import InvalidInputError
 
 __all__ = ["render_chat"]
 

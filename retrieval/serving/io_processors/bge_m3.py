@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from encoder import Engine, InvalidInputError, PoolingParams, TokenOptions
 from encoder.models.bge_m3 import M3_TASK, BgeM3Adapter
 from encoder.types import M3Output
-from retrieval.plugins import PluginError, PluginResult, require_mapping
+from retrieval.serving.plugins import PluginError, PluginResult, require_mapping
 
 __all__ = ["BgeM3SparseProcessor"]
 

@@ -20,7 +20,7 @@ from encoder import EncodeResult, Engine, InvalidInputError, ModelSpec, PoolerCo
 from encoder.engine import TokenOptions
 from encoder.tokenizer import Prompt
 from encoder.types import ConvertMode, Device, DType
-from retrieval.outputs import (
+from retrieval.serving.outputs import (
     ClassificationOutput,
     ClassificationRequestOutput,
     EmbeddingOutput,
@@ -30,7 +30,7 @@ from retrieval.outputs import (
     ScoringOutput,
     ScoringRequestOutput,
 )
-from retrieval.scoring import ScoreInputs, ScoreOptions, score_sync
+from retrieval.serving.scoring import ScoreInputs, ScoreOptions, score_sync
 
 __all__ = ["LLM", "PoolingParams"]
 
