@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.synthetic import clustered_dense
 from index.config import DenseConfig
 from index.dense import DenseIndex
-from benchmarks.synthetic import clustered_dense
 
 
 def _rates(fn: Callable[[np.ndarray], object], queries: np.ndarray, batch: int, rounds: int) -> list[float]:

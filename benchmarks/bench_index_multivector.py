@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.synthetic import clustered_multivector
 from index.config import MultiVectorConfig
 from index.multivector import MultiVectorIndex
-from benchmarks.synthetic import clustered_multivector
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:

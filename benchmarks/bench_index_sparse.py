@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.sparse import SparseIndex, rank_row, to_csr
 from benchmarks.synthetic import sparse_docs
+from index.sparse import SparseIndex, rank_row, to_csr
 
 
 def _brute_force(docs_csr, ids: np.ndarray, queries: list[dict[int, float]], k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,9 @@
-"""Encoder layer: model resolution and loading, tokenisation, token-budget batching, device and dtype."""
+"""Encoder layer: model resolution and loading, tokenisation, token-budget batching, device and dtype.
 
-from encoder.engine import EncodeResult, Engine, TokenOptions
+`Engine` is the only surface the layers above use; inputs and outputs are the typed values below.
+"""
+
+from encoder.engine import Engine
 from encoder.errors import (
     EncoderError,
     InputTooLongError,
@@ -10,26 +13,56 @@ from encoder.errors import (
     OverloadedError,
     UnsupportedTaskError,
 )
+from encoder.inputs import EncoderInput, ImagePart, MultimodalInput, Prompt, TextPair, TextPart, content_input
+from encoder.prompts import PromptRole
 from encoder.resolve import ModelInfo, resolve_model, tasks_for_architecture
-from encoder.types import ModelSpec, PoolerConfig, PoolingParams, Task, TokenizedInput
+from encoder.results import EncodeCall, EncodeResult, SparseWeights
+from encoder.types import (
+    M3_TASK,
+    EmbeddingMode,
+    M3Output,
+    ModelKind,
+    ModelSpec,
+    PoolerConfig,
+    PoolingParams,
+    Representation,
+    Task,
+    TokenizedInput,
+    TokenOptions,
+)
 
 __all__ = [
+    "M3_TASK",
+    "EmbeddingMode",
+    "EncodeCall",
     "EncodeResult",
     "EncoderError",
+    "EncoderInput",
     "Engine",
+    "ImagePart",
     "InputTooLongError",
     "InvalidInputError",
+    "M3Output",
     "ModelInfo",
+    "ModelKind",
     "ModelLoadError",
     "ModelNotFoundError",
     "ModelSpec",
+    "MultimodalInput",
     "OverloadedError",
     "PoolerConfig",
     "PoolingParams",
+    "Prompt",
+    "PromptRole",
+    "Representation",
+    "SparseWeights",
     "Task",
+    "TextPair",
+    "TextPart",
     "TokenOptions",
     "TokenizedInput",
     "UnsupportedTaskError",
+    "content_input",
     "resolve_model",
     "tasks_for_architecture",
 ]

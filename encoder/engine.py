@@ -1,99 +1,117 @@
-"""One served model: adapter + tokenizer + batcher, with an async API for servers and a sync one for scripts."""
+"""One served model, and the only encoder surface the layers above use.
+
+`Engine` answers what the model is (`kind`, `representations`, `supports`, `dimensions`, `max_model_len`,
+`prompts`), does every tokenizer operation with the locking inside (`tokenize`, `detokenize`, `count_tokens`,
+`token_spans`, `render_chat`, ...), and encodes. Encoding has one implementation, `run(calls)`: servers await
+it (the shared batcher coalesces requests), scripts call `run_sync(calls)` (all inputs length-sorted into
+token-budget batches in the calling thread). Both share validation, tokenisation and the forward pass.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from encoder.batch import collate, plan_batches
 from encoder.batcher import Batcher, BatcherStats
 from encoder.device import resolve_device, resolve_dtype
-from encoder.errors import InvalidInputError
 from encoder.models.base import ModelAdapter
 from encoder.models.registry import adapter_class, dedicated_tasks
+from encoder.prompts import PromptRole, apply_prompt, check_inputs
 from encoder.resolve import ModelInfo, resolve_model
-from encoder.tokenizer import Prompt
-from encoder.types import ModelSpec, PoolingParams, Task, TextPair, TokenizedInput, TruncationSide
+from encoder.results import EncodeCall, EncodeResult
+from encoder.text import EngineText
+from encoder.types import (
+    M3_TASK,
+    ModelKind,
+    ModelSpec,
+    PoolingParams,
+    Representation,
+    Task,
+    TokenizedInput,
+    TokenOptions,
+)
 
-__all__ = ["EncodeResult", "Engine", "TokenOptions"]
-
-
-@dataclass(frozen=True, slots=True)
-class TokenOptions:
-    """How prompts are tokenised (vLLM's request fields)."""
-
-    truncate_prompt_tokens: int | None = None  # -1 = model max; None = refuse over-long input
-    truncation_side: TruncationSide | None = None  # right keeps the first tokens, left the last
-    add_special_tokens: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class EncodeResult:
-    """Outputs in prompt order (float32 CPU tensors) and the token ids the model read for each prompt."""
-
-    outputs: list[torch.Tensor]
-    prompt_token_ids: list[list[int]]
-
-    @property
-    def prompt_tokens(self) -> list[int]:
-        """Token count per prompt (for usage blocks)."""
-        return [len(ids) for ids in self.prompt_token_ids]
+__all__ = ["EncodeCall", "EncodeResult", "Engine", "TokenOptions"]
 
 
-def check_prompts(prompts: Sequence[Prompt], vocab_size: int) -> None:
-    """Reject empty input, empty strings and out-of-range token ids with a 400-class error."""
-    if not prompts:
-        raise InvalidInputError("Input must not be empty: give at least one text or token list", param="input")
-    for i, p in enumerate(prompts):
-        if isinstance(p, TextPair):  # cross-encoder pair: both sides must be non-empty text
-            if not p.text or not p.text_pair:
-                raise InvalidInputError(f"input[{i}] is a pair with an empty side", param="input")
-            continue
-        if isinstance(p, str):
-            if not p:
-                raise InvalidInputError(f"input[{i}] is an empty string", param="input")
-        elif not p:
-            raise InvalidInputError(f"input[{i}] is an empty token list", param="input")
-        elif min(p) < 0 or max(p) >= vocab_size:
-            raise InvalidInputError(f"input[{i}] has token ids outside the vocabulary [0, {vocab_size})", param="input")
-
-
-class Engine:
-    """Runs one model. `encode` is for servers (batched across requests); `encode_sync` for offline use."""
+class Engine(EngineText):
+    """Runs one model. Build it with `Engine.load(spec)`; nothing runs until the first request."""
 
     def __init__(self, adapter: ModelAdapter) -> None:
-        self.adapter = adapter
+        super().__init__(adapter.tokenizer, adapter.info.max_model_len)
+        self._adapter = adapter
         self.info: ModelInfo = adapter.info
         self._run_lock = threading.Lock()
         self._batcher: Batcher | None = None
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Engine:
-        """Resolve, load weights and tokenizer; nothing starts running until the first request."""
-        info = resolve_model(spec, dedicated_tasks())
+        """Resolve, load weights and tokenizer."""
+        info = resolve_model(spec, dedicated_tasks)
         device = resolve_device(spec.device)
         adapter = adapter_class(info)(info, device, resolve_dtype(spec.dtype, device))
         return cls(adapter)
 
+    # -- what the model is ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def kind(self) -> ModelKind:
+        """dense, multi-vector, cross-encoder, classifier, reward or token-classifier."""
+        return self._adapter.kind
+
+    @property
+    def representations(self) -> frozenset[Representation]:
+        """The retrievable representations this model produces (BGE-M3: all three from one pass)."""
+        return self._adapter.representations
+
+    @property
+    def late_interaction(self) -> bool:
+        """Pairs are scored with MaxSim over query/document token vectors."""
+        return self.kind == "multi-vector"
+
+    @property
+    def default_task(self) -> Task:
+        return self.info.default_task
+
+    def supports(self, task: Task) -> bool:
+        """Whether the model runs `task` (adapters may narrow the architecture's table, e.g. by labels)."""
+        return self._adapter.supports(task)
+
+    def check_task(self, task: Task) -> None:
+        """Raise vLLM's "The model does not support ... API" (`UnsupportedTaskError`) unless supported."""
+        self._adapter.check_task(task)
+
+    def dimensions(self, task: Task = "embed") -> int:
+        """Width of one output vector of `task` before any Matryoshka truncation."""
+        return self._adapter.output_size(task)
+
+    @property
+    def device_type(self) -> str:
+        return self._adapter.device.type
+
+    def prompt(self, role: PromptRole) -> str | None:
+        """The sentence-transformers prompt name used for queries or documents (None when the model has none)."""
+        return self.info.prompt_names.get(role)
+
+    # -- batching ------------------------------------------------------------------------------------
     @property
     def max_batch_tokens(self) -> int:
         """The spec's budget, else 2048 padded tokens on CPU (cache-friendly) and 16384 on CUDA."""
         budget = self.info.spec.max_batch_tokens
-        return budget or (16384 if self.adapter.device.type == "cuda" else 2048)
+        return budget or (16384 if self.device_type == "cuda" else 2048)
 
     @property
     def batch_overhead_tokens(self) -> int | None:
         """What one forward call costs, in padded tokens, for the batch planner: CPUs pay per token, so
         batches split wherever padding would cost more (32); on CUDA padding is cheap (None = greedy)."""
-        return None if self.adapter.device.type == "cuda" else 32
-
-    @property
-    def name(self) -> str:
-        return self.info.name
+        return None if self.device_type == "cuda" else 32
 
     @property
     def batcher(self) -> Batcher:
@@ -127,73 +145,106 @@ class Engine:
 
     # -- preparing -----------------------------------------------------------------------------------
     def resolve_params(self, params: PoolingParams) -> PoolingParams:
-        task: Task = params.task or self.adapter.default_task
-        self.adapter.check_task(task)
+        """Fill the task and per-task defaults decided at load (`ModelInfo`), then validate."""
+        task: Task = params.task or self.info.default_task
+        self._adapter.check_task(task)
         pc = self.info.spec.pooler_config
         resolved = PoolingParams(
             task=task,
             dimensions=params.dimensions if params.dimensions is not None else (pc.dimensions if pc else None),
-            use_activation=params.use_activation if params.use_activation is not None else self._activation(),
+            use_activation=params.use_activation if params.use_activation is not None else self.info.use_activation,
             embedding_mode=params.embedding_mode,
         )
-        self.adapter.check_params(resolved)
+        self._adapter.check_params(resolved)
         return resolved
 
-    def _activation(self) -> bool | None:
-        pc = self.info.spec.pooler_config
-        if pc is None:
-            return None
-        return pc.use_activation if pc.use_activation is not None else pc.normalize
-
-    def prepare(self, prompts: Sequence[Prompt], params: PoolingParams, opts: TokenOptions) -> list[TokenizedInput]:
-        """Validate and tokenise (thread-safe; call it off the event loop)."""
-        check_prompts(prompts, len(self.adapter.tokenizer.hf))
-        truncate = self.adapter.tokenizer.resolve_truncation(opts.truncate_prompt_tokens)
-        with self.adapter.tokenizer.lock:
-            return self.adapter.tokenize(
-                prompts,
+    def prepare(self, prompts: Sequence[object], params: PoolingParams, opts: TokenOptions) -> list[TokenizedInput]:
+        """Validate and tokenise inputs for resolved `params` (thread-safe; call it off the event loop)."""
+        checked = check_inputs(
+            apply_prompt(prompts, opts.prompt_name, self.info.st.prompts), self.vocab_size, self.info.architecture
+        )
+        truncate = self._tokenizer.resolve_truncation(opts.truncate_prompt_tokens)
+        with self._tokenizer.lock:
+            return self._adapter.tokenize(
+                checked,  # type: ignore[arg-type]
                 params,
                 truncate=truncate,
                 side=opts.truncation_side,
                 add_special_tokens=opts.add_special_tokens,
             )
 
+    def _prepare_all(self, calls: Sequence[EncodeCall]) -> tuple[list[EncodeCall], list[list[TokenizedInput]]]:
+        resolved = [EncodeCall(c.prompts, self.resolve_params(c.params), c.options) for c in calls]
+        return resolved, [self.prepare(c.prompts, c.params, c.options) for c in resolved]
+
     # -- running -------------------------------------------------------------------------------------
-    def run_batch(self, items: list[TokenizedInput], params: list[PoolingParams]) -> list[torch.Tensor]:
+    def run_batch(self, items: list[TokenizedInput], params: list[PoolingParams]) -> list[object]:
         """Collate, run the backbone once, pool each row by its task. Called from one thread at a time."""
-        batch = collate(items, self.adapter.pad_id, self.adapter.device)
+        batch = collate(items, self._adapter.pad_id, self._adapter.device)
+        out: list[object] = [None] * len(items)
+        filled = 0
         with self._run_lock, torch.inference_mode():
-            hidden = self.adapter.forward(batch)
-            out: list[torch.Tensor | None] = [None] * len(items)
+            hidden = self._adapter.forward(batch)
             for task in {p.task for p in params}:
                 rows = [i for i, p in enumerate(params) if p.task == task]
                 sub = batch.select(rows)
                 rows_hidden = hidden if sub is batch else hidden[rows]
-                pooled = self.adapter.pool(task, rows_hidden, sub, [params[i] for i in rows])  # type: ignore[arg-type]
+                pooled = self._adapter.pool(task, rows_hidden, sub, [params[i] for i in rows])  # type: ignore[arg-type]
                 for i, value in zip(rows, pooled, strict=True):
                     out[i] = value
-        return [o for o in out if o is not None]
+                    filled += 1
+        if filled != len(items):
+            raise RuntimeError(f"pooling filled {filled} of {len(items)} rows")
+        return out
+
+    @staticmethod
+    def _results(
+        calls: Sequence[EncodeCall], items: Sequence[list[TokenizedInput]], flat: list[object]
+    ) -> list[EncodeResult]:
+        results, start = [], 0
+        for call, its in zip(calls, items, strict=True):
+            rows, start = flat[start : start + len(its)], start + len(its)
+            ids = [it.input_ids for it in its]
+            task = call.params.task or "embed"
+            if task == M3_TASK:
+                results.append(EncodeResult(task, [], ids, m3=rows))  # type: ignore[arg-type]
+            else:
+                results.append(EncodeResult(task, rows, ids))  # type: ignore[arg-type]
+        return results
+
+    async def run(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
+        """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread."""
+        resolved, items = await asyncio.to_thread(self._prepare_all, calls)
+        flat_items = [it for its in items for it in its]
+        flat_params = [c.params for c, its in zip(resolved, items, strict=True) for _ in its]
+        outputs = await self.batcher.submit(flat_items, flat_params)
+        return self._results(resolved, items, list(outputs))
+
+    def run_sync(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
+        """`run` in the calling thread: every input length-sorted into token-budget batches."""
+        resolved, items = self._prepare_all(calls)
+        flat_items = [it for its in items for it in its]
+        flat_params = [c.params for c, its in zip(resolved, items, strict=True) for _ in its]
+        outputs: list[object] = [None] * len(flat_items)
+        spec = self.info.spec
+        for rows in plan_batches(
+            [len(it) for it in flat_items], self.max_batch_tokens, spec.max_batch_size, self.batch_overhead_tokens
+        ):
+            done = self.run_batch([flat_items[i] for i in rows], [flat_params[i] for i in rows])
+            for i, value in zip(rows, done, strict=True):
+                outputs[i] = value
+        return self._results(resolved, items, outputs)
 
     async def encode(
-        self, prompts: Sequence[Prompt], params: PoolingParams, opts: TokenOptions | None = None
+        self, prompts: Sequence[object], params: PoolingParams, opts: TokenOptions | None = None
     ) -> EncodeResult:
-        """Encode through the shared batcher; tokenisation runs in a worker thread."""
-        params = self.resolve_params(params)
-        items = await asyncio.to_thread(self.prepare, prompts, params, opts or TokenOptions())
-        outputs = await self.batcher.submit(items, [params] * len(items))
-        return EncodeResult(outputs, [it.input_ids for it in items])
+        """One call through the shared batcher (servers)."""
+        (result,) = await self.run([EncodeCall(prompts, params, opts or TokenOptions())])
+        return result
 
     def encode_sync(
-        self, prompts: Sequence[Prompt], params: PoolingParams, opts: TokenOptions | None = None
+        self, prompts: Sequence[object], params: PoolingParams, opts: TokenOptions | None = None
     ) -> EncodeResult:
-        """Encode in the calling thread: sort all prompts by length and run token-budget batches."""
-        params = self.resolve_params(params)
-        items = self.prepare(prompts, params, opts or TokenOptions())
-        spec = self.info.spec
-        outputs: list[torch.Tensor | None] = [None] * len(items)
-        for rows in plan_batches(
-            [len(it) for it in items], self.max_batch_tokens, spec.max_batch_size, self.batch_overhead_tokens
-        ):
-            for i, value in zip(rows, self.run_batch([items[i] for i in rows], [params] * len(rows)), strict=True):
-                outputs[i] = value
-        return EncodeResult([o for o in outputs if o is not None], [it.input_ids for it in items])
+        """One call in the calling thread (scripts, the offline `LLM`)."""
+        (result,) = self.run_sync([EncodeCall(prompts, params, opts or TokenOptions())])
+        return result

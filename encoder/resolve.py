@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from encoder.errors import ModelLoadError
+from encoder.prompts import PromptRole, role_prompt_names
 from encoder.st_config import STConfig, read_st_config
 from encoder.types import ConvertMode, ModelSpec, PoolingType, Task
 
-__all__ = ["DECODER_MODEL_TYPES", "ModelInfo", "locate", "resolve_model", "tasks_for_architecture"]
+__all__ = [
+    "DECODER_MODEL_TYPES",
+    "ModelInfo",
+    "locate",
+    "position_limit",
+    "resolve_model",
+    "tasks_for_architecture",
+]
 
 DECODER_MODEL_TYPES = frozenset(
     {
@@ -35,7 +44,8 @@ DECODER_MODEL_TYPES = frozenset(
         "granite",
     }
 )
-_ROBERTA_TYPES = frozenset({"roberta", "xlm-roberta", "camembert", "bge-m3"})
+_ROBERTA_TYPES = frozenset({"roberta", "xlm-roberta", "camembert", "bge-m3"})  # positions start after pad_id
+_DEFAULT_TASK_ORDER: tuple[Task, ...] = ("embed", "classify", "token_embed", "token_classify", "score")
 
 _EMBED: frozenset[Task] = frozenset({"embed", "token_embed"})
 _CLASSIFY: frozenset[Task] = frozenset({"classify", "token_classify", "score"})
@@ -85,6 +95,9 @@ class ModelInfo:
     hidden_size: int  # width of the hidden states
     st: STConfig  # sentence-transformers files
     spec: ModelSpec  # the spec it came from
+    default_task: Task  # pooler_config.task, else the first served of embed/classify/token_embed/...
+    use_activation: bool | None  # pooler_config default for use_activation (None = each task's own default)
+    prompt_names: dict[PromptRole, str]  # ST prompt name for queries / documents (encode_query semantics)
 
 
 def locate(source: str, revision: str | None = None) -> Path:
@@ -119,21 +132,39 @@ def _load_config(weights_dir: Path, spec: ModelSpec) -> Any:
     return config
 
 
-def _max_model_len(config: Any, st: STConfig, spec: ModelSpec) -> int:
-    if spec.max_model_len is not None:
-        return spec.max_model_len
-    if st.max_seq_length:
-        return st.max_seq_length
-    limit = int(getattr(config, "max_position_embeddings", 0) or 512)
+def position_limit(config: Any, default: int = 512) -> int:
+    """Tokens the backbone can give positions to: `max_position_embeddings`, less RoBERTa's offset
+    (its positions start after `pad_token_id`) for the RoBERTa family. The one place this rule lives."""
+    limit = int(getattr(config, "max_position_embeddings", 0) or default)
     if getattr(config, "model_type", "") in _ROBERTA_TYPES:
         limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
     return limit
 
 
-def resolve_model(spec: ModelSpec, extra_tasks: dict[str, frozenset[Task]] | None = None) -> ModelInfo:
+def _max_model_len(config: Any, st: STConfig, spec: ModelSpec) -> int:
+    if spec.max_model_len is not None:
+        return spec.max_model_len
+    if st.max_seq_length:
+        return st.max_seq_length
+    return position_limit(config)
+
+
+def _default_task(tasks: frozenset[Task], spec: ModelSpec) -> Task:
+    forced = spec.pooler_config.task if spec.pooler_config else None
+    return forced or next((t for t in _DEFAULT_TASK_ORDER if t in tasks), next(iter(sorted(tasks))))
+
+
+def _use_activation(spec: ModelSpec) -> bool | None:
+    pc = spec.pooler_config
+    if pc is None:
+        return None
+    return pc.use_activation if pc.use_activation is not None else pc.normalize
+
+
+def resolve_model(spec: ModelSpec, dedicated: Callable[[str], frozenset[Task] | None] | None = None) -> ModelInfo:
     """Read config.json (+ hf_overrides) and the ST files; decide tasks, pooling, limits.
 
-    `extra_tasks` maps architectures with a dedicated adapter (ColBERT, BGE-M3, ...) to their tasks.
+    `dedicated` gives the tasks of architectures with a dedicated adapter (ColBERT, BGE-M3, ...).
     Priority for pooling and normalisation: pooler_config > sentence-transformers config > model defaults.
     """
     root = locate(spec.source, spec.revision)
@@ -142,7 +173,7 @@ def resolve_model(spec: ModelSpec, extra_tasks: dict[str, frozenset[Task]] | Non
     config = _load_config(weights_dir, spec)
     architectures = list(getattr(config, "architectures", None) or [])
     architecture = architectures[0] if architectures else type(config).__name__.replace("Config", "Model")
-    tasks = (extra_tasks or {}).get(architecture) or tasks_for_architecture(architecture, spec.convert)
+    tasks = (dedicated(architecture) if dedicated else None) or tasks_for_architecture(architecture, spec.convert)
     if spec.convert in _CONVERT:
         tasks = _CONVERT[spec.convert]
     if not tasks:
@@ -171,4 +202,7 @@ def resolve_model(spec: ModelSpec, extra_tasks: dict[str, frozenset[Task]] | Non
         hidden_size=int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0)),
         st=st,
         spec=spec,
+        default_task=_default_task(tasks, spec),
+        use_activation=_use_activation(spec),
+        prompt_names=role_prompt_names(st.prompts, st.default_prompt_name),
     )

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from encoder.errors import InputTooLongError, InvalidInputError, ModelLoadError
+from encoder.inputs import Prompt
 from encoder.types import TruncationSide
 
 __all__ = ["Prompt", "TextTokenizer", "load_hf_tokenizer"]
-
-Prompt = str | list[int]
 
 
 def load_hf_tokenizer(folder: Path, trust_remote_code: bool) -> Any:

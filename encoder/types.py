@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from poolers.pooling import PoolingType
 
-if TYPE_CHECKING:
-    import torch
-
 __all__ = [
+    "M3_TASK",
     "ConvertMode",
     "DType",
     "Device",
     "EmbeddingMode",
     "M3Output",
+    "ModelKind",
     "ModelSpec",
     "PoolerConfig",
     "PoolingParams",
     "PoolingType",
+    "Representation",
     "Task",
-    "TextPair",
+    "TokenOptions",
     "TokenizedInput",
     "TruncationSide",
 ]
@@ -37,6 +39,12 @@ Task = Literal[
     "plugin",
     "embed&token_embed&token_classify",  # BGE-M3 dense + ColBERT + sparse from one pass (-> M3Output)
 ]
+M3_TASK: Task = "embed&token_embed&token_classify"
+"""BGE-M3's dense + ColBERT + sparse from one forward pass."""
+ModelKind = Literal["dense", "multi-vector", "cross-encoder", "classifier", "reward", "token-classifier"]
+"""What a served model is, for the layers above (BGE-M3 is `dense` and also offers the other representations)."""
+Representation = Literal["dense", "multivector", "sparse"]
+"""A retrievable representation a model can produce."""
 ConvertMode = Literal["auto", "embed", "classify", "reward", "none"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -86,14 +94,6 @@ class PoolingParams(msgspec.Struct, frozen=True):
     embedding_mode: EmbeddingMode | None = None  # ColBERT query/document encoding; None = raw tokens
 
 
-@dataclass(frozen=True, slots=True)
-class TextPair:
-    """A cross-encoder input: two texts tokenised together (`tokenizer(text, text_pair)`)."""
-
-    text: str  # first segment (the query)
-    text_pair: str  # second segment (the document)
-
-
 @dataclass(slots=True)
 class TokenizedInput:
     """One model input after tokenisation. Lists are plain ints; None means "all ones" / "not used"."""
@@ -110,9 +110,18 @@ class TokenizedInput:
 
 @dataclass(frozen=True, slots=True)
 class M3Output:
-    """BGE-M3's three representations of one input, from one forward pass (task
-    ``"embed&token_embed&token_classify"``)."""
+    """BGE-M3's three representations of one input, from one forward pass (task :data:`M3_TASK`)."""
 
-    dense: torch.Tensor  # float32 (d,): L2-normalised CLS vector (Matryoshka-truncated when asked)
-    colbert: torch.Tensor  # float32 (n - 1, d'): colbert_linear of every token but BOS, L2-normalised
+    dense: npt.NDArray[np.float32]  # float32 (d,): L2-normalised CLS vector (Matryoshka-truncated when asked)
+    colbert: npt.NDArray[np.float32]  # float32 (n - 1, d'): colbert_linear of every token but BOS, L2-normalised
     sparse: dict[int, float]  # token id -> max relu(sparse_linear) weight; special ids and w <= 0 dropped
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOptions:
+    """How prompts are tokenised (vLLM's request fields, plus the sentence-transformers prompt to prepend)."""
+
+    truncate_prompt_tokens: int | None = None  # -1 = model max; None = refuse over-long input
+    truncation_side: TruncationSide | None = None  # right keeps the first tokens, left the last
+    add_special_tokens: bool = True  # [CLS]/[SEP] and friends
+    prompt_name: str | None = None  # a key of the model's sentence-transformers `prompts`; None = no prompt

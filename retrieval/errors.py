@@ -48,8 +48,9 @@ class LimitExceededError(InvalidRequestError):
     """A request is over a configured limit (documents per request, query length, top_k, upload size)."""
 
     def __init__(self, what: str, received: int, allowed: int, *, param: str | None = None) -> None:
-        super().__init__(f"{what} is {received}, over the limit of {allowed}", param=param, received=received,
-                         allowed=allowed)
+        super().__init__(
+            f"{what} is {received}, over the limit of {allowed}", param=param, received=received, allowed=allowed
+        )
 
 
 class UnsupportedFileError(InvalidRequestError):
@@ -86,8 +87,9 @@ class DocumentNotFoundError(NotFoundError):
     """No document has that id in the collection."""
 
     def __init__(self, collection: str, doc_id: str) -> None:
-        super().__init__(f"Document `{doc_id}` does not exist in collection `{collection}`.", param="id",
-                         received=doc_id)
+        super().__init__(
+            f"Document `{doc_id}` does not exist in collection `{collection}`.", param="id", received=doc_id
+        )
 
 
 class JobNotFoundError(NotFoundError):

@@ -18,7 +18,7 @@ async def create_classify(
 ) -> ClassificationResponse:
     engine = registry.get(data.model)
     params = PoolingParams(task="classify", use_activation=data.use_activation)
-    work = engine.encode(data.prompts(engine.adapter.tokenizer.hf), params, data.options())
+    work = engine.encode(data.prompts(engine), params, data.options())
     result = await until_disconnect(request, work)
     id2label = getattr(engine.info.config, "id2label", None) or {}
     return classification_response(engine.name, result.outputs, id2label, sum(result.prompt_tokens))

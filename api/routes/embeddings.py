@@ -21,7 +21,7 @@ async def create_embeddings(
 ) -> EmbeddingResponse | Response[bytes]:
     engine = registry.get(data.model)
     params = PoolingParams(task="embed", dimensions=data.dimensions, use_activation=data.use_activation)
-    prompts = data.prompts(engine.adapter.tokenizer.hf)
+    prompts = data.prompts(engine)
     result = await until_disconnect(request, engine.encode(prompts, params, data.options()))
     rid, used = new_id("embd"), usage(sum(result.prompt_tokens))
     if data.encoding_format == "bytes":

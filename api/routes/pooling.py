@@ -39,11 +39,11 @@ async def create_pooling(
     if data.task == "plugin":
         return await handle_plugin_request(request, data, registry)
     engine = registry.get(data.model)
-    params = pooling_params(data, engine.adapter.default_task, engine.adapter.late_interaction)
-    work = engine.encode(data.prompts(engine.adapter.tokenizer.hf), params, data.options())
+    params = pooling_params(data, engine.default_task, engine.late_interaction)
+    work = engine.encode(data.prompts(engine), params, data.options())
     result = await until_disconnect(request, work)
     tokens = sum(result.prompt_tokens)
     if data.encoding_format == "bytes":
         rid, used = new_id("pool"), usage(tokens)
         return octet_stream(result.outputs, data.embed_dtype, data.endianness, id_=rid, model=engine.name, usage=used)
-    return pooling_response(engine.name, result.outputs, tokens, data)
+    return pooling_response(engine.name, result, tokens, data)

@@ -21,6 +21,6 @@ async def create_rerank(request: Request, data: RerankRequest, registry: ModelRe
     if request.url.path.startswith("/v1/"):
         log.info("/v1/rerank conforms to the Jina AI rerank API")
     engine = registry.get(data.model)
-    work = rerank(engine, plain(data.query), plain(data.documents), data.top_n, data.score_options())  # type: ignore[arg-type]
+    work = rerank(engine, plain(data.query, "query"), plain(data.documents), data.top_n, data.score_options())  # type: ignore[arg-type]
     done = await until_disconnect(request, work)
-    return rerank_response(engine.name, done.documents, done.ranked, done.prompt_tokens, data)
+    return rerank_response(engine.name, done.ranked, done.prompt_tokens, data)

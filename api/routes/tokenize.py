@@ -10,7 +10,6 @@ from msgspec import UNSET
 from api.schemas.tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from encoder import Engine, InvalidInputError
 from retrieval import ModelRegistry
-from encoder.chat import render_chat
 
 __all__ = ["create_detokenize", "create_tokenize", "detokenize_text", "tokenize_text"]
 
@@ -23,8 +22,7 @@ def _chat_prompt(engine: Engine, data: TokenizeRequest) -> str:
             "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
             param="continue_final_message",
         )
-    return render_chat(
-        engine.adapter.tokenizer.hf,
+    return engine.render_chat(
         data.messages,
         add_generation_prompt=generation and not data.continue_final_message,
         continue_final_message=data.continue_final_message,
@@ -39,20 +37,14 @@ def tokenize_text(engine: Engine, data: TokenizeRequest) -> TokenizeResponse:
         raise InvalidInputError("Give exactly one of `prompt` or `messages`", param="prompt")
     chat = data.messages is not UNSET
     special = (not chat) if data.add_special_tokens is UNSET else data.add_special_tokens
-    tok = engine.adapter.tokenizer
-    with engine.adapter.tokenizer.lock:  # the HF tokenizer's truncation state is shared with the engine's thread
-        text = _chat_prompt(engine, data) if chat else str(data.prompt)
-        ids = tok.encode([text], add_special_tokens=special, check_length=False)[0]
-    strs = tok.convert_ids_to_tokens(ids) if data.return_token_strs else None
-    return TokenizeResponse(count=len(ids), max_model_len=engine.info.max_model_len, tokens=ids, token_strs=strs)
+    text = _chat_prompt(engine, data) if chat else str(data.prompt)
+    ids = engine.tokenize(text, add_special_tokens=special)
+    strs = engine.token_strings(ids) if data.return_token_strs else None
+    return TokenizeResponse(count=len(ids), max_model_len=engine.max_model_len, tokens=ids, token_strs=strs)
 
 
 def detokenize_text(engine: Engine, data: DetokenizeRequest) -> DetokenizeResponse:
-    vocab = len(engine.adapter.tokenizer.hf)
-    bad = [t for t in data.tokens if not 0 <= t < vocab]
-    if bad:
-        raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary [0, {vocab})", param="tokens")
-    return DetokenizeResponse(engine.adapter.tokenizer.decode(data.tokens))
+    return DetokenizeResponse(engine.detokenize(data.tokens))
 
 
 @post("/tokenize", status_code=200, summary="Tokenise a prompt or chat messages (vLLM compatible)")

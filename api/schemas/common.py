@@ -8,9 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from encoder import InvalidInputError, TokenOptions
-from encoder.tokenizer import Prompt
-from encoder.chat import render_chat
+from encoder import Engine, InvalidInputError, Prompt, TokenOptions
 
 __all__ = [
     "BasicRequest",
@@ -40,12 +38,13 @@ class BasicRequest(msgspec.Struct, kw_only=True):
     priority: int = 0  # only 0 is supported (no priority scheduling)
     add_special_tokens: bool | msgspec.UnsetType = msgspec.UNSET  # add [CLS]/[SEP]; default True, False for chat
     normalize: Any = msgspec.UNSET  # removed by vLLM; sending it is a 400
+    prompt_name: str | None = None  # extension: a key of the model's sentence-transformers `prompts` to prepend
 
     def token_options(self, chat: bool = False) -> TokenOptions:
         """Tokenisation options; special tokens default on, off for the chat form (the template adds them)."""
         self.check_common()
         special = (not chat) if self.add_special_tokens is msgspec.UNSET else self.add_special_tokens
-        return TokenOptions(self.truncate_prompt_tokens, self.truncation_side, special)
+        return TokenOptions(self.truncate_prompt_tokens, self.truncation_side, special, self.prompt_name)
 
     def check_common(self) -> None:
         if self.normalize is not msgspec.UNSET:
@@ -70,15 +69,14 @@ class PromptRequest(BasicRequest, kw_only=True):
     def is_chat(self) -> bool:
         return self.messages is not msgspec.UNSET
 
-    def prompts(self, tokenizer: Any) -> list[Prompt]:
+    def prompts(self, engine: Engine) -> list[Prompt]:
         """The prompts to encode: `input` parsed, or `messages` rendered into one prompt."""
         if (self.input is msgspec.UNSET) == (self.messages is msgspec.UNSET):
             raise InvalidInputError("Give exactly one of `input` or `messages`", param="input")
         if not self.is_chat:
             return parse_prompts(self.input)
         return [
-            render_chat(
-                tokenizer,
+            engine.render_chat(
                 self.messages,
                 add_generation_prompt=self.add_generation_prompt,
                 continue_final_message=self.continue_final_message,

@@ -15,8 +15,7 @@ import torch
 
 from api.encoding import encode_tensor
 from api.schemas.common import EmbedDType, EncodingRequest, UsageInfo, new_id, now, usage
-from encoder import InvalidInputError, PoolingParams, Task
-from encoder.types import M3Output
+from encoder import M3_TASK, EncodeResult, InvalidInputError, M3Output, PoolingParams, Task
 
 __all__ = [
     "PoolingData",
@@ -91,31 +90,25 @@ def pooling_params(req: PoolingRequest, default_task: Task, late_interaction: bo
 
 def _m3_data(out: M3Output, fmt: str, dtype: EmbedDType, order: str) -> dict[str, Any]:
     return {
-        "dense": encode_tensor(out.dense, fmt, dtype, order),
-        "colbert": encode_tensor(out.colbert, fmt, dtype, order),
+        "dense": encode_tensor(torch.from_numpy(out.dense), fmt, dtype, order),
+        "colbert": encode_tensor(torch.from_numpy(out.colbert), fmt, dtype, order),
         "sparse": {str(token): weight for token, weight in out.sparse.items()},
     }
 
 
-def pooling_data(outputs: list[Any], req: PoolingRequest) -> list[PoolingData]:
-    """One `PoolingData` per output tensor (or M3Output), encoded as the request asks."""
+def pooling_data(result: EncodeResult, req: PoolingRequest) -> list[PoolingData]:
+    """One `PoolingData` per input (BGE-M3's combined task: an object of three), encoded as asked."""
     fmt, dtype, order = req.encoding_format, req.embed_dtype, req.endianness
-    items = []
-    for i, out in enumerate(outputs):
-        if isinstance(out, M3Output):
-            items.append(PoolingData(index=i, data=_m3_data(out, fmt, dtype, order)))
-        elif isinstance(out, torch.Tensor):
-            items.append(PoolingData(index=i, data=encode_tensor(out, fmt, dtype, order)))
-        else:
-            raise TypeError(f"unexpected pooling output {type(out).__name__}")
-    return items
+    if result.task == M3_TASK:
+        return [PoolingData(index=i, data=_m3_data(out, fmt, dtype, order)) for i, out in enumerate(result.m3)]
+    return [PoolingData(index=i, data=encode_tensor(out, fmt, dtype, order)) for i, out in enumerate(result.outputs)]
 
 
-def pooling_response(model: str, outputs: list[Any], prompt_tokens: int, req: PoolingRequest) -> PoolingResponse:
+def pooling_response(model: str, result: EncodeResult, prompt_tokens: int, req: PoolingRequest) -> PoolingResponse:
     return PoolingResponse(
         id=new_id("pool"),
         created=now(),
         model=model,
-        data=pooling_data(outputs, req),
+        data=pooling_data(result, req),
         usage=usage(prompt_tokens),
     )

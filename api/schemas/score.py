@@ -8,7 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from api.schemas.common import BasicRequest, UsageInfo, new_id, now, usage
-from encoder import InvalidInputError
+from encoder import InvalidInputError, content_input
 from retrieval.serving.scoring import ScoreInputs, ScoreItem, ScoreOptions, ScoreResult
 
 __all__ = [
@@ -38,13 +38,15 @@ ScoreInput = str | ScoreContent
 ScoreSide = ScoreInput | list[ScoreInput]
 
 
-def plain(side: ScoreSide) -> ScoreInputs:
-    """msgspec structs -> the plain values `retrieval.serving.scoring` takes (a text or a list of content parts)."""
-    if isinstance(side, ScoreContent):
-        return side.content
+def _typed(item: ScoreInput, param: str) -> ScoreItem:
+    return content_input(item.content, param) if isinstance(item, ScoreContent) else item
+
+
+def plain(side: ScoreSide, param: str = "documents") -> ScoreInputs:
+    """msgspec structs -> the typed values `retrieval.serving.scoring` takes (a text or a MultimodalInput)."""
     if isinstance(side, list):
-        return [x.content if isinstance(x, ScoreContent) else x for x in side]
-    return side
+        return [_typed(x, param) for x in side]
+    return _typed(side, param)
 
 
 class ScoringRequest(BasicRequest, kw_only=True):
@@ -77,7 +79,7 @@ class ScoreRequest(ScoringRequest, kw_only=True):
         for first, second in _SPELLINGS:
             a, b = getattr(self, first), getattr(self, second)
             if a is not UNSET and b is not UNSET:
-                return plain(a), plain(b)
+                return plain(a, first), plain(b, second)
         missing = "documents" if self.queries is not UNSET else "queries"
         raise InvalidInputError(
             "Give both sides of the pairs: `queries` and `documents` (or `queries`/`items`, "
@@ -144,13 +146,12 @@ class RerankResponse(msgspec.Struct, kw_only=True):
     results: list[RerankResult]  # sorted by relevance_score, descending
 
 
-def _echo(doc: ScoreItem) -> RerankDocument:
-    return RerankDocument(text=doc) if isinstance(doc, str) else RerankDocument(multi_modal=list(doc))  # type: ignore[arg-type]
+def _echo(doc: ScoreInput) -> RerankDocument:
+    return RerankDocument(text=doc) if isinstance(doc, str) else RerankDocument(multi_modal=list(doc.content))
 
 
-def rerank_response(
-    model: str, documents: list[ScoreItem], ranked: list[tuple[int, float]], tokens: int, req: RerankRequest
-) -> RerankResponse:
+def rerank_response(model: str, ranked: list[tuple[int, float]], tokens: int, req: RerankRequest) -> RerankResponse:
+    documents = req.documents if isinstance(req.documents, list) else [req.documents]
     results = [
         RerankResult(index=i, relevance_score=s, document=_echo(documents[i]) if req.return_documents else UNSET)
         for i, s in ranked

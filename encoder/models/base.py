@@ -11,9 +11,10 @@ import torch
 
 from encoder.batch import Batch
 from encoder.errors import InvalidInputError, ModelLoadError, UnsupportedTaskError
+from encoder.inputs import Prompt
 from encoder.resolve import ModelInfo
-from encoder.tokenizer import Prompt, TextTokenizer, load_hf_tokenizer
-from encoder.types import PoolingParams, Task, TokenizedInput, TruncationSide
+from encoder.tokenizer import TextTokenizer, load_hf_tokenizer
+from encoder.types import ModelKind, PoolingParams, Representation, Task, TokenizedInput, TruncationSide
 from poolers.dense import DenseHead
 from poolers.matryoshka import MatryoshkaError, validate_dimensions
 
@@ -28,7 +29,6 @@ TASK_API_NAMES: dict[Task, str] = {
     "plugin": "IO Processor Plugin API",
     "embed&token_embed&token_classify": "Dense+Sparse+ColBERT API",
 }
-_DEFAULT_TASK_ORDER: tuple[Task, ...] = ("embed", "classify", "token_embed", "token_classify", "score")
 
 
 def load_safetensors_file(path: Path) -> dict[str, torch.Tensor]:
@@ -69,7 +69,6 @@ class ModelAdapter:
 
     architectures: ClassVar[tuple[str, ...]] = ()
     tasks: ClassVar[frozenset[Task] | None] = None
-    late_interaction: ClassVar[bool] = False  # /score and /rerank use MaxSim over token_embed outputs
 
     def __init__(self, info: ModelInfo, device: torch.device, dtype: torch.dtype) -> None:
         self.info = info
@@ -105,11 +104,21 @@ class ModelAdapter:
 
     # -- tasks ---------------------------------------------------------------------------------------
     @property
-    def default_task(self) -> Task:
-        forced = self.info.spec.pooler_config and self.info.spec.pooler_config.task
-        if forced:
-            return forced
-        return next(t for t in _DEFAULT_TASK_ORDER if t in self.info.tasks)
+    def kind(self) -> ModelKind:
+        """What the model is for the layers above (adapters of other kinds override this)."""
+        return "dense"
+
+    @property
+    def representations(self) -> frozenset[Representation]:
+        """Retrievable representations: a dense model produces dense vectors."""
+        return frozenset({"dense"}) if self.supports("embed") else frozenset()
+
+    def supports(self, task: Task) -> bool:
+        try:
+            self.check_task(task)
+        except UnsupportedTaskError:
+            return False
+        return True
 
     def check_task(self, task: Task) -> None:
         if task not in self.info.tasks:

@@ -10,14 +10,15 @@ Tasks (vLLM's semantics):
 * ``token_classify`` -- ``relu(sparse_linear)`` per position with BOS and EOS removed: (n - 2,);
 * ``embed&token_embed&token_classify`` (this project's extra value) -- all three from one forward pass as
   an :class:`~encoder.types.M3Output`, sparse as ``{token_id: max weight}`` without special ids or w <= 0.
-  ``dimensions`` applies to the dense vector only. Use :func:`encode_m3` / :func:`encode_m3_sync`.
+  ``dimensions`` applies to the dense vector only. Ask the engine for task :data:`~encoder.types.M3_TASK`
+  and read `EncodeResult.m3`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
+from typing import Any, ClassVar, cast
 
 import msgspec
 import torch
@@ -26,18 +27,12 @@ from encoder.batch import Batch
 from encoder.errors import ModelLoadError
 from encoder.models.base import ModelAdapter
 from encoder.resolve import ModelInfo
-from encoder.tokenizer import Prompt
-from encoder.types import M3Output, PoolingParams, Task
+from encoder.types import M3_TASK, M3Output, PoolingParams, Representation, Task
 from poolers.matryoshka import truncate_and_normalize
 from poolers.pooling import pool as sequence_pool
 from poolers.sparse import lexical_weights, token_weights
 
-if TYPE_CHECKING:  # the engine imports the registry, which imports this module
-    from encoder.engine import Engine, TokenOptions
-
-__all__ = ["M3_TASK", "BgeM3Adapter", "M3Module", "encode_m3", "encode_m3_sync", "load_pt_linear"]
-
-M3_TASK: Final = "embed&token_embed&token_classify"
+__all__ = ["M3_TASK", "BgeM3Adapter", "M3Module", "load_pt_linear"]
 
 
 def load_pt_linear(path: Path, hidden: int, out_features: int | None = None) -> torch.nn.Linear:
@@ -83,6 +78,10 @@ class BgeM3Adapter(ModelAdapter):
 
     architectures: ClassVar[tuple[str, ...]] = ("BgeM3EmbeddingModel",)
     tasks: ClassVar[frozenset[Task] | None] = frozenset({"embed", "token_embed", "token_classify", M3_TASK})
+
+    @property
+    def representations(self) -> frozenset[Representation]:
+        return frozenset({"dense", "multivector", "sparse"})
 
     def __init__(self, info: ModelInfo, device: torch.device, dtype: torch.dtype) -> None:
         super().__init__(info, device, dtype)
@@ -130,7 +129,11 @@ class BgeM3Adapter(ModelAdapter):
         if task == M3_TASK:
             plain = [msgspec.structs.replace(p, dimensions=None) for p in params]
             dense, colbert = self._dense(hidden, batch, params), self._colbert(hidden, batch, plain)
-            return [M3Output(d, c, s) for d, c, s in zip(dense, colbert, self._sparse(hidden, batch), strict=True)]
+            sparse = self._sparse(hidden, batch)
+            return [
+                M3Output(d.float().numpy(), c.float().numpy(), s)
+                for d, c, s in zip(dense, colbert, sparse, strict=True)
+            ]
         return super().pool(task, hidden, batch, params)
 
     def _dense(self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[torch.Tensor]:
@@ -175,34 +178,3 @@ class BgeM3Adapter(ModelAdapter):
         lengths = batch.attention_mask.sum(dim=1).tolist()
         ids = batch.input_ids.cpu()
         return [lexical_weights(ids[r, :n], weights[r, :n], self.special_ids) for r, n in enumerate(lengths)]
-
-
-def _as_m3(outputs: Sequence[object]) -> list[M3Output]:
-    typed = [o for o in outputs if isinstance(o, M3Output)]
-    if len(typed) != len(outputs):
-        raise TypeError(f"expected M3Output results from task {M3_TASK!r}")
-    return typed
-
-
-async def encode_m3(
-    engine: Engine,
-    prompts: Sequence[Prompt],
-    *,
-    dimensions: int | None = None,
-    opts: TokenOptions | None = None,
-) -> list[M3Output]:
-    """Dense + ColBERT + sparse for every prompt from one forward pass, through the shared batcher."""
-    result = await engine.encode(prompts, PoolingParams(task=M3_TASK, dimensions=dimensions), opts)
-    return _as_m3(result.outputs)
-
-
-def encode_m3_sync(
-    engine: Engine,
-    prompts: Sequence[Prompt],
-    *,
-    dimensions: int | None = None,
-    opts: TokenOptions | None = None,
-) -> list[M3Output]:
-    """:func:`encode_m3` in the calling thread (offline use)."""
-    result = engine.encode_sync(prompts, PoolingParams(task=M3_TASK, dimensions=dimensions), opts)
-    return _as_m3(result.outputs)

@@ -21,9 +21,9 @@ import torch
 
 from encoder.batch import Batch
 from encoder.errors import InputTooLongError, InvalidInputError, ModelLoadError, UnsupportedTaskError
+from encoder.inputs import Prompt, TextPair
 from encoder.models.base import TASK_API_NAMES, ModelAdapter
-from encoder.tokenizer import Prompt
-from encoder.types import PoolingParams, Task, TextPair, TokenizedInput, TruncationSide
+from encoder.types import ModelKind, PoolingParams, Task, TokenizedInput, TruncationSide
 from poolers.activation import apply_activation, classify_activation
 from poolers.pooling import pool, pool_all
 
@@ -77,6 +77,11 @@ class SequenceClassifier(ModelAdapter):
         return module
 
     # -- tasks ---------------------------------------------------------------------------------------
+    @property
+    def kind(self) -> ModelKind:
+        """One label: a cross-encoder (pair scores); more: a classifier."""
+        return "cross-encoder" if self.num_labels == 1 else "classifier"
+
     def check_task(self, task: Task) -> None:
         """`score` needs exactly one label; `token_classify` needs a per-token head (decoders)."""
         super().check_task(task)

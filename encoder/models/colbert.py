@@ -33,11 +33,11 @@ import torch
 from encoder.batch import Batch
 from encoder.colbert_config import ColBERTLayout, ColBERTSettings, read_colbert_settings
 from encoder.errors import ModelLoadError
+from encoder.inputs import Prompt
 from encoder.models.base import ModelAdapter, load_st_dense_heads
 from encoder.models.weights import load_prefixed_backbone
-from encoder.resolve import ModelInfo
-from encoder.tokenizer import Prompt
-from encoder.types import EmbeddingMode, PoolingParams, Task, TokenizedInput, TruncationSide
+from encoder.resolve import ModelInfo, position_limit
+from encoder.types import EmbeddingMode, ModelKind, PoolingParams, Representation, Task, TokenizedInput, TruncationSide
 from poolers.colbert import expand_query, insert_marker, skiplist_keep, token_vectors
 from poolers.dense import DenseHead
 
@@ -112,11 +112,7 @@ def _position_limit(info: ModelInfo) -> int:
     ``length - 1`` and adds the marker, so a document may be one token longer than that."""
     if info.spec.max_model_len is not None:
         return info.spec.max_model_len
-    config = info.config
-    limit = int(getattr(config, "max_position_embeddings", 0) or info.max_model_len)
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta"):
-        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
-    return limit
+    return position_limit(info.config, info.max_model_len)
 
 
 class ColBERTModule(torch.nn.Module):
@@ -132,9 +128,16 @@ class ColBERTAdapter(ModelAdapter):
     """Shared ColBERT behaviour; subclasses set `architectures`, `layout` and `weight_prefix`."""
 
     tasks: ClassVar[frozenset[Task] | None] = frozenset({"token_embed"})
-    late_interaction: ClassVar[bool] = True
     layout: ClassVar[ColBERTLayout] = "stanford"
     weight_prefix: ClassVar[str] = "bert."
+
+    @property
+    def kind(self) -> ModelKind:
+        return "multi-vector"
+
+    @property
+    def representations(self) -> frozenset[Representation]:
+        return frozenset({"multivector"})
 
     def __init__(self, info: ModelInfo, device: torch.device, dtype: torch.dtype) -> None:
         self.settings: ColBERTSettings = read_colbert_settings(info.root, self.layout, dict(info.st.extra))

@@ -36,9 +36,12 @@ def register_pattern(pattern: str, cls: type[ModelAdapter]) -> type[ModelAdapter
     return cls
 
 
-def dedicated_tasks() -> dict[str, frozenset[Task]]:
-    """Tasks of the architectures that have a dedicated adapter declaring them."""
-    return {arch: cls.tasks for arch, cls in _BY_ARCHITECTURE.items() if cls.tasks is not None}
+def dedicated_tasks(architecture: str) -> frozenset[Task] | None:
+    """Tasks declared by the dedicated adapter of `architecture` (exact name, then name pattern), if any."""
+    cls = _BY_ARCHITECTURE.get(architecture) or next(
+        (c for pattern, c in _BY_PATTERN if pattern.search(architecture)), None
+    )
+    return cls.tasks if cls is not None else None
 
 
 def adapter_class(info: ModelInfo) -> type[ModelAdapter]:

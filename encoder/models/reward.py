@@ -14,6 +14,7 @@ import torch
 from encoder.batch import Batch
 from encoder.errors import ModelLoadError
 from encoder.models.token_classifier import PerTokenAdapter
+from encoder.types import ModelKind
 from poolers.activation import classify_activation
 
 __all__ = ["REWARD_ARCHITECTURE_PATTERN", "RewardModel"]
@@ -28,6 +29,10 @@ class RewardModel(PerTokenAdapter):
 
     architectures = ("InternLM2ForRewardModel", "Qwen2ForRewardModel", "LlamaForRewardModeling")
     activate_by_default = False  # rewards are raw scores unless a request asks for the activation
+
+    @property
+    def kind(self) -> ModelKind:
+        return "reward"
 
     def load_module(self) -> torch.nn.Module:
         config = self.info.config

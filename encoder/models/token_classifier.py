@@ -16,7 +16,7 @@ import torch
 from encoder.batch import Batch
 from encoder.errors import UnsupportedTaskError
 from encoder.models.base import TASK_API_NAMES, ModelAdapter
-from encoder.types import PoolingParams, Task
+from encoder.types import ModelKind, PoolingParams, Task
 from poolers.activation import ActivationName, apply_activation, classify_activation
 from poolers.pooling import pool_all
 
@@ -35,8 +35,8 @@ class PerTokenAdapter(ModelAdapter):
     activation: ActivationName
 
     @property
-    def default_task(self) -> Task:
-        return "token_classify"
+    def kind(self) -> ModelKind:
+        return "token-classifier"
 
     def check_task(self, task: Task) -> None:
         if task != "token_classify":

@@ -18,7 +18,7 @@ import msgspec
 
 from encoder import EncodeResult, Engine, InvalidInputError, ModelSpec, PoolerConfig, PoolingParams, Task
 from encoder.engine import TokenOptions
-from encoder.tokenizer import Prompt
+from encoder.inputs import Prompt
 from encoder.types import ConvertMode, Device, DType
 from retrieval.serving.outputs import (
     ClassificationOutput,
@@ -110,7 +110,7 @@ class LLM:
         self.engine = Engine.load(spec)
 
     def get_tokenizer(self) -> Any:
-        return self.engine.adapter.tokenizer.hf
+        return self.engine.get_tokenizer()
 
     def _run(
         self, prompts: Any, params: PoolingParams | None, task: Task, truncate_prompt_tokens: int | None
@@ -180,7 +180,7 @@ class LLM:
         **_: Any,
     ) -> list[PoolingRequestOutput[PoolingOutput]]:
         """Raw pooled tensors for any task (default: the model's default task)."""
-        task = pooling_task or (pooling_params.task if pooling_params else None) or self.engine.adapter.default_task
+        task = pooling_task or (pooling_params.task if pooling_params else None) or self.engine.default_task
         result = self._run(prompts, pooling_params, task, truncate_prompt_tokens)
         return [
             PoolingRequestOutput(str(i), PoolingOutput(o), ids)

@@ -6,31 +6,31 @@
   score = MaxSim summed over query tokens, in float32;
 - bi-encoder (any `embed` model): cosine of the two embeddings.
 
-Cardinality: 1:1, 1:N (the query is broadcast) or N:N (zipped). The core is split into `plan_scores`
-(validate, build encode calls) and `finish_scores` (math), so `score` (async, servers) and `score_sync`
-(offline `LLM.score`) share everything but the encode call.
+Cardinality: 1:1, 1:N (the query is broadcast) or N:N (zipped). One implementation: `plan_scores` validates
+and builds the encode calls, the engine runs them (`Engine.run` for servers, `Engine.run_sync` offline), and
+`finish_scores` does the math; `score` / `score_sync` are the two calling styles of that one path.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch.nn.functional as F
 
 from encoder import (
+    EncodeCall,
     EncodeResult,
     Engine,
     InvalidInputError,
+    MultimodalInput,
     PoolingParams,
-    Task,
+    TextPair,
     TokenOptions,
     UnsupportedTaskError,
 )
-from encoder.tokenizer import Prompt
-from encoder.types import TextPair
 from poolers.maxsim import maxsim
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 ScoreKind = Literal["cross-encoder", "bi-encoder", "late-interaction"]
-ScoreItem = str | Sequence[Mapping[str, Any]]  # a text, or OpenAI chat content parts ({"type": "text", ...})
+ScoreItem = str | MultimodalInput  # a text, or content parts (typed by the API layer)
 ScoreInputs = ScoreItem | Sequence[ScoreItem]  # one item (broadcast) or a list of items
 
 
@@ -77,57 +77,39 @@ class ScoreResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Call:
-    prompts: list[Prompt | TextPair]  # what to encode
-    params: PoolingParams  # with which task
-
-
-@dataclass(frozen=True, slots=True)
 class ScorePlan:
     """The encode calls one scoring request needs, and how to combine their outputs."""
 
     kind: ScoreKind  # which semantics
-    calls: list[_Call]  # run in order; outputs go to `finish_scores` in the same order
+    calls: list[EncodeCall]  # run as one job; outputs go to `finish_scores` in the same order
     n_pairs: int  # number of scores to produce
 
 
 def score_kind(engine: Engine) -> ScoreKind:
     """How `engine`'s model scores pairs; a model with none of the three is vLLM's 501 "Score API" error."""
-    if engine.adapter.late_interaction:
+    if engine.late_interaction:
         return "late-interaction"
-    if _supports(engine, "score"):
+    if engine.supports("score"):
         return "cross-encoder"
-    if _supports(engine, "embed"):
+    if engine.supports("embed"):
         return "bi-encoder"
     raise UnsupportedTaskError("The model does not support Score API")
-
-
-def _supports(engine: Engine, task: Task) -> bool:
-    """Whether the adapter accepts `task` (adapters may narrow the task table, e.g. by num_labels)."""
-    try:
-        engine.adapter.check_task(task)
-    except UnsupportedTaskError:
-        return False
-    return True
 
 
 def to_text(item: ScoreItem, architecture: str, param: str) -> str:
     """A score input as text: a string as is, content parts joined by newlines when they are all text."""
     if isinstance(item, str):
         return item
-    texts = []
-    for part in item:
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise InvalidInputError(f"MultiModalParam is not supported for {architecture}", param=param)
-        texts.append(part["text"])
-    return "\n".join(texts)
+    if not item.is_text_only:
+        raise InvalidInputError(f"MultiModalParam is not supported for {architecture}", param=param)
+    return item.text()
 
 
 def as_items(value: ScoreInputs) -> list[ScoreItem]:
-    """vLLM wraps a scalar side into a one-element list: a string or one list of content parts."""
-    if isinstance(value, str) or (value and all(isinstance(v, Mapping) for v in value)):
-        return [value]  # type: ignore[list-item]
-    return list(value)  # type: ignore[arg-type]
+    """vLLM wraps a scalar side into a one-element list."""
+    if isinstance(value, str | MultimodalInput):
+        return [value]
+    return list(value)
 
 
 def _check_lengths(n_queries: int, n_docs: int) -> None:
@@ -148,11 +130,7 @@ def _cut(engine: Engine, texts: list[str], limit: int, side: str) -> list[str]:
     max_len = engine.info.max_model_len
     if limit < 0 or limit >= max_len:
         raise InvalidInputError(f"{name} must be less than max_model_len ({max_len})", param=name)
-    # The HF tokenizer's truncation state is shared with the engine's tokenising thread: hold its lock.
-    with engine.adapter.tokenizer.lock:
-        enc = engine.adapter.tokenizer.hf(texts, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
-    return [t if len(off) <= limit else t[: off[limit - 1][1]] for t, off in zip(texts, offsets, strict=True)]
+    return engine.cut_to_tokens(texts, limit)
 
 
 def plan_scores(engine: Engine, queries: ScoreInputs, documents: ScoreInputs, options: ScoreOptions) -> ScorePlan:
@@ -163,17 +141,18 @@ def plan_scores(engine: Engine, queries: ScoreInputs, documents: ScoreInputs, op
     q = _cut(engine, [to_text(x, arch, "queries") for x in queries], options.max_tokens_per_query, "query")
     d = _cut(engine, [to_text(x, arch, "documents") for x in documents], options.max_tokens_per_doc, "doc")
     kind = score_kind(engine)
+    tok = options.tokens
     if kind == "cross-encoder":
-        pairs: list[Prompt | TextPair] = [TextPair(qi, di) for qi, di in _broadcast(q, d)]
+        pairs = [TextPair(qi, di) for qi, di in _broadcast(q, d)]
         params = PoolingParams(task="score", use_activation=options.use_activation)
-        return ScorePlan(kind, [_Call(pairs, params)], len(d))
+        return ScorePlan(kind, [EncodeCall(pairs, params, tok)], len(d))
     if kind == "late-interaction":
         calls = [
-            _Call(list(q), PoolingParams(task="token_embed", embedding_mode="query")),
-            _Call(list(d), PoolingParams(task="token_embed", embedding_mode="document")),
+            EncodeCall(q, PoolingParams(task="token_embed", embedding_mode="query"), tok),
+            EncodeCall(d, PoolingParams(task="token_embed", embedding_mode="document"), tok),
         ]
         return ScorePlan(kind, calls, len(d))
-    return ScorePlan(kind, [_Call([*q, *d], PoolingParams(task="embed"))], len(d))
+    return ScorePlan(kind, [EncodeCall([*q, *d], PoolingParams(task="embed"), tok)], len(d))
 
 
 def _broadcast(q: Sequence[Any], d: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -202,10 +181,8 @@ async def score(
     options: ScoreOptions | None = None,
 ) -> ScoreResult:
     """Score pairs through the engine's shared batcher (servers)."""
-    options = options or ScoreOptions()
-    plan = await asyncio.to_thread(plan_scores, engine, queries, documents, options)  # may tokenise
-    results = await asyncio.gather(*(engine.encode(c.prompts, c.params, options.tokens) for c in plan.calls))  # type: ignore[arg-type]
-    return finish_scores(plan, results)
+    plan = await asyncio.to_thread(plan_scores, engine, queries, documents, options or ScoreOptions())
+    return finish_scores(plan, await engine.run(plan.calls))
 
 
 def score_sync(
@@ -215,10 +192,8 @@ def score_sync(
     options: ScoreOptions | None = None,
 ) -> ScoreResult:
     """Score pairs in the calling thread (offline `LLM.score`)."""
-    options = options or ScoreOptions()
-    plan = plan_scores(engine, queries, documents, options)
-    outputs = [engine.encode_sync(c.prompts, c.params, options.tokens) for c in plan.calls]  # type: ignore[arg-type]
-    return finish_scores(plan, outputs)
+    plan = plan_scores(engine, queries, documents, options or ScoreOptions())
+    return finish_scores(plan, engine.run_sync(plan.calls))
 
 
 def rank(scores: Sequence[float], top_n: int = 0) -> list[tuple[int, float]]:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.app import _plugin
-from encoder import Engine, ModelSpec, PoolingParams
-from encoder.models.bge_m3 import encode_m3_sync
+from encoder import M3_TASK, Engine, ModelSpec, PoolingParams
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.serving.plugins import PluginError, available_plugins, load_plugin
 from tests.api._server import LiveServer, live_server
@@ -56,7 +55,7 @@ def test_dense_and_sparse_match_the_engine(m3_server: LiveServer, m3_registry: M
     body = resp.json()
     assert body["request_id"] == "r1" and isinstance(body["created_at"], int)
     engine = m3_registry.get("m3")
-    expected = encode_m3_sync(engine, texts)
+    expected = engine.encode_sync(texts, PoolingParams(task=M3_TASK)).m3
     dense = engine.encode_sync(texts, PoolingParams(task="embed")).outputs
     for item, exp, vec in zip(body["data"], expected, dense, strict=True):
         assert item["object"] == "sparse&dense"
@@ -65,7 +64,7 @@ def test_dense_and_sparse_match_the_engine(m3_server: LiveServer, m3_registry: M
         assert got == pytest.approx(exp.sparse, abs=1e-6)
         weights = [e["weight"] for e in item["sparse_embedding"]]
         assert weights == sorted(weights, reverse=True)
-        tokens = engine.adapter.tokenizer.convert_ids_to_tokens(list(got))
+        tokens = engine.token_strings(list(got))
         assert [e["token"] for e in item["sparse_embedding"]] == tokens
 
 

@@ -20,7 +20,7 @@ from encoder import (
     TokenOptions,
     UnsupportedTaskError,
 )
-from encoder.types import TextPair
+from encoder.inputs import TextPair
 from tests.fixtures.classifiers import LABELS_3
 
 PAIRS = [
@@ -62,7 +62,7 @@ def test_pair_uses_the_tokenizers_pair_template(tiny_store: Callable[[str], Path
     item = engine.prepare(
         [TextPair("a b", "c d e")], engine.resolve_params(PoolingParams(task="score")), TokenOptions()
     )[0]
-    expected = engine.adapter.tokenizer.hf("a b", "c d e")
+    expected = engine._adapter.tokenizer.hf("a b", "c d e")
     assert item.input_ids == expected["input_ids"]
     assert item.token_type_ids == expected["token_type_ids"] and 1 in item.token_type_ids
 
@@ -121,7 +121,7 @@ def test_classify_activation_follows_problem_type(
         fn = {"softmax": lambda x: x.softmax(-1), "identity": lambda x: x, "sigmoid": torch.sigmoid}[activation]
         assert torch.allclose(probs, fn(ref), atol=1e-6)
     if kind != "bert_regression":
-        assert engine.adapter.labels == list(LABELS_3.values())  # type: ignore[attr-defined]
+        assert engine._adapter.labels == list(LABELS_3.values())  # type: ignore[attr-defined]
 
 
 def test_score_needs_one_label_and_token_classify_a_decoder(tiny_store: Callable[[str], Path]) -> None:
@@ -149,7 +149,7 @@ def _decoder_reference(path: Path, text: str) -> torch.Tensor:
 def test_decoder_classifier_reads_the_last_real_token(kind: str, tiny_store: Callable[[str], Path]) -> None:
     path = tiny_store(kind)
     engine = _engine(path)
-    assert engine.adapter.tokenizer.hf.padding_side == kind.rsplit("_", 1)[1]
+    assert engine._adapter.tokenizer.hf.padding_side == kind.rsplit("_", 1)[1]
     raw = engine.encode_sync(TEXTS, PoolingParams(task="classify", use_activation=False)).outputs
     probs = engine.encode_sync(TEXTS, PoolingParams(task="classify")).outputs
     for text, logits, p in zip(TEXTS, raw, probs, strict=True):

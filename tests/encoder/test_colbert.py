@@ -117,7 +117,7 @@ def loaded(request: pytest.FixtureRequest, tiny_store: Callable[[str], Path]) ->
     folder = tiny_store(kind)
     overrides, layout, adapter_cls, *_ = LAYOUTS[kind]
     engine = Engine.load(ModelSpec(source=str(folder), hf_overrides=overrides))
-    assert type(engine.adapter) is adapter_cls
+    assert type(engine._adapter) is adapter_cls
     return kind, engine, Reference(folder, layout)
 
 
@@ -169,7 +169,7 @@ def _opts() -> Any:
 
 def test_only_token_embed_is_served(loaded: tuple[str, Engine, Reference]) -> None:
     _, engine, _ = loaded
-    assert engine.adapter.default_task == "token_embed" and engine.adapter.late_interaction
+    assert engine.default_task == "token_embed" and engine.late_interaction
     with pytest.raises(UnsupportedTaskError, match="does not support Embeddings API"):
         engine.encode_sync(["x"], PoolingParams(task="embed"))
 

@@ -112,14 +112,14 @@ def test_truncation_side_keeps_the_right_end(tiny_store: Callable[[str], Path]) 
     assert (right, left) == (ids[:5], ids[-5:])
     text = "alpha beta gamma delta epsilon zeta eta theta"
     kept = engine.prepare([text], PoolingParams(task="embed"), TokenOptions(4, "left"))[0].input_ids
-    tok = engine.adapter.tokenizer.hf
+    tok = engine._adapter.tokenizer.hf
     assert kept[0] == tok.cls_token_id and kept[-1] == tok.sep_token_id
     assert tok.decode(kept[1:-1]) == "eta theta"
 
 
 def test_token_id_inputs_equal_text_inputs(tiny_store: Callable[[str], Path]) -> None:
     engine = Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean"))))
-    ids = engine.adapter.tokenizer.hf("hello world")["input_ids"]
+    ids = engine._adapter.tokenizer.hf("hello world")["input_ids"]
     a = engine.encode_sync(["hello world"], PoolingParams()).outputs[0]
     b = engine.encode_sync([ids], PoolingParams()).outputs[0]
     assert torch.equal(a, b)

@@ -24,7 +24,7 @@ def test_per_token_rewards_match_the_remote_model(tiny_store: Callable[[str], Pa
 
     path = tiny_store("reward_remote")
     engine = Engine.load(ModelSpec(source=str(path), trust_remote_code=True))
-    assert isinstance(engine.adapter, RewardModel)
+    assert isinstance(engine._adapter, RewardModel)
     result = engine.encode_sync(TEXTS, PoolingParams())  # default task: token_classify
     model = AutoModel.from_pretrained(path, trust_remote_code=True).eval()
     tok = AutoTokenizer.from_pretrained(path)

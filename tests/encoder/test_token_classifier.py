@@ -37,7 +37,7 @@ def ner_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_per_token_probabilities_match_transformers(ner_folder: Path) -> None:
     texts = ["John lives in Berlin", "a much longer sentence about Mary Smith and her work"]
     engine = Engine.load(ModelSpec(source=str(ner_folder)))
-    assert engine.adapter.default_task == "token_classify"
+    assert engine.default_task == "token_classify"
     got = engine.encode_sync(texts, PoolingParams(task="token_classify")).outputs
     raw = engine.encode_sync(texts, PoolingParams(task="token_classify", use_activation=False)).outputs
     tok = AutoTokenizer.from_pretrained(ner_folder)

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from encoder import Engine, InvalidInputError, PoolingParams, TokenOptions
-from encoder.models.bge_m3 import M3_TASK, BgeM3Adapter
-from encoder.types import M3Output
+from encoder import M3_TASK, Engine, InvalidInputError, M3Output, PoolingParams, TokenOptions
 from retrieval.serving.plugins import PluginError, PluginResult, require_mapping
 
 __all__ = ["BgeM3SparseProcessor"]
@@ -33,7 +31,7 @@ class BgeM3SparseProcessor:
     name = "bge_m3_sparse"
 
     def check_model(self, engine: Engine) -> None:
-        if not isinstance(engine.adapter, BgeM3Adapter):
+        if not engine.supports(M3_TASK):
             raise PluginError(
                 f"plugin {self.name!r} needs a BGE-M3 model (architecture BgeM3EmbeddingModel), "
                 f"not {engine.info.architecture}"
@@ -56,20 +54,17 @@ class BgeM3SparseProcessor:
         self.check_model(engine)
         texts, task, with_tokens = self._parse(data)
         result = await engine.encode(texts, PoolingParams(task=M3_TASK), opts)
-        tokenizer = engine.adapter.tokenizer
-        items = [self._item(i, out, task, tokenizer if with_tokens else None) for i, out in enumerate(result.outputs)]
+        items = [self._item(i, out, task, engine if with_tokens else None) for i, out in enumerate(result.m3)]
         return PluginResult(items, sum(result.prompt_tokens))
 
     @staticmethod
-    def _item(index: int, out: Any, task: EmbedTask, tokenizer: Any) -> dict[str, Any]:
-        if not isinstance(out, M3Output):
-            raise TypeError(f"task {M3_TASK!r} returned {type(out).__name__}, not M3Output")
+    def _item(index: int, out: M3Output, task: EmbedTask, engine: Engine | None) -> dict[str, Any]:
         item: dict[str, Any] = {"index": index, "object": _OBJECT[task]}
         if task != "sparse":
             item["dense_embedding"] = out.dense.tolist()
         if task != "dense":
             ranked = sorted(out.sparse.items(), key=lambda kv: -kv[1])
-            tokens = tokenizer.convert_ids_to_tokens([t for t, _ in ranked]) if tokenizer else [None] * len(ranked)
+            tokens = engine.token_strings([t for t, _ in ranked]) if engine else [None] * len(ranked)
             item["sparse_embedding"] = [
                 {"token_id": t, "weight": w, "token": s} for (t, w), s in zip(ranked, tokens, strict=True)
             ]

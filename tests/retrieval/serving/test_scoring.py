@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from encoder import Engine, InvalidInputError, ModelSpec, PoolingParams, UnsupportedTaskError
-from encoder.types import TextPair
+from encoder.inputs import TextPair, content_input
 from retrieval.serving.scoring import ScoreOptions, rank, score, score_kind, score_sync
 
 Q = ["what is the capital of france", "how do spiders walk"]
@@ -48,7 +48,7 @@ def test_cross_encoder_broadcasts_and_zips(cross: Engine) -> None:
         ([], D, "At least one text element must be given"),
         (Q[:1], [], "At least one text_pair element must be given"),
         (
-            [[{"type": "image_url", "image_url": {"url": "data:,"}}]],
+            [content_input([{"type": "image_url", "image_url": {"url": "data:,"}}])],
             D[:1],
             "MultiModalParam is not supported",
         ),
@@ -60,7 +60,7 @@ def test_bad_inputs_are_vllms_400s(cross: Engine, queries: list, docs: list, mes
 
 
 def test_text_content_parts_are_text(cross: Engine) -> None:
-    parts = [{"type": "text", "text": Q[0]}]
+    parts = content_input([{"type": "text", "text": Q[0]}])
     assert score_sync(cross, [parts], D[:1]).scores == score_sync(cross, Q[:1], D[:1]).scores
 
 
@@ -73,9 +73,9 @@ def test_bi_encoder_is_cosine_of_embeddings(embedder: Engine) -> None:
     assert result.prompt_tokens == sum(emb.prompt_tokens)
 
 
-def test_late_interaction_is_summed_maxsim(tiny_store: Callable[[str], Path]) -> None:
+def test_late_interaction_is_summed_maxsim(tiny_store: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean"))))
-    engine.adapter.late_interaction = True  # type: ignore[misc]  # a token_embed model scored by MaxSim
+    monkeypatch.setattr(Engine, "late_interaction", property(lambda _: True))  # a token_embed model by MaxSim
     assert score_kind(engine) == "late-interaction"
     result = score_sync(engine, Q, D[:2])
     for i in range(2):
