@@ -45,3 +45,24 @@ def test_import_linter_contracts_hold() -> None:
     assert exe, "import-linter is a test dependency; install with pip install -e '.[test]'"
     result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Attribute names that belong to the encoder's internals: adapters, Hugging Face tokenizers and their locks.
+_ENCODER_INTERNALS = {"adapter", "_adapter", "hf", "lock", "_tokenizer", "tokenizer"}
+
+
+def _internal_reaches(path: Path) -> list[str]:
+    """`x.adapter`, `x.tokenizer.hf`, `x.lock`, ... anywhere in `path` (attribute access, not names)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in _ENCODER_INTERNALS
+    ]
+
+
+@pytest.mark.parametrize("folder", ["api", "retrieval", "index", "examples", "tests/api", "tests/retrieval"])
+def test_nothing_outside_the_encoder_reaches_into_it(folder: str) -> None:
+    """Layers above the encoder use Engine's public methods only (CONVENTIONS.md, "At the joins")."""
+    reaches = [hit for path in sorted((ROOT / folder).rglob("*.py")) for hit in _internal_reaches(path)]
+    assert not reaches, f"code outside encoder/ reaches into its internals: {reaches}"
