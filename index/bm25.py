@@ -9,6 +9,7 @@ document with a nonzero score; ties are broken by ascending id. Texts are persis
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from index.config import BM25Config, config_from_meta, config_to_meta
-from index.errors import IndexCorruptError
+from index.errors import IndexConfigError, IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
 from index.slots import SlotMap, empty_result
 from index.sparse import rank_row
@@ -30,11 +31,24 @@ __all__ = ["BM25Index", "tokenize"]
 I64 = npt.NDArray[np.int64]
 
 
+@functools.lru_cache(maxsize=8)
+def _stemmer(language: str) -> Any:
+    import Stemmer
+
+    try:
+        return Stemmer.Stemmer(language)
+    except KeyError as e:
+        raise IndexConfigError("stemmer", f"one of {Stemmer.algorithms()}", repr(language)) from e
+
+
 def tokenize(texts: list[str], config: BM25Config) -> list[list[str]]:
-    """bm25s tokens of each text (lower-cased, stopwords removed as configured)."""
+    """bm25s tokens of each text (lower-cased, stopwords removed, Snowball-stemmed as configured)."""
     if not texts:
         return []
-    out = bm25s.tokenize(texts, stopwords=config.stopwords or [], return_ids=False, show_progress=False)
+    stemmer = _stemmer(config.stemmer) if config.stemmer else None
+    out = bm25s.tokenize(
+        texts, stopwords=config.stopwords or [], stemmer=stemmer, return_ids=False, show_progress=False
+    )
     return [list(t) for t in out]
 
 
@@ -48,6 +62,7 @@ class BM25Index:
         self.seq: int | None = None  # sequence number of the last write in the loaded snapshot
         self._slots = SlotMap()  # external id <-> slot
         self._texts: list[str | None] = []  # text per slot, None once removed
+        self._tokens: list[list[str] | None] = []  # tokens per slot (tokenised once, on add)
         self._engine: bm25s.BM25 | None = None  # bm25s index over live slots, None when stale
         self._engine_slots: I64 = np.empty(0, np.int64)  # slot of each bm25s document
 
@@ -61,20 +76,21 @@ class BM25Index:
         if texts:
             _, replaced = self._slots.assign(keys)
             for s in replaced.tolist():
-                self._texts[s] = None
+                self._texts[s] = self._tokens[s] = None
             self._texts.extend(texts)
+            self._tokens.extend(tokenize(texts, self.config))
             self._engine = None
 
     def remove(self, ids: Any) -> None:
         """Remove ``ids`` (unknown ids are ignored); removed ids are never returned again."""
         for s in self._slots.release(as_ids(ids)).tolist():
-            self._texts[s] = None
+            self._texts[s] = self._tokens[s] = None
             self._engine = None
 
     def _index(self) -> bm25s.BM25:
         if self._engine is None:
             slots = self._slots.live_slots()
-            corpus = tokenize([str(self._texts[s]) for s in slots.tolist()], self.config)
+            corpus = [self._tokens[s] or [] for s in slots.tolist()]
             engine = bm25s.BM25(k1=self.config.k1, b=self.config.b, method="lucene")
             engine.index(corpus, show_progress=False)
             self._engine, self._engine_slots = engine, slots

@@ -66,6 +66,7 @@ class BM25Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     k1: float = 1.5  # term-frequency saturation
     b: float = 0.75  # length normalisation
     stopwords: str | None = "en"  # bm25s stopword list name, or None to keep every token
+    stemmer: str | None = None  # Snowball stemmer language (PyStemmer), e.g. "english"; None = no stemming
 
 
 def config_to_meta(config: msgspec.Struct) -> dict[str, Any]:

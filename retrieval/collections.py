@@ -1,0 +1,145 @@
+"""A collection's settings: which model makes each representation, how text is chunked, indexed and fused.
+
+`CollectionSpec` is what `POST /v1/collections` takes and what the store keeps (as JSON); `check_spec`
+validates it against the served models once, at creation, so searches and ingests never meet a model that
+cannot produce the representation it was named for.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+from encoder import Engine
+from index import BM25Config, DenseConfig, MultiVectorConfig
+from retrieval.errors import InvalidRequestError
+from retrieval.registry import ModelRegistry
+from retrieval.search.fusion import FusionConfig
+
+__all__ = [
+    "ChunkingSpec",
+    "CollectionSpec",
+    "IndexSpec",
+    "Mode",
+    "check_spec",
+    "spec_from_json",
+    "spec_to_json",
+]
+
+Mode = Literal["dense", "multivector", "sparse", "bm25", "hybrid"]
+"""A search mode: one representation, or `hybrid` (every representation the collection keeps, fused)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class ChunkingSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How long text becomes chunks."""
+
+    mode: Literal["split", "truncate"] = "split"  # token windows with overlap, or one piece cut at the limit
+    max_tokens: int | None = None  # content tokens per chunk; None = the model's limit less special tokens
+    overlap: int = 32  # tokens shared by consecutive windows (split mode)
+
+
+class IndexSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Index settings per representation (the index layer's own config structs)."""
+
+    dense: DenseConfig = DenseConfig(metric="cosine")  # FAISS flat below 100k vectors, IVF above
+    multivector: MultiVectorConfig = MultiVectorConfig()  # exact MaxSim below 5k documents, two-stage above
+    bm25: BM25Config = BM25Config(stemmer="english")  # Lucene BM25 with Snowball stemming (bm25s's recipe)
+
+
+class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A collection: at least one representation (BM25 alone is allowed)."""
+
+    name: str  # [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters
+    dense_model: str | None = None  # served model for dense vectors
+    multivector_model: str | None = None  # served model for token vectors (ColBERT, BGE-M3)
+    sparse_model: str | None = None  # served model for sparse weights (BGE-M3)
+    bm25: bool = True  # keep a BM25 index over the chunk text
+    reranker: str | None = None  # default rerank model (cross-encoder or late-interaction)
+    chunking: ChunkingSpec = ChunkingSpec()  # how long text is cut
+    index: IndexSpec = IndexSpec()  # index settings
+    fusion: FusionConfig = FusionConfig()  # default fusion for hybrid search (RRF, k = 60)
+
+    def modes(self) -> list[Mode]:
+        """The single-representation modes this collection can search."""
+        named: list[tuple[Mode, bool]] = [
+            ("dense", self.dense_model is not None),
+            ("multivector", self.multivector_model is not None),
+            ("sparse", self.sparse_model is not None),
+            ("bm25", self.bm25),
+        ]
+        return [mode for mode, on in named if on]
+
+    def model_for(self, mode: Mode) -> str | None:
+        return {"dense": self.dense_model, "multivector": self.multivector_model, "sparse": self.sparse_model}.get(
+            mode
+        )
+
+
+_NEEDS: dict[str, tuple[str, str]] = {
+    "dense_model": ("dense", "a dense embedding model (task embed)"),
+    "multivector_model": ("multivector", "a multi-vector model (ColBERT, BGE-M3)"),
+    "sparse_model": ("sparse", "a sparse model (BGE-M3)"),
+}
+
+
+def _check_model(engine: Engine, field: str) -> None:
+    representation, wanted = _NEEDS[field]
+    if representation not in engine.representations:
+        raise InvalidRequestError(
+            f"{field}: model `{engine.name}` is a {engine.kind} model and cannot produce {representation} "
+            f"vectors; name {wanted}",
+            param=field,
+            received=engine.name,
+            allowed=sorted(engine.representations),
+        )
+
+
+def check_spec(spec: CollectionSpec, models: ModelRegistry) -> None:
+    """Validate names, models and chunking against the served models (400 / 404 naming the field)."""
+    if not _NAME.match(spec.name):
+        raise InvalidRequestError(
+            "name must start with a letter or digit and use only letters, digits, '_', '.', '-' (<= 128)",
+            param="name",
+            received=spec.name,
+        )
+    if not spec.modes():
+        raise InvalidRequestError("a collection needs at least one representation", param="dense_model")
+    for field in _NEEDS:
+        name = getattr(spec, field)
+        if name is not None:
+            _check_model(models.get(name, param=field), field)
+    if spec.reranker is not None:
+        engine = models.get(spec.reranker, param="reranker")
+        if engine.kind not in ("cross-encoder", "multi-vector"):
+            raise InvalidRequestError(
+                f"reranker `{engine.name}` is a {engine.kind} model; name a cross-encoder or a late-interaction model",
+                param="reranker",
+                received=engine.name,
+            )
+    _check_chunking(spec.chunking)
+
+
+def _check_chunking(chunking: ChunkingSpec) -> None:
+    if chunking.max_tokens is not None and chunking.max_tokens < 8:
+        raise InvalidRequestError(
+            "chunking.max_tokens must be at least 8", param="chunking.max_tokens", received=chunking.max_tokens
+        )
+    limit = chunking.max_tokens
+    if chunking.overlap < 0 or (limit is not None and chunking.overlap >= limit):
+        raise InvalidRequestError(
+            "chunking.overlap must be >= 0 and smaller than max_tokens",
+            param="chunking.overlap",
+            received=chunking.overlap,
+        )
+
+
+def spec_to_json(spec: CollectionSpec) -> dict[str, object]:
+    return dict(msgspec.to_builtins(spec))
+
+
+def spec_from_json(data: object) -> CollectionSpec:
+    return msgspec.convert(data, CollectionSpec)

@@ -1,0 +1,163 @@
+"""A collection's derived indexes: built from the store, kept in step with writes, snapshotted by sequence.
+
+The store is the source of truth. Each index family lives under `<snapshots>/<collection>/<family>/` with the
+sequence number it contains (`index/persist.py` writes it atomically and checksummed). At start a collection
+loads every snapshot and replays what the store holds after the oldest one (removals first, then additions;
+chunk ids are never reused, so the order is safe), or rebuilds from the store when a snapshot is missing,
+corrupt, of another format version, or built with other settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from index import BM25Index, DenseIndex, IndexStoreError, MultiVectorIndex, SearchResult, SparseIndex
+from retrieval.collections import CollectionSpec
+from retrieval.store import ChunkRow, Store
+
+__all__ = ["Family", "IndexSet"]
+
+log = logging.getLogger(__name__)
+
+Family = Literal["dense", "multivector", "sparse", "bm25"]
+_VECTOR_OF: dict[Family, str] = {"dense": "dense", "multivector": "multivector", "sparse": "sparse"}
+AnyIndex = DenseIndex | MultiVectorIndex | SparseIndex | BM25Index
+
+
+def _new(family: Family, spec: CollectionSpec, dims: dict[str, int]) -> AnyIndex:
+    if family == "dense":
+        return DenseIndex(dims["dense"], spec.index.dense)
+    if family == "multivector":
+        return MultiVectorIndex(dims["multivector"], spec.index.multivector)
+    if family == "sparse":
+        return SparseIndex()
+    return BM25Index(spec.index.bm25)
+
+
+def _load(family: Family, folder: Path) -> AnyIndex:
+    cls: Any = {"dense": DenseIndex, "multivector": MultiVectorIndex, "sparse": SparseIndex, "bm25": BM25Index}
+    return cls[family].load(folder)  # type: ignore[no-any-return]
+
+
+def _items(family: Family, rows: Sequence[ChunkRow]) -> tuple[npt.NDArray[np.int64], Any]:
+    """(ids, items) of `rows` for one family: rows without that representation are left out."""
+    if family == "bm25":
+        return np.array([r.chunk_id for r in rows], np.int64), [r.text for r in rows]
+    attr = _VECTOR_OF[family]
+    keep = [r for r in rows if getattr(r, attr) is not None]
+    ids = np.array([r.chunk_id for r in keep], np.int64)
+    values = [getattr(r, attr) for r in keep]
+    if family == "dense":
+        return ids, np.stack(values).astype(np.float32) if values else np.zeros((0, 1), np.float32)
+    return ids, values
+
+
+class IndexSet:
+    """The indexes of one collection, guarded by one lock (FAISS and bm25s are not safe under concurrent
+    writes); `seq` is the last store write they contain."""
+
+    def __init__(self, spec: CollectionSpec, dims: dict[str, int], families: Sequence[Family]) -> None:
+        self.spec = spec  # the collection's settings
+        self.dims = dims  # vector width per representation
+        self.families: tuple[Family, ...] = tuple(families)  # which indexes exist
+        self.lock = threading.RLock()  # held for every index operation
+        self.indexes: dict[Family, AnyIndex] = {f: _new(f, spec, dims) for f in self.families}
+        self.seq = 0  # last store write applied
+        self.saved_seq = -1  # last seq written to snapshots (-1 = never)
+
+    # -- keeping in step ------------------------------------------------------------------------------
+    def apply(self, rows: Sequence[ChunkRow], removed: npt.NDArray[np.int64], seq: int) -> None:
+        """Apply one write (or a replay batch): remove `removed` chunk ids, then add `rows`."""
+        with self.lock:
+            for family, index in self.indexes.items():
+                if removed.size:
+                    index.remove(removed)
+                ids, items = _items(family, rows)
+                if ids.size:
+                    index.add(ids, items)
+            self.seq = max(self.seq, seq)
+
+    def replay(self, store: Store, collection: str, after_seq: int) -> int:
+        """Bring every index up to the store's last write; returns how many chunks were added."""
+        top = store.last_seq()
+        removed = store.removed_after(collection, after_seq, upto_seq=top)
+        added = 0
+        with self.lock:
+            if removed.size:
+                self.apply([], removed, after_seq)
+            for rows in store.iter_chunks(collection, after_seq=after_seq, upto_seq=top, vectors=self._vectors()):
+                self.apply(rows, np.zeros(0, np.int64), after_seq)
+                added += len(rows)
+            self.seq = top
+        return added
+
+    def _vectors(self) -> list[str]:
+        return [_VECTOR_OF[f] for f in self.families if f in _VECTOR_OF]
+
+    # -- searching ------------------------------------------------------------------------------------
+    def search(self, family: Family, queries: Any, k: int, allowed: npt.NDArray[np.int64] | None) -> SearchResult:
+        """One family's best `k` chunk ids per query (`allowed`: only these ids)."""
+        with self.lock:
+            return self.indexes[family].search(queries, k, allowed_ids=allowed)
+
+    def sizes(self) -> dict[str, int]:
+        with self.lock:
+            return {f: len(i) for f, i in self.indexes.items()}
+
+    # -- snapshots ------------------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write every index atomically with the seq it contains (skipped when nothing changed)."""
+        with self.lock:
+            if self.saved_seq == self.seq:
+                return
+            for family, index in self.indexes.items():
+                index.save(folder / family, seq=self.seq)
+            self.saved_seq = self.seq
+
+    @classmethod
+    def open(
+        cls, spec: CollectionSpec, dims: dict[str, int], families: Sequence[Family], store: Store, folder: Path
+    ) -> tuple[IndexSet, str]:
+        """Load snapshots and replay newer writes, or rebuild from the store; returns (indexes, how)."""
+        built = cls(spec, dims, families)
+        loaded = _load_all(built.families, folder)
+        if loaded is not None and _same_settings(built, loaded):
+            built.indexes = loaded
+            # replay from the oldest snapshot: families saved later get some writes again, which is an upsert
+            base = min(int(i.seq or 0) for i in loaded.values())
+            built.saved_seq = base
+            built.replay(store, spec.name, base)
+            return built, "snapshot"
+        shutil.rmtree(folder, ignore_errors=True)
+        built.replay(store, spec.name, 0)
+        return built, "rebuild"
+
+
+def _load_all(families: Iterable[Family], folder: Path) -> dict[Family, AnyIndex] | None:
+    loaded: dict[Family, AnyIndex] = {}
+    for family in families:
+        try:
+            loaded[family] = _load(family, folder / family)
+        except (IndexStoreError, OSError, ValueError) as exc:
+            log.warning("snapshot %s is unusable (%s); rebuilding from the store", folder / family, exc)
+            return None
+    return loaded
+
+
+def _same_settings(fresh: IndexSet, loaded: dict[Family, AnyIndex]) -> bool:
+    """A snapshot built with other settings (dimension, index config) is rebuilt rather than served."""
+    for family, index in loaded.items():
+        expected = fresh.indexes[family]
+        if getattr(index, "config", None) != getattr(expected, "config", None):
+            return False
+        if getattr(index, "dim", None) != getattr(expected, "dim", None):
+            return False
+    return True
