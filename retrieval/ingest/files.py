@@ -67,12 +67,15 @@ def _name(path: Path, root: Path | None) -> str:
     return path.name if root is None else path.relative_to(root).as_posix()
 
 
+def _unreadable(name: str, exc: OSError) -> InvalidRequestError:
+    return InvalidRequestError(f"`{name}` cannot be read: {exc.strerror or exc}", param="file", received=name)
+
+
 def _read_bytes(path: Path, name: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        msg = f"`{name}` cannot be read: {exc.strerror or exc}"
-        raise InvalidRequestError(msg, param="file", received=name) from exc
+        raise _unreadable(name, exc) from exc
 
 
 def open_documents(path: Path, root: Path | None = None, *, max_pdf_pages: int = 2000) -> ParsedFile | JsonlReader:
@@ -94,8 +97,7 @@ def _lines(path: Path, name: str) -> Iterator[bytes]:
         with open(path, "rb") as f:
             yield from f
     except OSError as exc:
-        msg = f"`{name}` cannot be read: {exc.strerror or exc}"
-        raise InvalidRequestError(msg, param="file", received=name) from exc
+        raise _unreadable(name, exc) from exc
 
 
 def read_documents(path: Path, root: Path | None = None, *, max_pdf_pages: int = 2000) -> list[SourceDocument]:

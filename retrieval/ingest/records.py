@@ -49,13 +49,20 @@ def _object_field(record: Mapping[str, Any], key: str, name: str, where: str) ->
     return value
 
 
+def _joined(title: str, body: str) -> str:
+    """``title + " " + body`` (the BEIR recipe) when both have text, else whichever has."""
+    if not title.strip():
+        return body
+    return f"{title} {body}" if body.strip() else title
+
+
 def record_document(record: Any, *, name: str, n: int, where: str) -> SourceDocument | None:
     """The document of one decoded record (``n``: 1-based line or position), None when it has no text."""
     if not isinstance(record, dict):
         raise _bad(name, where, f"expected a JSON object, got {type(record).__name__}")
     title = _string_field(record, "title", name, where)
     body = _string_field(record, "text", name, where)
-    text = f"{title} {body}" if title.strip() and body else (title if title.strip() else body)
+    text = _joined(title, body)
     doc_id = _record_id(record, f"{name}:{n}", name, where)
     metadata = _object_field(record, "metadata", name, where) or {}
     vectors = _object_field(record, "vectors", name, where)

@@ -167,7 +167,7 @@ def test_jsonl_records() -> None:
         {"id": 7, "text": "no title", "title": ""},
         b"   ",
         {"text": "fallback id", "vectors": {"dense": [0.5, 1]}},
-        {"title": "only title"},
+        {"title": "only title", "text": " \n"},
         {"id": "empty", "text": "  ", "title": " "},
     )
     parsed = parse("c/corpus.jsonl", data)
