@@ -74,9 +74,7 @@ class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return [mode for mode, on in named if on]
 
     def model_for(self, mode: Mode) -> str | None:
-        return {"dense": self.dense_model, "multivector": self.multivector_model, "sparse": self.sparse_model}.get(
-            mode
-        )
+        return {"dense": self.dense_model, "multivector": self.multivector_model, "sparse": self.sparse_model}.get(mode)
 
 
 _NEEDS: dict[str, tuple[str, str]] = {

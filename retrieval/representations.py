@@ -1,0 +1,69 @@
+"""Which engine makes which representation of a collection, and the encode calls that make them.
+
+Ingestion (document side) and search (query side) ask the same question, answered here once: an engine that
+serves several representations of one collection (BGE-M3) runs one combined pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from encoder import M3_TASK, EncodeCall, Engine, PoolingParams, PromptRole, TokenOptions
+from retrieval.collections import CollectionSpec
+from retrieval.registry import ModelRegistry
+
+__all__ = ["VECTOR_KINDS", "Encoders", "combined", "encode_calls"]
+
+VECTOR_KINDS = ("dense", "multivector", "sparse")
+
+
+@dataclass(frozen=True)
+class Encoders:
+    """The engines of a collection's representations (None where the collection keeps none)."""
+
+    dense: Engine | None  # task embed
+    multivector: Engine | None  # token_embed (document mode for ColBERT)
+    sparse: Engine | None  # BGE-M3 lexical weights
+
+    @classmethod
+    def of(cls, spec: CollectionSpec, models: ModelRegistry) -> Encoders:
+        def get(name: str | None) -> Engine | None:
+            return models.get(name) if name else None
+
+        return cls(get(spec.dense_model), get(spec.multivector_model), get(spec.sparse_model))
+
+    @property
+    def chunker(self) -> Engine | None:
+        """The tokenizer that decides chunk boundaries: the dense model's, else the multi-vector's."""
+        return self.dense or self.multivector or self.sparse
+
+    def engines(self) -> list[Engine]:
+        seen: dict[str, Engine] = {}
+        for e in (self.dense, self.multivector, self.sparse):
+            if e is not None:
+                seen.setdefault(e.name, e)
+        return list(seen.values())
+
+
+def combined(engine: Engine, kinds: Sequence[str]) -> bool:
+    """Whether `engine` should give `kinds` from one BGE-M3 pass."""
+    return engine.supports(M3_TASK) and (len(kinds) > 1 or "sparse" in kinds)
+
+
+def encode_calls(
+    engine: Engine, kinds: Sequence[str], texts: list[str], role: PromptRole
+) -> list[tuple[list[str], EncodeCall]]:
+    """The calls that give `kinds` for `texts` with `engine` as a `role`: one BGE-M3 pass when it serves
+    several representations (or sparse), else one call per representation."""
+    opts = TokenOptions(truncate_prompt_tokens=-1, prompt_name=engine.prompt(role))
+    if combined(engine, kinds):
+        return [(list(kinds), EncodeCall(texts, PoolingParams(task=M3_TASK), opts))]
+    out = []
+    for kind in kinds:
+        if kind == "dense":
+            params = PoolingParams(task="embed")
+        else:
+            params = PoolingParams(task="token_embed", embedding_mode=role if engine.late_interaction else None)
+        out.append(([kind], EncodeCall(texts, params, opts)))
+    return out

@@ -1,0 +1,110 @@
+"""One search, stage by stage: candidates per representation -> fusion -> optional rerank -> hits.
+
+Every stage's score travels with the hit (`scores[stage]`), so a client sees why a passage ranked where it did.
+Filters become an allowed-id set before any index is asked, so a filtered search returns `top_k` hits whenever
+that many chunks match (no post-filter starvation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from encoder import MultimodalInput
+from index import SearchResult
+from retrieval.collections import CollectionSpec, Mode
+from retrieval.errors import InvalidRequestError
+from retrieval.indexes import Family, IndexSet
+from retrieval.search.fusion import FusionConfig, RankedList, fuse
+
+__all__ = ["Candidates", "Rerank", "SearchPlan", "family_query", "fuse_candidates", "modes_of", "ranked"]
+
+
+@dataclass(frozen=True)
+class Rerank:
+    """Rerank the best `top_n` candidates with a served model (cross-encoder, or late interaction)."""
+
+    model: str | None = None  # served model; None = the collection's default reranker
+    top_n: int = 20  # candidates reranked
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A validated search request."""
+
+    query: str | MultimodalInput | None  # the query (None for "more like this")
+    top_k: int = 10  # hits returned
+    mode: Mode = "hybrid"  # representation(s) searched
+    filter: Any = None  # metadata filter (operator form), None = everything
+    fusion: FusionConfig | None = None  # hybrid fusion; None = the collection's default
+    rerank: Rerank | None = None  # optional rerank stage
+    candidates: int = 100  # candidates per representation before fusion / rerank
+    like: str | None = None  # "more like this": a stored document id
+    modes: tuple[Family, ...] = ()  # the families searched (filled by `modes_of`)
+
+
+def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
+    """The index families a mode searches; a mode the collection lacks is a 400 naming what it has."""
+    have: list[Family] = list(spec.modes())  # type: ignore[arg-type]
+    if mode == "hybrid":
+        return tuple(have)
+    if mode not in have:
+        raise InvalidRequestError(
+            f"collection `{spec.name}` has no {mode} representation", param="mode", received=mode, allowed=[*have, "hybrid"]
+        )
+    return (mode,)  # type: ignore[return-value]
+
+
+def family_query(family: Family, values: Mapping[str, Any], texts: Sequence[str], i: int) -> Any:
+    """The query of row `i` in the form the family's index takes (a batch of one)."""
+    if family == "bm25":
+        return [texts[i]]
+    if family == "dense":
+        return np.asarray(values["dense"][i : i + 1], np.float32)
+    return [values[family][i]]
+
+
+def ranked(result: SearchResult, row: int = 0) -> RankedList:
+    """Row `row` of an index answer as a ranked list (missing slots dropped)."""
+    keep = result.ids[row] >= 0
+    return RankedList(result.ids[row][keep].astype(np.int64), result.scores[row][keep].astype(np.float32))
+
+
+@dataclass
+class Candidates:
+    """The ranked lists of one query, per family, and the fused order."""
+
+    lists: dict[str, RankedList] = field(default_factory=dict)  # family -> its ranked chunk ids
+    order: RankedList | None = None  # final order (fused, or the single list)
+    stage: str = "dense"  # the stage whose score is the final one before rerank
+
+
+def fuse_candidates(cands: Candidates, fusion: FusionConfig) -> Candidates:
+    """Fuse several lists (the single list is its own order)."""
+    if len(cands.lists) == 1:
+        (stage, only), = cands.lists.items()
+        cands.order, cands.stage = only, stage
+    else:
+        cands.order, cands.stage = fuse(cands.lists, fusion), "fusion"
+    return cands
+
+
+async def search_families(
+    indexes: IndexSet, plan: SearchPlan, values: Mapping[str, Any], texts: Sequence[str], allowed: npt.NDArray[np.int64] | None
+) -> Candidates:
+    """Ask each family's index for its candidates of query 0 (off the event loop)."""
+    k = max(plan.candidates, plan.top_k)
+
+    def run() -> Candidates:
+        cands = Candidates()
+        for family in plan.modes:
+            result = indexes.search(family, family_query(family, values, texts, 0), k, allowed)
+            cands.lists[family] = ranked(result)
+        return cands
+
+    return await asyncio.to_thread(run)
