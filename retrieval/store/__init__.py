@@ -1,0 +1,46 @@
+"""The SQLite document store: the source of truth the indexes are derived from and replay by sequence number."""
+
+from retrieval.store.codecs import (
+    decode_dense,
+    decode_multivector,
+    decode_sparse,
+    encode_dense,
+    encode_multivector,
+    encode_sparse,
+)
+from retrieval.store.db import SCHEMA_VERSION, Database
+from retrieval.store.records import (
+    VECTOR_KINDS,
+    ChunkRecord,
+    ChunkRow,
+    CollectionRow,
+    DocumentRecord,
+    DocumentRow,
+    SparseVector,
+    VectorKind,
+    WriteResult,
+)
+from retrieval.store.store import Store
+from retrieval.store.writes import chunk_key
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "VECTOR_KINDS",
+    "ChunkRecord",
+    "ChunkRow",
+    "CollectionRow",
+    "Database",
+    "DocumentRecord",
+    "DocumentRow",
+    "SparseVector",
+    "Store",
+    "VectorKind",
+    "WriteResult",
+    "chunk_key",
+    "decode_dense",
+    "decode_multivector",
+    "decode_sparse",
+    "encode_dense",
+    "encode_multivector",
+    "encode_sparse",
+]
