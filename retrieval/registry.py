@@ -29,13 +29,18 @@ class ModelRegistry:
             engines.append(Engine.load(spec))
         return cls(engines)
 
-    def get(self, name: str | None) -> Engine:
+    def get(self, name: str | None, *, param: str = "model") -> Engine:
+        """The engine named `name` (None: the default); an unknown name is a 404 naming `param`."""
         if not name:
             return self.default
         engine = self._engines.get(name)
         if engine is None:
-            raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
+            raise ModelNotFoundError(f"The model `{name}` does not exist.", param=param)
         return engine
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._engines)
 
     def __iter__(self) -> Iterator[Engine]:
         return iter(self._engines.values())

@@ -55,7 +55,10 @@ def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
         return tuple(have)
     if mode not in have:
         raise InvalidRequestError(
-            f"collection `{spec.name}` has no {mode} representation", param="mode", received=mode, allowed=[*have, "hybrid"]
+            f"collection `{spec.name}` has no {mode} representation",
+            param="mode",
+            received=mode,
+            allowed=[*have, "hybrid"],
         )
     return (mode,)  # type: ignore[return-value]
 
@@ -87,7 +90,7 @@ class Candidates:
 def fuse_candidates(cands: Candidates, fusion: FusionConfig) -> Candidates:
     """Fuse several lists (the single list is its own order)."""
     if len(cands.lists) == 1:
-        (stage, only), = cands.lists.items()
+        ((stage, only),) = cands.lists.items()
         cands.order, cands.stage = only, stage
     else:
         cands.order, cands.stage = fuse(cands.lists, fusion), "fusion"
@@ -95,7 +98,11 @@ def fuse_candidates(cands: Candidates, fusion: FusionConfig) -> Candidates:
 
 
 async def search_families(
-    indexes: IndexSet, plan: SearchPlan, values: Mapping[str, Any], texts: Sequence[str], allowed: npt.NDArray[np.int64] | None
+    indexes: IndexSet,
+    plan: SearchPlan,
+    values: Mapping[str, Any],
+    texts: Sequence[str],
+    allowed: npt.NDArray[np.int64] | None,
 ) -> Candidates:
     """Ask each family's index for its candidates of query 0 (off the event loop)."""
     k = max(plan.candidates, plan.top_k)

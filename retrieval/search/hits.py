@@ -1,0 +1,198 @@
+"""Run a search plan against one collection and return cited hits.
+
+Stages: allowed ids from the filter -> query vectors -> candidates per representation -> fusion -> rerank of
+the best `top_n` (a served cross-encoder / late-interaction model, or exact MaxSim over the stored token
+vectors) -> hits with text, metadata, parent document, position, page and every stage's score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from encoder import MultimodalInput
+from poolers.maxsim import maxsim
+from retrieval.collections import CollectionSpec
+from retrieval.errors import InvalidRequestError
+from retrieval.indexes import IndexSet
+from retrieval.registry import ModelRegistry
+from retrieval.representations import Encoders
+from retrieval.search.filters import compile_filter, parse_filter
+from retrieval.search.fusion import RankedList
+from retrieval.search.planner import Candidates, SearchPlan, fuse_candidates, search_families
+from retrieval.search.queries import QueryVectors, query_vectors
+from retrieval.serving.scoring import score
+from retrieval.store import ChunkRow, Store
+
+__all__ = ["Hit", "SearchRunner"]
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a chunk, where it comes from, and why it ranked."""
+
+    id: str  # the chunk's id: the document id for a one-chunk document, else "<doc id>#<position>"
+    doc_id: str  # the parent document's id
+    chunk: int  # position of the chunk in its document
+    score: float  # the final score (rerank, fusion, or the single stage)
+    text: str  # the chunk's text
+    metadata: dict[str, Any]  # the document's metadata
+    page: int | None = None  # PDF page, when the document is a page
+    source: str | None = None  # the file it came from
+    char_start: int = 0  # span of the chunk in its document's text
+    char_end: int = 0  # (end, exclusive)
+    scores: dict[str, float] = field(default_factory=dict)  # stage -> score (dense, bm25, fusion, rerank, ...)
+
+
+class SearchRunner:
+    """Searches one collection (built per request; holds no state of its own)."""
+
+    def __init__(
+        self, spec: CollectionSpec, enc: Encoders, indexes: IndexSet, store: Store, models: ModelRegistry
+    ) -> None:
+        self.spec, self.enc, self.indexes, self.store, self.models = spec, enc, indexes, store, models
+
+    async def search(self, plan: SearchPlan) -> list[Hit]:
+        allowed = await asyncio.to_thread(self.allowed_ids, plan.filter)
+        if allowed is not None and allowed.size == 0:
+            return []
+        exclude: set[int] = set()
+        if plan.like is not None:
+            qv, exclude = await asyncio.to_thread(self._like, plan.like)
+        else:
+            qv = await query_vectors(self.enc, [_text(plan.query)], plan.modes)
+        cands = await search_families(self.indexes, plan, qv.values, qv.texts, allowed)
+        for name, lst in cands.lists.items():
+            cands.lists[name] = _without(lst, exclude)
+        cands = fuse_candidates(cands, plan.fusion or self.spec.fusion)
+        assert cands.order is not None
+        reranked: dict[int, float] = {}
+        if plan.rerank is not None:
+            reranked = await self._rerank(plan, qv, cands.order)
+        return await asyncio.to_thread(self._hits, plan, cands, reranked)
+
+    # -- filters --------------------------------------------------------------------------------------
+    def allowed_ids(self, raw: Any) -> I64 | None:
+        """Chunk ids whose document matches the filter (None: no filter)."""
+        if raw is None:
+            return None
+        where, params = compile_filter(parse_filter(raw))
+        return self.store.chunk_ids_where(self.spec.name, where, params)
+
+    # -- more like this -------------------------------------------------------------------------------
+    def _like(self, doc_id: str) -> tuple[QueryVectors, set[int]]:
+        """Query values from a stored document: mean dense vector, first chunk's token vectors, summed sparse."""
+        doc = self.store.get_document(self.spec.name, doc_id)
+        rows = [self.store.get_chunk_by_key(self.spec.name, k, vectors=_kinds(self.spec)) for k in doc.chunk_keys]
+        qv = QueryVectors([" ".join(doc.text.split()[:256])])
+        dense = [r.dense for r in rows if r.dense is not None]
+        if dense:
+            mean = np.mean(dense, axis=0)
+            qv.values["dense"] = (mean / max(float(np.linalg.norm(mean)), 1e-12))[None].astype(np.float32)
+        multi = [r.multivector for r in rows if r.multivector is not None]
+        if multi:
+            qv.values["multivector"] = [multi[0]]
+        sparse: dict[int, float] = {}
+        for r in rows:
+            for t, w in (r.sparse or {}).items():
+                sparse[t] = max(sparse.get(t, 0.0), w)
+        if sparse:
+            qv.values["sparse"] = [sparse]
+        return qv, {r.chunk_id for r in rows}
+
+    # -- rerank ---------------------------------------------------------------------------------------
+    async def _rerank(self, plan: SearchPlan, qv: QueryVectors, order: RankedList) -> dict[int, float]:
+        assert plan.rerank is not None
+        model = plan.rerank.model or self.spec.reranker
+        top = order.ids[: plan.rerank.top_n]
+        if top.size == 0:
+            return {}
+        if model is None or (model == self.spec.multivector_model and plan.like is None):
+            return await asyncio.to_thread(self._maxsim, qv, top, model is None)
+        engine = self.models.get(model, param="rerank.model")
+        rows = await asyncio.to_thread(self.store.get_chunks, self.spec.name, top)
+        result = await score(engine, qv.texts[0], [r.text for r in rows])
+        return {r.chunk_id: s for r, s in zip(rows, result.scores, strict=True)}
+
+    def _maxsim(self, qv: QueryVectors, top: I64, implicit: bool) -> dict[int, float]:
+        """Exact MaxSim (float32) over the stored token vectors of the candidates."""
+        if self.spec.multivector_model is None:
+            hint = " (the collection has no default reranker)" if implicit else ""
+            raise InvalidRequestError(
+                f"rerank needs a model: name a served cross-encoder in rerank.model{hint}", param="rerank.model"
+            )
+        if "multivector" not in qv.values:
+            raise InvalidRequestError("exact MaxSim rerank needs a text query", param="rerank")
+        rows = self.store.get_chunks(self.spec.name, top, vectors=["multivector"])
+        q = qv.values["multivector"][0]
+        return {r.chunk_id: float(maxsim(q, r.multivector[None])[0]) for r in rows if r.multivector is not None}
+
+    # -- hits -----------------------------------------------------------------------------------------
+    def _hits(self, plan: SearchPlan, cands: Candidates, reranked: dict[int, float]) -> list[Hit]:
+        assert cands.order is not None
+        final = dict(zip(cands.order.ids.tolist(), cands.order.scores.tolist(), strict=True))
+        ids = cands.order.ids.tolist()
+        if reranked:
+            head = sorted(reranked, key=lambda i: -reranked[i])
+            ids = head + [i for i in ids if i not in reranked]
+        ids = ids[: plan.top_k]
+        rows = {r.chunk_id: r for r in self.store.get_chunks(self.spec.name, np.array(ids, np.int64))}
+        stage_scores = {
+            name: dict(zip(lst.ids.tolist(), lst.scores.tolist(), strict=True)) for name, lst in cands.lists.items()
+        }
+        hits = []
+        for cid in ids:
+            row = rows.get(cid)
+            if row is None:  # deleted between search and hydration
+                continue
+            scores = {name: float(s[cid]) for name, s in stage_scores.items() if cid in s}
+            if cands.stage == "fusion":
+                scores["fusion"] = float(final[cid])
+            if cid in reranked:
+                scores["rerank"] = float(reranked[cid])
+            top = scores["rerank"] if cid in reranked else float(final[cid])
+            hits.append(_hit(row, top, scores))
+        return hits
+
+
+def _hit(row: ChunkRow, score_: float, scores: dict[str, float]) -> Hit:
+    return Hit(
+        id=row.key,
+        doc_id=row.doc_id,
+        chunk=row.position,
+        score=score_,
+        text=row.text,
+        metadata=row.metadata,
+        page=row.page,
+        source=row.source,
+        char_start=row.char_start,
+        char_end=row.char_end,
+        scores=scores,
+    )
+
+
+def _text(query: str | MultimodalInput | None) -> str:
+    if isinstance(query, MultimodalInput):
+        if not query.is_text_only:
+            raise InvalidRequestError("image queries need a multimodal collection", param="query")
+        return query.text()
+    if not query or not query.strip():
+        raise InvalidRequestError("query must be a non-empty string", param="query")
+    return query
+
+
+def _without(lst: RankedList, exclude: set[int]) -> RankedList:
+    if not exclude:
+        return lst
+    keep = ~np.isin(lst.ids, np.fromiter(exclude, np.int64))
+    return RankedList(lst.ids[keep], lst.scores[keep])
+
+
+def _kinds(spec: CollectionSpec) -> list[str]:
+    return [m for m in spec.modes() if m != "bm25"]

@@ -1,0 +1,228 @@
+"""The retrieval service: collections, durable writes, search and evaluation, built once at start.
+
+Durability: a write is encoded first (outside any lock), then committed to SQLite in one transaction and
+applied to the in-memory indexes under the collection's write lock, and only then acknowledged. At start every
+collection loads its index snapshots and replays newer store rows, or rebuilds from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval import metrics
+from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
+from retrieval.errors import InvalidRequestError
+from retrieval.indexes import Family, IndexSet
+from retrieval.ingest.documents import SourceDocument
+from retrieval.ingest.pipeline import finish, plan_ingest
+from retrieval.registry import ModelRegistry
+from retrieval.representations import Encoders
+from retrieval.search.hits import Hit, SearchRunner
+from retrieval.search.planner import SearchPlan
+from retrieval.store import CollectionRow, DocumentRow, Store
+
+__all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection's settings and sizes."""
+
+    spec: CollectionSpec  # its settings
+    documents: int  # live documents
+    chunks: int  # live chunks
+    bytes: dict[str, int]  # stored bytes per representation (dense, multivector, sparse, text)
+    created_at: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one acknowledged write did."""
+
+    ids: list[str]  # document ids written (new or replaced)
+    skipped: list[str] = field(default_factory=list)  # ids whose content was unchanged (not re-encoded)
+    truncated: list[str] = field(default_factory=list)  # ids cut at the model's limit (truncate mode)
+    chunks: int = 0  # chunks written
+    seq: int = 0  # store sequence number of the write
+
+
+@dataclass
+class _Collection:
+    spec: CollectionSpec
+    encoders: Encoders
+    indexes: IndexSet
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class RetrievalService:
+    """Collections over one data directory. Async methods are for the server; `retrieval.client` wraps them."""
+
+    def __init__(self, data_dir: Path, models: ModelRegistry) -> None:
+        self.data_dir = Path(data_dir)
+        self.models = models
+        self.store = Store.open(self.data_dir / "store.sqlite3")
+        self._collections: dict[str, _Collection] = {}
+        self.opened: dict[str, str] = {}  # collection -> "snapshot" | "rebuild" (how it came up)
+
+    # -- life cycle -----------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, data_dir: Path, models: ModelRegistry, *, default_collection: str | None = "default"
+    ) -> RetrievalService:
+        """Open the store, bring every collection's indexes up, create `default` over the first model if missing."""
+        service = cls(data_dir, models)
+        for row in service.store.list_collections():
+            service._attach(row)
+        if default_collection and default_collection not in service._collections:
+            default = models.default
+            if "dense" in default.representations:
+                service.create_collection_sync(CollectionSpec(name=default_collection, dense_model=default.name))
+        return service
+
+    def _snapshot_dir(self, name: str) -> Path:
+        return self.data_dir / "indexes" / name
+
+    def _attach(self, row: CollectionRow) -> None:
+        spec = spec_from_json(row.config)
+        encoders = Encoders.of(spec, self.models)
+        started = time.perf_counter()
+        indexes, how = IndexSet.open(
+            spec, self._dims(spec, encoders, row.dims), _families(spec), self.store, self._snapshot_dir(spec.name)
+        )
+        self.opened[spec.name] = how
+        log.info("collection %s: %s in %.2f s (%s)", spec.name, how, time.perf_counter() - started, indexes.sizes())
+        self._collections[spec.name] = _Collection(spec, encoders, indexes)
+
+    @staticmethod
+    def _dims(spec: CollectionSpec, enc: Encoders, pinned: dict[str, int]) -> dict[str, int]:
+        dims = dict(pinned)
+        if enc.dense is not None:
+            dims.setdefault("dense", enc.dense.dimensions("embed"))
+        if enc.multivector is not None:
+            dims.setdefault("multivector", enc.multivector.dimensions("token_embed"))
+        return dims
+
+    def save_snapshots(self) -> None:
+        """Write every changed collection's index snapshots (background thread and shutdown)."""
+        for name, coll in list(self._collections.items()):
+            try:
+                coll.indexes.save(self._snapshot_dir(name))
+            except OSError as exc:  # a failed snapshot loses nothing: the store replays at start
+                log.warning("snapshot of %s failed: %s", name, exc)
+
+    def close(self) -> None:
+        self.save_snapshots()
+        self.store.close()
+
+    # -- collections ----------------------------------------------------------------------------------
+    def create_collection_sync(self, spec: CollectionSpec) -> CollectionInfo:
+        check_spec(spec, self.models)
+        encoders = Encoders.of(spec, self.models)
+        dims = self._dims(spec, encoders, {})
+        self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
+        self._collections[spec.name] = _Collection(spec, encoders, IndexSet(spec, dims, _families(spec)))
+        return self.collection(spec.name)
+
+    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+        return await asyncio.to_thread(self.create_collection_sync, spec)
+
+    def collection(self, name: str) -> CollectionInfo:
+        row = self.store.get_collection(name)
+        stats = self.store.stats(name)
+        sizes = {k.removesuffix("_bytes"): int(v) for k, v in stats.items() if k.endswith("_bytes")}
+        return CollectionInfo(self._get(name).spec, row.documents, row.chunks, sizes, row.created_at)
+
+    def collections(self) -> list[CollectionInfo]:
+        return [self.collection(row.name) for row in self.store.list_collections()]
+
+    async def delete_collection(self, name: str) -> None:
+        coll = self._get(name)
+        async with coll.write_lock:
+            await asyncio.to_thread(self.store.delete_collection, name)
+            self._collections.pop(name, None)
+            import shutil
+
+            shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)
+
+    def _get(self, name: str) -> _Collection:
+        coll = self._collections.get(name)
+        if coll is None:
+            self.store.get_collection(name)  # raises CollectionNotFoundError
+            raise InvalidRequestError(f"collection `{name}` is not loaded", param="name")
+        return coll
+
+    # -- writes ---------------------------------------------------------------------------------------
+    async def add_documents(self, name: str, docs: Sequence[SourceDocument]) -> IngestResult:
+        """Encode, commit and index `docs` (upsert by id); returns once the write is durable and searchable."""
+        coll = self._get(name)
+        _check_unique(docs)
+        started = time.perf_counter()
+        hashes = await asyncio.to_thread(self.store.content_hashes, name, [d.id for d in docs])
+        plan = await asyncio.to_thread(plan_ingest, docs, coll.spec, coll.encoders)
+        fresh = [i for i, r in enumerate(plan.records) if hashes.get(r.id) != r.content_hash]
+        skipped = [r.id for r in plan.records if hashes.get(r.id) == r.content_hash]
+        if len(fresh) < len(plan.records):
+            plan = await asyncio.to_thread(plan_ingest, [docs[i] for i in fresh], coll.spec, coll.encoders)
+        results = {e: await self.models.get(e).run(calls) for e, calls in plan.calls.items()}
+        metrics.observe(name, "ingest_encode", time.perf_counter() - started)
+        records = finish(plan, results)
+        async with coll.write_lock:
+            t0 = time.perf_counter()
+            written = await asyncio.to_thread(self.store.write, name, records)
+            rows = await asyncio.to_thread(self.store.get_chunks, name, written.added, vectors=_vector_kinds(coll.spec))
+            await asyncio.to_thread(coll.indexes.apply, rows, written.removed, written.seq)
+            metrics.observe(name, "ingest_write", time.perf_counter() - t0)
+        metrics.count_documents(name, len(records))
+        chunks = sum(len(r.chunks) for r in records)
+        return IngestResult([r.id for r in records], skipped + written.skipped, plan.truncated, chunks, written.seq)
+
+    async def delete_documents(self, name: str, ids: Sequence[str]) -> int:
+        """Delete by id (unknown ids are ignored); returns the number of chunks removed."""
+        coll = self._get(name)
+        async with coll.write_lock:
+            written = await asyncio.to_thread(self.store.write, name, (), list(ids))
+            await asyncio.to_thread(coll.indexes.apply, [], written.removed, written.seq)
+        return int(written.removed.size)
+
+    def get_document(self, name: str, doc_id: str) -> DocumentRow:
+        self._get(name)
+        return self.store.get_document(name, doc_id)
+
+    # -- search ---------------------------------------------------------------------------------------
+    async def search(self, name: str, plan: SearchPlan) -> list[Hit]:
+        coll = self._get(name)
+        runner = SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models)
+        started = time.perf_counter()
+        hits = await runner.search(plan)
+        metrics.observe(name, f"search_{plan.mode}", time.perf_counter() - started)
+        return hits
+
+    def runner(self, name: str) -> SearchRunner:
+        coll = self._get(name)
+        return SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models)
+
+
+def _families(spec: CollectionSpec) -> list[Family]:
+    return list(spec.modes())  # type: ignore[arg-type]
+
+
+def _vector_kinds(spec: CollectionSpec) -> list[str]:
+    return [m for m in spec.modes() if m != "bm25"]
+
+
+def _check_unique(docs: Sequence[SourceDocument]) -> None:
+    ids = [d.id for d in docs]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise InvalidRequestError(
+            f"document id `{dup}` appears twice in one request", param="documents.id", received=dup
+        )
+    if not docs:
+        raise InvalidRequestError("give at least one document", param="documents")
