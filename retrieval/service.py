@@ -17,11 +17,13 @@ from pathlib import Path
 from retrieval import metrics
 from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
 from retrieval.errors import InvalidRequestError
+from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import finish, plan_ingest
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders
+from retrieval.search.evaluate import EvalRequest, evaluate
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
 from retrieval.store import CollectionRow, DocumentRow, Store
@@ -203,6 +205,10 @@ class RetrievalService:
         hits = await runner.search(plan)
         metrics.observe(name, f"search_{plan.mode}", time.perf_counter() - started)
         return hits
+
+    async def evaluate(self, name: str, req: EvalRequest) -> list[EvalRow]:
+        """nDCG@10, recall@100 and MRR@10 per mode and per fusion on the caller's judgments."""
+        return await evaluate(self.runner(name), req)
 
     def runner(self, name: str) -> SearchRunner:
         coll = self._get(name)
