@@ -6,7 +6,6 @@ from encoder.errors import (
     InputTooLongError,
     InvalidInputError,
     ModelLoadError,
-    ModelNotFoundError,
     OverloadedError,
     UnsupportedTaskError,
 )
@@ -21,7 +20,6 @@ __all__ = [
     "InvalidInputError",
     "ModelInfo",
     "ModelLoadError",
-    "ModelNotFoundError",
     "ModelSpec",
     "OverloadedError",
     "PoolerConfig",

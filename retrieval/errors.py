@@ -45,11 +45,16 @@ class InvalidFilterError(InvalidRequestError):
 
 
 class LimitExceededError(InvalidRequestError):
-    """A request is over a configured limit (documents per request, query length, top_k, upload size)."""
+    """A request is over a configured limit (documents per request, query length, top_k, upload size).
+
+    Name a size limit on the request body or an uploaded file `param="body"`, `"file"` or `"files[i]"`: the API
+    layer tells those apart (payload too large) from every other limit (a bad request).
+    """
 
     def __init__(self, what: str, received: int, allowed: int, *, param: str | None = None) -> None:
-        super().__init__(f"{what} is {received}, over the limit of {allowed}", param=param, received=received,
-                         allowed=allowed)
+        super().__init__(
+            f"{what} is {received}, over the limit of {allowed}", param=param, received=received, allowed=allowed
+        )
 
 
 class UnsupportedFileError(InvalidRequestError):
@@ -86,8 +91,9 @@ class DocumentNotFoundError(NotFoundError):
     """No document has that id in the collection."""
 
     def __init__(self, collection: str, doc_id: str) -> None:
-        super().__init__(f"Document `{doc_id}` does not exist in collection `{collection}`.", param="id",
-                         received=doc_id)
+        super().__init__(
+            f"Document `{doc_id}` does not exist in collection `{collection}`.", param="id", received=doc_id
+        )
 
 
 class JobNotFoundError(NotFoundError):
