@@ -120,9 +120,9 @@ _TYPES = {
 _DESCRIPTIONS = {
     400: "The request is malformed or asks for something impossible",
     401: "Missing or wrong API key (only when the server runs with --api-key)",
-    404: "The named model does not exist",
+    404: "Something the request names (a model, a collection, a document) does not exist",
     409: "The resource exists already",
-    413: "The request body is over the configured size limit",
+    413: "The request body (or an uploaded file) is over its size limit",
     429: "The server is overloaded; retry after the Retry-After header's seconds",
     500: "Unexpected server error; the message carries an error id to quote",
     501: "The model does not support this task",
@@ -143,10 +143,21 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def _type_name(status: int) -> str:
+    """vLLM's type name for a status: `_TYPES`, else the status phrase in CamelCase + `Error` (403 ForbiddenError)."""
+    if status in _TYPES:
+        return _TYPES[status]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "InternalServerError"
+    return re.sub(r"[^A-Za-z]", "", phrase.title()) + "Error"
+
+
 def error_response(
     status: int, message: str, type_: str | None = None, param: str | None = None, headers: dict[str, str] | None = None
 ) -> Response[ErrorBody]:
-    type_ = type_ or _TYPES.get(status, "InternalServerError")
+    type_ = type_ or _type_name(status)
     body = ErrorBody(ErrorInfo(message=message, type=type_, param=param, code=status))
     return Response(content=body, status_code=status, headers=headers)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, Request, get, post
-from litestar.exceptions import InternalServerException
+from litestar.exceptions import InternalServerException, PermissionDeniedException
 from litestar.testing import TestClient
 
 from api.cancel import ClientDisconnected, until_disconnect
@@ -187,7 +187,11 @@ def test_a_litestar_500_is_generic_too(raising: Callable[[BaseException], httpx.
     assert ERROR_ID.search(err["message"]) and SECRET not in err["message"]
 
 
-def test_http_errors_keep_their_status(client: TestClient[Litestar]) -> None:
+def test_http_errors_keep_their_status(
+    client: TestClient[Litestar], raising: Callable[[BaseException], httpx.Response]
+) -> None:
+    err = _error(raising(PermissionDeniedException("not yours")), 403)
+    assert (err["type"], err["message"]) == ("ForbiddenError", "not yours")
     assert _error(client.get("/nowhere"), 404)["type"] == "NotFoundError"
     assert _error(client.post("/upload", content=b'{"a": "' + b"x" * 100 + b'"}'), 413)["type"] == (
         "RequestEntityTooLargeError"
