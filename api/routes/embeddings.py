@@ -6,6 +6,7 @@ from litestar import Request, Response, post
 
 from api.cancel import until_disconnect
 from api.encoding import encode_tensor
+from api.errors import ENCODE_ERRORS, error_responses
 from api.responses import octet_stream
 from api.schemas.common import new_id, now, usage
 from api.schemas.embeddings import EmbeddingData, EmbeddingRequest, EmbeddingResponse
@@ -15,7 +16,12 @@ from retrieval import ModelRegistry
 __all__ = ["create_embeddings"]
 
 
-@post("/v1/embeddings", status_code=200, summary="Create embeddings (OpenAI / vLLM compatible)")
+@post(
+    "/v1/embeddings",
+    status_code=200,
+    summary="Create embeddings (OpenAI / vLLM compatible)",
+    responses=error_responses(*ENCODE_ERRORS),
+)
 async def create_embeddings(
     request: Request, data: EmbeddingRequest, registry: ModelRegistry
 ) -> EmbeddingResponse | Response[bytes]:

@@ -21,7 +21,27 @@ from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
 from retrieval.service import RetrievalService
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+]
 
 
 def _docs(n: int = 30) -> list[SourceDocument]:
@@ -39,9 +59,7 @@ def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
     specs = [
         ModelSpec(source=str(tiny_store("bert_st_mean")), name="dense"),
         ModelSpec(source=str(tiny_store("hf_colbert")), name="colbert"),
-        ModelSpec(
-            source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}
-        ),
+        ModelSpec(source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}),
         ModelSpec(source=str(tiny_store("bert_ce")), name="ce", convert="classify"),
     ]
     reg = ModelRegistry([Engine.load(s) for s in specs])
