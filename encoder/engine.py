@@ -135,6 +135,7 @@ class Engine:
             dimensions=params.dimensions if params.dimensions is not None else (pc.dimensions if pc else None),
             use_activation=params.use_activation if params.use_activation is not None else self._activation(),
             embedding_mode=params.embedding_mode,
+            adapter=params.adapter,
         )
         self.adapter.check_params(resolved)
         return resolved

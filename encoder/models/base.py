@@ -116,7 +116,12 @@ class ModelAdapter:
             raise UnsupportedTaskError(f"The model does not support {TASK_API_NAMES[task]}")
 
     def check_params(self, params: PoolingParams) -> None:
-        """Validate per-request options (Matryoshka `dimensions` with vLLM's texts)."""
+        """Validate per-request options (Matryoshka `dimensions` with vLLM's texts; no LoRA `adapter` here)."""
+        if params.adapter is not None:
+            raise InvalidInputError(
+                f'Model "{self.info.name}" has no LoRA adapters; remove `adapter` (got {params.adapter!r})',
+                param="adapter",
+            )
         if params.dimensions is None:
             return
         if params.task not in ("embed", "token_embed"):
