@@ -50,6 +50,10 @@ def lora_delta(lora_a: torch.Tensor, lora_b: torch.Tensor, embedding: bool, scal
 class _Factors(nn.Module):
     """One adapted weight: its factors and (linear only) the unmerged original, as buffers that follow `.to`."""
 
+    lora_a: torch.Tensor  # (n, r, in) linear / (n, V, r) embedding
+    lora_b: torch.Tensor  # (n, out, r) linear / (n, r, H) embedding
+    original: torch.Tensor | None  # the unmerged linear weight (out, in); None for embeddings
+
     def __init__(self, lora_a: torch.Tensor, lora_b: torch.Tensor, original: torch.Tensor | None) -> None:
         super().__init__()
         self.register_buffer("lora_a", lora_a.contiguous())

@@ -25,7 +25,7 @@ from torch import nn
 
 from encoder.errors import ModelLoadError
 
-__all__ = ["FlashSettings", "JinaXLMRBackbone", "LoraPair", "rotate_half", "rotary_tables", "split_flash_state"]
+__all__ = ["FlashSettings", "JinaXLMRBackbone", "LoraPair", "rotary_tables", "rotate_half", "split_flash_state"]
 
 _ORIGINAL = ".parametrizations.weight.original"
 _LORA_A = ".parametrizations.weight.0.lora_A"
@@ -62,7 +62,7 @@ class FlashSettings:
             vocab_size=int(config.vocab_size),
             type_vocab_size=int(getattr(config, "type_vocab_size", 1) or 1),
             eps=float(getattr(config, "layer_norm_eps", 1e-5)),
-            rotary_base=float(getattr(config, "rotary_emb_base", None) or getattr(config, "rope_theta", 10000.0)),
+            rotary_base=float(getattr(config, "rotary_emb_base", None) or 10000.0),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from encoder.jina_config import is_flash_xlmr
 from encoder.models.base import ModelAdapter
 from encoder.models.bge_m3 import BgeM3Adapter
 from encoder.models.classifier import SequenceClassifier
@@ -12,7 +13,6 @@ from encoder.models.dense import DenseEmbedder
 from encoder.models.jina_xlmr import JinaEmbedder, JinaFlashColBERT
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
 from encoder.models.token_classifier import TOKEN_CLASSIFICATION_PATTERN, TokenClassifier
-from encoder.jina_config import is_flash_xlmr
 from encoder.resolve import ModelInfo
 from encoder.types import Task
 
