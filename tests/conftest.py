@@ -22,6 +22,7 @@ from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert
 from tests.fixtures.jina import write_jina_colbert_v2, write_jina_v3
+from tests.fixtures.recipes import write_bert_cls_wide
 
 Builder = Callable[[Path], Path]
 
@@ -38,6 +39,7 @@ _BUILDERS: dict[str, Builder] = {
     "jina_v3": write_jina_v3,  # flash XLM-R + 5 task LoRA adapters (fp32)
     "jina_v3_bf16": lambda p: write_jina_v3(p, dtype=torch.bfloat16),  # the same, stored in bf16 as published
     "jina_colbert_v2": write_jina_colbert_v2,  # flash XLM-R under roberta.* + linear.weight
+    "bert_st_cls_wide": write_bert_cls_wide,  # snowflake-arctic-embed-m-v1.5 recipe: CLS, hidden 320
 }
 
 
