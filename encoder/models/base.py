@@ -75,7 +75,7 @@ class ModelAdapter:
         self.info = info
         self.device = device
         self.dtype = dtype
-        hf_tok = load_hf_tokenizer(self.tokenizer_dir(), info.spec.trust_remote_code)
+        hf_tok = self.load_tokenizer()
         self.tokenizer = TextTokenizer(hf_tok, info.max_model_len, info.st.do_lower_case)
         self.module = self.load_module().to(device=device, dtype=dtype).eval()
 
@@ -83,6 +83,10 @@ class ModelAdapter:
     def tokenizer_dir(self) -> Path:
         root = self.info.root
         return root if (root / "tokenizer_config.json").is_file() else self.info.weights_dir
+
+    def load_tokenizer(self) -> Any:
+        """The Hugging Face tokenizer of `tokenizer_dir()`."""
+        return load_hf_tokenizer(self.tokenizer_dir(), self.info.spec.trust_remote_code)
 
     def load_backbone(self, auto_class: Any = None) -> torch.nn.Module:
         """Load the transformers model of `weights_dir` from safetensors."""

@@ -29,10 +29,12 @@ from encoder.models.jina_xlmr_backbone import LoraPair
 
 __all__ = ["DEFAULT_MAX_HELD", "TaskLoRA", "lora_delta"]
 
-# Held merged variants besides the default. Measured on this project's CPU (2 cores, fp32) at the real
-# jina-embeddings-v3 size (24 x Wqkv/out_proj/fc1/fc2 = 302M parameters): merging one variant takes ~1.3 s
-# and 1.2 GB (0.6 GB in bf16); a forward of 8 x 128 tokens takes ~2.3 s. Holding all four other variants
-# costs 4.8 GB fp32 / 2.4 GB bf16 and makes a switch free, so they are all held by default.
+# Held merged variants besides the default. Measured on this project's CPU (2 shared cores) at the real
+# jina-embeddings-v3 linear sizes (24 x Wqkv/out_proj/fc1/fc2 = 302M parameters, /tmp bench in the report):
+# one variant is 1.12 GiB fp32 / 0.56 GiB bf16 and merging it on a switch takes 5-8 s (fp32 or bf16), while a
+# forward of 8 x 128 tokens takes ~23 s and of one short query well under 1 s. Holding the four other variants
+# (+4.5 GiB fp32 / +2.2 GiB bf16, next to one kept copy of the unmerged weights) makes every switch free, so
+# all are held by default; a smaller value trades memory for a merge whenever an evicted adapter returns.
 DEFAULT_MAX_HELD = 4
 
 

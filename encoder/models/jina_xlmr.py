@@ -28,7 +28,7 @@ from encoder.models.jina_lora import TaskLoRA
 from encoder.models.jina_xlmr_backbone import FlashSettings, JinaXLMRBackbone, split_flash_state
 from encoder.models.weights import read_safetensors_dir
 from encoder.resolve import ModelInfo
-from encoder.tokenizer import Prompt
+from encoder.tokenizer import Prompt, load_hf_tokenizer
 from encoder.types import PoolingParams, Task, TokenizedInput, TruncationSide
 from poolers.matryoshka import MatryoshkaError, truncate_and_normalize, validate_dimensions
 from poolers.pooling import pool, pool_all
@@ -74,6 +74,11 @@ def _task_lora(config: Any, factors: Any, plain: dict[str, torch.Tensor], path: 
     return TaskLoRA(names, instructions, scaling, factors, plain)
 
 
+def _flash_tokenizer(adapter: ModelAdapter) -> Any:
+    """The tokenizer, given our JSON-read config so AutoTokenizer never imports the config's remote module."""
+    return load_hf_tokenizer(adapter.tokenizer_dir(), adapter.info.spec.trust_remote_code, adapter.info.config)
+
+
 class JinaModule(nn.Module):
     """The backbone plus (jina-embeddings-v3) its task LoRA."""
 
@@ -114,6 +119,9 @@ class JinaModule(nn.Module):
 
 class JinaEmbedder(ModelAdapter):
     """jina-embeddings-v3: `embed` (pooled, Matryoshka, L2) and `token_embed`, per-request task adapters."""
+
+    def load_tokenizer(self) -> Any:
+        return _flash_tokenizer(self)
 
     def load_module(self) -> torch.nn.Module:
         backbone, lora, _, _ = load_flash(self.info)
@@ -185,6 +193,9 @@ class JinaFlashColBERT(JinaColBERT):
     """jina-colbert-v2 for real: the rotary backbone under ``roberta.*`` + ``linear.weight``."""
 
     architectures: ClassVar[tuple[str, ...]] = ()  # chosen by config (registry), not by name
+
+    def load_tokenizer(self) -> Any:
+        return _flash_tokenizer(self)
 
     def load_module(self) -> torch.nn.Module:
         backbone, lora, heads, path = load_flash(self.info, _COLBERT_HEADS)

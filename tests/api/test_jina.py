@@ -12,7 +12,7 @@ import numpy as np
 import openai
 import pytest
 import torch
-from transformers import AutoTokenizer
+from transformers import XLMRobertaTokenizer
 
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
@@ -50,7 +50,7 @@ def _reference(folder: Path, texts: list[str], adapter: str | None, dims: int | 
     index = len(ADAPTERS) - 1 if adapter is None else ADAPTERS.index(adapter)
     prompt = INSTRUCTIONS[adapter] if adapter else ""
     weights = reference_weights(folder, index)
-    ids = AutoTokenizer.from_pretrained(folder)([prompt + t for t in texts])["input_ids"]
+    ids = XLMRobertaTokenizer.from_pretrained(folder)([prompt + t for t in texts])["input_ids"]
     return torch.stack([mean_embedding(folder, weights, list(i), dims) for i in ids]).numpy()
 
 

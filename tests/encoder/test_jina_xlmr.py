@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer
+from transformers import XLMRobertaTokenizer
 
 from encoder import Engine, InvalidInputError, ModelLoadError, ModelSpec, PoolingParams
 from encoder.engine import TokenOptions
@@ -34,7 +34,7 @@ def v3(tiny_store: Callable[[str], Path]) -> Iterator[Engine]:
 
 
 def _ids(folder: Path, texts: list[str]) -> list[list[int]]:
-    return [list(x) for x in AutoTokenizer.from_pretrained(folder)(texts)["input_ids"]]
+    return [list(x) for x in XLMRobertaTokenizer.from_pretrained(folder)(texts)["input_ids"]]
 
 
 def _compare(got: list[torch.Tensor], want: list[torch.Tensor], min_cos: float, max_abs: float) -> None:
@@ -152,6 +152,14 @@ def test_unreachable_auto_map_loads_and_trust_remote_code_is_required(tiny_model
     assert engine.info.max_model_len == 128  # 130 positions less RoBERTa's pad offset
 
 
+@pytest.mark.parametrize("kind", ["jina_v3", "jina_colbert_v2"])
+def test_the_checkpoints_own_code_never_runs(tiny_model: Callable[[str], Path], kind: str) -> None:
+    folder = tiny_model(kind)
+    (folder / "configuration_xlm_roberta.py").write_text("raise RuntimeError('remote code executed')\n")
+    engine = _load(folder, hf_overrides=COLBERT if "colbert" in kind else {})
+    assert isinstance(engine.adapter, JinaFlashColBERT if "colbert" in kind else JinaEmbedder)
+
+
 def test_fixture_config_module_is_the_class_vllm_asserts(tiny_store: Callable[[str], Path]) -> None:
     from transformers import AutoConfig
 
@@ -179,7 +187,7 @@ def colbert(tiny_store: Callable[[str], Path]) -> Iterator[Engine]:
 
 
 def _marked(folder: Path, text: str, marker: str) -> list[int]:
-    tok = AutoTokenizer.from_pretrained(folder)
+    tok = XLMRobertaTokenizer.from_pretrained(folder)
     ids = tok(text)["input_ids"]
     return [ids[0], tok.convert_tokens_to_ids(marker), *ids[1:]]
 
@@ -188,7 +196,7 @@ def _marked(folder: Path, text: str, marker: str) -> list[int]:
 def test_colbert_query_and_document_match_the_reference(colbert: Engine, dims: int | None) -> None:
     folder = colbert.info.root
     weights = reference_weights(folder, None)
-    tok = AutoTokenizer.from_pretrained(folder)
+    tok = XLMRobertaTokenizer.from_pretrained(folder)
     query = _marked(folder, "hello world", "[QueryMarker]")
     query += [tok.mask_token_id] * (32 - len(query))  # expansion to 32, attended
     doc = _marked(folder, TEXTS[1], "[DocumentMarker]")
