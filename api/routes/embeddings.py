@@ -26,7 +26,9 @@ async def create_embeddings(
     request: Request, data: EmbeddingRequest, registry: ModelRegistry
 ) -> EmbeddingResponse | Response[bytes]:
     engine = registry.get(data.model)
-    params = PoolingParams(task="embed", dimensions=data.dimensions, use_activation=data.use_activation)
+    params = PoolingParams(
+        task="embed", dimensions=data.dimensions, use_activation=data.use_activation, adapter=data.adapter
+    )
     prompts = data.prompts(engine)
     result = await until_disconnect(request, engine.encode(prompts, params, data.options()))
     rid, used = new_id("embd"), usage(sum(result.prompt_tokens))

@@ -242,7 +242,7 @@ def test_restart_uses_snapshots_then_rebuilds_a_corrupt_one(tmp_path: Path, regi
     svc.close()
     manifest = tmp_path / "indexes" / "default" / "dense" / "manifest.json"
     data = json.loads(manifest.read_text())
-    victim = manifest.parent / next(iter(data["files"]))
+    victim = manifest.parent / next(iter(data["files"].values()))["file"]
     victim.write_bytes(victim.read_bytes()[:-7])  # truncate a snapshot file
     svc = RetrievalService.open(tmp_path, registry)
     assert svc.opened["default"] == "rebuild"
