@@ -80,8 +80,8 @@ def test_mixed_adapters_in_one_batch_each_get_their_own(v3: Engine) -> None:
 
 
 def test_switch_mode_merges_on_demand_and_equals_held(v3: Engine) -> None:
-    assert isinstance(v3.adapter, JinaEmbedder)
-    lora = v3.adapter.parts.lora
+    assert isinstance(v3._adapter, JinaEmbedder)
+    lora = v3._adapter.parts.lora
     assert isinstance(lora, TaskLoRA)
     held = v3.encode_sync(TEXTS, PoolingParams(adapter="separation")).outputs
     lora.max_held, lora._held = 0, type(lora._held)()  # apply the delta on every switch
@@ -147,7 +147,7 @@ def test_unreachable_auto_map_loads_and_trust_remote_code_is_required(tiny_model
     with pytest.raises(ModelLoadError, match=r"XLMRobertaFlashConfig.*trust_remote_code"):
         Engine.load(ModelSpec(source=str(folder)))
     engine = _load(folder)
-    assert isinstance(engine.adapter, JinaEmbedder)
+    assert isinstance(engine._adapter, JinaEmbedder)
     assert engine.info.matryoshka_dimensions == tuple(JINA_DIMS) and engine.info.pooling_type == "MEAN"
     assert engine.info.max_model_len == 128  # 130 positions less RoBERTa's pad offset
 
@@ -157,7 +157,7 @@ def test_the_checkpoints_own_code_never_runs(tiny_model: Callable[[str], Path], 
     folder = tiny_model(kind)
     (folder / "configuration_xlm_roberta.py").write_text("raise RuntimeError('remote code executed')\n")
     engine = _load(folder, hf_overrides=COLBERT if "colbert" in kind else {})
-    assert isinstance(engine.adapter, JinaFlashColBERT if "colbert" in kind else JinaEmbedder)
+    assert isinstance(engine._adapter, JinaFlashColBERT if "colbert" in kind else JinaEmbedder)
 
 
 def test_fixture_config_module_is_the_class_vllm_asserts(tiny_store: Callable[[str], Path]) -> None:
@@ -212,7 +212,7 @@ def test_colbert_query_and_document_match_the_reference(colbert: Engine, dims: i
 
 
 def test_colbert_published_dimensions_and_bf16(colbert: Engine, tiny_store: Callable[[str], Path]) -> None:
-    assert isinstance(colbert.adapter, JinaFlashColBERT) and colbert.adapter.output_size("token_embed") == 128
+    assert isinstance(colbert._adapter, JinaFlashColBERT) and colbert._adapter.output_size("token_embed") == 128
     with pytest.raises(InvalidInputError, match=r"only supports \[128, 96, 64\] matryoshka dimensions"):
         colbert.resolve_params(PoolingParams(task="token_embed", dimensions=32))
     folder = tiny_store("jina_colbert_v2")
@@ -226,4 +226,4 @@ def test_colbert_loads_under_its_own_architecture_name(tiny_store: Callable[[str
     folder = tiny_store("jina_colbert_v2")
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["HF_ColBERT"]
     engine = _load(folder)
-    assert isinstance(engine.adapter, JinaFlashColBERT) and engine.adapter.late_interaction
+    assert isinstance(engine._adapter, JinaFlashColBERT) and engine.late_interaction
