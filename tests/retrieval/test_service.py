@@ -248,3 +248,27 @@ def test_restart_uses_snapshots_then_rebuilds_a_corrupt_one(tmp_path: Path, regi
     assert svc.opened["default"] == "rebuild"
     assert search(svc, "default", docs[5].text, "dense")[0].id == "d5"
     svc.close()
+
+
+def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path, registry: ModelRegistry) -> None:
+    from index import DenseConfig
+    from retrieval.collections import IndexSpec
+
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    dense = DenseConfig(metric="cosine", auto_flat_max=120, nlist=4, nprobe=4)
+    svc.create_collection_sync(CollectionSpec(name="grow", dense_model="dense", index=IndexSpec(dense=dense)))
+    docs = _docs(160)
+    run(svc.add_documents("grow", docs[:100]))
+    svc.save_snapshots()
+    live = svc._get("grow").indexes.indexes["dense"]
+    assert live.kind == "flat"  # type: ignore[union-attr]
+    run(svc.add_documents("grow", docs[100:]))  # past auto_flat_max: the write itself does not retrain
+    assert svc._get("grow").indexes.indexes["dense"].kind == "flat"  # type: ignore[union-attr]
+    svc.save_snapshots()  # the background tick builds IVF from the store and swaps it in
+    assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert search(svc, "grow", docs[150].text, "dense")[0].id == "d150"
+    svc.close()
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    assert svc.opened["grow"] == "snapshot"
+    assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    svc.close()
