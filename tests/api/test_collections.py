@@ -18,9 +18,12 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 @pytest.fixture(scope="module")
 def client(minilm_registry: ModelRegistry, tiny_store: Callable[[str], Path]) -> Iterator[httpx.Client]:
-    with with_cross_encoder(minilm_registry, tiny_store) as registry, live_server(registry) as live:
-        with live.client() as c:
-            yield c
+    with (
+        with_cross_encoder(minilm_registry, tiny_store) as registry,
+        live_server(registry) as live,
+        live.client() as c,
+    ):
+        yield c
 
 
 def test_default_collection_is_minilm_with_dense_and_bm25(client: httpx.Client) -> None:
@@ -104,7 +107,11 @@ def test_restart_on_the_same_data_dir_finds_everything(minilm_registry: ModelReg
     config = ServiceConfig(data_dir=str(tmp_path / "data"))
     with live_server(minilm_registry, config) as live, live.client() as c:
         assert c.post("/v1/collections", json={"name": "kept", "dense_model": MINILM}).status_code == 201
-        ingest(c, "kept", [{"id": f"d{i}", "text": f"note {i} on rivers and lakes", "metadata": {"i": i}} for i in range(30)])
+        ingest(
+            c,
+            "kept",
+            [{"id": f"d{i}", "text": f"note {i} on rivers and lakes", "metadata": {"i": i}} for i in range(30)],
+        )
         pdf = pdf_bytes(["Rivers run to the sea.", "Volcanoes erupt with lava."])
         assert c.post("/v1/collections/kept/files", files=[("f", ("v.pdf", pdf, "application/pdf"))]).status_code == 200
         assert c.delete("/v1/collections/kept/documents/d3").status_code == 200

@@ -68,7 +68,10 @@ def test_upsert_replaces_in_every_representation(client: httpx.Client) -> None:
 
 
 def test_unchanged_documents_are_skipped(client: httpx.Client) -> None:
-    docs = [{"id": "same1", "text": "constant text one"}, {"id": "same2", "text": "constant text two", "metadata": {"a": 1}}]
+    docs: list[dict[str, Any]] = [
+        {"id": "same1", "text": "constant text one"},
+        {"id": "same2", "text": "constant text two", "metadata": {"a": 1}},
+    ]
     first = ingest(client, "default", docs)
     assert first["ids"] == ["same1", "same2"] and first["skipped"] == []
     second = ingest(client, "default", docs)
@@ -95,7 +98,9 @@ def test_generated_ids_and_long_text_chunks(client: httpx.Client) -> None:
 def test_client_vectors_are_checked(client: httpx.Client) -> None:
     vec = [0.0] * 384
     vec[0] = 1.0
-    assert ingest(client, "default", [{"id": "own", "text": "my own vector", "vectors": {"dense": vec}}])["ids"] == ["own"]
+    assert ingest(client, "default", [{"id": "own", "text": "my own vector", "vectors": {"dense": vec}}])["ids"] == [
+        "own"
+    ]
     short = {"documents": [{"id": "bad", "text": "x", "vectors": {"dense": [1.0, 2.0]}}]}
     assert_error(client.post(DOCS, json=short), 400)
     nan = json.dumps({"documents": [{"id": "bad", "text": "x", "vectors": {"dense": [math.nan] * 384}}]})

@@ -31,10 +31,13 @@ CORPUS = [_doc(i) for i in range(200)]
 
 @pytest.fixture(scope="module")
 def client(minilm_registry: ModelRegistry, tiny_store: Callable[[str], Path]) -> Iterator[httpx.Client]:
-    with with_cross_encoder(minilm_registry, tiny_store) as registry, live_server(registry) as live:
-        with live.client() as c:
-            ingest(c, "default", CORPUS)
-            yield c
+    with (
+        with_cross_encoder(minilm_registry, tiny_store) as registry,
+        live_server(registry) as live,
+        live.client() as c,
+    ):
+        ingest(c, "default", CORPUS)
+        yield c
 
 
 def _hits(client: httpx.Client, **body: Any) -> list[dict[str, Any]]:
@@ -73,7 +76,12 @@ def test_weighted_fusion_with_all_weight_on_dense_keeps_the_dense_order(client: 
     q = "trees in a forest"
     dense = ranked_ids(client, "default", query=q, mode="dense", top_k=10)
     fused = ranked_ids(
-        client, "default", query=q, mode="hybrid", top_k=10, fusion={"method": "weighted", "weights": {"dense": 1, "bm25": 0}}
+        client,
+        "default",
+        query=q,
+        mode="hybrid",
+        top_k=10,
+        fusion={"method": "weighted", "weights": {"dense": 1, "bm25": 0}},
     )
     assert fused == dense
 
@@ -89,7 +97,10 @@ FILTERS: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ({"n": {"$gte": 10, "$lt": 13}}, lambda m: 10 <= m["n"] < 13),
     ({"$and": [{"topic": "ocean"}, {"year": {"$lte": 2001}}]}, lambda m: m["topic"] == "ocean" and m["year"] <= 2001),
     ({"$or": [{"n": 3}, {"n": {"$gt": 197}}]}, lambda m: m["n"] == 3 or m["n"] > 197),
-    ({"topic": {"$nin": ["ocean", "forest", "desert"]}, "n": {"$lt": 20}}, lambda m: m["topic"] in ("volcano", "glacier") and m["n"] < 20),
+    (
+        {"topic": {"$nin": ["ocean", "forest", "desert"]}, "n": {"$lt": 20}},
+        lambda m: m["topic"] in ("volcano", "glacier") and m["n"] < 20,
+    ),
 ]
 
 
