@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -125,3 +126,15 @@ def test_restart_on_the_same_data_dir_finds_everything(minilm_registry: ModelReg
     assert before["collection"]["documents"] == 31  # type: ignore[index]
     assert before["hybrid"][0] == "v.pdf#page=2"  # type: ignore[index]
     assert before["doc"]["page"] == 2 and before["doc"]["source"] == "v.pdf"  # type: ignore[index]
+
+
+def test_snapshots_are_written_in_the_background(minilm_registry: ModelRegistry, tmp_path: Path) -> None:
+    config = ServiceConfig(data_dir=str(tmp_path), snapshot_interval_s=0.05)
+    with live_server(minilm_registry, config) as live, live.client() as c:
+        ingest(c, "default", [{"id": "s", "text": "snapshot me"}])
+        manifests = tmp_path / "indexes" / "default"
+        deadline = time.monotonic() + 10
+        while not list(manifests.rglob("manifest.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(manifests.rglob("manifest.json")), "no snapshot while the server runs"
+        assert ranked_ids(c, "default", query="snapshot me", mode="dense") == ["s"]
