@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from retrieval.cli import config_from_args
@@ -60,7 +62,7 @@ def test_every_flag_reaches_the_model_specs() -> None:
         assert spec.hf_overrides == {"is_matryoshka": True}
         assert spec.pooler_config is not None and spec.pooler_config.pooling_type == "CLS"
         assert spec.pooler_config.normalize is False and spec.trust_remote_code
-    assert (cfg.host, cfg.port, cfg.data_dir, cfg.api_key) == ("127.0.0.2", 9001, "/tmp/d", "k")
+    assert (cfg.host, cfg.port, cfg.data_dir, cfg.admin_keys) == ("127.0.0.2", 9001, "/tmp/d", ("k",))
 
 
 @pytest.mark.parametrize(
@@ -70,4 +72,45 @@ def test_every_flag_reaches_the_model_specs() -> None:
 def test_bad_json_flags_exit_with_usage(flags: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         config_from_args(["serve", *flags])
+    assert exc.value.code == 2
+
+
+def test_keys_come_from_flags_environment_and_config_file(tmp_path: Path) -> None:
+    file = tmp_path / "config.json"
+    file.write_text('{"admin_keys": ["file-admin"], "read_keys": ["file-ro"], "port": 9100, "max_top_k": 50}')
+    env = {"RETRIEVAL_API_KEYS": "env-a1, env-a2", "RETRIEVAL_READ_ONLY_KEYS": "env-ro"}
+    argv = [
+        "serve",
+        "--config",
+        str(file),
+        "--api-key",
+        "a",
+        "--api-key",
+        "b",
+        "--read-only-key",
+        "r",
+        "--port",
+        "9200",
+    ]
+    cfg = config_from_args(argv, env=env)
+    assert cfg.admin_keys == ("file-admin", "env-a1", "env-a2", "a", "b")
+    assert cfg.read_keys == ("file-ro", "env-ro", "r")
+    assert (cfg.port, cfg.max_top_k, cfg.host) == (9200, 50, "127.0.0.1")  # flag over file over default
+    assert config_from_args(["serve"], env={}).admin_keys == ()
+
+
+def test_config_file_models_and_legacy_api_key(tmp_path: Path) -> None:
+    file = tmp_path / "config.json"
+    file.write_text('{"models": [{"source": "/m/x", "name": "x"}], "api_key": "old", "snapshot_interval_s": 5}')
+    cfg = config_from_args(["serve", "--config", str(file)], env={})
+    assert [(m.name, m.source) for m in cfg.models] == [("x", "/m/x")]
+    assert cfg.all_admin_keys == ("old",) and cfg.snapshot_interval_s == 5
+
+
+@pytest.mark.parametrize("content", ["[1]", "{bad", '{"no_such_field": 1}', '{"port": "high"}'])
+def test_bad_config_files_exit_with_usage(tmp_path: Path, content: str) -> None:
+    file = tmp_path / "config.json"
+    file.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        config_from_args(["serve", "--config", str(file)], env={})
     assert exc.value.code == 2
