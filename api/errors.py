@@ -34,6 +34,9 @@ __all__ = [
     "ENCODE_ERRORS",
     "ERROR_ROWS",
     "MODEL_ERRORS",
+    "QUERY_ERRORS",
+    "READ_ERRORS",
+    "WRITE_ERRORS",
     "ErrorBody",
     "ErrorInfo",
     "ErrorRow",
@@ -119,7 +122,8 @@ _TYPES = {
 
 _DESCRIPTIONS = {
     400: "The request is malformed or asks for something impossible",
-    401: "Missing or wrong API key (only when the server runs with --api-key)",
+    401: "Missing or wrong API key (only when the server runs with API keys)",
+    403: "A read-only API key cannot write",
     404: "Something the request names (a model, a collection, a document) does not exist",
     409: "The resource exists already",
     413: "The request body (or an uploaded file) is over its size limit",
@@ -131,6 +135,9 @@ _DESCRIPTIONS = {
 
 MODEL_ERRORS = (400, 401, 404, 413, 500)  # what any POST naming a model can answer
 ENCODE_ERRORS = (*MODEL_ERRORS, 429, 501, 503)  # ... and one that queues work on the model
+READ_ERRORS = (400, 401, 404, 500)  # a GET of a named resource (400: a malformed path parameter)
+WRITE_ERRORS = (400, 401, 403, 404, 413, 429, 500, 503)  # a retrieval write (encodes, then commits)
+QUERY_ERRORS = (400, 401, 404, 413, 429, 500, 503)  # search / evaluate (encodes the queries)
 
 _PAYLOAD_PARAM = re.compile(r"(body|files?)([.\[].*)?")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import delete, get, post
 
+from api.errors import READ_ERRORS, error_responses
 from api.schemas.collections import (
     CollectionDeleted,
     CollectionList,
@@ -16,22 +17,32 @@ from retrieval.service import RetrievalService
 __all__ = ["create_collection", "delete_collection", "get_collection", "list_collections"]
 
 
-@post("/v1/collections", status_code=201, summary="Create a collection")
+@post(
+    "/v1/collections",
+    status_code=201,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 500),
+    summary="Create a collection",
+)
 async def create_collection(data: CreateCollection, service: RetrievalService) -> CollectionObject:
     return collection_object(await service.create_collection(data.to_spec()))
 
 
-@get("/v1/collections", summary="List collections")
+@get("/v1/collections", responses=error_responses(401, 500), summary="List collections")
 async def list_collections(service: RetrievalService) -> CollectionList:
     return CollectionList([collection_object(c) for c in service.collections()])
 
 
-@get("/v1/collections/{name:str}", summary="A collection with its sizes")
+@get("/v1/collections/{name:str}", responses=error_responses(*READ_ERRORS), summary="A collection with its sizes")
 async def get_collection(name: str, service: RetrievalService) -> CollectionObject:
     return collection_object(service.collection(name))
 
 
-@delete("/v1/collections/{name:str}", status_code=200, summary="Delete a collection and everything in it")
+@delete(
+    "/v1/collections/{name:str}",
+    status_code=200,
+    responses=error_responses(400, 401, 403, 404, 500, 503),
+    summary="Delete a collection and everything in it",
+)
 async def delete_collection(name: str, service: RetrievalService) -> CollectionDeleted:
     await service.delete_collection(name)
     return CollectionDeleted(name)

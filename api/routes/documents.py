@@ -10,6 +10,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from api.schemas.documents import (
     DeletedDocument,
     DeletedDocuments,
@@ -35,7 +36,12 @@ __all__ = ["delete_document", "delete_documents", "get_document", "ingest_docume
 _DOCS = "/v1/collections/{name:str}/documents"
 
 
-@post(_DOCS, status_code=200, summary="Upsert documents (answered once durable and searchable)")
+@post(
+    _DOCS,
+    status_code=200,
+    responses=error_responses(*WRITE_ERRORS),
+    summary="Upsert documents (answered once durable and searchable)",
+)
 async def ingest_documents(
     name: str, data: IngestDocuments, service: RetrievalService, config: ServiceConfig
 ) -> IngestResponse:
@@ -43,7 +49,7 @@ async def ingest_documents(
     return ingest_response(await service.add_documents(name, docs))
 
 
-@post(f"{_DOCS}/delete", status_code=200, summary="Delete documents by id")
+@post(f"{_DOCS}/delete", status_code=200, responses=error_responses(*WRITE_ERRORS), summary="Delete documents by id")
 async def delete_documents(
     name: str, data: DeleteDocuments, service: RetrievalService, config: ServiceConfig
 ) -> DeletedDocuments:
@@ -51,7 +57,11 @@ async def delete_documents(
     return DeletedDocuments(len(set(ids)), await service.delete_documents(name, ids))
 
 
-@get(f"{_DOCS}/{{doc_id:path}}", summary="A document, or one chunk by its `<doc>#<position>` id")
+@get(
+    f"{_DOCS}/{{doc_id:path}}",
+    responses=error_responses(*READ_ERRORS),
+    summary="A document, or one chunk by its `<doc>#<position>` id",
+)
 async def get_document(name: str, doc_id: str, service: RetrievalService) -> DocumentObject:
     doc_id = doc_id.lstrip("/")
     try:
@@ -62,7 +72,12 @@ async def get_document(name: str, doc_id: str, service: RetrievalService) -> Doc
     return chunk_object(service.get_chunk(name, doc_id))
 
 
-@delete(f"{_DOCS}/{{doc_id:path}}", status_code=200, summary="Delete one document")
+@delete(
+    f"{_DOCS}/{{doc_id:path}}",
+    status_code=200,
+    responses=error_responses(400, 401, 403, 404, 500, 503),
+    summary="Delete one document",
+)
 async def delete_document(name: str, doc_id: str, service: RetrievalService) -> DeletedDocument:
     doc_id = doc_id.lstrip("/")
     if await service.delete_documents(name, [doc_id]) == 0:
@@ -94,6 +109,7 @@ async def _files(form: dict[str, Any]) -> list[UploadedFile]:
 @post(
     "/v1/collections/{name:str}/files",
     status_code=200,
+    responses=error_responses(*WRITE_ERRORS),
     summary="Upload files (text, Markdown, PDF); large uploads run as a job",
 )
 async def upload_files(

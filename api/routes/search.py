@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import post
 
+from api.errors import QUERY_ERRORS, error_responses
 from api.schemas.search import (
     EvalResponse,
     EvaluateRequest,
@@ -23,7 +24,12 @@ def _limits(config: ServiceConfig) -> SearchLimits:
     return SearchLimits(max_top_k=config.max_top_k, max_query_chars=config.max_query_chars)
 
 
-@post("/v1/collections/{name:str}/search", status_code=200, summary="Search a collection")
+@post(
+    "/v1/collections/{name:str}/search",
+    status_code=200,
+    responses=error_responses(*QUERY_ERRORS),
+    summary="Search a collection",
+)
 async def search_collection(
     name: str, data: SearchRequest, service: RetrievalService, config: ServiceConfig
 ) -> SearchResponse:
@@ -31,7 +37,12 @@ async def search_collection(
     return search_response(await service.search(name, plan), plan.mode)
 
 
-@post("/v1/collections/{name:str}/evaluate", status_code=200, summary="nDCG@10, recall@100, MRR@10 per mode and fusion")
+@post(
+    "/v1/collections/{name:str}/evaluate",
+    status_code=200,
+    responses=error_responses(*QUERY_ERRORS),
+    summary="nDCG@10, recall@100, MRR@10 per mode and fusion",
+)
 async def evaluate_collection(
     name: str, data: EvaluateRequest, service: RetrievalService, config: ServiceConfig
 ) -> EvalResponse:
