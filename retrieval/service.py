@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from retrieval.errors import InvalidRequestError
 from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
 from retrieval.ingest.documents import SourceDocument
-from retrieval.ingest.pipeline import finish, plan_ingest
+from retrieval.ingest.pipeline import finish, hash_document, plan_ingest
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders
 from retrieval.search.evaluate import EvalRequest, evaluate
@@ -157,8 +158,6 @@ class RetrievalService:
         async with coll.write_lock:
             await asyncio.to_thread(self.store.delete_collection, name)
             self._collections.pop(name, None)
-            import shutil
-
             shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)
 
     def _get(self, name: str) -> _Collection:
@@ -174,13 +173,14 @@ class RetrievalService:
         coll = self._get(name)
         _check_unique(docs)
         started = time.perf_counter()
-        hashes = await asyncio.to_thread(self.store.content_hashes, name, [d.id for d in docs])
-        plan = await asyncio.to_thread(plan_ingest, docs, coll.spec, coll.encoders)
-        fresh = [i for i, r in enumerate(plan.records) if hashes.get(r.id) != r.content_hash]
-        skipped = [r.id for r in plan.records if hashes.get(r.id) == r.content_hash]
-        if len(fresh) < len(plan.records):
-            plan = await asyncio.to_thread(plan_ingest, [docs[i] for i in fresh], coll.spec, coll.encoders)
-        results = {e: await self.models.get(e).run(calls) for e, calls in plan.calls.items()}
+        stored = await asyncio.to_thread(self.store.content_hashes, name, [d.id for d in docs])
+        same = [stored.get(d.id) == hash_document(d, coll.spec) for d in docs]  # unchanged: not re-encoded
+        skipped = [d.id for d, s in zip(docs, same, strict=True) if s]
+        fresh = [d for d, s in zip(docs, same, strict=True) if not s]
+        plan = await asyncio.to_thread(plan_ingest, fresh, coll.spec, coll.encoders)
+        names = list(plan.calls)
+        done = await asyncio.gather(*(self.models.get(e).run(plan.calls[e]) for e in names))
+        results = dict(zip(names, done, strict=True))
         metrics.observe(name, "ingest_encode", time.perf_counter() - started)
         records = finish(plan, results)
         async with coll.write_lock:

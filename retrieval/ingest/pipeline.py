@@ -21,7 +21,7 @@ from retrieval.ingest.documents import SourceDocument, content_hash
 from retrieval.representations import VECTOR_KINDS, Encoders, combined, encode_calls
 from retrieval.store import ChunkRecord, DocumentRecord
 
-__all__ = ["IngestPlan", "chunk_document", "finish", "plan_ingest"]
+__all__ = ["IngestPlan", "chunk_document", "finish", "hash_document", "plan_ingest"]
 
 _WORDS = re.compile(r"\S+")
 _BM25_ONLY_CHUNK = 256  # words per chunk when no model tokenizer is involved
@@ -91,6 +91,11 @@ def _vector_bytes(vectors: dict[str, object]) -> bytes | None:
     import json
 
     return json.dumps(vectors, sort_keys=True, default=str).encode()
+
+
+def hash_document(doc: SourceDocument, spec: CollectionSpec) -> str:
+    """The content hash a stored copy of `doc` must match for a re-ingest to be skipped."""
+    return content_hash(doc, _vector_bytes(_client_vectors(doc, spec)))
 
 
 def plan_ingest(docs: Sequence[SourceDocument], spec: CollectionSpec, enc: Encoders) -> IngestPlan:
