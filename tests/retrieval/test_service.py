@@ -272,3 +272,26 @@ def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path,
     assert svc.opened["grow"] == "snapshot"
     assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
     svc.close()
+
+
+def test_jina_v3_collection_uses_retrieval_passage_and_query_adapters(
+    tmp_path: Path, tiny_store: Callable[[str], Path]
+) -> None:
+    from encoder import PoolingParams, TokenOptions
+
+    engine = Engine.load(ModelSpec(source=str(tiny_store("jina_v3")), name="v3", trust_remote_code=True))
+    reg = ModelRegistry([engine])
+    svc = RetrievalService.open(tmp_path, reg)
+    docs = _docs(6)
+    run(svc.add_documents("default", docs))
+    opts = TokenOptions(truncate_prompt_tokens=-1)
+    passage = engine.encode_sync([docs[2].text], PoolingParams(task="embed", adapter="retrieval.passage"), opts)
+    stored = svc.store.get_chunk_by_key("default", "d2", vectors=["dense"]).dense
+    np.testing.assert_allclose(stored, passage.dense()[0], atol=1e-5)
+    query = engine.encode_sync([docs[2].text], PoolingParams(task="embed", adapter="retrieval.query"), opts).dense()[0]
+    hit = search(svc, "default", docs[2].text, "dense", top_k=1)[0]
+    assert hit.id == "d2"
+    cosine = float(query @ passage.dense()[0] / np.linalg.norm(query) / np.linalg.norm(passage.dense()[0]))
+    assert hit.scores["dense"] == pytest.approx(cosine, abs=1e-5)
+    svc.close()
+    reg.close()
