@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp
 
-from api.auth import api_key_middleware
+from api.auth import auth_middleware
 from api.errors import exception_handlers
+from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
-from api.routes import ROUTES
+from api.routes import ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
+from retrieval.jobs import JobManager
+from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
+from retrieval.uploads import UploadResult
 
 __all__ = ["create_app"]
 
@@ -29,6 +36,48 @@ log = logging.getLogger(__name__)
 def _registry(state: State) -> ModelRegistry:
     registry: ModelRegistry = state.registry
     return registry
+
+
+def _service(state: State) -> RetrievalService:
+    service: RetrievalService = state.service
+    return service
+
+
+def _jobs(state: State) -> JobManager[UploadResult]:
+    jobs: JobManager[UploadResult] = state.jobs
+    return jobs
+
+
+def _config(state: State) -> ServiceConfig:
+    config: ServiceConfig = state.config
+    return config
+
+
+async def _snapshots(service: RetrievalService, interval_s: float) -> None:
+    """Save changed index snapshots every `interval_s` seconds, off the event loop."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(service.save_snapshots)
+        except Exception:  # a failed snapshot loses nothing (the store replays); keep the loop alive
+            log.exception("background snapshot failed")
+
+
+@asynccontextmanager
+async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry) -> AsyncIterator[None]:
+    """Open the service (default collection created when missing), run snapshots and jobs; close in order."""
+    service = await asyncio.to_thread(RetrievalService.open, config.data_path, models)
+    app.state.service = service
+    app.state.jobs = JobManager[UploadResult](max_finished=config.max_finished_jobs)
+    snapshots = asyncio.get_running_loop().create_task(_snapshots(service, config.snapshot_interval_s))
+    try:
+        yield
+    finally:
+        snapshots.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await snapshots
+        await app.state.jobs.close()
+        await asyncio.to_thread(service.close)
 
 
 def _plugin(config: ServiceConfig, models: ModelRegistry) -> IOProcessor | None:
@@ -53,18 +102,25 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
         metrics.models = models
         log.info("serving %s", ", ".join(e.name for e in models))
         try:
-            yield
+            async with _retrieval(app, config, models):
+                yield
         finally:
             if owned:
                 models.close()
 
     middleware: list[Callable[[ASGIApp], ASGIApp]] = [metrics.middleware]
-    if config.api_key:
-        middleware.append(api_key_middleware(config.api_key))
+    if config.all_admin_keys or config.read_keys:
+        middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
+    uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     app = Litestar(
-        route_handlers=[*ROUTES, metrics_endpoint],
-        dependencies={"registry": Provide(_registry, sync_to_thread=False)},
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        route_handlers=[*ROUTES, uploads, metrics_endpoint],
+        dependencies={
+            "registry": Provide(_registry, sync_to_thread=False),
+            "service": Provide(_service, sync_to_thread=False),
+            "jobs": Provide(_jobs, sync_to_thread=False),
+            "config": Provide(_config, sync_to_thread=False),
+        },
+        exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]
         lifespan=[lifespan],
         middleware=middleware,
         request_max_body_size=config.max_body_bytes,

@@ -18,6 +18,7 @@ from encoder.errors import (
     OverloadedError,
     UnsupportedTaskError,
 )
+from retrieval import errors as ret
 
 __all__ = ["ErrorBody", "ErrorInfo", "error_response", "exception_handlers"]
 
@@ -36,6 +37,10 @@ class ErrorBody(msgspec.Struct):
 
 
 _BY_ERROR: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
+    (ret.CollectionExistsError, HTTPStatus.CONFLICT, "ConflictError"),
+    (ret.NotFoundError, HTTPStatus.NOT_FOUND, "NotFoundError"),
+    (ret.StorageError, HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableError"),
+    (ret.RetrievalError, HTTPStatus.BAD_REQUEST, "BadRequestError"),  # 413 for a size limit, see `_status`
     (OverloadedError, HTTPStatus.TOO_MANY_REQUESTS, "TooManyRequestsError"),
     (ModelNotFoundError, HTTPStatus.NOT_FOUND, "NotFoundError"),
     (UnsupportedTaskError, HTTPStatus.NOT_IMPLEMENTED, "NotImplementedError"),
@@ -63,9 +68,14 @@ def error_response(status: int, message: str, type_: str, param: str | None = No
     return Response(content=body, status_code=status)
 
 
+_PAYLOAD_PARAM = re.compile(r"(body|files?)([.\[].*)?")  # a limit on these is a size: 413
+
+
 def _domain_error(_: Request, exc: Exception) -> Response[ErrorBody]:
     for cls, status, type_ in _BY_ERROR:
         if isinstance(exc, cls):
+            if isinstance(exc, ret.LimitExceededError) and exc.param and _PAYLOAD_PARAM.fullmatch(exc.param):
+                status, type_ = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestEntityTooLargeError"
             if status >= 500:
                 log.error("request failed: %s", exc, exc_info=exc)
             return error_response(status, str(getattr(exc, "message", exc)), type_, getattr(exc, "param", None))
@@ -107,6 +117,7 @@ exception_handlers = {
     ValidationException: _validation_error,
     HTTPException: _http_error,
     EncoderError: _domain_error,
+    ret.RetrievalError: _domain_error,
     ValueError: _domain_error,
     TypeError: _domain_error,
     Exception: _server_error,

@@ -22,14 +22,28 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"  # bind address
     port: int = 8000  # bind port
     data_dir: str = "./data"  # SQLite store and index snapshots
-    api_key: str | None = None  # require `Authorization: Bearer <key>` when set
-    max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
+    api_key: str | None = None  # one admin key (kept for `--api-key` callers); joins `admin_keys`
+    admin_keys: tuple[str, ...] = ()  # keys allowed everything; with no keys at all the API is open
+    read_keys: tuple[str, ...] = ()  # keys allowed reads only (GET, search, evaluate, model endpoints)
+    max_body_bytes: int = 16 * 1024 * 1024  # larger JSON request bodies get 413
+    max_documents_per_request: int = 1024  # documents in one JSON ingest request (400 above)
+    max_query_chars: int = 8192  # characters in one search query (400 above)
+    max_top_k: int = 1000  # top_k and candidates of one search (400 above)
+    sync_upload_bytes: int = 2 * 1024 * 1024  # file uploads up to this size are ingested before answering
+    max_upload_bytes: int = 256 * 1024 * 1024  # larger file uploads get 413
+    max_finished_jobs: int = 256  # finished background jobs kept for `GET /v1/jobs/{id}`
+    snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level
     io_processor_plugin: str | None = None  # entry point name serving /pooling `task: "plugin"`
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+    @property
+    def all_admin_keys(self) -> tuple[str, ...]:
+        """`admin_keys` plus `api_key` when set."""
+        return (*self.admin_keys, self.api_key) if self.api_key else self.admin_keys
 
 
 def default_model_source() -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from retrieval import metrics
 from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
@@ -26,7 +27,8 @@ from retrieval.representations import Encoders
 from retrieval.search.evaluate import EvalRequest, evaluate
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
-from retrieval.store import CollectionRow, DocumentRow, Store
+from retrieval.store import ChunkRow, CollectionRow, DocumentRow, Store
+from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
 
 __all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
 
@@ -141,6 +143,10 @@ class RetrievalService:
         sizes = {k.removesuffix("_bytes"): int(v) for k, v in stats.items() if k.endswith("_bytes")}
         return CollectionInfo(self._get(name).spec, row.documents, row.chunks, sizes, row.created_at)
 
+    def spec(self, name: str) -> CollectionSpec:
+        """The collection's settings (no store read; CollectionNotFoundError when unknown)."""
+        return self._get(name).spec
+
     def collections(self) -> list[CollectionInfo]:
         return [self.collection(row.name) for row in self.store.list_collections()]
 
@@ -193,9 +199,31 @@ class RetrievalService:
             await asyncio.to_thread(coll.indexes.apply, [], written.removed, written.seq)
         return int(written.removed.size)
 
+    async def add_files(
+        self,
+        name: str,
+        files: Sequence[UploadedFile],
+        metadata: Mapping[str, Any] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> UploadResult:
+        """Parse uploaded files (a bad file is reported, the rest go in) and write their documents in batches."""
+        self._get(name)
+        docs, reports = await asyncio.to_thread(parse_uploads, files, metadata)
+
+        async def write(batch: list[SourceDocument]) -> tuple[list[str], list[str]]:
+            done = await self.add_documents(name, batch)
+            return done.ids, done.skipped
+
+        return await ingest_files(docs, reports, write, progress)
+
     def get_document(self, name: str, doc_id: str) -> DocumentRow:
         self._get(name)
         return self.store.get_document(name, doc_id)
+
+    def get_chunk(self, name: str, key: str) -> ChunkRow:
+        """A chunk by its client-visible id (`<doc>#<position>`); DocumentNotFoundError when absent."""
+        self._get(name)
+        return self.store.get_chunk_by_key(name, key)
 
     # -- search ---------------------------------------------------------------------------------------
     async def search(self, name: str, plan: SearchPlan) -> list[Hit]:

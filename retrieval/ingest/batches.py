@@ -30,14 +30,15 @@ class Item:
 
 
 def document_json(doc: SourceDocument) -> dict[str, Any]:
-    """The request form ``{id, text, metadata, vectors?, source?, page?}`` of a parsed document.
+    """The request form ``{id, text, metadata, vectors?}`` of a parsed document.
+
+    File name and page travel in ``metadata`` (``source``, ``page``), where the parsers put them.
 
     >>> document_json(SourceDocument("a.md", "hi", {"source": "a.md"}, source="a.md"))
-    {'id': 'a.md', 'text': 'hi', 'metadata': {'source': 'a.md'}, 'source': 'a.md'}
+    {'id': 'a.md', 'text': 'hi', 'metadata': {'source': 'a.md'}}
     """
     body: dict[str, Any] = {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
-    extra = {"vectors": doc.vectors, "source": doc.source, "page": doc.page}
-    return body | {k: v for k, v in extra.items() if v is not None}
+    return body if doc.vectors is None else body | {"vectors": doc.vectors}
 
 
 def unsupported_files(paths: Sequence[Path]) -> list[Path]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import msgspec
 import uvicorn
 
 from api import create_app
@@ -22,6 +25,7 @@ __all__ = ["LiveServer", "live_server"]
 class LiveServer:
     url: str  # http://127.0.0.1:<port>
     registry: ModelRegistry
+    data_dir: Path  # the server's store and snapshots
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
@@ -35,9 +39,21 @@ def _free_port() -> int:
 
 @contextmanager
 def live_server(registry: ModelRegistry, config: ServiceConfig | None = None) -> Iterator[LiveServer]:
-    """Serve `registry` (already loaded) on a free loopback port until the block ends."""
+    """Serve `registry` (already loaded) on a free loopback port until the block ends.
+
+    The data directory is a fresh temporary one, removed afterwards, unless `config` names its own.
+    """
+    with tempfile.TemporaryDirectory(prefix="retrieval-data-", ignore_cleanup_errors=True) as tmp:
+        cfg = config or ServiceConfig()
+        if cfg.data_dir == ServiceConfig().data_dir:
+            cfg = msgspec.structs.replace(cfg, data_dir=tmp)
+        with _serve(registry, cfg) as server:
+            yield server
+
+
+@contextmanager
+def _serve(registry: ModelRegistry, cfg: ServiceConfig) -> Iterator[LiveServer]:
     port = _free_port()
-    cfg = config or ServiceConfig(port=port)
     app = create_app(cfg, registry)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -49,7 +65,7 @@ def live_server(registry: ModelRegistry, config: ServiceConfig | None = None) ->
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(url, registry)
+        yield LiveServer(url, registry, cfg.data_path)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -63,7 +63,7 @@ def test_every_flag_reaches_the_model_specs() -> None:
         assert spec.hf_overrides == {"is_matryoshka": True}
         assert spec.pooler_config is not None and spec.pooler_config.pooling_type == "CLS"
         assert spec.pooler_config.normalize is False and spec.trust_remote_code
-    assert (cfg.host, cfg.port, cfg.data_dir, cfg.api_key) == ("127.0.0.2", 9001, "/tmp/d", "k")
+    assert (cfg.host, cfg.port, cfg.data_dir, cfg.admin_keys) == ("127.0.0.2", 9001, "/tmp/d", ("k",))
 
 
 @pytest.mark.parametrize(

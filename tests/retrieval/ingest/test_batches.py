@@ -72,13 +72,7 @@ def test_no_batch_holds_an_id_twice_and_order_is_kept(ids: list[str], size: int)
         assert len(b) == size or nxt[0].doc.id in {i.doc.id for i in b}
 
 
-def test_document_json_sends_page_and_source_only_when_known() -> None:
-    page = SourceDocument("r.pdf#page=2", "x", {"page": 2}, source="r.pdf", page=2)
-    assert document_json(page) == {
-        "id": "r.pdf#page=2",
-        "text": "x",
-        "metadata": {"page": 2},
-        "source": "r.pdf",
-        "page": 2,
-    }
+def test_document_json_keeps_file_and_page_in_metadata() -> None:
+    page = SourceDocument("r.pdf#page=2", "x", {"source": "r.pdf", "page": 2}, source="r.pdf", page=2)
+    assert document_json(page) == {"id": "r.pdf#page=2", "text": "x", "metadata": {"source": "r.pdf", "page": 2}}
     assert document_json(SourceDocument("j", "y", vectors={"dense": [1.0]}))["vectors"] == {"dense": [1.0]}

@@ -1,0 +1,37 @@
+"""`/v1/collections`: create, list, get and delete collections."""
+
+from __future__ import annotations
+
+from litestar import delete, get, post
+
+from api.schemas.collections import (
+    CollectionDeleted,
+    CollectionList,
+    CollectionObject,
+    CreateCollection,
+    collection_object,
+)
+from retrieval.service import RetrievalService
+
+__all__ = ["create_collection", "delete_collection", "get_collection", "list_collections"]
+
+
+@post("/v1/collections", status_code=201, summary="Create a collection")
+async def create_collection(data: CreateCollection, service: RetrievalService) -> CollectionObject:
+    return collection_object(await service.create_collection(data.to_spec()))
+
+
+@get("/v1/collections", summary="List collections")
+async def list_collections(service: RetrievalService) -> CollectionList:
+    return CollectionList([collection_object(c) for c in service.collections()])
+
+
+@get("/v1/collections/{name:str}", summary="A collection with its sizes")
+async def get_collection(name: str, service: RetrievalService) -> CollectionObject:
+    return collection_object(service.collection(name))
+
+
+@delete("/v1/collections/{name:str}", status_code=200, summary="Delete a collection and everything in it")
+async def delete_collection(name: str, service: RetrievalService) -> CollectionDeleted:
+    await service.delete_collection(name)
+    return CollectionDeleted(name)

@@ -1,0 +1,87 @@
+"""`/v1/collections` bodies: create a collection, and the collection object every collection route answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec
+from retrieval.search.fusion import FusionConfig
+from retrieval.service import CollectionInfo
+
+__all__ = ["CollectionDeleted", "CollectionList", "CollectionObject", "CreateCollection", "collection_object"]
+
+
+class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/collections`: the fields of `retrieval.collections.CollectionSpec`."""
+
+    name: str  # [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters
+    dense_model: str | None = None  # served model for dense vectors
+    multivector_model: str | None = None  # served model for token vectors (ColBERT, BGE-M3)
+    sparse_model: str | None = None  # served model for sparse weights (BGE-M3)
+    bm25: bool = True  # keep a BM25 index over the chunk text
+    reranker: str | None = None  # default rerank model (cross-encoder or late-interaction)
+    chunking: ChunkingSpec = ChunkingSpec()  # {mode: split|truncate, max_tokens, overlap}
+    index: IndexSpec = IndexSpec()  # index settings per representation
+    fusion: FusionConfig = FusionConfig()  # default fusion for hybrid search
+
+    def to_spec(self) -> CollectionSpec:
+        """The domain spec (validated against the served models by the service)."""
+        return msgspec.convert(msgspec.to_builtins(self), CollectionSpec)
+
+
+class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
+    """A collection: its settings, sizes and searchable modes."""
+
+    name: str  # the collection's name
+    dense_model: str | None  # served model for dense vectors
+    multivector_model: str | None  # served model for token vectors
+    sparse_model: str | None  # served model for sparse weights
+    bm25: bool  # whether a BM25 index is kept
+    reranker: str | None  # default rerank model
+    chunking: ChunkingSpec  # how long text is cut
+    index: IndexSpec  # index settings
+    fusion: FusionConfig  # default hybrid fusion
+    documents: int  # live documents
+    chunks: int  # live chunks
+    bytes: dict[str, int]  # stored bytes per representation: dense, multivector, sparse, text, metadata
+    created_at: float  # seconds since the epoch
+    modes: list[str]  # searchable single modes (`hybrid` fuses them all)
+    object: Literal["collection"] = "collection"  # the object type
+
+
+def collection_object(info: CollectionInfo) -> CollectionObject:
+    """Domain info -> the wire object."""
+    spec = info.spec
+    return CollectionObject(
+        name=spec.name,
+        dense_model=spec.dense_model,
+        multivector_model=spec.multivector_model,
+        sparse_model=spec.sparse_model,
+        bm25=spec.bm25,
+        reranker=spec.reranker,
+        chunking=spec.chunking,
+        index=spec.index,
+        fusion=spec.fusion,
+        documents=info.documents,
+        chunks=info.chunks,
+        bytes=dict(info.bytes),
+        created_at=info.created_at,
+        modes=list(spec.modes()),
+    )
+
+
+class CollectionList(msgspec.Struct, frozen=True):
+    """`GET /v1/collections`."""
+
+    data: list[CollectionObject]  # every collection, by name
+    object: Literal["list"] = "list"  # the object type
+
+
+class CollectionDeleted(msgspec.Struct, frozen=True):
+    """`DELETE /v1/collections/{name}`."""
+
+    id: str  # the deleted collection's name
+    object: Literal["collection"] = "collection"  # the object type
+    deleted: bool = True  # always true (an unknown name is a 404)

@@ -1,0 +1,171 @@
+"""`POST /v1/collections/{name}/search` and `/evaluate` bodies, converted to `SearchPlan` / `EvalRequest`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from encoder import MultimodalInput, content_input
+from retrieval.collections import CollectionSpec, Mode
+from retrieval.errors import InvalidRequestError, LimitExceededError
+from retrieval.evaluation import EvalRow
+from retrieval.search.evaluate import EvalRequest
+from retrieval.search.fusion import FusionConfig
+from retrieval.search.hits import Hit
+from retrieval.search.planner import Rerank, SearchPlan, modes_of
+
+__all__ = [
+    "EvalResponse",
+    "EvalResult",
+    "EvaluateRequest",
+    "HitObject",
+    "QueryContent",
+    "RerankOptions",
+    "SearchLimits",
+    "SearchRequest",
+    "SearchResponse",
+    "eval_response",
+    "search_response",
+]
+
+
+class SearchLimits(msgspec.Struct, frozen=True):
+    """The configured bounds a search must respect (from ServiceConfig)."""
+
+    max_top_k: int  # top_k and candidates at most this
+    max_query_chars: int  # query text at most this many characters
+
+
+class QueryContent(msgspec.Struct, frozen=True):
+    """A query as OpenAI content parts."""
+
+    content: list[dict[str, Any]]  # [{"type": "text", "text": ...}, ...]
+
+
+class RerankOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    model: str | None = None  # served cross-encoder / late-interaction model; None = the collection's reranker
+    top_n: int = 20  # candidates reranked
+
+
+class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Exactly one of `query` or `like`."""
+
+    query: str | QueryContent | None = None  # the query text, or content parts
+    top_k: int = 10  # hits returned
+    mode: Mode = "hybrid"  # dense | multivector | sparse | bm25 | hybrid
+    filter: dict[str, Any] | None = None  # metadata filter in operator form ($eq, $in, $gt, $and, $or, ...)
+    fusion: FusionConfig | None = None  # hybrid fusion; None = the collection's default
+    rerank: RerankOptions | None = None  # optional rerank stage
+    candidates: int = 100  # candidates per representation before fusion and rerank
+    like: str | None = None  # "more like this": a stored document id
+
+    def to_plan(self, spec: CollectionSpec, limits: SearchLimits) -> SearchPlan:
+        """The validated plan: limits checked, query typed, modes resolved against the collection."""
+        _check_count("top_k", self.top_k, limits.max_top_k)
+        _check_count("candidates", self.candidates, limits.max_top_k)
+        if self.rerank is not None:
+            _check_count("rerank.top_n", self.rerank.top_n, limits.max_top_k)
+        if (self.query is None) == (self.like is None):
+            raise InvalidRequestError("give exactly one of `query` or `like`", param="query")
+        query = self._query(limits.max_query_chars)
+        rerank = Rerank(self.rerank.model, self.rerank.top_n) if self.rerank is not None else None
+        return SearchPlan(
+            query=query,
+            top_k=self.top_k,
+            mode=self.mode,
+            filter=self.filter,
+            fusion=self.fusion,
+            rerank=rerank,
+            candidates=self.candidates,
+            like=self.like,
+            modes=modes_of(spec, self.mode),
+        )
+
+    def _query(self, max_chars: int) -> str | MultimodalInput | None:
+        if isinstance(self.query, QueryContent):
+            parts = content_input(self.query.content, "query")
+            _check_length(parts.text(), max_chars)
+            return parts
+        _check_length(self.query or "", max_chars)
+        return self.query
+
+
+def _check_length(text: str, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise LimitExceededError("The query length in characters", len(text), max_chars, param="query")
+
+
+def _check_count(param: str, value: int, limit: int) -> None:
+    if value < 1:
+        raise InvalidRequestError(f"`{param}` must be at least 1", param=param, received=value)
+    if value > limit:
+        raise LimitExceededError(f"`{param}`", value, limit, param=param)
+
+
+class HitObject(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One hit, best first."""
+
+    id: str  # the chunk's id: the document id, or `<doc>#<position>` for a chunk of a split document
+    score: float  # the final score (rerank, fusion, or the single stage)
+    text: str  # the chunk's text
+    metadata: dict[str, Any]  # the document's metadata
+    chunk: int  # position of the chunk in its document
+    char_start: int  # span of the chunk in the document's text
+    char_end: int  # (end, exclusive)
+    scores: dict[str, float]  # stage -> score: dense, multivector, sparse, bm25, fusion, rerank
+    parent_id: str | None = None  # the document, when `id` is a chunk id
+    page: int | None = None  # PDF page
+    source: str | None = None  # the file it came from
+
+
+class SearchResponse(msgspec.Struct, frozen=True):
+    data: list[HitObject]  # hits, best first
+    mode: Mode  # the mode searched
+    object: Literal["list"] = "list"  # the object type
+
+
+def _hit(h: Hit) -> HitObject:
+    parent = h.doc_id if h.id != h.doc_id else None
+    return HitObject(
+        h.id, h.score, h.text, h.metadata, h.chunk, h.char_start, h.char_end, dict(h.scores), parent, h.page, h.source
+    )
+
+
+def search_response(hits: list[Hit], mode: Mode) -> SearchResponse:
+    return SearchResponse([_hit(h) for h in hits], mode)
+
+
+class EvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/collections/{name}/evaluate`: the caller's queries and judgments."""
+
+    queries: dict[str, str]  # query id -> text
+    qrels: dict[str, dict[str, int]]  # query id -> document id -> grade (> 0 relevant)
+    modes: list[str] | None = None  # single modes to report; None = every mode the collection has
+    fusions: list[FusionConfig] | None = None  # fusions for hybrid; None = rrf k=60, rrf k=2, weighted, dbsf
+
+    def to_request(self, limits: SearchLimits) -> EvalRequest:
+        for qid, text in self.queries.items():
+            if len(text) > limits.max_query_chars:
+                raise LimitExceededError(
+                    f"The length of query `{qid}` in characters", len(text), limits.max_query_chars, param="queries"
+                )
+        return EvalRequest(self.queries, self.qrels, self.modes, self.fusions)
+
+
+class EvalResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    mode: str  # dense | multivector | sparse | bm25 | hybrid
+    ndcg_at_10: float  # mean nDCG@10 in [0, 1]
+    recall_at_100: float  # mean recall@100 in [0, 1]
+    mrr_at_10: float  # mean MRR@10 in [0, 1]
+    fusion: str | None = None  # fusion label for hybrid rows (`rrf k=60`, `weighted`, `dbsf`)
+
+
+class EvalResponse(msgspec.Struct, frozen=True):
+    data: list[EvalResult]  # one row per mode, and per fusion for hybrid
+    queries: int  # queries evaluated (those with judgments)
+
+
+def eval_response(rows: list[EvalRow], req: EvalRequest) -> EvalResponse:
+    data = [EvalResult(r.mode, r.ndcg_at_10, r.recall_at_100, r.mrr_at_10, r.fusion) for r in rows]
+    return EvalResponse(data, sum(1 for q in req.queries if q in req.qrels))
