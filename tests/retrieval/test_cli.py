@@ -149,3 +149,44 @@ def test_client_commands_report_an_unreachable_server(tmp_path: Path, capsys: py
     assert "ConnectError" in capsys.readouterr().err
     assert server_main(["eval", "docs", "--beir", str(tmp_path / "missing"), "--url", url]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_keys_come_from_flags_environment_and_config_file(tmp_path: Path) -> None:
+    file = tmp_path / "config.json"
+    file.write_text('{"admin_keys": ["file-admin"], "read_keys": ["file-ro"], "port": 9100, "max_top_k": 50}')
+    env = {"RETRIEVAL_API_KEYS": "env-a1, env-a2", "RETRIEVAL_READ_ONLY_KEYS": "env-ro"}
+    argv = [
+        "serve",
+        "--config",
+        str(file),
+        "--api-key",
+        "a",
+        "--api-key",
+        "b",
+        "--read-only-key",
+        "r",
+        "--port",
+        "9200",
+    ]
+    cfg = config_from_args(argv, env=env)
+    assert cfg.admin_keys == ("file-admin", "env-a1", "env-a2", "a", "b")
+    assert cfg.read_keys == ("file-ro", "env-ro", "r")
+    assert (cfg.port, cfg.max_top_k, cfg.host) == (9200, 50, "127.0.0.1")  # flag over file over default
+    assert config_from_args(["serve"], env={}).admin_keys == ()
+
+
+def test_config_file_models_and_legacy_api_key(tmp_path: Path) -> None:
+    file = tmp_path / "config.json"
+    file.write_text('{"models": [{"source": "/m/x", "name": "x"}], "api_key": "old", "snapshot_interval_s": 5}')
+    cfg = config_from_args(["serve", "--config", str(file)], env={})
+    assert [(m.name, m.source) for m in cfg.models] == [("x", "/m/x")]
+    assert cfg.all_admin_keys == ("old",) and cfg.snapshot_interval_s == 5
+
+
+@pytest.mark.parametrize("content", ["[1]", "{bad", '{"no_such_field": 1}', '{"port": "high"}'])
+def test_bad_config_files_exit_with_usage(tmp_path: Path, content: str) -> None:
+    file = tmp_path / "config.json"
+    file.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        config_from_args(["serve", "--config", str(file)], env={})
+    assert exc.value.code == 2
