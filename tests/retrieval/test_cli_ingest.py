@@ -175,3 +175,52 @@ def test_an_interrupted_run_resumes_to_the_full_set(
         assert {h["id"] for h in client.search("docs", "note", mode="bm25", top_k=10)} == {
             f"n{i}.txt" for i in range(6)
         }
+
+
+def test_keys_reach_the_server(
+    minilm_registry: ModelRegistry, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ServiceConfig(admin_keys=["admin-k"], read_keys=["read-k"])
+    with live_server(minilm_registry, config) as live:
+        readme = folder / "readme.txt"
+        assert retrieval_main(_ingest(live.url, readme, extra=("--create", "--api-key", "read-k"))) == 1
+        assert "403" in capsys.readouterr().err
+        assert retrieval_main(_ingest(live.url, readme, extra=("--create",))) == 1
+        assert "401" in capsys.readouterr().err
+        assert retrieval_main(_ingest(live.url, readme, extra=("--create", "--api-key", "admin-k"))) == 0
+        assert _summary(capsys.readouterr().out) == (1, 0, 0)
+        with RetrievalClient(live.url, api_key="read-k") as reader:
+            assert reader.search("docs", "gardening", top_k=1)[0]["id"] == "readme.txt"
+
+
+def test_eval_on_own_judgments_prints_table_and_json(
+    server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    beir = tmp_path / "mine"
+    (beir / "qrels").mkdir(parents=True)
+    corpus = {
+        "c1": "Aspirin reduces the risk of heart attacks.",
+        "c2": "Vitamin D is made in the skin under sunlight.",
+        "c3": "Tectonic plates drift a few centimetres a year.",
+    }
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in corpus.items()))
+    queries = {"q1": "aspirin heart attack risk", "q2": "sunlight skin vitamin"}
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in queries.items()))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tc1\t1\nq2\tc2\t2\n")
+    url = ["--url", server.url]
+    assert retrieval_main(["ingest", "mine", str(beir / "corpus.jsonl"), *url, "--create", "--quiet"]) == 0
+    capsys.readouterr()
+    assert retrieval_main(["eval", "mine", "--beir", str(beir), *url, "--fusion", '{"method": "rrf", "k": 60}']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "collection `mine`, 2 judged queries (test)"
+    assert lines[1].split() == ["mode", "fusion", "nDCG@10", "Recall@100", "MRR@10"]
+    table = {tuple(line.split()[:2]): line.split()[2:] for line in lines[2:]}
+    assert table == {  # each query's one relevant document is its obvious first hit: every score is 100
+        ("dense", "-"): ["100.00"] * 3,
+        ("bm25", "-"): ["100.00"] * 3,
+        ("hybrid", "rrf"): ["k=60", "100.00", "100.00", "100.00"],
+    }
+    assert retrieval_main(["eval", "mine", "--beir", str(beir), *url, "--modes", "bm25", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    single = [(r["mode"], r["ndcg_at_10"], r["recall_at_100"], r["mrr_at_10"]) for r in rows if r["mode"] != "hybrid"]
+    assert single == [("bm25", 1.0, 1.0, 1.0)]
