@@ -1,4 +1,5 @@
-"""The `retrieval` console script: parse flags (retrieval.cli), build the app, run uvicorn."""
+"""The `retrieval` console script: parse flags (retrieval.cli); `serve` builds the app and runs uvicorn, the
+client commands (`ingest`, `eval`) run without loading the server."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
-from api.app import create_app
-from retrieval.cli import config_from_args
+from retrieval.cli import build_parser, config_from_args, run_command
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = config_from_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        return run_command(args)
+    import uvicorn
+
+    from api.app import create_app
+
+    config = config_from_args(argv)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=config.log_level)
     return 0

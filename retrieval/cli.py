@@ -1,4 +1,5 @@
-"""Command-line parsing for `retrieval serve`: argv -> `ServiceConfig` (the one place flags are read)."""
+"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest` and `eval` run as
+clients of a running server (`retrieval.commands`)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,95 @@ import msgspec
 from encoder.types import ModelSpec
 from retrieval.config import DEFAULT_MODEL_NAME, ServiceConfig, default_model_source, parse_model_arg
 
-__all__ = ["build_parser", "config_from_args"]
+__all__ = ["build_parser", "config_from_args", "run_command"]
+
+_DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrieval", description="Vector-search retrieval service")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_ingest(sub)
+    _add_eval(sub)
+    return parser
+
+
+def _add_client_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--url", default=_DEFAULT_URL, help=f"server root (default {_DEFAULT_URL})")
+    cmd.add_argument("--api-key", default=None, help="admin key of a server started with --api-key")
+
+
+def _add_ingest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "ingest",
+        help="send files and folders (JSONL, text, Markdown, PDF) to a collection of a running server",
+        description="Parse files here and send their documents in batches. Re-running is cheap and safe: the "
+        "server skips documents whose content is unchanged, so an interrupted run resumes by running it again.",
+    )
+    cmd.add_argument("collection", help="collection name")
+    cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (walked recursively)")
+    _add_client_flags(cmd)
+    cmd.add_argument("--batch", type=_positive, default=64, help="documents per request (default 64)")
+    cmd.add_argument("--create", action="store_true", help="create the collection over the default model if missing")
+    cmd.add_argument("--metadata", type=_json_object, default={}, help="JSON object added to every document")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    cmd.add_argument("--verbose", action="store_true", help="list every file, not only the failed ones")
+
+
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "eval",
+        help="nDCG@10, recall@100 and MRR@10 of every mode and fusion on your judgments (BEIR layout)",
+        description="Reads DIR/queries.jsonl and DIR/qrels/SPLIT.tsv (query-id, corpus-id, score); the judged "
+        "ids are the ids of documents in the collection (ingest DIR/corpus.jsonl first).",
+    )
+    cmd.add_argument("collection", help="collection name")
+    cmd.add_argument("--beir", type=Path, required=True, metavar="DIR", help="folder in BEIR layout")
+    cmd.add_argument("--split", default="test", help="qrels split (default test)")
+    cmd.add_argument("--modes", nargs="+", default=None, help="single modes to report (default: all it keeps)")
+    cmd.add_argument(
+        "--fusion",
+        action="append",
+        type=_json_object,
+        default=None,
+        dest="fusions",
+        metavar="JSON",
+        help='a fusion to try (repeatable), e.g. \'{"method": "rrf", "k": 10}\'; default rrf 60, rrf 2, weighted, dbsf',
+    )
+    _add_client_flags(cmd)
+    cmd.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
+    return number
+
+
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a client command (`ingest`, `eval`) parsed by :func:`build_parser`; its exit status."""
+    if args.command == "ingest":
+        from retrieval.commands.ingest import run_ingest
+
+        return run_ingest(args)
+    from retrieval.commands.evaluate import run_eval
+
+    return run_eval(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="serve models (vLLM-compatible pooling API) over HTTP")
     serve.add_argument(
         "--model",
@@ -64,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)",
     )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
-    return parser
 
 
 _PLAIN_FLAGS = ("host", "port", "data_dir", "max_body_bytes", "log_level", "io_processor_plugin")
@@ -116,6 +199,8 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "serve":
+        parser.error(f"`{args.command}` is a client command; it has no server configuration")
     env = os.environ if env is None else env
     try:
         fields = _config_file(args.config)

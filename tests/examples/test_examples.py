@@ -37,6 +37,9 @@ def test_every_example_is_covered() -> None:
         "colbert_rerank",
         "bge_m3_sparse",
         "openai_client",
+        "rag_retrieval",
+        "bulk_ingest",
+        "langchain_retriever",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -96,3 +99,34 @@ def test_bge_m3_sparse(tiny_store: Callable[[str], Path], capsys: pytest.Capture
 def test_openai_client(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
     out = run_example("openai_client", ["--base-url", f"{minilm_server.url}/v1"], capsys)
     assert _sizes(out) == [384, 384]
+
+
+def test_rag_retrieval(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_example("rag_retrieval", ["--base-url", minilm_server.url, "--collection", "ex-rag"], capsys)
+    assert "ingested 5 paragraphs, 0 unchanged" in out
+    cited = re.findall(r"^  \[1\] (\w+) score=", out, flags=re.M)
+    assert cited == ["eiffel", "louvre"]  # the passage that answers each question ranks first
+    assert out.count("--- prompt for the generator ---") == 2 and "Question: Where can I see the Mona Lisa?" in out
+    assert "[1] The Eiffel Tower was completed" in out
+    again = run_example("rag_retrieval", ["--base-url", minilm_server.url, "--collection", "ex-rag"], capsys)
+    assert "ingested 0 paragraphs, 5 unchanged" in again
+
+
+def test_bulk_ingest(minilm_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fixtures.pdfs import write_corrupt_pdf, write_pdf
+
+    write_pdf(tmp_path / "a.pdf", ["first page", "second page"])
+    write_corrupt_pdf(tmp_path / "bad.pdf")
+    for i in range(5):
+        (tmp_path / f"t{i}.md").write_text(f"# Note {i}\nbody {i}")
+    argv = [str(tmp_path), "--base-url", minilm_server.url, "--collection", "ex-bulk", "--batch", "3"]
+    out = run_example("bulk_ingest", argv, capsys)
+    assert "new=7 unchanged=0 collection_documents=7" in out
+    assert re.search(r"bad\.pdf: 0 documents, error: ", out) and re.search(r"a\.pdf: 2 documents, ok", out)
+    assert "new=0 unchanged=7 collection_documents=7" in run_example("bulk_ingest", argv, capsys)
+
+
+def test_langchain_retriever(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_example("langchain_retriever", ["--base-url", minilm_server.url, "--collection", "ex-lc"], capsys)
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("id=rs ") and "lang=rust" in lines[0]

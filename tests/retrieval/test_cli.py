@@ -1,4 +1,4 @@
-"""`retrieval serve` flags -> ServiceConfig."""
+"""`retrieval serve` flags -> ServiceConfig; `ingest` and `eval` flags; client commands without a server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.cli import config_from_args
+from api.server import main as server_main
+from retrieval.cli import build_parser, config_from_args
 from retrieval.config import DEFAULT_MODEL_NAME
 
 
@@ -73,6 +74,81 @@ def test_bad_json_flags_exit_with_usage(flags: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         config_from_args(["serve", *flags])
     assert exc.value.code == 2
+
+
+def test_ingest_flags() -> None:
+    args = build_parser().parse_args(
+        ["ingest", "docs", "a.pdf", "folder", "--batch", "8", "--create", "--metadata", '{"team": "x"}']
+    )
+    assert (args.command, args.collection, args.paths) == ("ingest", "docs", [Path("a.pdf"), Path("folder")])
+    assert (args.batch, args.create, args.metadata, args.url, args.api_key) == (
+        8,
+        True,
+        {"team": "x"},
+        "http://127.0.0.1:8000",
+        None,
+    )
+    defaults = build_parser().parse_args(["ingest", "docs", "f", "--url", "http://h:1", "--api-key", "k"])
+    assert (defaults.batch, defaults.create, defaults.metadata, defaults.url, defaults.api_key) == (
+        64,
+        False,
+        {},
+        "http://h:1",
+        "k",
+    )
+
+
+def test_eval_flags() -> None:
+    args = build_parser().parse_args(
+        ["eval", "docs", "--beir", "/d/scifact", "--modes", "dense", "bm25", "--fusion", '{"method": "dbsf"}', "--json"]
+    )
+    assert (args.collection, args.beir, args.split, args.modes) == (
+        "docs",
+        Path("/d/scifact"),
+        "test",
+        ["dense", "bm25"],
+    )
+    assert (args.fusions, args.json) == ([{"method": "dbsf"}], True)
+    assert build_parser().parse_args(["eval", "docs", "--beir", "d"]).fusions is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ingest", "docs"],  # no path
+        ["ingest", "docs", "f", "--batch", "0"],
+        ["ingest", "docs", "f", "--metadata", "[1]"],
+        ["ingest", "docs", "f", "--metadata", "{bad"],
+        ["eval", "docs"],  # --beir is required
+        ["eval", "docs", "--beir", "d", "--fusion", "rrf"],
+    ],
+)
+def test_bad_client_flags_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2 and "usage: retrieval" in capsys.readouterr().err
+
+
+def test_client_commands_have_no_server_configuration() -> None:
+    with pytest.raises(SystemExit) as exc:
+        config_from_args(["ingest", "docs", "f"])
+    assert exc.value.code == 2
+
+
+def test_client_commands_report_an_unreachable_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.txt").write_text("alpha")
+    url = "http://127.0.0.1:9"  # discard port: nothing listens
+    assert server_main(["ingest", "docs", str(tmp_path), "--url", url, "--quiet"]) == 1
+    assert "error:" in capsys.readouterr().err
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n')
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "y"}\n')
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert server_main(["eval", "docs", "--beir", str(beir), "--url", url]) == 1
+    assert "ConnectError" in capsys.readouterr().err
+    assert server_main(["eval", "docs", "--beir", str(tmp_path / "missing"), "--url", url]) == 1
+    assert "cannot read" in capsys.readouterr().err
 
 
 def test_keys_come_from_flags_environment_and_config_file(tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""`retrieval eval COLLECTION --beir DIR`: the server's evaluation of your judgments, as a table or JSON.
+
+Reads ``DIR/queries.jsonl`` and ``DIR/qrels/<split>.tsv`` here (``load_beir``, which reads the corpus file
+too) and asks ``POST /v1/collections/{name}/evaluate`` for nDCG@10, recall@100 and
+MRR@10 of every mode and fusion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from retrieval.client import RetrievalClient, RetrievalClientError
+from retrieval.errors import RetrievalError
+from retrieval.evaluation import format_table, load_beir
+
+__all__ = ["run_eval"]
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """The `eval` command: 0 on success, 1 when the data cannot be read or the server refuses."""
+    try:
+        data = load_beir(args.beir, args.split)
+    except (OSError, RetrievalError) as exc:
+        print(f"error: cannot read {args.beir}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with RetrievalClient(args.url, args.api_key) as client:
+            result = client.evaluate(args.collection, data.queries, data.qrels, args.modes, args.fusions)
+    except RetrievalClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = result["data"]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"collection `{args.collection}`, {result.get('queries', len(data.queries))} judged queries ({args.split})")
+    print(format_table((r["mode"], r.get("fusion"), r["ndcg_at_10"], r["recall_at_100"], r["mrr_at_10"]) for r in rows))
+    return 0

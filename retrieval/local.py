@@ -1,0 +1,219 @@
+"""The in-process Python API: :class:`LocalRetrieval`, the same methods and answers as ``RetrievalClient``.
+
+It opens a :class:`~retrieval.service.RetrievalService` over a data directory and runs its async methods on an
+event loop in a private thread (an anyio blocking portal), so plain scripts call it synchronously. Answers are
+the REST API's JSON shapes (plain dicts), so code written against the HTTP client runs unchanged in process.
+Typed errors of ``retrieval.errors`` (and ``encoder.errors``) are raised as they are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from encoder import ModelSpec
+from retrieval.collections import CollectionSpec, Mode, spec_to_json
+from retrieval.config import DEFAULT_MODEL_NAME, default_model_source, parse_model_arg
+from retrieval.errors import InvalidRequestError
+from retrieval.ingest.batches import FileBatches, unsupported_files
+from retrieval.ingest.documents import SourceDocument
+from retrieval.registry import ModelRegistry
+from retrieval.search.evaluate import EvalRequest
+from retrieval.search.fusion import FusionConfig
+from retrieval.search.hits import Hit
+from retrieval.search.planner import Rerank, SearchPlan, modes_of
+from retrieval.service import CollectionInfo, RetrievalService
+from retrieval.store import DocumentRow
+
+__all__ = ["LocalRetrieval"]
+
+T = TypeVar("T")
+_UNSUPPORTED = "unsupported file type (left out of the folder walk)"
+S = TypeVar("S")
+
+
+def _convert(value: Any, kind: type[S], param: str) -> S:
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError(f"{param}: {exc}", param=param, received=value) from exc
+
+
+def _collection_json(info: CollectionInfo) -> dict[str, Any]:
+    sizes = {"dense": 0, "multivector": 0, "sparse": 0, "text": 0, "metadata": 0} | info.bytes
+    counts = {"documents": info.documents, "chunks": info.chunks, "bytes": sizes, "created_at": info.created_at}
+    return spec_to_json(info.spec) | counts | {"modes": list(info.spec.modes())}
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata}
+    body |= {"parent_id": hit.doc_id if hit.id != hit.doc_id else None, "page": hit.page, "source": hit.source}
+    return body | {"chunk": hit.chunk, "char_start": hit.char_start, "char_end": hit.char_end, "scores": hit.scores}
+
+
+def _document_json(row: DocumentRow) -> dict[str, Any]:
+    body = {"id": row.id, "text": row.text, "metadata": row.metadata, "page": row.page, "source": row.source}
+    return body | {"chunks": list(row.chunk_keys)}
+
+
+def _source_document(raw: Mapping[str, Any]) -> SourceDocument:
+    if not isinstance(raw.get("text"), str):
+        raise InvalidRequestError("every document needs a `text` string", param="documents.text")
+    meta = raw.get("metadata") or {}
+    return SourceDocument(
+        id=str(raw.get("id") or uuid.uuid4().hex),
+        text=raw["text"],
+        metadata=dict(meta),
+        source=raw.get("source"),
+        page=raw.get("page"),
+        vectors=raw.get("vectors"),
+    )
+
+
+def _rerank(rerank: Mapping[str, Any] | str | bool | None) -> Rerank | None:
+    if rerank is None or rerank is False:
+        return None
+    if rerank is True:
+        return Rerank()
+    if isinstance(rerank, str):
+        return Rerank(model=rerank)
+    return Rerank(model=rerank.get("model"), top_n=int(rerank.get("top_n", 20)))
+
+
+class LocalRetrieval:
+    """Collections in ``data_dir``, searched in this process; close it (or use ``with``) to save snapshots.
+
+    ``models``: a loaded :class:`ModelRegistry` (kept open at close: the caller owns it), model specs, or
+    sources (``"NAME=PATH"`` or ``PATH``); None serves the bundled MiniLM. ``default_collection`` is created
+    over the first model when missing, as ``retrieval serve`` does.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        models: ModelRegistry | Sequence[ModelSpec | str] | None = None,
+        *,
+        default_collection: str | None = "default",
+    ) -> None:
+        self._stack = ExitStack()
+        self.models = self._registry(models)  # the served models
+        self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal())
+        self.service = RetrievalService.open(Path(data_dir), self.models, default_collection=default_collection)
+        self._stack.callback(self.service.close)
+
+    def _registry(self, models: ModelRegistry | Sequence[ModelSpec | str] | None) -> ModelRegistry:
+        if isinstance(models, ModelRegistry):
+            return models
+        given = models or [f"{DEFAULT_MODEL_NAME}={default_model_source()}"]
+        specs = [m if isinstance(m, ModelSpec) else parse_model_arg(m) for m in given]
+        registry = ModelRegistry.load(specs)
+        self._stack.callback(registry.close)
+        return registry
+
+    def __enter__(self) -> LocalRetrieval:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Save index snapshots, close the store and (when loaded here) the models; idempotent."""
+        self._stack.close()
+
+    def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return self._portal.call(fn, *args)
+
+    # -- collections ----------------------------------------------------------------------------------
+    def create_collection(self, **spec: Any) -> dict[str, Any]:
+        info = self._run(self.service.create_collection, _convert(spec, CollectionSpec, "collection"))
+        return _collection_json(info)
+
+    def collections(self) -> list[dict[str, Any]]:
+        return [_collection_json(info) for info in self.service.collections()]
+
+    def collection(self, name: str) -> dict[str, Any]:
+        return _collection_json(self.service.collection(name))
+
+    def delete_collection(self, name: str) -> dict[str, Any]:
+        self._run(self.service.delete_collection, name)
+        return {"id": name, "object": "collection", "deleted": True}
+
+    # -- documents ------------------------------------------------------------------------------------
+    def add_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        docs = [_source_document(d) for d in documents]
+        result = self._run(self.service.add_documents, name, docs)
+        return {"ids": result.ids, "skipped": result.skipped, "truncated": result.truncated, "chunks": result.chunks}
+
+    def delete_documents(self, name: str, ids: Sequence[str]) -> dict[str, Any]:
+        chunks = self._run(self.service.delete_documents, name, list(ids))
+        return {"deleted": len(set(ids)), "chunks": chunks}
+
+    def get_document(self, name: str, doc_id: str) -> dict[str, Any]:
+        return _document_json(self.service.get_document(name, doc_id))
+
+    def upload_files(
+        self, name: str, paths: Sequence[str | Path], *, metadata: Mapping[str, Any] | None = None, batch: int = 64
+    ) -> dict[str, Any]:
+        """Read files and folders here and write their documents: ``{ids, skipped, files: [{name, ...}]}``."""
+        source = FileBatches([Path(p) for p in paths], batch, metadata or {})
+        ids: list[str] = []
+        skipped: list[str] = []
+        for items in source:
+            result = self._run(self.service.add_documents, name, [i.doc for i in items])
+            ids += result.ids
+            skipped += result.skipped
+        files = [{"name": str(r.path), "documents": r.documents, "error": r.error} for r in source.reports]
+        files += [{"name": str(p), "documents": 0, "error": _UNSUPPORTED} for p in unsupported_files(source.paths)]
+        return {"ids": ids, "skipped": skipped, "files": files}
+
+    # -- search and evaluation ------------------------------------------------------------------------
+    def search(
+        self,
+        name: str,
+        query: str | None = None,
+        *,
+        top_k: int = 10,
+        mode: str = "hybrid",
+        filter: Mapping[str, Any] | None = None,
+        fusion: Mapping[str, Any] | None = None,
+        rerank: Mapping[str, Any] | str | bool | None = None,
+        candidates: int = 100,
+        like: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Hits best first, as the REST API answers them (see ``RetrievalClient.search``)."""
+        if (query is None) == (like is None):
+            raise InvalidRequestError("give exactly one of `query` and `like`", param="query")
+        spec = self.service.collection(name).spec
+        checked: Mode = _convert(mode, Mode, "mode")  # type: ignore[arg-type]
+        plan = SearchPlan(
+            query=query,
+            top_k=top_k,
+            mode=checked,
+            filter=filter,
+            fusion=None if fusion is None else _convert(fusion, FusionConfig, "fusion"),
+            rerank=_rerank(rerank),
+            candidates=candidates,
+            like=like,
+            modes=modes_of(spec, checked),
+        )
+        return [_hit_json(h) for h in self._run(self.service.search, name, plan)]
+
+    def evaluate(
+        self,
+        name: str,
+        queries: Mapping[str, str],
+        qrels: Mapping[str, Mapping[str, int]],
+        modes: Sequence[str] | None = None,
+        fusions: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """``{"data": [{mode, fusion, ndcg_at_10, recall_at_100, mrr_at_10}], "queries": n}``."""
+        configs = None if fusions is None else [_convert(f, FusionConfig, "fusions") for f in fusions]
+        rows = self._run(self.service.evaluate, name, EvalRequest(queries, qrels, modes, configs))
+        judged = sum(1 for q in queries if q in qrels)
+        return {"data": [row._asdict() for row in rows], "queries": judged}
