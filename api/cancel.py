@@ -14,7 +14,9 @@ T = TypeVar("T")
 
 
 class ClientDisconnected(Exception):
-    """The client closed the connection; the work was cancelled."""
+    """The client closed the connection; the work was cancelled.
+
+    `api/errors.py` logs it at info level, not as a server error, and answers 499 (nobody reads it)."""
 
 
 async def _disconnected(request: Request) -> None:

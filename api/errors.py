@@ -1,28 +1,51 @@
-"""The one place where domain errors become HTTP: vLLM's `{"error": {message, type, param, code}}` body."""
+"""The one place where errors become HTTP: vLLM's `{"error": {message, type, param, code}}` body.
+
+Every class of the three typed trees (`encoder/`, `index/`, `retrieval/`) has exactly one row in `ERROR_ROWS`;
+an error takes the row of the nearest class in its MRO. There is no row for `ValueError` or `TypeError`: an
+exception outside the trees is a bug, answered with a 500 whose message is generic and carries an error id,
+and logged with its traceback and that id. Rows marked `hidden` (a model or index file that cannot be read,
+a store that failed) answer the same way, because their messages name files on the server.
+
+`LimitExceededError` is 413 when its `param` names the size of the request body or of an uploaded file
+(`body`, `file`, `files`, or a field under them such as `files[2]`), and 400 for every other limit
+(documents per request, query length, top_k). A client that disconnected is logged at info level, not as a
+server error, and answered 499 (nginx's "client closed request"; nobody reads it, the metrics count it).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 from http import HTTPStatus
+from typing import Any, NamedTuple
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
-from encoder.errors import (
-    EncoderError,
-    InvalidInputError,
-    ModelLoadError,
-    ModelNotFoundError,
-    OverloadedError,
-    UnsupportedTaskError,
-)
+from api.cancel import ClientDisconnected
+from encoder import errors as enc
+from index import errors as idx
 from retrieval import errors as ret
 
-__all__ = ["ErrorBody", "ErrorInfo", "error_response", "exception_handlers"]
+__all__ = [
+    "ENCODE_ERRORS",
+    "ERROR_ROWS",
+    "MODEL_ERRORS",
+    "ErrorBody",
+    "ErrorInfo",
+    "ErrorRow",
+    "error_response",
+    "error_responses",
+    "exception_handlers",
+]
 
 log = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that went away before the answer
+_DISCONNECT_DETAIL = "client disconnected prematurely"  # Litestar's detail when the body upload is cut off
 
 
 class ErrorInfo(msgspec.Struct):
@@ -36,50 +59,142 @@ class ErrorBody(msgspec.Struct):
     error: ErrorInfo  # vLLM's nested error shape
 
 
-_BY_ERROR: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
-    (ret.CollectionExistsError, HTTPStatus.CONFLICT, "ConflictError"),
-    (ret.NotFoundError, HTTPStatus.NOT_FOUND, "NotFoundError"),
-    (ret.StorageError, HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableError"),
-    (ret.RetrievalError, HTTPStatus.BAD_REQUEST, "BadRequestError"),  # 413 for a size limit, see `_status`
-    (OverloadedError, HTTPStatus.TOO_MANY_REQUESTS, "TooManyRequestsError"),
-    (ModelNotFoundError, HTTPStatus.NOT_FOUND, "NotFoundError"),
-    (UnsupportedTaskError, HTTPStatus.NOT_IMPLEMENTED, "NotImplementedError"),
-    (InvalidInputError, HTTPStatus.BAD_REQUEST, "BadRequestError"),
-    (ModelLoadError, HTTPStatus.INTERNAL_SERVER_ERROR, "InternalServerError"),
-    (EncoderError, HTTPStatus.BAD_REQUEST, "BadRequestError"),
-    (ValueError, HTTPStatus.BAD_REQUEST, "BadRequestError"),
-    (TypeError, HTTPStatus.BAD_REQUEST, "BadRequestError"),
-)
+class ErrorRow(NamedTuple):
+    status: HTTPStatus  # the answer
+    hidden: str | None = None  # public message sent instead of the error's own (then logged with an id)
 
-_HTTP_TYPES = {
+
+_UNREADABLE_MODEL = "The model could not be loaded"
+_UNREADABLE_INDEX = "A stored index could not be read"
+
+ERROR_ROWS: dict[type[Exception], ErrorRow] = {
+    # encoder/
+    enc.EncoderError: ErrorRow(HTTPStatus.SERVICE_UNAVAILABLE),  # raised as is only while the engine shuts down
+    enc.InvalidInputError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    enc.InputTooLongError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    enc.UnsupportedTaskError: ErrorRow(HTTPStatus.NOT_IMPLEMENTED),  # vLLM's answer for a task the model lacks
+    enc.OverloadedError: ErrorRow(HTTPStatus.TOO_MANY_REQUESTS),  # with a Retry-After header
+    enc.ModelLoadError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR, _UNREADABLE_MODEL),
+    # index/
+    idx.IndexStoreError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR, "The index failed"),
+    idx.InvalidVectorsError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    idx.InvalidIdsError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    idx.InvalidQueryError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    idx.IndexConfigError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    idx.IndexCorruptError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR, _UNREADABLE_INDEX),
+    idx.IndexFormatError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR, _UNREADABLE_INDEX),
+    # retrieval/
+    ret.RetrievalError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    ret.InvalidRequestError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    ret.InvalidFilterError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    ret.LimitExceededError: ErrorRow(HTTPStatus.BAD_REQUEST),  # 413 for a body or upload size, see above
+    ret.UnsupportedFileError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    ret.CorruptFileError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    ret.NotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
+    ret.ModelNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
+    ret.CollectionNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
+    ret.DocumentNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
+    ret.JobNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
+    ret.CollectionExistsError: ErrorRow(HTTPStatus.CONFLICT),
+    ret.StorageError: ErrorRow(
+        HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
+    ),
+}
+
+_TYPES = {
     400: "BadRequestError",
     401: "AuthenticationError",
     404: "NotFoundError",
     405: "MethodNotAllowedError",
+    409: "ConflictError",
     413: "RequestEntityTooLargeError",
     415: "UnsupportedMediaTypeError",
     422: "UnprocessableEntityError",
     429: "TooManyRequestsError",
+    CLIENT_CLOSED_REQUEST: "ClientClosedRequestError",
+    500: "InternalServerError",
+    501: "NotImplementedError",
+    503: "ServiceUnavailableError",
 }
 
+_DESCRIPTIONS = {
+    400: "The request is malformed or asks for something impossible",
+    401: "Missing or wrong API key (only when the server runs with --api-key)",
+    404: "Something the request names (a model, a collection, a document) does not exist",
+    409: "The resource exists already",
+    413: "The request body (or an uploaded file) is over its size limit",
+    429: "The server is overloaded; retry after the Retry-After header's seconds",
+    500: "Unexpected server error; the message carries an error id to quote",
+    501: "The model does not support this task",
+    503: "The model is shutting down or the store is unavailable",
+}
 
-def error_response(status: int, message: str, type_: str, param: str | None = None) -> Response[ErrorBody]:
+MODEL_ERRORS = (400, 401, 404, 413, 500)  # what any POST naming a model can answer
+ENCODE_ERRORS = (*MODEL_ERRORS, 429, 501, 503)  # ... and one that queues work on the model
+
+_PAYLOAD_PARAM = re.compile(r"(body|files?)([.\[].*)?")
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI declarations of the error body for `statuses`, for a handler's `responses=`."""
+    return {
+        s: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[s], generate_examples=False)
+        for s in statuses
+    }
+
+
+def _type_name(status: int) -> str:
+    """vLLM's type name for a status: `_TYPES`, else the status phrase in CamelCase + `Error` (403 ForbiddenError)."""
+    if status in _TYPES:
+        return _TYPES[status]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "InternalServerError"
+    return re.sub(r"[^A-Za-z]", "", phrase.title()) + "Error"
+
+
+def error_response(
+    status: int, message: str, type_: str | None = None, param: str | None = None, headers: dict[str, str] | None = None
+) -> Response[ErrorBody]:
+    type_ = type_ or _type_name(status)
     body = ErrorBody(ErrorInfo(message=message, type=type_, param=param, code=status))
-    return Response(content=body, status_code=status)
+    return Response(content=body, status_code=status, headers=headers)
 
 
-_PAYLOAD_PARAM = re.compile(r"(body|files?)([.\[].*)?")  # a limit on these is a size: 413
+def _row_of(exc: Exception) -> ErrorRow | None:
+    return next((ERROR_ROWS[c] for c in type(exc).__mro__ if c in ERROR_ROWS), None)
 
 
-def _domain_error(_: Request, exc: Exception) -> Response[ErrorBody]:
-    for cls, status, type_ in _BY_ERROR:
-        if isinstance(exc, cls):
-            if isinstance(exc, ret.LimitExceededError) and exc.param and _PAYLOAD_PARAM.fullmatch(exc.param):
-                status, type_ = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "RequestEntityTooLargeError"
-            if status >= 500:
-                log.error("request failed: %s", exc, exc_info=exc)
-            return error_response(status, str(getattr(exc, "message", exc)), type_, getattr(exc, "param", None))
-    return _server_error(_, exc)
+def _status(exc: Exception, row: ErrorRow) -> int:
+    param = getattr(exc, "param", None)
+    if isinstance(exc, ret.LimitExceededError) and param and _PAYLOAD_PARAM.fullmatch(param):
+        return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    return row.status
+
+
+def _logged_server_error(
+    request: Request[Any, Any, Any], exc: BaseException, public: str, status: int = 500
+) -> Response[ErrorBody]:
+    """A 5xx whose cause stays in the log: the body says `public` and an id that finds the traceback there."""
+    error_id = uuid.uuid4().hex
+    log.error("%s %s failed (error id %s)", request.method, request.url.path, error_id, exc_info=exc)
+    return error_response(status, f"{public} (error id {error_id})")
+
+
+def _domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    row = _row_of(exc)
+    if row is None:
+        return _server_error(request, exc)
+    if row.hidden:
+        return _logged_server_error(request, exc, row.hidden, row.status)
+    status = _status(exc, row)
+    headers = None
+    if isinstance(exc, enc.OverloadedError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(status, str(getattr(exc, "message", exc)), param=getattr(exc, "param", None), headers=headers)
 
 
 def _param_of(message: str, key: str | None) -> str | None:
@@ -90,7 +205,7 @@ def _param_of(message: str, key: str | None) -> str | None:
     return f"body.{key}" if key else None
 
 
-def _validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody]:
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     param = None
     details = []
@@ -103,22 +218,30 @@ def _validation_error(_: Request, exc: ValidationException) -> Response[ErrorBod
     return error_response(400, message, "BadRequestError", param)
 
 
-def _http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
+def _client_disconnected(request: Request[Any, Any, Any], _: Exception) -> Response[ErrorBody]:
+    log.info("%s %s: the client disconnected; its work was cancelled", request.method, request.url.path)
+    return error_response(CLIENT_CLOSED_REQUEST, "Client closed the request")
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
-    return error_response(status, str(exc.detail), _HTTP_TYPES.get(status, "InternalServerError"))
+    if status >= 500:
+        if exc.detail == _DISCONNECT_DETAIL:
+            return _client_disconnected(request, exc)
+        return _logged_server_error(request, exc, "Internal server error")
+    return error_response(status, str(exc.detail), headers=exc.headers)
 
 
-def _server_error(_: Request, exc: Exception) -> Response[ErrorBody]:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, f"Internal server error: {type(exc).__name__}", "InternalServerError")
+def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    return _logged_server_error(request, exc, "Internal server error")
 
 
 exception_handlers = {
     ValidationException: _validation_error,
     HTTPException: _http_error,
-    EncoderError: _domain_error,
+    ClientDisconnected: _client_disconnected,
+    enc.EncoderError: _domain_error,
+    idx.IndexStoreError: _domain_error,
     ret.RetrievalError: _domain_error,
-    ValueError: _domain_error,
-    TypeError: _domain_error,
     Exception: _server_error,
 }

@@ -9,7 +9,6 @@ from encoder.errors import (
     InputTooLongError,
     InvalidInputError,
     ModelLoadError,
-    ModelNotFoundError,
     OverloadedError,
     UnsupportedTaskError,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "ModelInfo",
     "ModelKind",
     "ModelLoadError",
-    "ModelNotFoundError",
     "ModelSpec",
     "MultimodalInput",
     "OverloadedError",

@@ -100,6 +100,16 @@ class Engine(EngineText):
         """The sentence-transformers prompt name used for queries or documents (None when the model has none)."""
         return self.info.prompt_names.get(role)
 
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """Task adapters a request may pick with `PoolingParams.adapter` (jina-embeddings-v3's LoRAs)."""
+        return self._adapter.adapters
+
+    def role_adapter(self, role: PromptRole) -> str | None:
+        """The task adapter for queries / documents (`retrieval.query` / `retrieval.passage`), if the model has it."""
+        name = {"query": "retrieval.query", "document": "retrieval.passage"}[role]
+        return name if name in self.adapters else None
+
     # -- batching ------------------------------------------------------------------------------------
     @property
     def max_batch_tokens(self) -> int:
@@ -154,6 +164,7 @@ class Engine(EngineText):
             dimensions=params.dimensions if params.dimensions is not None else (pc.dimensions if pc else None),
             use_activation=params.use_activation if params.use_activation is not None else self.info.use_activation,
             embedding_mode=params.embedding_mode,
+            adapter=params.adapter,
         )
         self._adapter.check_params(resolved)
         return resolved

@@ -1,4 +1,9 @@
-"""Typed errors of the encoder layer. `api/errors.py` maps them to HTTP in one place."""
+"""Typed errors of the encoder layer: one tree rooted at :class:`EncoderError`.
+
+Each error carries the request field at fault (``param``), what was received and what is allowed, so
+``api/errors.py`` maps every class once without parsing strings. Nothing here knows about HTTP.
+(A model name that is not served is the retrieval layer's ``ModelNotFoundError``: the registry owns names.)
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,22 @@ __all__ = [
     "InputTooLongError",
     "InvalidInputError",
     "ModelLoadError",
-    "ModelNotFoundError",
     "OverloadedError",
     "UnsupportedTaskError",
 ]
 
 
 class EncoderError(Exception):
-    """Base of every encoder error. `param` names the offending request field when there is one."""
+    """Base of every encoder error (raised as is when the engine is shutting down)."""
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, received: object = None, allowed: object = None
+    ) -> None:
         super().__init__(message)
-        self.message = message
-        self.param = param
+        self.message = message  # for a person
+        self.param = param  # request field at fault, e.g. "input" or "dimensions"
+        self.received = received  # the value given (short form)
+        self.allowed = allowed  # what would have been accepted
 
 
 class InvalidInputError(EncoderError):
@@ -34,17 +42,13 @@ class InputTooLongError(InvalidInputError):
             f"This model's maximum context length is {allowed} tokens. However, you requested "
             f"{received} tokens in the input for embedding generation. Please reduce the length of the input.",
             param="input",
+            received=received,
+            allowed=allowed,
         )
-        self.received = received
-        self.allowed = allowed
 
 
 class UnsupportedTaskError(EncoderError):
     """The model cannot run the task (vLLM: "The model does not support ... API")."""
-
-
-class ModelNotFoundError(EncoderError):
-    """No served model has that name."""
 
 
 class ModelLoadError(EncoderError):
@@ -52,4 +56,10 @@ class ModelLoadError(EncoderError):
 
 
 class OverloadedError(EncoderError):
-    """The admission queue is full; the caller should retry later (HTTP 429)."""
+    """The admission queue is full; the caller should retry after ``retry_after`` seconds."""
+
+    def __init__(
+        self, message: str, *, received: int | None = None, allowed: int | None = None, retry_after: int = 1
+    ) -> None:
+        super().__init__(message, received=received, allowed=allowed)
+        self.retry_after = retry_after  # whole seconds a client should wait before retrying

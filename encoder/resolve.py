@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder.errors import ModelLoadError
+from encoder.jina_config import read_flash_config
 from encoder.prompts import PromptRole, role_prompt_names
 from encoder.st_config import STConfig, read_st_config
 from encoder.types import ConvertMode, ModelSpec, PoolingType, Task
@@ -122,11 +123,14 @@ def _load_config(weights_dir: Path, spec: ModelSpec) -> Any:
 
     if not (weights_dir / "config.json").is_file():
         raise ModelLoadError(f"{weights_dir / 'config.json'} is missing")
-    try:
-        config = AutoConfig.from_pretrained(weights_dir, trust_remote_code=spec.trust_remote_code)
-    except ValueError as exc:
-        hint = "" if spec.trust_remote_code else " (if it ships its own code, pass trust_remote_code)"
-        raise ModelLoadError(f"cannot read {weights_dir / 'config.json'}: {exc}{hint}") from exc
+    # Jina's flash XLM-R names remote code: read as JSON instead, so an unreachable auto_map still loads
+    config = read_flash_config(weights_dir, spec.trust_remote_code)
+    if config is None:
+        try:
+            config = AutoConfig.from_pretrained(weights_dir, trust_remote_code=spec.trust_remote_code)
+        except ValueError as exc:
+            hint = "" if spec.trust_remote_code else " (if it ships its own code, pass trust_remote_code)"
+            raise ModelLoadError(f"cannot read {weights_dir / 'config.json'}: {exc}{hint}") from exc
     for key, value in spec.hf_overrides.items():
         setattr(config, key, value)
     return config

@@ -15,12 +15,13 @@ from encoder.types import TruncationSide
 __all__ = ["Prompt", "TextTokenizer", "load_hf_tokenizer"]
 
 
-def load_hf_tokenizer(folder: Path, trust_remote_code: bool) -> Any:
-    """Load the checkpoint's (fast) tokenizer from `folder`."""
+def load_hf_tokenizer(folder: Path, trust_remote_code: bool, config: Any = None) -> Any:
+    """Load the checkpoint's (fast) tokenizer from `folder`; a given `config` spares AutoTokenizer reading one."""
     from transformers import AutoTokenizer
 
+    extra = {} if config is None else {"config": config}
     try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code, **extra)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load a tokenizer from {folder}: {exc}") from exc
 

@@ -92,6 +92,7 @@ class PoolingParams(msgspec.Struct, frozen=True):
     dimensions: int | None = None  # Matryoshka truncation
     use_activation: bool | None = None  # normalize (embed) / softmax-sigmoid (classify); None = default
     embedding_mode: EmbeddingMode | None = None  # ColBERT query/document encoding; None = raw tokens
+    adapter: str | None = None  # task LoRA adapter (jina-embeddings-v3); None = the model's default
 
 
 @dataclass(slots=True)

@@ -45,7 +45,11 @@ class InvalidFilterError(InvalidRequestError):
 
 
 class LimitExceededError(InvalidRequestError):
-    """A request is over a configured limit (documents per request, query length, top_k, upload size)."""
+    """A request is over a configured limit (documents per request, query length, top_k, upload size).
+
+    Name a size limit on the request body or an uploaded file `param="body"`, `"file"` or `"files[i]"`: the API
+    layer tells those apart (payload too large) from every other limit (a bad request).
+    """
 
     def __init__(self, what: str, received: int, allowed: int, *, param: str | None = None) -> None:
         super().__init__(

@@ -16,10 +16,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from index import BM25Index, DenseIndex, IndexStoreError, MultiVectorIndex, SearchResult, SparseIndex
+from index import BM25Index, DenseConfig, DenseIndex, IndexStoreError, MultiVectorIndex, SearchResult, SparseIndex
+from index.faiss_build import resolve_kind
 from retrieval.collections import CollectionSpec
 from retrieval.store import ChunkRow, Store
 
@@ -32,9 +34,15 @@ _VECTOR_OF: dict[Family, str] = {"dense": "dense", "multivector": "multivector",
 AnyIndex = DenseIndex | MultiVectorIndex | SparseIndex | BM25Index
 
 
-def _new(family: Family, spec: CollectionSpec, dims: dict[str, int]) -> AnyIndex:
+def live_dense_config(config: DenseConfig, n: int) -> DenseConfig:
+    """`auto` becomes the concrete kind for `n` vectors, so the live index never retrains inside a write; a
+    background build swaps in the next kind when the collection outgrows this one (`IndexSet.upgrade`)."""
+    return config if config.kind != "auto" else msgspec.structs.replace(config, kind=resolve_kind(config, n))
+
+
+def _new(family: Family, spec: CollectionSpec, dims: dict[str, int], n: int = 0) -> AnyIndex:
     if family == "dense":
-        return DenseIndex(dims["dense"], spec.index.dense)
+        return DenseIndex(dims["dense"], live_dense_config(spec.index.dense, n))
     if family == "multivector":
         return MultiVectorIndex(dims["multivector"], spec.index.multivector)
     if family == "sparse":
@@ -112,6 +120,36 @@ class IndexSet:
         with self.lock:
             return {f: len(i) for f, i in self.indexes.items()}
 
+    # -- growing -------------------------------------------------------------------------------------
+    def upgrade(self, store: Store, collection: str) -> bool:
+        """Build the dense index of the kind the collection's size now calls for (flat -> IVF ...) from the
+        store, outside the lock, then catch up on writes made meanwhile and swap it in. Reads and writes
+        continue on the old index throughout; returns whether a swap happened."""
+        live = self.indexes.get("dense")
+        if not isinstance(live, DenseIndex) or self.spec.index.dense.kind != "auto":
+            return False
+        config = live_dense_config(self.spec.index.dense, len(live))
+        if config.kind == live.config.kind:
+            return False
+        top = store.last_seq()
+        fresh = DenseIndex(self.dims["dense"], config)
+        rows = [r for batch in store.iter_chunks(collection, upto_seq=top, vectors=["dense"]) for r in batch]
+        ids, items = _items("dense", rows)
+        if ids.size:
+            fresh.add(ids, items)
+        with self.lock:
+            removed = store.removed_after(collection, top)
+            newer = [r for batch in store.iter_chunks(collection, after_seq=top, vectors=["dense"]) for r in batch]
+            if removed.size:
+                fresh.remove(removed)
+            ids, items = _items("dense", newer)
+            if ids.size:
+                fresh.add(ids, items)
+            self.indexes["dense"] = fresh
+            self.saved_seq = -1  # the next snapshot writes the new kind
+        log.info("collection %s: dense index is now %s (%d vectors)", collection, config.kind, len(fresh))
+        return True
+
     # -- snapshots ------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         """Write every index atomically with the seq it contains (skipped when nothing changed)."""
@@ -156,7 +194,11 @@ def _same_settings(fresh: IndexSet, loaded: dict[Family, AnyIndex]) -> bool:
     """A snapshot built with other settings (dimension, index config) is rebuilt rather than served."""
     for family, index in loaded.items():
         expected = fresh.indexes[family]
-        if getattr(index, "config", None) != getattr(expected, "config", None):
+        got, want = getattr(index, "config", None), getattr(expected, "config", None)
+        if family == "dense" and fresh.spec.index.dense.kind == "auto" and isinstance(got, DenseConfig):
+            got = msgspec.structs.replace(got, kind="auto")  # the live kind follows the size
+            want = fresh.spec.index.dense
+        if got != want:
             return False
         if getattr(index, "dim", None) != getattr(expected, "dim", None):
             return False

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-from encoder import Engine, ModelNotFoundError, ModelSpec
+from encoder import Engine, ModelSpec
+from retrieval.errors import ModelNotFoundError
 
 __all__ = ["ModelRegistry"]
 
@@ -35,7 +36,9 @@ class ModelRegistry:
             return self.default
         engine = self._engines.get(name)
         if engine is None:
-            raise ModelNotFoundError(f"The model `{name}` does not exist.", param=param)
+            raise ModelNotFoundError(
+                f"The model `{name}` does not exist.", param=param, received=name, allowed=sorted(self._engines)
+            )
         return engine
 
     @property

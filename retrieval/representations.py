@@ -61,9 +61,11 @@ def encode_calls(
         return [(list(kinds), EncodeCall(texts, PoolingParams(task=M3_TASK), opts))]
     out = []
     for kind in kinds:
+        adapter = engine.role_adapter(role)  # jina-embeddings-v3: retrieval.query / retrieval.passage
         if kind == "dense":
-            params = PoolingParams(task="embed")
+            params = PoolingParams(task="embed", adapter=adapter)
         else:
-            params = PoolingParams(task="token_embed", embedding_mode=role if engine.late_interaction else None)
+            mode = role if engine.late_interaction else None
+            params = PoolingParams(task="token_embed", embedding_mode=mode, adapter=adapter)
         out.append(([kind], EncodeCall(texts, params, opts)))
     return out

@@ -114,9 +114,11 @@ class RetrievalService:
         return dims
 
     def save_snapshots(self) -> None:
-        """Write every changed collection's index snapshots (background thread and shutdown)."""
+        """Write every changed collection's index snapshots (background thread and shutdown); first swap in a
+        larger index kind where a collection has outgrown its own (built off the lock)."""
         for name, coll in list(self._collections.items()):
             try:
+                coll.indexes.upgrade(self.store, name)
                 coll.indexes.save(self._snapshot_dir(name))
             except OSError as exc:  # a failed snapshot loses nothing: the store replays at start
                 log.warning("snapshot of %s failed: %s", name, exc)

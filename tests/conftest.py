@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -20,6 +21,8 @@ from tests.fixtures import checkpoints
 from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert
+from tests.fixtures.jina import write_jina_colbert_v2, write_jina_v3
+from tests.fixtures.recipes import write_bert_cls_wide
 
 Builder = Callable[[Path], Path]
 
@@ -33,6 +36,10 @@ _BUILDERS: dict[str, Builder] = {
     "pylate_colbert": write_pylate_colbert,  # PyLate ModernBERT + 1_Dense
     "jina_colbert": write_jina_colbert,  # Jina roberta.* + linear.weight
     "bge_m3": write_bge_m3,  # XLM-R + colbert_linear.pt + sparse_linear.pt
+    "jina_v3": write_jina_v3,  # flash XLM-R + 5 task LoRA adapters (fp32)
+    "jina_v3_bf16": lambda p: write_jina_v3(p, dtype=torch.bfloat16),  # the same, stored in bf16 as published
+    "jina_colbert_v2": write_jina_colbert_v2,  # flash XLM-R under roberta.* + linear.weight
+    "bert_st_cls_wide": write_bert_cls_wide,  # snowflake-arctic-embed-m-v1.5 recipe: CLS, hidden 320
 }
 
 

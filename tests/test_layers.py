@@ -47,18 +47,26 @@ def test_import_linter_contracts_hold() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# Attribute names that belong to the encoder's internals: adapters, Hugging Face tokenizers and their locks.
-_ENCODER_INTERNALS = {"adapter", "_adapter", "hf", "lock", "_tokenizer", "tokenizer"}
+# The encoder's internals: Engine's private parts, Hugging Face tokenizers, and the modules behind Engine.
+_INTERNAL_ATTRS = {"_adapter", "_tokenizer", "_run_lock", "_batcher", "hf", "tokenizer"}
+_INTERNAL_MODULES = ("encoder.models", "encoder.tokenizer", "encoder.batcher", "encoder.batch", "encoder.text")
 
 
 def _internal_reaches(path: Path) -> list[str]:
-    """`x.adapter`, `x.tokenizer.hf`, `x.lock`, ... anywhere in `path` (attribute access, not names)."""
+    """`x._adapter`, `x.tokenizer.hf`, ... and imports of the modules behind Engine, anywhere in `path`."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return [
-        f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}"
+    where = path.relative_to(ROOT)
+    hits = [
+        f"{where}:{node.lineno} .{node.attr}"
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and node.attr in _ENCODER_INTERNALS
+        if isinstance(node, ast.Attribute) and node.attr in _INTERNAL_ATTRS
     ]
+    hits += [
+        f"{where}:{node.lineno} imports {node.module}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(_INTERNAL_MODULES)
+    ]
+    return hits
 
 
 @pytest.mark.parametrize("folder", ["api", "retrieval", "index", "examples", "tests/api", "tests/retrieval"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, post
 
 from api.cancel import until_disconnect
+from api.errors import ENCODE_ERRORS, error_responses
 from api.schemas.classify import ClassificationRequest, ClassificationResponse, classification_response
 from encoder import PoolingParams
 from retrieval import ModelRegistry
@@ -12,7 +13,9 @@ from retrieval import ModelRegistry
 __all__ = ["create_classify"]
 
 
-@post("/classify", status_code=200, summary="Classify texts (vLLM compatible)")
+@post(
+    "/classify", status_code=200, summary="Classify texts (vLLM compatible)", responses=error_responses(*ENCODE_ERRORS)
+)
 async def create_classify(
     request: Request, data: ClassificationRequest, registry: ModelRegistry
 ) -> ClassificationResponse:

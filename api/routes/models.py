@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
+from api.errors import error_responses
 from api.schemas.common import now
 from retrieval import ModelRegistry
 
@@ -29,13 +31,22 @@ class ModelList(msgspec.Struct):
     object: Literal["list"] = "list"
 
 
-@get("/v1/models", sync_to_thread=False, summary="List served models")
+@get("/v1/models", sync_to_thread=False, summary="List served models", responses=error_responses(401, 500))
 def list_models(registry: ModelRegistry) -> ModelList:
     created = now()
     return ModelList([ModelCard(e.name, created, e.info.spec.source, e.info.max_model_len) for e in registry])
 
 
-@get("/health", sync_to_thread=False, summary="200 when every model's worker is alive, else 503")
+@get(
+    "/health",
+    sync_to_thread=False,
+    summary="200 when every model's worker is alive, else 503",
+    responses={
+        200: ResponseSpec(None, description="Every model's worker is alive (empty body)"),
+        503: ResponseSpec(None, description="A model's worker is not alive (empty body)"),
+        **error_responses(500),
+    },
+)
 def health(registry: ModelRegistry) -> Response[bytes]:
     alive = all(e.healthy for e in registry)
     return Response(b"", status_code=200 if alive else 503)

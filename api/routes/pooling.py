@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from api.cancel import until_disconnect
+from api.errors import ENCODE_ERRORS, error_responses
 from api.responses import octet_stream
 from api.schemas.common import new_id, now, usage
 from api.schemas.plugin import IOProcessorResponse
@@ -32,7 +33,12 @@ async def handle_plugin_request(request: Request, data: PoolingRequest, registry
     return IOProcessorResponse(request_id=data.request_id or new_id("pool"), created_at=now(), data=result.data)
 
 
-@post("/pooling", status_code=200, summary="Pool hidden states: embed, token_embed, token_classify, classify")
+@post(
+    "/pooling",
+    status_code=200,
+    summary="Pool hidden states: embed, token_embed, token_classify, classify",
+    responses=error_responses(*ENCODE_ERRORS),
+)
 async def create_pooling(
     request: Request, data: PoolingRequest, registry: ModelRegistry
 ) -> PoolingResponse | IOProcessorResponse | Response[Any]:

@@ -7,6 +7,7 @@ import asyncio
 from litestar import post
 from msgspec import UNSET
 
+from api.errors import MODEL_ERRORS, error_responses
 from api.schemas.tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from encoder import Engine, InvalidInputError
 from retrieval import ModelRegistry
@@ -47,11 +48,21 @@ def detokenize_text(engine: Engine, data: DetokenizeRequest) -> DetokenizeRespon
     return DetokenizeResponse(engine.detokenize(data.tokens))
 
 
-@post("/tokenize", status_code=200, summary="Tokenise a prompt or chat messages (vLLM compatible)")
+@post(
+    "/tokenize",
+    status_code=200,
+    summary="Tokenise a prompt or chat messages (vLLM compatible)",
+    responses=error_responses(*MODEL_ERRORS),
+)
 async def create_tokenize(data: TokenizeRequest, registry: ModelRegistry) -> TokenizeResponse:
     return await asyncio.to_thread(tokenize_text, registry.get(data.model), data)
 
 
-@post("/detokenize", status_code=200, summary="Decode token ids (vLLM compatible)")
+@post(
+    "/detokenize",
+    status_code=200,
+    summary="Decode token ids (vLLM compatible)",
+    responses=error_responses(*MODEL_ERRORS),
+)
 async def create_detokenize(data: DetokenizeRequest, registry: ModelRegistry) -> DetokenizeResponse:
     return await asyncio.to_thread(detokenize_text, registry.get(data.model), data)

@@ -16,6 +16,7 @@ class EmbeddingRequest(EncodingRequest, kw_only=True):
 
     dimensions: int | None = None  # Matryoshka output size
     use_activation: bool | None = None  # L2-normalise (default True)
+    adapter: str | None = None  # extension: task LoRA adapter (jina-embeddings-v3); None = vLLM's behaviour
 
 
 class EmbeddingData(msgspec.Struct):

@@ -74,7 +74,7 @@ class ModelAdapter:
         self.info = info
         self.device = device
         self.dtype = dtype
-        hf_tok = load_hf_tokenizer(self.tokenizer_dir(), info.spec.trust_remote_code)
+        hf_tok = self.load_tokenizer()
         self.tokenizer = TextTokenizer(hf_tok, info.max_model_len, info.st.do_lower_case)
         self.module = self.load_module().to(device=device, dtype=dtype).eval()
 
@@ -82,6 +82,10 @@ class ModelAdapter:
     def tokenizer_dir(self) -> Path:
         root = self.info.root
         return root if (root / "tokenizer_config.json").is_file() else self.info.weights_dir
+
+    def load_tokenizer(self) -> Any:
+        """The Hugging Face tokenizer of `tokenizer_dir()`."""
+        return load_hf_tokenizer(self.tokenizer_dir(), self.info.spec.trust_remote_code)
 
     def load_backbone(self, auto_class: Any = None) -> torch.nn.Module:
         """Load the transformers model of `weights_dir` from safetensors."""
@@ -113,6 +117,11 @@ class ModelAdapter:
         """Retrievable representations: a dense model produces dense vectors."""
         return frozenset({"dense"}) if self.supports("embed") else frozenset()
 
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """Named task adapters a request may choose (jina-embeddings-v3's LoRAs); none by default."""
+        return ()
+
     def supports(self, task: Task) -> bool:
         try:
             self.check_task(task)
@@ -125,7 +134,12 @@ class ModelAdapter:
             raise UnsupportedTaskError(f"The model does not support {TASK_API_NAMES[task]}")
 
     def check_params(self, params: PoolingParams) -> None:
-        """Validate per-request options (Matryoshka `dimensions` with vLLM's texts)."""
+        """Validate per-request options (Matryoshka `dimensions` with vLLM's texts; no LoRA `adapter` here)."""
+        if params.adapter is not None:
+            raise InvalidInputError(
+                f'Model "{self.info.name}" has no LoRA adapters; remove `adapter` (got {params.adapter!r})',
+                param="adapter",
+            )
         if params.dimensions is None:
             return
         if params.task not in ("embed", "token_embed"):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from encoder.jina_config import is_flash_xlmr
 from encoder.models.base import ModelAdapter
 from encoder.models.bge_m3 import BgeM3Adapter
 from encoder.models.classifier import SequenceClassifier
 from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
 from encoder.models.dense import DenseEmbedder
+from encoder.models.jina_xlmr import JinaEmbedder, JinaFlashColBERT
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
 from encoder.models.token_classifier import TOKEN_CLASSIFICATION_PATTERN, TokenClassifier
 from encoder.resolve import ModelInfo
@@ -45,7 +47,15 @@ def dedicated_tasks(architecture: str) -> frozenset[Task] | None:
 
 
 def adapter_class(info: ModelInfo) -> type[ModelAdapter]:
-    """The dedicated adapter of the architecture, else the first fallback whose task the model has."""
+    """The dedicated adapter of the architecture, else the first fallback whose task the model has.
+
+    Jina's rotary (flash) XLM-R configs run on our own backbone, whatever their architecture name says.
+    """
+    if is_flash_xlmr(info.config):
+        if info.architecture in (*JinaColBERT.architectures, *HFColBERT.architectures):
+            return JinaFlashColBERT
+        if "embed" in info.tasks:
+            return JinaEmbedder
     if info.architecture in _BY_ARCHITECTURE:
         return _BY_ARCHITECTURE[info.architecture]
     for pattern, pattern_cls in _BY_PATTERN:

@@ -1,4 +1,5 @@
-"""Schemathesis hooks (loaded with SCHEMATHESIS_HOOKS): a server-error check that knows vLLM's 501.
+"""Schemathesis hooks (loaded with SCHEMATHESIS_HOOKS): a server-error check that knows vLLM's 501, and a
+check that no error body shows a traceback or a source file.
 
 vLLM answers a task the model lacks ("The model does not support Classification API") with 501; that is a
 documented, deliberate answer, not a crash. Every other 5xx fails.
@@ -6,6 +7,7 @@ documented, deliberate answer, not a crash. Every other 5xx fails.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import schemathesis
@@ -17,4 +19,14 @@ def no_crash(ctx: Any, response: Any, case: Any) -> bool | None:
     deliberate = status == 501 and "does not support" in response.text
     if status >= 500 and not deliberate:
         raise AssertionError(f"server error {status}: {response.text[:300]}")
+    return None
+
+
+_INTERNALS = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\"|/[\w.-]+/[\w/.-]+\.py\b")
+
+
+@schemathesis.check
+def no_internals_in_errors(ctx: Any, response: Any, case: Any) -> bool | None:
+    if response.status_code >= 400 and _INTERNALS.search(response.text):
+        raise AssertionError(f"error body shows server internals: {response.text[:300]}")
     return None

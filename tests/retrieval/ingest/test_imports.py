@@ -1,4 +1,6 @@
-"""retrieval.ingest is pure file/text handling: no encoder, model, HTTP or storage imports."""
+"""retrieval.ingest's readers are pure file/text handling: no encoder, model, HTTP or storage imports.
+
+`pipeline.py` is the one module that joins them to the encoder and the store."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ FORBIDDEN = {"encoder", "index", "poolers", "api", "litestar", "sqlite3", "torch
 def test_ingest_imports_no_model_http_or_storage() -> None:
     folder = Path(retrieval.ingest.__file__).parent
     imported: set[str] = set()
-    for path in folder.glob("*.py"):
+    for path in sorted(p for p in folder.glob("*.py") if p.name != "pipeline.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}

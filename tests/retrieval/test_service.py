@@ -1,0 +1,274 @@
+"""The retrieval service in-process, on tiny checkpoints: every representation, chunking, client vectors,
+upserts and deletes, filters, rerank, more-like-this, and restart from snapshots or from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder import Engine, ModelSpec
+from poolers.maxsim import maxsim
+from retrieval import ModelRegistry
+from retrieval.collections import ChunkingSpec, CollectionSpec
+from retrieval.errors import CollectionExistsError, InvalidRequestError, ModelNotFoundError
+from retrieval.ingest.documents import SourceDocument
+from retrieval.search.planner import Rerank, SearchPlan, modes_of
+from retrieval.service import RetrievalService
+
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+]
+
+
+def _docs(n: int = 30) -> list[SourceDocument]:
+    rng = np.random.default_rng(0)
+    return [
+        SourceDocument(
+            id=f"d{i}", text=" ".join(rng.choice(WORDS, 12)), metadata={"i": i, "group": "odd" if i % 2 else "even"}
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
+    specs = [
+        ModelSpec(source=str(tiny_store("bert_st_mean")), name="dense"),
+        ModelSpec(source=str(tiny_store("hf_colbert")), name="colbert"),
+        ModelSpec(source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}),
+        ModelSpec(source=str(tiny_store("bert_ce")), name="ce", convert="classify"),
+    ]
+    reg = ModelRegistry([Engine.load(s) for s in specs])
+    yield reg
+    reg.close()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def search(svc: RetrievalService, name: str, query: str | None = None, mode: str = "hybrid", **kw: Any) -> list:  # type: ignore[type-arg]
+    spec = svc._get(name).spec  # the service's own helper for plans is the API layer; tests build plans directly
+    return run(svc.search(name, SearchPlan(query, mode=mode, modes=modes_of(spec, mode), **kw)))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def svc(tmp_path: Path, registry: ModelRegistry) -> Iterator[RetrievalService]:
+    service = RetrievalService.open(tmp_path, registry)
+    yield service
+    service.close()
+
+
+def test_default_collection_and_spec_checks(svc: RetrievalService) -> None:
+    info = svc.collection("default")
+    assert info.spec.dense_model == "dense" and info.spec.bm25 and info.documents == 0
+    with pytest.raises(CollectionExistsError):
+        svc.create_collection_sync(CollectionSpec(name="default", dense_model="dense"))
+    with pytest.raises(ModelNotFoundError, match="nope"):
+        svc.create_collection_sync(CollectionSpec(name="x", dense_model="nope"))
+    with pytest.raises(InvalidRequestError, match="cannot produce dense"):
+        svc.create_collection_sync(CollectionSpec(name="x", dense_model="ce"))
+    with pytest.raises(InvalidRequestError, match="cannot produce sparse"):
+        svc.create_collection_sync(CollectionSpec(name="x", sparse_model="dense"))
+    with pytest.raises(InvalidRequestError, match="name"):
+        svc.create_collection_sync(CollectionSpec(name="../etc", dense_model="dense"))
+
+
+def test_every_mode_finds_an_exact_copy(svc: RetrievalService) -> None:
+    docs = _docs()
+    run(svc.add_documents("default", docs))
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = search(svc, "default", docs[7].text, mode, top_k=5)
+        assert hits[0].id == "d7", mode
+        assert set(hits[0].scores) >= ({"dense", "bm25", "fusion"} if mode == "hybrid" else {mode})
+
+
+def test_upsert_replaces_and_delete_removes_everywhere(svc: RetrievalService) -> None:
+    docs = _docs()
+    run(svc.add_documents("default", docs))
+    again = run(svc.add_documents("default", docs[:3]))
+    assert again.skipped == ["d0", "d1", "d2"] and again.ids == []
+    run(svc.add_documents("default", [SourceDocument(id="d3", text="omega omega omega unique words here")]))
+    for mode in ("dense", "bm25"):
+        assert all(h.text != docs[3].text for h in search(svc, "default", docs[3].text, mode, top_k=30))
+    assert search(svc, "default", "omega unique", "bm25")[0].id == "d3"
+    run(svc.delete_documents("default", ["d3", "d5"]))
+    for mode in ("dense", "bm25", "hybrid"):
+        ids = {h.doc_id for h in search(svc, "default", "omega unique words", mode, top_k=100)}
+        assert not ids & {"d3", "d5"}
+    assert svc.collection("default").documents == 28
+
+
+def test_filters_never_starve(svc: RetrievalService) -> None:
+    run(svc.add_documents("default", _docs(200)))
+    flt = {"$and": [{"group": "even"}, {"i": {"$lt": 24}}]}  # 12 documents match
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = search(svc, "default", "alpha beta", mode, top_k=10, filter=flt)
+        assert len(hits) == 10 or mode == "bm25", mode
+        assert all(h.metadata["group"] == "even" and h.metadata["i"] < 24 for h in hits)
+    assert len(search(svc, "default", "alpha", "dense", top_k=50, filter={"i": {"$in": [1, 2, 3]}})) == 3
+    with pytest.raises(InvalidRequestError, match="i"):
+        search(svc, "default", "alpha", "dense", filter={"i": {"$near": 3}})
+
+
+def test_split_chunks_remember_parent_position_and_span(svc: RetrievalService) -> None:
+    svc.create_collection_sync(
+        CollectionSpec(name="chunks", dense_model="dense", chunking=ChunkingSpec(max_tokens=16, overlap=4))
+    )
+    text = " ".join(WORDS * 4)
+    result = run(svc.add_documents("chunks", [SourceDocument(id="long", text=text)]))
+    assert result.chunks > 3 and not result.truncated
+    hits = search(svc, "chunks", " ".join(WORDS[-6:]), "bm25", top_k=20)
+    assert {h.doc_id for h in hits} == {"long"} and all(h.id == f"long#{h.chunk}" for h in hits)
+    for h in hits:
+        assert text[h.char_start : h.char_end] == h.text
+    doc = svc.get_document("chunks", "long")
+    assert doc.text == text and len(doc.chunk_keys) == result.chunks
+
+
+def test_truncate_mode_reports_what_it_cut(svc: RetrievalService) -> None:
+    svc.create_collection_sync(
+        CollectionSpec(name="trunc", dense_model="dense", chunking=ChunkingSpec(mode="truncate"))
+    )
+    short, long_ = SourceDocument(id="s", text="alpha beta"), SourceDocument(id="l", text=" ".join(WORDS * 10))
+    result = run(svc.add_documents("trunc", [short, long_]))
+    assert result.truncated == ["l"] and result.chunks == 2
+
+
+def test_client_vectors_are_stored_not_reencoded(svc: RetrievalService) -> None:
+    vec = np.zeros(32, np.float32)
+    vec[3] = 1.0
+    doc = SourceDocument(id="mine", text="alpha", vectors={"dense": vec.tolist()})
+    run(svc.add_documents("default", [*_docs(10), doc]))
+    row = svc.store.get_chunk_by_key("default", "mine", vectors=["dense"])
+    np.testing.assert_allclose(row.dense, vec)
+    with pytest.raises(InvalidRequestError, match="dense"):
+        bad = SourceDocument(id="bad", text="x", vectors={"dense": [float("nan")] * 32})
+        run(svc.add_documents("default", [bad]))
+    with pytest.raises(InvalidRequestError):
+        run(svc.add_documents("default", [SourceDocument(id="bad", text="x", vectors={"dense": [1.0] * 31})]))
+    with pytest.raises(InvalidRequestError, match="multivector"):
+        run(svc.add_documents("default", [SourceDocument(id="bad", text="x", vectors={"multivector": [[1.0]]})]))
+
+
+def test_more_like_this_excludes_the_document_itself(svc: RetrievalService) -> None:
+    docs = _docs()
+    run(svc.add_documents("default", docs))
+    hits = search(svc, "default", None, "hybrid", like="d4", top_k=5)
+    assert hits and "d4" not in {h.doc_id for h in hits}
+
+
+def test_multivector_collection_and_exact_maxsim_rerank(svc: RetrievalService, registry: ModelRegistry) -> None:
+    svc.create_collection_sync(CollectionSpec(name="col", multivector_model="colbert", bm25=False))
+    docs = _docs(20)
+    run(svc.add_documents("col", docs))
+    hits = search(svc, "col", docs[2].text, "multivector", top_k=5, rerank=Rerank(top_n=5))
+    colbert = registry.get("colbert")
+    q = colbert.encode_sync([docs[2].text], _p("query")).multivectors()[0]
+    for h in hits:
+        d = svc.store.get_chunk_by_key("col", h.id, vectors=["multivector"]).multivector
+        assert h.scores["rerank"] == pytest.approx(float(maxsim(q, d[None])[0]), rel=1e-4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def _p(mode: str) -> Any:
+    from encoder import PoolingParams
+
+    return PoolingParams(task="token_embed", embedding_mode=mode)  # type: ignore[arg-type]
+
+
+def test_cross_encoder_rerank_orders_by_its_scores(svc: RetrievalService, registry: ModelRegistry) -> None:
+    from retrieval.serving.scoring import score_sync
+
+    docs = _docs(20)
+    run(svc.add_documents("default", docs))
+    hits = search(svc, "default", docs[0].text, "hybrid", top_k=8, rerank=Rerank(model="ce", top_n=8))
+    want = score_sync(registry.get("ce"), docs[0].text, [h.text for h in hits]).scores
+    assert [h.scores["rerank"] for h in hits] == pytest.approx(want, abs=1e-5)
+    assert [h.score for h in hits] == sorted(want, reverse=True)
+    with pytest.raises(InvalidRequestError, match="rerank needs a model"):
+        search(svc, "default", "alpha", "dense", rerank=Rerank())
+
+
+def test_bge_m3_collection_gets_three_representations_from_one_pass(svc: RetrievalService) -> None:
+    spec = CollectionSpec(name="m3", dense_model="m3", multivector_model="m3", sparse_model="m3")
+    svc.create_collection_sync(spec)
+    docs = _docs(15)
+    run(svc.add_documents("m3", docs))
+    info = svc.collection("m3")
+    assert info.bytes["dense"] > 0 and info.bytes["multivector"] > 0 and info.bytes["sparse"] > 0
+    for mode in ("dense", "multivector", "sparse", "bm25", "hybrid"):
+        assert search(svc, "m3", docs[9].text, mode, top_k=3)[0].doc_id == "d9", mode
+
+
+def test_restart_uses_snapshots_then_rebuilds_a_corrupt_one(tmp_path: Path, registry: ModelRegistry) -> None:
+    svc = RetrievalService.open(tmp_path, registry)
+    docs = _docs(40)
+    run(svc.add_documents("default", docs))
+    svc.close()
+    svc = RetrievalService.open(tmp_path, registry)
+    assert svc.opened["default"] == "snapshot"
+    run(svc.add_documents("default", [SourceDocument(id="late", text="omega psi chi")]))  # after the snapshot
+    run(svc.delete_documents("default", ["d1"]))
+    svc.store.close()  # crash: no final snapshot
+    svc = RetrievalService.open(tmp_path, registry)
+    assert svc.opened["default"] == "snapshot"  # snapshot + replay of the newer writes
+    assert search(svc, "default", "omega psi chi", "bm25")[0].id == "late"
+    assert "d1" not in {h.doc_id for h in search(svc, "default", docs[1].text, "dense", top_k=40)}
+    svc.close()
+    manifest = tmp_path / "indexes" / "default" / "dense" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    victim = manifest.parent / next(iter(data["files"].values()))["file"]
+    victim.write_bytes(victim.read_bytes()[:-7])  # truncate a snapshot file
+    svc = RetrievalService.open(tmp_path, registry)
+    assert svc.opened["default"] == "rebuild"
+    assert search(svc, "default", docs[5].text, "dense")[0].id == "d5"
+    svc.close()
+
+
+def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path, registry: ModelRegistry) -> None:
+    from index import DenseConfig
+    from retrieval.collections import IndexSpec
+
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    dense = DenseConfig(metric="cosine", auto_flat_max=120, nlist=4, nprobe=4)
+    svc.create_collection_sync(CollectionSpec(name="grow", dense_model="dense", index=IndexSpec(dense=dense)))
+    docs = _docs(160)
+    run(svc.add_documents("grow", docs[:100]))
+    svc.save_snapshots()
+    live = svc._get("grow").indexes.indexes["dense"]
+    assert live.kind == "flat"  # type: ignore[union-attr]
+    run(svc.add_documents("grow", docs[100:]))  # past auto_flat_max: the write itself does not retrain
+    assert svc._get("grow").indexes.indexes["dense"].kind == "flat"  # type: ignore[union-attr]
+    svc.save_snapshots()  # the background tick builds IVF from the store and swaps it in
+    assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert search(svc, "grow", docs[150].text, "dense")[0].id == "d150"
+    svc.close()
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    assert svc.opened["grow"] == "snapshot"
+    assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    svc.close()
