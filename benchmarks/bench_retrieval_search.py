@@ -63,7 +63,7 @@ def documents(texts: list[str], vecs: np.ndarray, start: int, stop: int, noise: 
         noise / vecs.shape[1] ** 0.5
     )
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    out = []
+    out: list[dict[str, object]] = []
     for i, b, row in zip(range(start, stop), base.tolist(), np.round(v, 5).tolist(), strict=True):
         words = texts[b].split()
         keep = random.Random(i).sample(range(len(words)), max(1, int(0.8 * len(words))))
