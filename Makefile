@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install serve test lint typecheck bench bench-encoder bench-index bench-quality clean
+.PHONY: help install serve test lint typecheck bench bench-encoder bench-index bench-quality bench-retrieval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ lint: $(STAMP)  ## ruff lint + format check, import-layer contracts
 typecheck: $(STAMP)  ## mypy over the packages
 	$(BIN)/mypy
 
-bench: bench-encoder bench-index bench-quality  ## every benchmark (prints ours-vs-peer ratios)
+bench: bench-encoder bench-index bench-quality bench-retrieval  ## every benchmark (prints ours-vs-peer ratios)
 
 bench-encoder: $(STAMP)  ## encoder throughput vs sentence-transformers, HTTP vs offline
 	$(BIN)/python benchmarks/bench_encode.py
@@ -48,6 +48,11 @@ bench-index: $(STAMP)  ## index families vs raw FAISS / exact search
 
 bench-quality: $(STAMP)  ## BEIR SciFact nDCG@10 of all-MiniLM-L6-v2 through our encoder + index (needs ../shared/data)
 	$(BIN)/python benchmarks/bench_beir.py
+
+bench-retrieval: $(STAMP)  ## the service over REST: SciFact quality vs ST/bm25s, ingest vs offline, 100k-doc search latency, restart, storage
+	$(BIN)/python benchmarks/bench_retrieval_quality.py
+	$(BIN)/python benchmarks/bench_retrieval_ingest.py
+	$(BIN)/python benchmarks/bench_retrieval_search.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

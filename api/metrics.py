@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from retrieval import ModelRegistry
+from retrieval import metrics as retrieval_metrics
 
 __all__ = ["Metrics", "metrics_endpoint"]
 
@@ -90,4 +91,5 @@ class Metrics:
 @get("/metrics", include_in_schema=False, sync_to_thread=False)
 def metrics_endpoint(request: Request) -> Response[bytes]:
     metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(metrics.registry) + generate_latest(retrieval_metrics.REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

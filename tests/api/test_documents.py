@@ -49,6 +49,14 @@ def test_ingest_get_and_delete_by_id(client: httpx.Client) -> None:
     assert "kiwi" not in {h["id"] for h in _everywhere(client, "kiwi birds cannot fly")}
 
 
+def test_ingest_and_search_stages_are_served_on_metrics(client: httpx.Client) -> None:
+    client.post("/v1/collections/default/search", json={"query": "gardening", "mode": "dense"})
+    text = client.get("/metrics").text
+    for stage in ("ingest_encode", "ingest_write", "search_dense"):
+        assert f'retrieval_stage_seconds_count{{collection="default",stage="{stage}"}}' in text
+    assert 'retrieval_documents_ingested_total{collection="default"}' in text
+
+
 def test_delete_many_by_ids(client: httpx.Client) -> None:
     ingest(client, "default", [{"id": f"del{i}", "text": f"ephemeral walrus {i}"} for i in range(3)])
     resp = client.post(f"{DOCS}/delete", json={"ids": ["del0", "del1", "never-was"]})
