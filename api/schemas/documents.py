@@ -38,10 +38,17 @@ class DocumentIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str | None = None  # document id; absent = a new uuid4 hex; an existing id is replaced
     metadata: dict[str, Any] = {}  # JSON object kept with the document; filters run over it
     vectors: dict[str, Any] | None = None  # client vectors: {"dense": [...], "sparse": {id: w}, "multivector": [[...]]}
+    source: str | None = None  # the file the document came from (returned with hits, for citations)
+    page: int | None = None  # 1-based page of that file, when the document is one page
 
     def to_source(self) -> SourceDocument:
         return SourceDocument(
-            id=self.id or uuid.uuid4().hex, text=self.text, metadata=dict(self.metadata), vectors=self.vectors
+            id=self.id or uuid.uuid4().hex,
+            text=self.text,
+            metadata=dict(self.metadata),
+            source=self.source,
+            page=self.page,
+            vectors=self.vectors,
         )
 
 

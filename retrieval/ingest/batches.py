@@ -30,15 +30,15 @@ class Item:
 
 
 def document_json(doc: SourceDocument) -> dict[str, Any]:
-    """The request form ``{id, text, metadata, vectors?}`` of a parsed document.
+    """The request form ``{id, text, metadata, source?, page?, vectors?}`` of a parsed document (file name
+    and page also stay in ``metadata``, where filters can use them).
 
-    File name and page travel in ``metadata`` (``source``, ``page``), where the parsers put them.
-
-    >>> document_json(SourceDocument("a.md", "hi", {"source": "a.md"}, source="a.md"))
-    {'id': 'a.md', 'text': 'hi', 'metadata': {'source': 'a.md'}}
+    >>> document_json(SourceDocument("a.pdf#page=2", "hi", {"source": "a.pdf", "page": 2}, source="a.pdf", page=2))
+    {'id': 'a.pdf#page=2', 'text': 'hi', 'metadata': {'source': 'a.pdf', 'page': 2}, 'source': 'a.pdf', 'page': 2}
     """
     body: dict[str, Any] = {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
-    return body if doc.vectors is None else body | {"vectors": doc.vectors}
+    optional = {"source": doc.source, "page": doc.page, "vectors": doc.vectors}
+    return body | {k: v for k, v in optional.items() if v is not None}
 
 
 def unsupported_files(paths: Sequence[Path]) -> list[Path]:

@@ -45,15 +45,15 @@ def _spans(engine: Engine | None, text: str) -> list[tuple[int, int]]:
 
 
 def chunk_document(doc: SourceDocument, engine: Engine | None, chunking: ChunkingSpec) -> tuple[list[TextChunk], bool]:
-    """(chunks, truncated): token windows with overlap, or one piece cut at the model's limit (`truncate`)."""
+    """(chunks, truncated): token windows with overlap, or (`truncate`) one chunk of the whole text that the
+    model reads up to its limit; `truncated` says the model did not see all of it."""
     if not doc.text.strip():
         raise InvalidRequestError(f"document `{doc.id}` has no text", param="documents.text", received=doc.id)
     spans, budget = _spans(engine, doc.text), _budget(engine, chunking)
     if chunking.mode == "truncate" or doc.vectors:
-        if len(spans) <= budget:
-            return [TextChunk(doc.text, 0, 0, len(doc.text))], False
-        end = spans[budget - 1][1]
-        return [TextChunk(doc.text[:end], 0, 0, end)], True
+        # one chunk holding the whole text: BM25 indexes all of it, the model reads its first `budget` tokens
+        # (the encode call truncates at the model's limit: the BEIR recipe), and the cut is reported
+        return [TextChunk(doc.text, 0, 0, len(doc.text))], len(spans) > budget
     return chunk_text(doc.text, spans, budget, min(chunking.overlap, budget - 1)), False
 
 

@@ -154,9 +154,17 @@ def test_truncate_mode_reports_what_it_cut(svc: RetrievalService) -> None:
     svc.create_collection_sync(
         CollectionSpec(name="trunc", dense_model="dense", chunking=ChunkingSpec(mode="truncate"))
     )
-    short, long_ = SourceDocument(id="s", text="alpha beta"), SourceDocument(id="l", text=" ".join(WORDS * 10))
+    long_text = " ".join(WORDS * 10) + " zzztail"  # the last word is past the model's 64-token limit
+    short, long_ = SourceDocument(id="s", text="alpha beta"), SourceDocument(id="l", text=long_text)
     result = run(svc.add_documents("trunc", [short, long_]))
     assert result.truncated == ["l"] and result.chunks == 2
+    hit = search(svc, "trunc", "zzztail", "bm25")[0]  # BM25 indexes the whole text; the hit cites all of it
+    assert hit.id == "l" and hit.text == long_text
+    from encoder import PoolingParams, TokenOptions
+
+    cut = svc.models.get("dense").encode_sync([long_text], PoolingParams(), TokenOptions(truncate_prompt_tokens=-1))
+    stored = svc.store.get_chunk_by_key("trunc", "l", vectors=["dense"]).dense
+    np.testing.assert_allclose(stored, cut.dense()[0], atol=1e-5)  # the model read its first 64 tokens
 
 
 def test_client_vectors_are_stored_not_reencoded(svc: RetrievalService) -> None:

@@ -72,7 +72,8 @@ def test_no_batch_holds_an_id_twice_and_order_is_kept(ids: list[str], size: int)
         assert len(b) == size or nxt[0].doc.id in {i.doc.id for i in b}
 
 
-def test_document_json_keeps_file_and_page_in_metadata() -> None:
+def test_document_json_sends_file_and_page_and_keeps_them_in_metadata() -> None:
     page = SourceDocument("r.pdf#page=2", "x", {"source": "r.pdf", "page": 2}, source="r.pdf", page=2)
-    assert document_json(page) == {"id": "r.pdf#page=2", "text": "x", "metadata": {"source": "r.pdf", "page": 2}}
+    meta = {"source": "r.pdf", "page": 2}
+    assert document_json(page) == {"id": "r.pdf#page=2", "text": "x", "metadata": meta, "source": "r.pdf", "page": 2}
     assert document_json(SourceDocument("j", "y", vectors={"dense": [1.0]}))["vectors"] == {"dense": [1.0]}
