@@ -8,6 +8,7 @@ vectors) -> hits with text, metadata, parent document, position, page and every 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders
 from retrieval.search.filters import compile_filter, parse_filter
 from retrieval.search.fusion import RankedList
-from retrieval.search.planner import Candidates, SearchPlan, fuse_candidates, search_families
+from retrieval.search.planner import Candidates, SearchPlan, fuse_candidates, modes_of, search_families
 from retrieval.search.queries import QueryVectors, query_vectors
 from retrieval.serving.scoring import score
 from retrieval.store import ChunkRow, Store
@@ -59,6 +60,8 @@ class SearchRunner:
         self.spec, self.enc, self.indexes, self.store, self.models = spec, enc, indexes, store, models
 
     async def search(self, plan: SearchPlan) -> list[Hit]:
+        if not plan.modes:
+            plan = dataclasses.replace(plan, modes=modes_of(self.spec, plan.mode))
         allowed = await asyncio.to_thread(self.allowed_ids, plan.filter)
         if allowed is not None and allowed.size == 0:
             return []
