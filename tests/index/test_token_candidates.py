@@ -21,15 +21,15 @@ def test_missing_similarities_are_imputed_with_the_rows_lowest_score() -> None:
 
 def test_each_document_is_a_candidate_for_its_own_tokens_until_removed() -> None:
     rng = np.random.default_rng(0)
-    docs = [rng.standard_normal((20, 8)).astype(np.float32) for _ in range(30)]
+    docs = [rng.standard_normal((10, 8)).astype(np.float32) for _ in range(20)]
     docs = [d / np.linalg.norm(d, axis=1, keepdims=True) for d in docs]
     store = TokenStore(8)
     store.append(docs)
-    slots = np.arange(30, dtype=np.int64)
+    slots = np.arange(20, dtype=np.int64)
     cands = TokenCandidates.build(MultiVectorConfig(nprobe=64, pq_m=8), store, slots)
-    assert cands.index.ntotal == 600 and cands.trained_on == 600 and cands.nbytes() > 600 * 8
-    found = cands.candidates([docs[3], docs[17]], token_k=16, n_docs=5)
+    assert cands.index.ntotal == 200 and cands.trained_on == 200 and cands.nbytes() > 200 * 8
+    found = cands.candidates([docs[3], docs[17]], token_k=8, n_docs=5)
     assert 3 in found[0].tolist() and 17 in found[1].tolist() and all(f.size <= 5 for f in found)
     cands.remove(np.array([3], np.int64))
-    assert cands.index.ntotal == 580
-    assert 3 not in cands.candidates([docs[3]], token_k=16, n_docs=30)[0].tolist()
+    assert cands.index.ntotal == 190
+    assert 3 not in cands.candidates([docs[3]], token_k=8, n_docs=20)[0].tolist()
