@@ -11,7 +11,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from encoder import Engine, ModelLoadError, ModelSpec
-from encoder.colbert_config import read_colbert_settings
 
 PYLATE = {"architectures": ["ColBERTModernBertModel"]}
 
@@ -58,25 +57,3 @@ def test_prefix_that_is_not_a_single_token(tiny_model: Callable[[str], Path]) ->
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError, match=r"query marker '\[QX\] ' is not a single token"):
         Engine.load(ModelSpec(source=str(folder), hf_overrides=PYLATE))
-
-
-def test_empty_prefix_means_no_marker(tiny_model: Callable[[str], Path]) -> None:
-    folder = tiny_model("pylate_colbert")
-    cfg_path = folder / "config_sentence_transformers.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["document_prefix"] = ""
-    cfg_path.write_text(json.dumps(cfg))
-    settings = read_colbert_settings(folder, "pylate", cfg)
-    assert settings.document_marker is None and settings.query_marker == "[Q] "
-
-
-def test_artifact_metadata_settings(tiny_model: Callable[[str], Path]) -> None:
-    folder = tiny_model("hf_colbert")
-    meta = json.loads((folder / "artifact.metadata").read_text())
-    meta.update(mask_punctuation=False, attend_to_mask_tokens=True, query_maxlen=8)
-    (folder / "artifact.metadata").write_text(json.dumps(meta))
-    settings = read_colbert_settings(folder, "stanford", {})
-    assert settings.skiplist_words == () and settings.attend_to_expansion and settings.query_length == 8
-    (folder / "artifact.metadata").write_text("{not json")
-    with pytest.raises(ModelLoadError, match=r"artifact\.metadata"):
-        read_colbert_settings(folder, "stanford", {})

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from encoder import ModelLoadError, ModelSpec, PoolerConfig, resolve_model, tasks_for_architecture
-from encoder.st_config import read_st_config
 
 
 @pytest.mark.parametrize(
@@ -33,14 +32,6 @@ def test_architecture_table(arch: str, tasks: set[str]) -> None:
 def test_convert_overrides_the_table() -> None:
     assert tasks_for_architecture("Qwen2ForCausalLM", "classify") == {"classify", "token_classify", "score"}
     assert tasks_for_architecture("BertModel", "reward") == {"embed", "token_embed", "token_classify"}
-
-
-def test_sentence_transformers_files_are_read(tiny_store: Callable[[str], Path]) -> None:
-    st = read_st_config(tiny_store("bert_st_mean"))
-    assert st.pooling_type == "MEAN"
-    assert st.normalize is True
-    assert st.max_seq_length == 64
-    assert st.module_types == ("Transformer", "Pooling", "Normalize")
 
 
 def test_st_pooling_and_length_win_over_model_defaults(tiny_store: Callable[[str], Path]) -> None:

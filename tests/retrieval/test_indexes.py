@@ -1,0 +1,118 @@
+"""A collection's IndexSet (retrieval/indexes.py): apply/replay from the store, snapshots, and when it rebuilds.
+
+Client vectors only (no model): documents with seeded dense, multi-vector and sparse vectors go into a Store in
+tmp_path; brute-force cosine over what the store holds is the reference for dense search.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import DenseConfig
+from retrieval.collections import CollectionSpec, IndexSpec
+from retrieval.indexes import Family, IndexSet
+from retrieval.store import Store
+from tests.retrieval.store._docs import DIM, make_doc, n_chunks
+
+FAMILIES: tuple[Family, ...] = ("dense", "multivector", "sparse", "bm25")
+DIMS = {"dense": DIM, "multivector": DIM}
+SPEC = CollectionSpec(name="c", dense_model="d", multivector_model="m", sparse_model="s")
+
+
+def _store(tmp_path: Path, numbers: range) -> Store:
+    store = Store.open(tmp_path / "db.sqlite")
+    store.create_collection("c", {}, dims=DIMS)
+    store.write("c", [make_doc(i) for i in numbers])
+    return store
+
+
+def _dense_rows(store: Store) -> tuple[np.ndarray, np.ndarray]:
+    rows = [r for batch in store.iter_chunks("c", vectors=["dense"]) for r in batch]
+    return np.array([r.chunk_id for r in rows], np.int64), np.stack([r.dense for r in rows])
+
+
+def _chunks(numbers: range) -> int:
+    return sum(n_chunks(i, 0) for i in numbers)
+
+
+def test_replay_builds_every_family_and_dense_search_matches_brute_force(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(8))
+    indexes = IndexSet(SPEC, DIMS, FAMILIES)
+    assert indexes.replay(store, "c", 0) == _chunks(range(8)) and indexes.seq == store.last_seq()
+    assert indexes.sizes() == dict.fromkeys(FAMILIES, _chunks(range(8)))
+    ids, vectors = _dense_rows(store)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = np.random.default_rng(0).standard_normal((1, DIM)).astype(np.float32)
+    cosine = unit @ (query[0] / np.linalg.norm(query))
+    want = ids[np.argsort(-cosine, kind="stable")[:5]]
+    got = indexes.search("dense", query, 5, None)
+    assert got.ids[0].tolist() == want.tolist()
+    assert got.scores[0] == pytest.approx(np.sort(cosine)[::-1][:5], abs=1e-5)
+    allowed = ids[::3]
+    filtered = indexes.search("dense", query, 50, allowed)
+    assert set(filtered.ids[0][filtered.ids[0] >= 0].tolist()) == set(allowed.tolist())
+
+
+def test_replay_after_a_seq_applies_removals_then_additions(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(4))
+    indexes = IndexSet(SPEC, DIMS, FAMILIES)
+    indexes.replay(store, "c", 0)
+    seen = indexes.seq
+    assert (indexes.search("bm25", ["00000"], 10, None).ids[0] >= 0).sum() == n_chunks(0, 0)  # d0's chunks
+    gone = store.write("c", [make_doc(1, version=1)], deletes=["d0"])  # replace d1, delete d0
+    assert indexes.replay(store, "c", seen) == n_chunks(1, 1)
+    live = _chunks(range(2, 4)) + n_chunks(1, 1)
+    assert indexes.sizes() == dict.fromkeys(FAMILIES, live)
+    hits = indexes.search("bm25", ["00000"], 10, None).ids[0]  # d0's text: every chunk starts with it
+    assert not set(hits.tolist()) & set(gone.removed.tolist()) and (hits[hits >= 0].size == 0)
+
+
+def test_apply_removes_then_adds(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(3))
+    rows = [r for batch in store.iter_chunks("c", vectors=["dense", "sparse"]) for r in batch]
+    indexes = IndexSet(SPEC, DIMS, ("dense", "sparse"))
+    indexes.apply(rows, np.zeros(0, np.int64), seq=5)
+    assert indexes.sizes() == {"dense": len(rows), "sparse": len(rows)} and indexes.seq == 5
+    indexes.apply([], np.array([rows[0].chunk_id], np.int64), seq=3)
+    assert indexes.sizes() == {"dense": len(rows) - 1, "sparse": len(rows) - 1} and indexes.seq == 5
+
+
+def test_open_loads_a_snapshot_and_replays_newer_writes(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(5))
+    folder = tmp_path / "snap"
+    first, how = IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)
+    assert how == "rebuild"  # nothing saved yet
+    first.save(folder)
+    assert first.saved_seq == first.seq and {p.name for p in folder.iterdir()} == set(FAMILIES)
+    store.write("c", [make_doc(i) for i in range(5, 7)])
+    again, how = IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)
+    assert how == "snapshot" and again.seq == store.last_seq() and again.saved_seq == first.seq
+    assert again.sizes() == dict.fromkeys(FAMILIES, _chunks(range(7)))
+    query = _dense_rows(store)[1][:2]
+    fresh = IndexSet(SPEC, DIMS, FAMILIES)
+    fresh.replay(store, "c", 0)
+    assert again.search("dense", query, 4, None).ids.tolist() == fresh.search("dense", query, 4, None).ids.tolist()
+
+
+def test_other_settings_or_a_broken_snapshot_rebuild_from_the_store(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(4))
+    folder = tmp_path / "snap"
+    built, _ = IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)
+    built.save(folder)
+    ip = CollectionSpec(
+        name="c", dense_model="d", multivector_model="m", sparse_model="s", index=IndexSpec(dense=DenseConfig("flat"))
+    )
+    assert ip.index.dense != SPEC.index.dense
+    other, how = IndexSet.open(ip, DIMS, FAMILIES, store, folder)
+    assert how == "rebuild" and other.sizes() == dict.fromkeys(FAMILIES, _chunks(range(4)))
+    assert not folder.exists()  # the stale snapshot is dropped
+    built.saved_seq = -1
+    built.save(folder)
+    assert IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)[1] == "snapshot"
+    for f in (folder / "sparse").iterdir():
+        f.write_bytes(b"garbage")
+    broken, how = IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)
+    assert how == "rebuild" and broken.sizes() == dict.fromkeys(FAMILIES, _chunks(range(4)))
