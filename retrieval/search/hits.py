@@ -117,6 +117,9 @@ class SearchRunner:
         if top.size == 0:
             return {}
         if model is None or (model == self.spec.multivector_model and plan.like is None):
+            if "multivector" not in qv.values and self.spec.multivector_model is not None and plan.like is None:
+                extra = await query_vectors(self.enc, qv.texts, ["multivector"])  # the mode did not need them
+                qv.values["multivector"] = extra.values["multivector"]
             return await asyncio.to_thread(self._maxsim, qv, top, model is None)
         engine = self.models.get(model, param="rerank.model")
         rows = await asyncio.to_thread(self.store.get_chunks, self.spec.name, top)
@@ -130,8 +133,8 @@ class SearchRunner:
             raise InvalidRequestError(
                 f"rerank needs a model: name a served cross-encoder in rerank.model{hint}", param="rerank.model"
             )
-        if "multivector" not in qv.values:
-            raise InvalidRequestError("exact MaxSim rerank needs a text query", param="rerank")
+        if "multivector" not in qv.values:  # "more like this": no query text to encode
+            raise InvalidRequestError("exact MaxSim rerank needs a query; name a rerank.model", param="rerank")
         rows = self.store.get_chunks(self.spec.name, top, vectors=["multivector"])
         q = qv.values["multivector"][0]
         return {r.chunk_id: float(maxsim(q, r.multivector[None])[0]) for r in rows if r.multivector is not None}

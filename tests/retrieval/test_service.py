@@ -201,6 +201,10 @@ def test_multivector_collection_and_exact_maxsim_rerank(svc: RetrievalService, r
         d = svc.store.get_chunk_by_key("col", h.id, vectors=["multivector"]).multivector
         assert h.scores["rerank"] == pytest.approx(float(maxsim(q, d[None])[0]), rel=1e-4)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    svc.create_collection_sync(CollectionSpec(name="col2", multivector_model="colbert"))  # + BM25
+    run(svc.add_documents("col2", docs))
+    bm25_then_maxsim = search(svc, "col2", docs[2].text, "bm25", top_k=3, rerank=Rerank(top_n=5))
+    assert bm25_then_maxsim and all("rerank" in h.scores for h in bm25_then_maxsim)
 
 
 def _p(mode: str) -> Any:
