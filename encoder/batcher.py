@@ -20,14 +20,14 @@ __all__ = ["Batcher", "BatcherStats", "RunBatch"]
 
 log = logging.getLogger(__name__)
 
-RunBatch = Callable[[list[TokenizedInput], list[PoolingParams]], list[torch.Tensor]]
+RunBatch = Callable[[list[TokenizedInput], list[PoolingParams]], list[object]]  # one output per input
 
 
 @dataclass(slots=True)
 class _Work:
     item: TokenizedInput
     params: PoolingParams
-    future: asyncio.Future[torch.Tensor]
+    future: asyncio.Future[object]
     loop: asyncio.AbstractEventLoop
 
 
@@ -45,7 +45,7 @@ class BatcherStats:
     cancelled: int = 0  # sequences skipped because their client went away
 
 
-def _resolve(future: asyncio.Future[torch.Tensor], value: torch.Tensor | BaseException) -> None:
+def _resolve(future: asyncio.Future[object], value: object) -> None:
     if future.done():
         return
     if isinstance(value, BaseException):
@@ -87,7 +87,7 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[torch.Tensor]:
+    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
         """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work."""
         loop = asyncio.get_running_loop()
         work = [_Work(it, p, loop.create_future(), loop) for it, p in zip(items, params, strict=True)]
@@ -161,7 +161,7 @@ class Batcher:
                 self.stats.cancelled += skipped
 
     def _run_one(self, batch: list[_Work]) -> None:
-        results: Sequence[torch.Tensor | BaseException]
+        results: Sequence[object]
         try:
             results = self._run([w.item for w in batch], [w.params for w in batch])
         except Exception as exc:

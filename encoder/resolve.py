@@ -155,7 +155,9 @@ def _max_model_len(config: Any, st: STConfig, spec: ModelSpec) -> int:
 
 def _default_task(tasks: frozenset[Task], spec: ModelSpec) -> Task:
     forced = spec.pooler_config.task if spec.pooler_config else None
-    return forced or next((t for t in _DEFAULT_TASK_ORDER if t in tasks), next(iter(sorted(tasks))))
+    if forced:
+        return forced
+    return next((t for t in _DEFAULT_TASK_ORDER if t in tasks), sorted(tasks)[0])
 
 
 def _use_activation(spec: ModelSpec) -> bool | None:

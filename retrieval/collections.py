@@ -17,6 +17,7 @@ from index import BM25Config, DenseConfig, MultiVectorConfig
 from retrieval.errors import InvalidRequestError
 from retrieval.registry import ModelRegistry
 from retrieval.search.fusion import FusionConfig
+from retrieval.store import VectorKind
 
 __all__ = [
     "ChunkingSpec",
@@ -72,6 +73,10 @@ class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ("bm25", self.bm25),
         ]
         return [mode for mode, on in named if on]
+
+    def vector_kinds(self) -> list[VectorKind]:
+        """The stored vector representations (every mode but BM25)."""
+        return [m for m in self.modes() if m != "bm25"]  # type: ignore[misc]
 
     def model_for(self, mode: Mode) -> str | None:
         return {"dense": self.dense_model, "multivector": self.multivector_model, "sparse": self.sparse_model}.get(mode)

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from index import BM25Index, DenseConfig, DenseIndex, IndexStoreError, MultiVectorIndex, SearchResult, SparseIndex
 from index.faiss_build import resolve_kind
 from retrieval.collections import CollectionSpec
-from retrieval.store import ChunkRow, Store
+from retrieval.store import ChunkRow, Store, VectorKind
 
 __all__ = ["Family", "IndexSet"]
 
@@ -52,7 +52,7 @@ def _new(family: Family, spec: CollectionSpec, dims: dict[str, int], n: int = 0)
 
 def _load(family: Family, folder: Path) -> AnyIndex:
     cls: Any = {"dense": DenseIndex, "multivector": MultiVectorIndex, "sparse": SparseIndex, "bm25": BM25Index}
-    return cls[family].load(folder)  # type: ignore[no-any-return]
+    return cls[family].load(folder)
 
 
 def _items(family: Family, rows: Sequence[ChunkRow]) -> tuple[npt.NDArray[np.int64], Any]:
@@ -107,8 +107,8 @@ class IndexSet:
             self.seq = top
         return added
 
-    def _vectors(self) -> list[str]:
-        return [_VECTOR_OF[f] for f in self.families if f in _VECTOR_OF]
+    def _vectors(self) -> list[VectorKind]:
+        return [f for f in self.families if f != "bm25"]
 
     # -- searching ------------------------------------------------------------------------------------
     def search(self, family: Family, queries: Any, k: int, allowed: npt.NDArray[np.int64] | None) -> SearchResult:

@@ -186,7 +186,7 @@ class RetrievalService:
         async with coll.write_lock:
             t0 = time.perf_counter()
             written = await asyncio.to_thread(self.store.write, name, records)
-            rows = await asyncio.to_thread(self.store.get_chunks, name, written.added, vectors=_vector_kinds(coll.spec))
+            rows = await asyncio.to_thread(self.store.get_chunks, name, written.added, vectors=coll.spec.vector_kinds())
             await asyncio.to_thread(coll.indexes.apply, rows, written.removed, written.seq)
             metrics.observe(name, "ingest_write", time.perf_counter() - t0)
         metrics.count_documents(name, len(records))
@@ -247,10 +247,6 @@ class RetrievalService:
 
 def _families(spec: CollectionSpec) -> list[Family]:
     return list(spec.modes())  # type: ignore[arg-type]
-
-
-def _vector_kinds(spec: CollectionSpec) -> list[str]:
-    return [m for m in spec.modes() if m != "bm25"]
 
 
 def _check_unique(docs: Sequence[SourceDocument]) -> None:

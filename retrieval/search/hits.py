@@ -92,7 +92,9 @@ class SearchRunner:
     def _like(self, doc_id: str) -> tuple[QueryVectors, set[int]]:
         """Query values from a stored document: mean dense vector, first chunk's token vectors, summed sparse."""
         doc = self.store.get_document(self.spec.name, doc_id)
-        rows = [self.store.get_chunk_by_key(self.spec.name, k, vectors=_kinds(self.spec)) for k in doc.chunk_keys]
+        rows = [
+            self.store.get_chunk_by_key(self.spec.name, k, vectors=self.spec.vector_kinds()) for k in doc.chunk_keys
+        ]
         qv = QueryVectors([" ".join(doc.text.split()[:256])])
         dense = [r.dense for r in rows if r.dense is not None]
         if dense:
@@ -198,7 +200,3 @@ def _without(lst: RankedList, exclude: set[int]) -> RankedList:
         return lst
     keep = ~np.isin(lst.ids, np.fromiter(exclude, np.int64))
     return RankedList(lst.ids[keep], lst.scores[keep])
-
-
-def _kinds(spec: CollectionSpec) -> list[str]:
-    return [m for m in spec.modes() if m != "bm25"]

@@ -60,7 +60,7 @@ def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
             received=mode,
             allowed=[*have, "hybrid"],
         )
-    return (mode,)  # type: ignore[return-value]
+    return (mode,)
 
 
 def family_query(family: Family, values: Mapping[str, Any], texts: Sequence[str], i: int) -> Any:
