@@ -121,7 +121,7 @@ class SearchRunner:
         if model is None or (model == self.spec.multivector_model and plan.like is None):
             if "multivector" not in qv.values and self.spec.multivector_model is not None and plan.like is None:
                 extra = await query_vectors(self.enc, qv.texts, ["multivector"])  # the mode did not need them
-                qv.values["multivector"] = extra.values["multivector"]
+                qv.values.update(extra.values)
             return await asyncio.to_thread(self._maxsim, qv, top, model is None)
         engine = self.models.get(model, param="rerank.model")
         rows = await asyncio.to_thread(self.store.get_chunks, self.spec.name, top)

@@ -106,5 +106,5 @@ def test_bad_queries_and_a_rerank_without_a_model(runner: SearchRunner) -> None:
     with pytest.raises(InvalidRequestError, match=r"rerank needs a model: .*no default reranker") as err:
         _search(bm25_only, SearchPlan(query="00001", modes=("bm25",), rerank=Rerank()))
     assert err.value.param == "rerank.model"
-    with pytest.raises(InvalidRequestError, match=r"exact MaxSim rerank needs a text query"):
+    with pytest.raises(InvalidRequestError, match=r"exact MaxSim rerank needs a query"):
         _search(runner, SearchPlan(query="00001", modes=("bm25",), rerank=Rerank()))
