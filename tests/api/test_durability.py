@@ -217,39 +217,39 @@ def _put(run: CrashRun, docs: dict[str, str]) -> None:
     run.states["c3"] = None
 
 
-@pytest.mark.parametrize(
-    ("family", "damage", "target"),
-    [("dense", _flip, _largest), ("bm25", _truncate, _largest), ("dense", _truncate, lambda f: f / "manifest.json")],
-    ids=["dense-flipped-bytes", "bm25-truncated", "dense-truncated-manifest"],
-)
+DAMAGES: list[tuple[str, Callable[[Path], None], Callable[[Path], Path]]] = [
+    ("dense", _flip, _largest),  # bytes flipped in the FAISS index
+    ("bm25", _truncate, _largest),  # the texts cut in half
+    ("dense", _truncate, lambda folder: folder / "manifest.json"),  # the manifest cut in half
+]
+
+
 def test_corrupt_snapshot_is_rebuilt_from_the_store(
-    launcher: ForkLauncher,
-    tiny_store: Callable[[str], Path],
-    tmp_path: Path,
-    family: str,
-    damage: Callable[[Path], None],
-    target: Callable[[Path], Path],
+    launcher: ForkLauncher, tiny_store: Callable[[str], Path], tmp_path: Path
 ) -> None:
     run = _crash_run(launcher, tiny_store("bert_st_mean"), tmp_path, seed=12)
     rng = random.Random(12)
     _put(run, {f"c{i}": " ".join(rng.choices(QUERIES[i % 4].split() * 3 + ["moose"], k=4 + i % 13)) for i in range(30)})
     served = _results(run)
-    run.server.terminate()
-    folder = run.server.data_dir / "indexes" / COLLECTION / family
-    damage(target(folder))
-    run._restart_and_verify([], expect_snapshot=False)
-    log = run.server.log_text()
-    assert run.tally.opened == {"rebuild": 1} and f"snapshot {folder} is unusable" in log, log[-3000:]
-    damaged = _results(run)
-    _same(damaged, served)
+    for family, damage, target in DAMAGES:  # each restart starts from the snapshots its predecessor saved
+        run.server.terminate()
+        folder = run.server.data_dir / "indexes" / COLLECTION / family
+        damage(target(folder))
+        run._restart_and_verify([], expect_snapshot=False)
+        log = run.server.log_text()
+        assert run.server.opened()[COLLECTION].how == "rebuild", log[-3000:]
+        assert f"snapshot {folder} is unusable" in log, log[-3000:]  # detected, named, never served
+        _same(_results(run), served)
     run.server.terminate()
     shutil.rmtree(run.server.data_dir / "indexes")  # a fresh rebuild from the store
     run._restart_and_verify([], expect_snapshot=False)
-    _same(damaged, _results(run))
+    rebuilt = _results(run)
+    _same(rebuilt, served)
     run.server.terminate()
     run._restart_and_verify([], expect_snapshot=True)  # the rebuilt indexes were snapshotted at shutdown
-    _same(damaged, _results(run))
+    _same(_results(run), rebuilt)
     run.server.terminate()
+    assert run.tally.opened == {"rebuild": 4, "snapshot": 1}, run.tally
 
 
 @pytest.mark.slow
