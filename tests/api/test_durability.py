@@ -254,12 +254,12 @@ def test_corrupt_snapshot_is_rebuilt_from_the_store(
 
 @pytest.mark.slow
 def test_sigkill_many_times_real_interpreter(tiny_store: Callable[[str], Path], tmp_path: Path) -> None:
-    """The same stream through `python -m api.server` itself, 24 kills, snapshots every 0.3 s."""
+    """The same stream through `python -m api.server` itself, 20 kills, snapshots every 0.3 s."""
     launcher = ExecLauncher()
     try:
         started = time.monotonic()
         run = _crash_run(launcher, tiny_store("bert_st_mean"), tmp_path, seed=13, snapshot_interval_s=0.3)
-        _stream_with_kills(run, cycles=24)
+        _stream_with_kills(run, cycles=20)
         _report("kills through python -m api.server", run.tally, started)
         assert run.tally.opened["snapshot"] > 0 and sum(run.tally.inflight.values()) > 0, run.tally
     finally:
