@@ -17,16 +17,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
-
-from tests.api._server import _free_port
 
 __all__ = ["ExecLauncher", "ForkLauncher", "Launcher", "Opened", "ServerProcess"]
 
 ROOT = Path(__file__).resolve().parents[2]
 FORKSERVER = Path(__file__).with_name("_forkserver.py")
+_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 _OPENED = re.compile(r"collection (\S+): (snapshot|rebuild) in [\d.]+ s \((\{.*?\})\)")
 
 
@@ -34,6 +33,8 @@ class Launcher(Protocol):
     def start(self, argv: list[str], log: Path) -> int: ...
 
     def wait(self, pid: int) -> int: ...
+
+    def poll(self, pid: int) -> int | None: ...
 
 
 class ExecLauncher:
@@ -52,6 +53,9 @@ class ExecLauncher:
 
     def wait(self, pid: int) -> int:
         return self._children.pop(pid).wait(timeout=60)
+
+    def poll(self, pid: int) -> int | None:
+        return self._children[pid].poll()
 
     def close(self) -> None:
         for child in self._children.values():
@@ -73,7 +77,7 @@ class ForkLauncher:
         self._ask(None)  # {"ready": true} once imports are done
         self._live: set[int] = set()  # children not yet waited for
 
-    def _ask(self, request: dict[str, object] | None) -> dict[str, int]:
+    def _ask(self, request: dict[str, object] | None) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         if request is not None:
             self._proc.stdin.write(json.dumps(request) + "\n")
@@ -81,7 +85,7 @@ class ForkLauncher:
         line = self._proc.stdout.readline()
         if not line:
             raise RuntimeError(f"fork server ended (status {self._proc.poll()})")
-        answer: dict[str, int] = json.loads(line)
+        answer: dict[str, Any] = json.loads(line)
         return answer
 
     def start(self, argv: list[str], log: Path) -> int:
@@ -91,7 +95,12 @@ class ForkLauncher:
 
     def wait(self, pid: int) -> int:
         self._live.discard(pid)
-        return self._ask({"wait": pid})["status"]
+        status: int = self._ask({"wait": pid})["status"]
+        return status
+
+    def poll(self, pid: int) -> int | None:
+        status: int | None = self._ask({"poll": pid})["status"]
+        return status
 
     def close(self) -> None:
         for pid in list(self._live):
@@ -124,29 +133,31 @@ class ServerProcess:
     starts: int = 0  # processes started so far
 
     def start(self, timeout_s: float = 120.0) -> None:
-        """Start a process on a free port and wait until /health answers 200."""
+        """Start a process on a port of the kernel's choosing (`--port 0`: no port picked in advance that
+        another socket could take meanwhile) and wait until it listens and /health answers 200."""
         assert self.pid is None, "a server is already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}-config.json"
         config.write_text(json.dumps(self.config))
-        port = _free_port()
         self.starts += 1
         self.log = self.data_dir.parent / f"{self.data_dir.name}-server-{self.starts}.log"
         argv = ["serve", "--model", f"tiny={self.model}", "--data-dir", str(self.data_dir)]
-        argv += ["--port", str(port), "--host", "127.0.0.1", "--config", str(config)]
+        argv += ["--port", "0", "--host", "127.0.0.1", "--config", str(config)]
         self.pid = self.launcher.start(argv, self.log)
-        self.url = f"http://127.0.0.1:{port}"
-        self._wait_ready(time.monotonic() + timeout_s)
+        self.url = f"http://127.0.0.1:{self._wait_listening(time.monotonic() + timeout_s)}"
+        assert httpx.get(f"{self.url}/health", timeout=30).status_code == 200
 
-    def _wait_ready(self, deadline: float) -> None:
+    def _wait_listening(self, deadline: float) -> int:
+        """The port from uvicorn's "running on" line, written once the lifespan has started and it listens."""
+        assert self.pid is not None
         while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"server did not become ready:\n{self.log_text()[-3000:]}")
+            if found := _RUNNING.search(self.log_text()):
+                return int(found.group(1))
+            if (status := self.launcher.poll(self.pid)) is not None:
+                self.pid = None
+                raise AssertionError(f"server exited with {status} at start:\n{self.log_text()[-3000:]}")
+            time.sleep(0.02)
+        raise AssertionError(f"server did not start listening:\n{self.log_text()[-3000:]}")
 
     def kill(self) -> None:
         """SIGKILL the process (no shutdown code runs) and reap it."""
@@ -167,12 +178,20 @@ class ServerProcess:
         assert status in (0, -signal.SIGTERM) and "Application shutdown complete" in log, f"{status}:\n{log[-3000:]}"
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log else ""
+        """The current process's output so far ("" until the child has created its log)."""
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
 
-    def opened(self) -> dict[str, Opened]:
-        """Collection -> how the current (or last) process brought it up."""
-        found = _OPENED.findall(self.log_text())
-        return {name: Opened(how, ast.literal_eval(sizes)) for name, how, sizes in found}
+    def opened(self, collection: str, timeout_s: float = 30.0) -> Opened:
+        """How the current process brought `collection` up (its log line: Litestar's queue handler writes
+        it from a thread of its own, possibly after the server already answers)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = {name: (how, sizes) for name, how, sizes in _OPENED.findall(self.log_text())}
+            if collection in found:
+                how, sizes = found[collection]
+                return Opened(how, ast.literal_eval(sizes))
+            assert time.monotonic() < deadline, f"no start line for {collection}:\n{self.log_text()[-3000:]}"
+            time.sleep(0.02)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)

@@ -9,7 +9,8 @@ own sockets, SQLite connections, threads and signal handlers, killed by the test
 
 Protocol, one JSON object per line: ``{"start": [argv...], "log": PATH}`` answers ``{"pid": n}`` (the child's
 stdout and stderr go to PATH); ``{"wait": pid}`` answers ``{"status": returncode}`` once that child has ended
-(negative: killed by that signal, as ``subprocess`` reports it). EOF on stdin ends the fork server.
+(negative: killed by that signal, as ``subprocess`` reports it); ``{"poll": pid}`` answers at once, with
+``null`` while it runs. EOF on stdin ends the fork server.
 """
 
 from __future__ import annotations
@@ -55,14 +56,20 @@ def _child(argv: list[str], log: str) -> None:
         os._exit(code)
 
 
-def _status(pid: int) -> int:
-    _, raw = os.waitpid(pid, 0)
-    return -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+def _status(pid: int, block: bool, ended: dict[int, int]) -> int | None:
+    """The child's returncode once it has ended (None while it runs and `block` is false)."""
+    if pid not in ended:
+        done, raw = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if done == 0:
+            return None
+        ended[pid] = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+    return ended.pop(pid) if block else ended[pid]
 
 
 def main() -> None:
     _warm(sys.argv[1])
     print(json.dumps({"ready": True}), flush=True)
+    ended: dict[int, int] = {}  # children reaped by a poll, not yet waited for
     for line in sys.stdin:
         request = json.loads(line)
         if "start" in request:
@@ -71,7 +78,8 @@ def main() -> None:
                 _child(request["start"], request["log"])
             print(json.dumps({"pid": pid}), flush=True)
         else:
-            print(json.dumps({"status": _status(int(request["wait"]))}), flush=True)
+            pid, block = int(request.get("wait", request.get("poll"))), "wait" in request
+            print(json.dumps({"status": _status(pid, block, ended)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ class CrashRun:
 
     def _restart_and_verify(self, pending: list[Op], expect_snapshot: bool) -> None:
         self.server.start()
-        opened = self.server.opened()[COLLECTION]
+        opened = self.server.opened(COLLECTION)
         self.tally.opened[opened.how] += 1
         if expect_snapshot:  # a complete snapshot is on disk: it must load (a half-written one never replaces it)
             assert opened.how == "snapshot", self.server.log_text()[-3000:]
@@ -237,7 +237,7 @@ def test_corrupt_snapshot_is_rebuilt_from_the_store(
         damage(target(folder))
         run._restart_and_verify([], expect_snapshot=False)
         log = run.server.log_text()
-        assert run.server.opened()[COLLECTION].how == "rebuild", log[-3000:]
+        assert run.server.opened(COLLECTION).how == "rebuild", log[-3000:]
         assert f"snapshot {folder} is unusable" in log, log[-3000:]  # detected, named, never served
         _same(_results(run), served)
     run.server.terminate()
