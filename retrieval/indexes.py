@@ -80,6 +80,7 @@ class IndexSet:
         self.indexes: dict[Family, AnyIndex] = {f: _new(f, spec, dims) for f in self.families}
         self.seq = 0  # last store write applied
         self.saved_seq = -1  # last seq written to snapshots (-1 = never)
+        self.dropped = False  # the collection was deleted: never snapshot again
 
     # -- keeping in step ------------------------------------------------------------------------------
     def apply(self, rows: Sequence[ChunkRow], removed: npt.NDArray[np.int64], seq: int) -> None:
@@ -154,11 +155,18 @@ class IndexSet:
     def save(self, folder: Path) -> None:
         """Write every index atomically with the seq it contains (skipped when nothing changed)."""
         with self.lock:
-            if self.saved_seq == self.seq:
+            if self.dropped or self.saved_seq == self.seq:
                 return
             for family, index in self.indexes.items():
                 index.save(folder / family, seq=self.seq)
             self.saved_seq = self.seq
+
+    def drop(self, folder: Path) -> None:
+        """The collection is deleted: wait for a snapshot in progress, forbid later ones, remove `folder`
+        (a background save holding a stale reference could otherwise write it again after the removal)."""
+        with self.lock:
+            self.dropped = True
+            shutil.rmtree(folder, ignore_errors=True)
 
     @classmethod
     def open(

@@ -133,6 +133,8 @@ class RetrievalService:
         check_spec(spec, self.models)
         encoders = Encoders.of(spec, self.models)
         dims = self._dims(spec, encoders, {})
+        if spec.name not in self._collections:  # a kill right after a delete committed leaves its snapshots
+            shutil.rmtree(self._snapshot_dir(spec.name), ignore_errors=True)  # behind: never load them as ours
         self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
         self._collections[spec.name] = _Collection(spec, encoders, IndexSet(spec, dims, _families(spec)))
         return self.collection(spec.name)
@@ -158,7 +160,7 @@ class RetrievalService:
         async with coll.write_lock:
             await asyncio.to_thread(self.store.delete_collection, name)
             self._collections.pop(name, None)
-            shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)
+            await asyncio.to_thread(coll.indexes.drop, self._snapshot_dir(name))
 
     def _get(self, name: str) -> _Collection:
         coll = self._collections.get(name)

@@ -307,3 +307,27 @@ def test_jina_v3_collection_uses_retrieval_passage_and_query_adapters(
     assert hit.scores["dense"] == pytest.approx(cosine, abs=1e-5)
     svc.close()
     reg.close()
+
+
+def test_a_deleted_collections_snapshots_never_come_back(tmp_path: Path, registry: ModelRegistry) -> None:
+    import shutil
+
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    spec, folder = CollectionSpec(name="again", dense_model="dense"), tmp_path / "indexes" / "again"
+    svc.create_collection_sync(spec)
+    run(svc.add_documents("again", _docs(20)))
+    svc.save_snapshots()
+    shutil.copytree(folder, tmp_path / "left-behind")
+    run(svc.add_documents("again", [SourceDocument(id="late", text="omega psi chi")]))  # not snapshotted yet
+    stale = svc._get("again")  # what a snapshot pass begun before the delete still holds
+    run(svc.delete_collection("again"))
+    stale.indexes.save(folder)  # ... reaching this collection after the delete: writes nothing
+    assert not folder.exists()
+    shutil.copytree(tmp_path / "left-behind", folder)  # as a kill right after the delete's commit leaves it
+    svc.create_collection_sync(spec)
+    run(svc.add_documents("again", _docs(3)))
+    svc.store.close()  # crash before any snapshot of the new collection
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    assert svc.opened["again"] == "rebuild" and svc._get("again").indexes.sizes() == {"dense": 3, "bm25": 3}
+    assert len(search(svc, "again", "alpha", "dense", top_k=3)) == 3
+    svc.close()
