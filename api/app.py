@@ -21,6 +21,7 @@ from api.auth import auth_middleware
 from api.errors import exception_handlers
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
+from api.request_id import request_id_middleware
 from api.routes import ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
@@ -108,7 +109,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
             if owned:
                 models.close()
 
-    middleware: list[Callable[[ASGIApp], ASGIApp]] = [metrics.middleware]
+    middleware: list[Callable[[ASGIApp], ASGIApp]] = [request_id_middleware, metrics.middleware]
     if config.all_admin_keys or config.read_keys:
         middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
@@ -123,6 +124,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]
         lifespan=[lifespan],
         middleware=middleware,
+        logging_config=None,  # `retrieval serve` configures logging (logfmt with the request id)
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="retrieval", version="0.1.0", path="/docs", render_plugins=[SwaggerRenderPlugin(path="/")]

@@ -3,7 +3,6 @@ client commands (`ingest`, `eval`) run without loading the server."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -20,9 +19,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.request_id import configure_logging
 
     config = config_from_args(argv)
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level)
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=config.log_level)
     return 0
 

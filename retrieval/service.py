@@ -192,6 +192,14 @@ class RetrievalService:
             await asyncio.to_thread(coll.indexes.apply, rows, written.removed, written.seq)
             metrics.observe(name, "ingest_write", time.perf_counter() - t0)
         metrics.count_documents(name, len(records))
+        log.info(
+            "collection %s: wrote %d documents (%d unchanged) at seq %d in %.3f s",
+            name,
+            len(records),
+            len(skipped),
+            written.seq,
+            time.perf_counter() - started,
+        )
         chunks = sum(len(r.chunks) for r in records)
         return IngestResult([r.id for r in records], skipped + written.skipped, plan.truncated, chunks, written.seq)
 
