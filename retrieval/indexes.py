@@ -9,10 +9,11 @@ corrupt, of another format version, or built with other settings.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,52 @@ def _items(family: Family, rows: Sequence[ChunkRow]) -> tuple[npt.NDArray[np.int
     return ids, values
 
 
+class ReadWriteLock:
+    """Many readers (searches, snapshot saves) or one writer (writes, replays, swaps); a waiting writer holds
+    off new readers. The writer may re-enter (a replay applies batches)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0  # readers inside
+        self._writer: int | None = None  # thread id of the writer inside
+        self._depth = 0  # its re-entry depth
+        self._waiting = 0  # writers waiting
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer != me:  # a writer may read what it holds
+                self._cond.wait_for(lambda: self._writer is None and self._waiting == 0)
+                self._readers += 1
+        try:
+            yield
+        finally:
+            if self._writer != me:
+                with self._cond:
+                    self._readers -= 1
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer != me:
+                self._waiting += 1
+                self._cond.wait_for(lambda: self._writer is None and self._readers == 0)
+                self._waiting -= 1
+                self._writer = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._writer = None
+                self._cond.notify_all()
+
+
 class IndexSet:
     """The indexes of one collection, guarded by one lock (FAISS and bm25s are not safe under concurrent
     writes); `seq` is the last store write they contain."""
@@ -76,7 +123,8 @@ class IndexSet:
         self.spec = spec  # the collection's settings
         self.dims = dims  # vector width per representation
         self.families: tuple[Family, ...] = tuple(families)  # which indexes exist
-        self.lock = threading.RLock()  # held for every index operation
+        self.lock = ReadWriteLock()  # searches and saves read; writes, replays and swaps write
+        self._saving = threading.Lock()  # one snapshot save at a time
         self.indexes: dict[Family, AnyIndex] = {f: _new(f, spec, dims) for f in self.families}
         self.seq = 0  # last store write applied
         self.saved_seq = -1  # last seq written to snapshots (-1 = never)
@@ -85,7 +133,7 @@ class IndexSet:
     # -- keeping in step ------------------------------------------------------------------------------
     def apply(self, rows: Sequence[ChunkRow], removed: npt.NDArray[np.int64], seq: int) -> None:
         """Apply one write (or a replay batch): remove `removed` chunk ids, then add `rows`."""
-        with self.lock:
+        with self.lock.write():
             for family, index in self.indexes.items():
                 if removed.size:
                     index.remove(removed)
@@ -99,7 +147,7 @@ class IndexSet:
         top = store.last_seq()
         removed = store.removed_after(collection, after_seq, upto_seq=top)
         added = 0
-        with self.lock:
+        with self.lock.write():
             if removed.size:
                 self.apply([], removed, after_seq)
             for rows in store.iter_chunks(collection, after_seq=after_seq, upto_seq=top, vectors=self._vectors()):
@@ -114,11 +162,11 @@ class IndexSet:
     # -- searching ------------------------------------------------------------------------------------
     def search(self, family: Family, queries: Any, k: int, allowed: npt.NDArray[np.int64] | None) -> SearchResult:
         """One family's best `k` chunk ids per query (`allowed`: only these ids)."""
-        with self.lock:
+        with self.lock.read():
             return self.indexes[family].search(queries, k, allowed_ids=allowed)
 
     def sizes(self) -> dict[str, int]:
-        with self.lock:
+        with self.lock.read():
             return {f: len(i) for f, i in self.indexes.items()}
 
     # -- growing -------------------------------------------------------------------------------------
@@ -138,7 +186,7 @@ class IndexSet:
         ids, items = _items("dense", rows)
         if ids.size:
             fresh.add(ids, items)
-        with self.lock:
+        with self.lock.write():
             removed = store.removed_after(collection, top)
             newer = [r for batch in store.iter_chunks(collection, after_seq=top, vectors=["dense"]) for r in batch]
             if removed.size:
@@ -153,8 +201,9 @@ class IndexSet:
 
     # -- snapshots ------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        """Write every index atomically with the seq it contains (skipped when nothing changed)."""
-        with self.lock:
+        """Write every index atomically with the seq it contains (skipped when nothing changed). Holds the read
+        side: searches go on meanwhile; writes wait until the files are written."""
+        with self._saving, self.lock.read():
             if self.dropped or self.saved_seq == self.seq:
                 return
             for family, index in self.indexes.items():
@@ -164,7 +213,7 @@ class IndexSet:
     def drop(self, folder: Path) -> None:
         """The collection is deleted: wait for a snapshot in progress, forbid later ones, remove `folder`
         (a background save holding a stale reference could otherwise write it again after the removal)."""
-        with self.lock:
+        with self._saving, self.lock.write():
             self.dropped = True
             shutil.rmtree(folder, ignore_errors=True)
 

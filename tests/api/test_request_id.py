@@ -43,7 +43,7 @@ def test_a_sane_client_id_is_kept_and_echoed(caplog: pytest.LogCaptureFixture) -
 def test_missing_or_hostile_ids_are_replaced_by_generated_ones() -> None:
     with _client() as client:
         first = client.get("/threaded")
-        hostile = client.get("/threaded", headers={"X-Request-ID": "a b\"c" + "x" * 200})
+        hostile = client.get("/threaded", headers={"X-Request-ID": 'a b"c' + "x" * 200})
     for answer in (first, hostile):
         rid = answer.headers["x-request-id"]
         assert len(rid) == 32 and rid.isalnum() and answer.json() == {"id": rid}

@@ -116,3 +116,36 @@ def test_other_settings_or_a_broken_snapshot_rebuild_from_the_store(tmp_path: Pa
         f.write_bytes(b"garbage")
     broken, how = IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)
     assert how == "rebuild" and broken.sizes() == dict.fromkeys(FAMILIES, _chunks(range(4)))
+
+
+def test_read_write_lock_lets_readers_overlap_and_keeps_writers_alone() -> None:
+    import threading
+    import time
+
+    from retrieval.indexes import ReadWriteLock
+
+    lock, inside, peak, log = ReadWriteLock(), [0], [0], []
+    guard = threading.Lock()
+
+    def reader() -> None:
+        with lock.read():
+            with guard:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            time.sleep(0.05)
+            with guard:
+                inside[0] -= 1
+
+    def writer() -> None:
+        with lock.write(), lock.write():  # re-entrant for the writer
+            with guard:
+                log.append(inside[0])  # no reader inside while writing
+            with lock.read():  # the writer may read what it holds
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)] + [threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert peak[0] >= 2 and log == [0]
