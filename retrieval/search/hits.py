@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from encoder import MultimodalInput
+from encoder import MultimodalInput, TokenOptions
 from poolers.maxsim import maxsim
 from retrieval.collections import CollectionSpec
 from retrieval.errors import InvalidRequestError
@@ -26,12 +26,13 @@ from retrieval.search.filters import compile_filter, parse_filter
 from retrieval.search.fusion import RankedList
 from retrieval.search.planner import Candidates, SearchPlan, fuse_candidates, modes_of, search_families
 from retrieval.search.queries import QueryVectors, query_vectors
-from retrieval.serving.scoring import score
+from retrieval.serving.scoring import ScoreOptions, score
 from retrieval.store import ChunkRow, Store
 
 __all__ = ["Hit", "SearchRunner"]
 
 I64 = npt.NDArray[np.int64]
+_RERANK_OPTIONS = ScoreOptions(tokens=TokenOptions(truncate_prompt_tokens=-1))
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ class SearchRunner:
             return await asyncio.to_thread(self._maxsim, qv, top, model is None)
         engine = self.models.get(model, param="rerank.model")
         rows = await asyncio.to_thread(self.store.get_chunks, self.spec.name, top)
-        result = await score(engine, qv.texts[0], [r.text for r in rows])
+        # a pair longer than the reranker reads is cut at its limit (as cross-encoders are used), never refused
+        result = await score(engine, qv.texts[0], [r.text for r in rows], _RERANK_OPTIONS)
         return {r.chunk_id: s for r, s in zip(rows, result.scores, strict=True)}
 
     def _maxsim(self, qv: QueryVectors, top: I64, implicit: bool) -> dict[int, float]:

@@ -224,6 +224,10 @@ def test_cross_encoder_rerank_orders_by_its_scores(svc: RetrievalService, regist
     assert [h.score for h in hits] == sorted(want, reverse=True)
     with pytest.raises(InvalidRequestError, match="rerank needs a model"):
         search(svc, "default", "alpha", "dense", rerank=Rerank())
+    svc.create_collection_sync(CollectionSpec(name="long", dense_model="dense", chunking=ChunkingSpec(mode="truncate")))
+    run(svc.add_documents("long", [SourceDocument(id="big", text=" ".join(WORDS * 60))]))  # ~1,100 tokens
+    (hit,) = search(svc, "long", "alpha " * 40, "hybrid", rerank=Rerank(model="ce", top_n=5))
+    assert hit.id == "big" and "rerank" in hit.scores  # the pair is cut at the reranker's limit, not refused
 
 
 def test_bge_m3_collection_gets_three_representations_from_one_pass(svc: RetrievalService) -> None:
