@@ -46,7 +46,6 @@ __all__ = [
     "plan_scores",
     "rank",
     "rerank",
-    "rerank_sync",
     "score",
     "score_kind",
     "score_sync",
@@ -228,18 +227,4 @@ async def rerank(
     docs = as_items(documents)
     rank([], top_n)  # validate top_n before any model work
     result = await score(engine, [query], docs, options)
-    return Reranked(rank(result.scores, top_n), docs, result.prompt_tokens)
-
-
-def rerank_sync(
-    engine: Engine,
-    query: ScoreItem,
-    documents: ScoreInputs,
-    top_n: int = 0,
-    options: ScoreOptions | None = None,
-) -> Reranked:
-    """`rerank` in the calling thread (offline use)."""
-    docs = as_items(documents)
-    rank([], top_n)
-    result = score_sync(engine, [query], docs, options)
     return Reranked(rank(result.scores, top_n), docs, result.prompt_tokens)
