@@ -21,6 +21,7 @@ from index.errors import (
 from index.exact import ExactBM25Index, ExactDenseIndex, ExactMultiVectorIndex, ExactSparseIndex
 from index.multivector import MultiVectorIndex
 from index.persist import FORMAT_VERSION
+from index.protocol import Index
 from index.sparse import SparseIndex
 from index.types import (
     MISSING_ID,
@@ -48,6 +49,7 @@ __all__ = [
     "ExactDenseIndex",
     "ExactMultiVectorIndex",
     "ExactSparseIndex",
+    "Index",
     "IndexConfigError",
     "IndexCorruptError",
     "IndexFamily",

@@ -21,7 +21,16 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from index import BM25Index, DenseConfig, DenseIndex, IndexStoreError, MultiVectorIndex, SearchResult, SparseIndex
+from index import (
+    BM25Index,
+    DenseConfig,
+    DenseIndex,
+    Index,
+    IndexStoreError,
+    MultiVectorIndex,
+    SearchResult,
+    SparseIndex,
+)
 from index.faiss_build import resolve_kind
 from retrieval.collections import CollectionSpec
 from retrieval.store import ChunkRow, Store, VectorKind
@@ -32,7 +41,7 @@ log = logging.getLogger(__name__)
 
 Family = Literal["dense", "multivector", "sparse", "bm25"]
 _VECTOR_OF: dict[Family, str] = {"dense": "dense", "multivector": "multivector", "sparse": "sparse"}
-AnyIndex = DenseIndex | MultiVectorIndex | SparseIndex | BM25Index
+AnyIndex = Index  # any family: the shared verbs of `index.Index`
 
 
 def live_dense_config(config: DenseConfig, n: int) -> DenseConfig:
