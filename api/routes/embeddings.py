@@ -27,7 +27,7 @@ async def create_embeddings(
 ) -> EmbeddingResponse | Response[bytes]:
     engine = registry.get(data.model)
     params = PoolingParams(
-        task="embed", dimensions=data.dimensions, use_activation=data.use_activation, adapter=data.adapter
+        task="embed", dimensions=data.dimensions, use_activation=data.use_activation, adapter=data.task_adapter
     )
     prompts = data.prompts(engine)
     result = await until_disconnect(request, engine.encode(prompts, params, data.options()))

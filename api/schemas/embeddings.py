@@ -16,7 +16,8 @@ class EmbeddingRequest(EncodingRequest, kw_only=True):
 
     dimensions: int | None = None  # Matryoshka output size
     use_activation: bool | None = None  # L2-normalise (default True)
-    adapter: str | None = None  # extension: task LoRA adapter (jina-embeddings-v3); None = vLLM's behaviour
+    task_adapter: str | None = msgspec.field(default=None, name="adapter")  # extension (wire name `adapter`):
+    # a task LoRA adapter of jina-embeddings-v3; None = vLLM's behaviour
 
 
 class EmbeddingData(msgspec.Struct):

@@ -41,7 +41,8 @@ class PoolingRequest(EncodingRequest, kw_only=True):
     use_activation: bool | None = None  # normalise / softmax-sigmoid / relu; None = the task's default
     embedding_mode: Literal["query", "document"] | None = None  # ColBERT encoding; None = raw per-token
     data: Any = None  # the payload of task "plugin" (IO processor plugins)
-    adapter: str | None = None  # extension: task LoRA adapter (jina-embeddings-v3); None = vLLM's behaviour
+    task_adapter: str | None = msgspec.field(default=None, name="adapter")  # extension (wire name `adapter`):
+    # a task LoRA adapter of jina-embeddings-v3; None = vLLM's behaviour
 
 
 class PoolingData(msgspec.Struct, kw_only=True):
@@ -86,7 +87,7 @@ def pooling_params(req: PoolingRequest, default_task: Task, late_interaction: bo
         )
     if task == "embed&token_embed&token_classify" and req.encoding_format == "bytes":
         raise InvalidInputError(f"encoding_format `bytes` is not supported for task `{task}`", param="encoding_format")
-    return PoolingParams(task, req.dimensions, req.use_activation, req.embedding_mode, adapter=req.adapter)
+    return PoolingParams(task, req.dimensions, req.use_activation, req.embedding_mode, adapter=req.task_adapter)
 
 
 def _m3_data(out: M3Output, fmt: str, dtype: EmbedDType, order: str) -> dict[str, Any]:
