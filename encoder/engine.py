@@ -226,16 +226,14 @@ class Engine(EngineText):
     async def run(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
         """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread."""
         resolved, items = await asyncio.to_thread(self._prepare_all, calls)
-        flat_items = [it for its in items for it in its]
-        flat_params = [c.params for c, its in zip(resolved, items, strict=True) for _ in its]
+        flat_items, flat_params = _flatten(resolved, items)
         outputs = await self.batcher.submit(flat_items, flat_params)
         return self._results(resolved, items, list(outputs))
 
     def run_sync(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
         """`run` in the calling thread: every input length-sorted into token-budget batches."""
         resolved, items = self._prepare_all(calls)
-        flat_items = [it for its in items for it in its]
-        flat_params = [c.params for c, its in zip(resolved, items, strict=True) for _ in its]
+        flat_items, flat_params = _flatten(resolved, items)
         outputs: list[object] = [None] * len(flat_items)
         spec = self.info.spec
         for rows in plan_batches(
@@ -259,3 +257,12 @@ class Engine(EngineText):
         """One call in the calling thread (scripts, the offline `LLM`)."""
         (result,) = self.run_sync([EncodeCall(prompts, params, opts or TokenOptions())])
         return result
+
+
+def _flatten(
+    calls: Sequence[EncodeCall], items: Sequence[list[TokenizedInput]]
+) -> tuple[list[TokenizedInput], list[PoolingParams]]:
+    """Every input of a job in call order, each with its call's resolved params."""
+    flat_items = [it for its in items for it in its]
+    flat_params = [c.params for c, its in zip(calls, items, strict=True) for _ in its]
+    return flat_items, flat_params

@@ -40,7 +40,6 @@ __all__ = ["Family", "IndexSet"]
 log = logging.getLogger(__name__)
 
 Family = Literal["dense", "multivector", "sparse", "bm25"]
-_VECTOR_OF: dict[Family, str] = {"dense": "dense", "multivector": "multivector", "sparse": "sparse"}
 AnyIndex = Index  # any family: the shared verbs of `index.Index`
 
 
@@ -69,10 +68,9 @@ def _items(family: Family, rows: Sequence[ChunkRow]) -> tuple[npt.NDArray[np.int
     """(ids, items) of `rows` for one family: rows without that representation are left out."""
     if family == "bm25":
         return np.array([r.chunk_id for r in rows], np.int64), [r.text for r in rows]
-    attr = _VECTOR_OF[family]
-    keep = [r for r in rows if getattr(r, attr) is not None]
+    keep = [r for r in rows if getattr(r, family) is not None]  # a vector family names its ChunkRow field
     ids = np.array([r.chunk_id for r in keep], np.int64)
-    values = [getattr(r, attr) for r in keep]
+    values = [getattr(r, family) for r in keep]
     if family == "dense":
         return ids, np.stack(values).astype(np.float32) if values else np.zeros((0, 1), np.float32)
     return ids, values

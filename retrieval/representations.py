@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from encoder import M3_TASK, EncodeCall, Engine, PoolingParams, PromptRole, TokenOptions
+from encoder import M3_TASK, EncodeCall, EncodeResult, Engine, PoolingParams, PromptRole, TokenOptions
 from retrieval.collections import CollectionSpec
 from retrieval.registry import ModelRegistry
 
-__all__ = ["VECTOR_KINDS", "Encoders", "combined", "encode_calls"]
+__all__ = ["VECTOR_KINDS", "Encoders", "combined", "encode_calls", "values_of"]
 
 VECTOR_KINDS = ("dense", "multivector", "sparse")
 
@@ -44,6 +45,13 @@ class Encoders:
             if e is not None:
                 seen.setdefault(e.name, e)
         return list(seen.values())
+
+
+def values_of(kinds: Sequence[str], result: EncodeResult) -> dict[str, Any]:
+    """The values of each representation in `kinds` that one encode result carries, one row per input:
+    dense float32 (n, d); multivector a list of float32 (m_i, d); sparse a list of {token id: weight}."""
+    take = {"dense": result.dense, "multivector": result.multivectors, "sparse": result.sparse}
+    return {kind: take[kind]() for kind in kinds}
 
 
 def combined(engine: Engine, kinds: Sequence[str]) -> bool:

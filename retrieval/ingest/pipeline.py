@@ -7,6 +7,7 @@ pass), so the shared batcher sees every chunk of the batch at once.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.chunking import TextChunk, chunk_text
 from retrieval.ingest.documents import SourceDocument, content_hash
-from retrieval.representations import VECTOR_KINDS, Encoders, combined, encode_calls
+from retrieval.representations import VECTOR_KINDS, Encoders, combined, encode_calls, values_of
 from retrieval.store import ChunkRecord, DocumentRecord
 
 __all__ = ["IngestPlan", "chunk_document", "finish", "hash_document", "plan_ingest"]
@@ -88,8 +89,6 @@ def _client_vectors(doc: SourceDocument, spec: CollectionSpec) -> dict[str, obje
 def _vector_bytes(vectors: dict[str, object]) -> bytes | None:
     if not vectors:
         return None
-    import json
-
     return json.dumps(vectors, sort_keys=True, default=str).encode()
 
 
@@ -151,12 +150,8 @@ def finish(plan: IngestPlan, results: dict[str, list[EncodeResult]]) -> list[Doc
     flat: dict[str, dict[int, object]] = {k: {} for k in VECTOR_KINDS}
     for name, roles in plan.roles.items():
         for (kept, rows), result in zip(roles, results[name], strict=True):
-            if "dense" in kept:
-                flat["dense"].update(zip(rows, result.dense(), strict=True))
-            if "multivector" in kept:
-                flat["multivector"].update(zip(rows, result.multivectors(), strict=True))
-            if "sparse" in kept:
-                flat["sparse"].update(zip(rows, result.sparse(), strict=True))
+            for kind, values in values_of(kept, result).items():
+                flat[kind].update(zip(rows, values, strict=True))
     out, i = [], 0
     for record, chunks, client in zip(plan.records, plan.chunks, plan.client, strict=True):
         built = []

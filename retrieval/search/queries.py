@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from encoder import EncodeResult
-from retrieval.representations import VECTOR_KINDS, Encoders, encode_calls
+from retrieval.representations import VECTOR_KINDS, Encoders, encode_calls, values_of
 
 __all__ = ["QueryVectors", "query_vectors"]
 
@@ -25,16 +24,6 @@ class QueryVectors:
     values: dict[str, Any] = field(default_factory=dict)  # "dense" / "multivector" / "sparse" -> values
 
 
-def _take(kinds: list[str], result: EncodeResult, into: dict[str, Any]) -> None:
-    for kind in kinds:
-        if kind == "dense":
-            into["dense"] = result.dense()
-        elif kind == "multivector":
-            into["multivector"] = result.multivectors()
-        else:
-            into["sparse"] = result.sparse()
-
-
 async def query_vectors(enc: Encoders, texts: list[str], wanted: Sequence[str]) -> QueryVectors:
     """Encode `texts` for every representation in `wanted` (bm25 needs no encoding)."""
     out = QueryVectors(list(texts))
@@ -45,5 +34,5 @@ async def query_vectors(enc: Encoders, texts: list[str], wanted: Sequence[str]) 
         plan = encode_calls(engine, kinds, out.texts, "query")
         results = await engine.run([call for _, call in plan])
         for (call_kinds, _), result in zip(plan, results, strict=True):
-            _take(call_kinds, result, out.values)
+            out.values.update(values_of(call_kinds, result))
     return out
