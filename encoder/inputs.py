@@ -7,7 +7,7 @@ further down. An image part is defined here so that a multimodal processor fills
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from encoder.errors import InvalidInputError
@@ -35,10 +35,14 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image content part (OpenAI `{"type": "image_url", "image_url": {"url": ...}}`); decoded by the
-    model's processor under the service's image limits, never here."""
+    """An image content part (OpenAI `{"type": "image_url", "image_url": {"url": ...}}`).
 
-    url: str  # a `data:` URL or an http(s) URL
+    Either `url` (untrusted: decoded by the encoder under the service's image limits) or `image` (an already
+    decoded RGB `PIL.Image.Image` made by trusted code, such as the PDF page renderer) is set.
+    """
+
+    url: str = ""  # a `data:` URL or an http(s) URL; empty when `image` is given
+    image: Any = field(default=None, compare=False, repr=False)  # a decoded PIL image from trusted code, or None
 
 
 @dataclass(frozen=True, slots=True)
