@@ -27,9 +27,9 @@ from encoder.errors import ModelLoadError
 
 __all__ = [
     "IMAGE_BLOCK",
+    "NEMOTRON_ARCHITECTURE",
     "ColQwen3Layout",
     "FamilyPrompts",
-    "NEMOTRON_ARCHITECTURE",
     "LayoutRules",
     "config_width",
     "detect_layout",
@@ -60,7 +60,9 @@ class LayoutRules:
 
 
 _RULES: dict[ColQwen3Layout, LayoutRules] = {
-    "tomoro": LayoutRules(("vlm.model.", "vlm."), "embedding_proj_layer.", ("embed_dim",), False, False, ("vlm.lm_head.",)),
+    "tomoro": LayoutRules(
+        ("vlm.model.", "vlm."), "embedding_proj_layer.", ("embed_dim",), False, False, ("vlm.lm_head.",)
+    ),
     "ops": LayoutRules(("model.",), None, ("dims",), False, False, ("lm_head.",)),
     "colpali": LayoutRules(("model.",), "custom_text_proj.", ("dim",), False, False, ("lm_head.",)),
     "nemotron": LayoutRules(("model.",), None, (), True, True, ("lm_head.",)),

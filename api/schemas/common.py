@@ -75,7 +75,7 @@ class PromptRequest(BasicRequest, kw_only=True):
         if (self.input is msgspec.UNSET) == (self.messages is msgspec.UNSET):
             raise InvalidInputError("Give exactly one of `input` or `messages`", param="input")
         if not self.is_chat:
-            return parse_prompts(self.input)
+            return list(parse_prompts(self.input))
         return [
             engine.render_chat_input(
                 self.messages,

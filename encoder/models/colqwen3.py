@@ -192,7 +192,7 @@ class ColQwen3Adapter(ModelAdapter):
     # -- encoding ------------------------------------------------------------------------------------
     def tokenize(
         self,
-        prompts: Sequence[Prompt | MultimodalInput],  # type: ignore[override]
+        prompts: Sequence[Prompt | MultimodalInput],
         params: PoolingParams,
         *,
         truncate: int | None = None,
@@ -219,7 +219,9 @@ class ColQwen3Adapter(ModelAdapter):
         if any(im is None for im in images):
             raise RuntimeError("images must be decoded (encoder.media.load_image) before tokenisation")
         features = self.image_processor(
-            images=images, size={"shortest_edge": self._min_pixels(), "longest_edge": self.max_pixels}, return_tensors="pt"
+            images=images,
+            size={"shortest_edge": self._min_pixels(), "longest_edge": self.max_pixels},
+            return_tensors="pt",
         )
         grid = features["image_grid_thw"].long()
         counts = (grid.prod(-1) // int(self.image_processor.merge_size) ** 2).tolist()

@@ -60,13 +60,19 @@ def _reference(folder: Path, layout: str, item: MultimodalInput, engine: Engine,
     feats = processor(images=images, size={"shortest_edge": 64, "longest_edge": 64 * 64}, return_tensors="pt")
     tok = AutoTokenizer.from_pretrained(folder)
     n = int(feats["image_grid_thw"][0].prod()) // 4
-    text = "".join(p.text if not isinstance(p, ImagePart) else "<|vision_start|>" + "<|image_pad|>" * n + "<|vision_end|>" for p in item.parts)  # type: ignore[union-attr]
+    text = "".join(
+        p.text if not isinstance(p, ImagePart) else "<|vision_start|>" + "<|image_pad|>" * n + "<|vision_end|>"
+        for p in item.parts
+    )  # type: ignore[union-attr]
     ids = torch.tensor([tok(text)["input_ids"]])
     mm = (ids == config.image_token_id).long()
     with torch.no_grad():
         hidden = model(
-            input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=feats["pixel_values"],
-            image_grid_thw=feats["image_grid_thw"], mm_token_type_ids=mm,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values=feats["pixel_values"],
+            image_grid_thw=feats["image_grid_thw"],
+            mm_token_type_ids=mm,
         ).last_hidden_state[0]
     if layout == "nemotron":
         hidden = captured[-1][0]  # the last decoder layer's output, before the final RMSNorm
@@ -131,7 +137,9 @@ def test_family_prompts(engines: dict[str, Engine]) -> None:
 
 def test_matryoshka_and_visual_token_bound(tiny_store: Callable[[str], Path]) -> None:
     folder = str(tiny_store("colqwen3_ops"))
-    engine = Engine.load(ModelSpec(source=folder, hf_overrides={"matryoshka_dimensions": [8], "max_num_visual_tokens": 4}))
+    engine = Engine.load(
+        ModelSpec(source=folder, hf_overrides={"matryoshka_dimensions": [8], "max_num_visual_tokens": 4})
+    )
     big = MultimodalInput((ImagePart(image=_image(5, (300, 200))),))
     out = engine.encode_sync([big], PoolingParams(task="token_embed", dimensions=8))
     ids = out.prompt_token_ids[0]
@@ -152,11 +160,17 @@ def test_chat_messages_become_the_same_input(engines: dict[str, Engine]) -> None
     buf = io.BytesIO()
     _image(7).save(buf, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "Describe the image."}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "text", "text": "Describe the image."},
+            ],
+        }
+    ]
     item = engine.render_chat_input(messages)
     assert isinstance(item, MultimodalInput) and sum(isinstance(p, ImagePart) for p in item.parts) == 1
     via_chat = engine.encode_sync([item], TOKEN_EMBED).multivectors()[0]
-    direct = MultimodalInput(
-        tuple(ImagePart(image=_image(7)) if isinstance(p, ImagePart) else p for p in item.parts)
-    )
+    direct = MultimodalInput(tuple(ImagePart(image=_image(7)) if isinstance(p, ImagePart) else p for p in item.parts))
     np.testing.assert_allclose(via_chat, engine.encode_sync([direct], TOKEN_EMBED).multivectors()[0], atol=1e-5)
