@@ -9,7 +9,8 @@ a store that failed) answer the same way, because their messages name files on t
 `ImageTooLargeError` (an image over its byte or pixel cap) is 413. `LimitExceededError` is 413 when its `param`
 names the size of the request body or of an uploaded file (`body`, `file`, `files`, or a field under them such
 as `files[2]`), and 400 for every other limit (documents per request, query length, top_k). A client that
-disconnected is logged at info level, not as a server error, and answered 499 (nginx's "client closed request"; nobody reads it, the metrics count it).
+disconnected is logged at info level, not as a server error, and answered 499 (nginx's "client closed
+request"; nobody reads it, the metrics count it).
 """
 
 from __future__ import annotations
