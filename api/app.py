@@ -22,7 +22,7 @@ from api.errors import exception_handlers
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import ROUTES, UPLOAD_ROUTES
+from api.routes import ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
 from retrieval.service import RetrievalService
@@ -114,7 +114,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
         middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     app = Litestar(
-        route_handlers=[*ROUTES, uploads, metrics_endpoint],
+        route_handlers=[*ROUTES, uploads, *UI_ROUTES, metrics_endpoint],
         dependencies={
             "registry": Provide(_registry, sync_to_thread=False),
             "service": Provide(_service, sync_to_thread=False),

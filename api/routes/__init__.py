@@ -1,5 +1,8 @@
 """Route handlers, one module per endpoint family. `ROUTES` is what the app mounts; `UPLOAD_ROUTES` are mounted
-under the upload size limit instead of the JSON body limit."""
+under the upload size limit instead of the JSON body limit; `UI_ROUTES` serve the search page at `/ui`."""
+
+from litestar import Router
+from litestar.handlers import HTTPRouteHandler
 
 from api.routes.classify import create_classify
 from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
@@ -12,6 +15,7 @@ from api.routes.rerank import create_rerank
 from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
+from api.routes.ui import ui_page, ui_static
 
 ROUTES = [create_embeddings, list_models, health]
 ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
@@ -19,6 +23,10 @@ ROUTES += [create_pooling]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
 ROUTES += [search_collection, evaluate_collection, get_job]
+UI_ROUTES: list[HTTPRouteHandler | Router] = [
+    ui_page,
+    ui_static,
+]  # the search page and its static files (open without a key)
 UPLOAD_ROUTES = [upload_files]
 
-__all__ = ["ROUTES", "UPLOAD_ROUTES"]
+__all__ = ["ROUTES", "UI_ROUTES", "UPLOAD_ROUTES"]
