@@ -97,7 +97,11 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = registry is None
-        models = registry if registry is not None else await anyio.to_thread.run_sync(ModelRegistry.load, config.models)
+        models = (
+            registry
+            if registry is not None
+            else await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
+        )
         app.state.registry = models
         app.state.io_processor = _plugin(config, models)
         metrics.models = models

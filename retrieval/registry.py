@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 
 from encoder import Engine, ModelSpec
+from encoder.media import ImageLimits
 from retrieval.errors import ModelNotFoundError
 
 __all__ = ["ModelRegistry"]
@@ -23,11 +24,12 @@ class ModelRegistry:
         self.default = engines[0]
 
     @classmethod
-    def load(cls, specs: Sequence[ModelSpec]) -> ModelRegistry:
+    def load(cls, specs: Sequence[ModelSpec], image_limits: ImageLimits | None = None) -> ModelRegistry:
+        """Load every spec; multimodal models decode untrusted images under `image_limits` (default limits)."""
         engines = []
         for spec in specs:
             log.info("loading model %s from %s", spec.served_name, spec.source)
-            engines.append(Engine.load(spec))
+            engines.append(Engine.load(spec, image_limits))
         return cls(engines)
 
     def get(self, name: str | None, *, param: str = "model") -> Engine:
