@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from encoder.batch import collate, plan_batches
-from encoder.batcher import Batcher, BatcherStats
+from encoder.batcher import Batcher, BatcherStats, BatchQueue
 from encoder.device import resolve_device, resolve_dtype
 from encoder.models.base import ModelAdapter
 from encoder.models.registry import adapter_class, dedicated_tasks
@@ -46,7 +46,7 @@ class Engine(EngineText):
         self._adapter = adapter
         self.info: ModelInfo = adapter.info
         self._run_lock = threading.Lock()
-        self._batcher: Batcher | None = None
+        self._batcher: BatchQueue | None = None
 
     @classmethod
     def load(cls, spec: ModelSpec) -> Engine:
@@ -123,8 +123,14 @@ class Engine(EngineText):
         batches split wherever padding would cost more (32); on CUDA padding is cheap (None = greedy)."""
         return None if self.device_type == "cuda" else 32
 
+    def attach_batcher(self, batcher: BatchQueue) -> None:
+        """Queue this engine's online work on `batcher` instead of a local one (an API worker process hands
+        tokenised inputs to the engine process this way); `run` still validates and tokenises here."""
+        self.close()
+        self._batcher = batcher
+
     @property
-    def batcher(self) -> Batcher:
+    def batcher(self) -> BatchQueue:
         if self._batcher is None:
             spec = self.info.spec
             self._batcher = Batcher(

@@ -148,9 +148,30 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)",
     )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
+    serve.add_argument(
+        "--api-workers",
+        type=_positive,
+        default=None,
+        help="HTTP processes sharing the port, feeding engine processes over ZeroMQ (default 1: one process)",
+    )
+    serve.add_argument(
+        "--engine-processes",
+        type=_positive,
+        default=None,
+        help="with --api-workers above 1: engine processes, one per GPU (default: every visible GPU, 1 on CPU)",
+    )
 
 
-_PLAIN_FLAGS = ("host", "port", "data_dir", "max_body_bytes", "log_level", "io_processor_plugin")
+_PLAIN_FLAGS = (
+    "host",
+    "port",
+    "data_dir",
+    "max_body_bytes",
+    "log_level",
+    "io_processor_plugin",
+    "api_workers",
+    "engine_processes",
+)
 
 
 def _config_file(path: str | None) -> dict[str, Any]:

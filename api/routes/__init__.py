@@ -1,5 +1,6 @@
 """Route handlers, one module per endpoint family. `ROUTES` is what the app mounts; `UPLOAD_ROUTES` are mounted
-under the upload size limit instead of the JSON body limit."""
+under the upload size limit instead of the JSON body limit. `MODEL_ROUTES` need only the models; the rest
+(`STORE_PREFIXES`) need the store, which one process owns (see api/workers.py)."""
 
 from api.routes.classify import create_classify
 from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
@@ -13,12 +14,15 @@ from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
 
-ROUTES = [create_embeddings, list_models, health]
-ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
-ROUTES += [create_pooling]
+MODEL_ROUTES = [create_embeddings, list_models, health]
+MODEL_ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
+MODEL_ROUTES += [create_pooling]
+ROUTES = [*MODEL_ROUTES]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
 ROUTES += [search_collection, evaluate_collection, get_job]
 UPLOAD_ROUTES = [upload_files]
 
-__all__ = ["ROUTES", "UPLOAD_ROUTES"]
+STORE_PREFIXES = ("/v1/collections", "/v1/jobs")  # paths of every route outside MODEL_ROUTES
+
+__all__ = ["MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UPLOAD_ROUTES"]

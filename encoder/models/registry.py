@@ -11,6 +11,7 @@ from encoder.models.classifier import SequenceClassifier
 from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
 from encoder.models.dense import DenseEmbedder
 from encoder.models.jina_xlmr import JinaEmbedder, JinaFlashColBERT
+from encoder.models.null import NullEmbedder
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
 from encoder.models.token_classifier import TOKEN_CLASSIFICATION_PATTERN, TokenClassifier
 from encoder.resolve import ModelInfo
@@ -76,3 +77,4 @@ register(HFColBERT)
 register(PyLateColBERT)
 register(JinaColBERT)
 register(BgeM3Adapter)
+register(NullEmbedder)  # benchmarks and tests: `--model null`
