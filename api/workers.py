@@ -119,9 +119,9 @@ def _start_engines(config: ServiceConfig, run_dir: str) -> tuple[list[BaseProces
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = saved
-    for i, (proc, pipe) in enumerate(zip(procs, pipes, strict=True)):
+    for i, (started, pipe) in enumerate(zip(procs, pipes, strict=True)):
         if not pipe.poll(_READY_TIMEOUT_S):
-            raise RuntimeError(f"engine process {i} did not start (exit code {proc.exitcode})")
+            raise RuntimeError(f"engine process {i} did not start (exit code {started.exitcode})")
         log.info("engine process %d ready (pid %d) at %s", i, pipe.recv(), addresses[i])
     return procs, addresses
 

@@ -150,7 +150,7 @@ def unpack_rows(rows: PackedRows) -> list[TokenizedInput]:
     fields = {"input_ids": rows.input_ids, **rows.optional}
     lists = {k: np.frombuffer(v, dtype=np.int32).tolist() for k, v in fields.items()}
     return [
-        TokenizedInput(**{k: v[a:b] for k, v in lists.items()})  # type: ignore[arg-type]
+        TokenizedInput(**{k: v[a:b] for k, v in lists.items()})
         for a, b in itertools.pairwise(bounds)
     ]
 
