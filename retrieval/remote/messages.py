@@ -149,10 +149,7 @@ def unpack_rows(rows: PackedRows) -> list[TokenizedInput]:
     bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     fields = {"input_ids": rows.input_ids, **rows.optional}
     lists = {k: np.frombuffer(v, dtype=np.int32).tolist() for k, v in fields.items()}
-    return [
-        TokenizedInput(**{k: v[a:b] for k, v in lists.items()})
-        for a, b in itertools.pairwise(bounds)
-    ]
+    return [TokenizedInput(**{k: v[a:b] for k, v in lists.items()}) for a, b in itertools.pairwise(bounds)]
 
 
 def pack_tensors(outputs: Sequence[object]) -> PackedTensors:
