@@ -30,7 +30,6 @@ from encoder import (
     TokenizedInput,
     UnsupportedTaskError,
 )
-from encoder.batcher import BatcherStats
 from retrieval.errors import ModelNotFoundError
 from retrieval.remote.messages import (
     Cancel,
