@@ -23,6 +23,7 @@ import zmq
 import zmq.asyncio
 
 from encoder import (
+    BatcherStats,
     EncoderError,
     InvalidInputError,
     OverloadedError,
