@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Literal
 
 import anyio.to_thread
 from litestar import Litestar, Router
@@ -22,14 +23,17 @@ from api.errors import exception_handlers
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.routes import MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
 from retrieval.uploads import UploadResult
 
-__all__ = ["create_app"]
+__all__ = ["StoreRole", "create_app"]
+
+StoreRole = Literal["own", "none"]  # own: open the store and serve its routes; none: model routes only
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +94,18 @@ def _plugin(config: ServiceConfig, models: ModelRegistry) -> IOProcessor | None:
     return plugin
 
 
-def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> Litestar:
-    """Build the app. Pass `registry` to reuse already-loaded models (tests, embedding in a process)."""
+def create_app(
+    config: ServiceConfig,
+    registry: ModelRegistry | None = None,
+    *,
+    store: StoreRole = "own",
+    before: Sequence[Lifespan] = (),
+) -> Litestar:
+    """Build the app. Pass `registry` to reuse already-loaded models (tests, embedding in a process).
+
+    `store="none"` serves the model routes only (an API worker that does not own the store); `before` are
+    lifespans entered before the models are used (an API worker connects to its engine processes there).
+    """
     metrics = Metrics()
 
     @asynccontextmanager
@@ -107,7 +121,10 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
         metrics.models = models
         log.info("serving %s", ", ".join(e.name for e in models))
         try:
-            async with _retrieval(app, config, models):
+            if store == "own":
+                async with _retrieval(app, config, models):
+                    yield
+            else:
                 yield
         finally:
             if owned:
@@ -117,8 +134,9 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
     if config.all_admin_keys or config.read_keys:
         middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
+    handlers = [*ROUTES, uploads, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
-        route_handlers=[*ROUTES, uploads, *UI_ROUTES, metrics_endpoint],
+        route_handlers=[*handlers, metrics_endpoint],
         dependencies={
             "registry": Provide(_registry, sync_to_thread=False),
             "service": Provide(_service, sync_to_thread=False),
@@ -126,7 +144,7 @@ def create_app(config: ServiceConfig, registry: ModelRegistry | None = None) -> 
             "config": Provide(_config, sync_to_thread=False),
         },
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]
-        lifespan=[lifespan],
+        lifespan=[*before, lifespan],
         middleware=middleware,
         logging_config=None,  # `retrieval serve` configures logging (logfmt with the request id)
         request_max_body_size=config.max_body_bytes,

@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = config_from_args(argv)
     configure_logging(config.log_level)
+    if config.api_workers > 1:
+        from api.workers import serve_workers
+
+        return serve_workers(config)
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=config.log_level)
     return 0
 

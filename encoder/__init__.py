@@ -3,6 +3,7 @@
 `Engine` is the only surface the layers above use; inputs and outputs are the typed values below.
 """
 
+from encoder.batcher import BatcherStats, BatchQueue
 from encoder.engine import Engine
 from encoder.errors import (
     EncoderError,
@@ -32,6 +33,8 @@ from encoder.types import (
 
 __all__ = [
     "M3_TASK",
+    "BatchQueue",
+    "BatcherStats",
     "EmbeddingMode",
     "EncodeCall",
     "EncodeResult",

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -16,7 +17,7 @@ from encoder.batch import plan_batches
 from encoder.errors import EncoderError, OverloadedError
 from encoder.types import PoolingParams, TokenizedInput
 
-__all__ = ["Batcher", "BatcherStats", "RunBatch"]
+__all__ = ["BatchQueue", "Batcher", "BatcherStats", "RunBatch"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,25 @@ class BatcherStats:
     padded_tokens: int = 0  # tokens including padding
     rejected: int = 0  # sequences refused because the queue was full
     cancelled: int = 0  # sequences skipped because their client went away
+
+
+class BatchQueue(Protocol):
+    """What `Engine` needs of its batcher: the local `Batcher`, or a client of a remote engine process."""
+
+    stats: BatcherStats  # counters read by /metrics
+
+    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
+        """Outputs of `items` (same order); raises `OverloadedError` when admission is full."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """False once the queue can no longer run work (worker thread or engine process gone)."""
+        ...
+
+    def stop(self) -> None:
+        """Refuse new work and release the worker."""
+        ...
 
 
 def _resolve(future: asyncio.Future[object], value: object) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from encoder.batch import collate, plan_batches
-from encoder.batcher import Batcher, BatcherStats
+from encoder.batcher import Batcher, BatcherStats, BatchQueue
 from encoder.chat import chat_images, render_chat, split_rendered
 from encoder.device import resolve_device, resolve_dtype
 from encoder.inputs import ImagePart, MultimodalInput
@@ -51,7 +51,7 @@ class Engine(EngineText):
         self.info: ModelInfo = adapter.info
         self.image_limits = image_limits or ImageLimits()  # what an untrusted image may be (multimodal models)
         self._run_lock = threading.Lock()
-        self._batcher: Batcher | None = None
+        self._batcher: BatchQueue | None = None
 
     @classmethod
     def load(cls, spec: ModelSpec, image_limits: ImageLimits | None = None) -> Engine:
@@ -134,8 +134,14 @@ class Engine(EngineText):
         batches split wherever padding would cost more (32); on CUDA padding is cheap (None = greedy)."""
         return None if self.device_type == "cuda" else 32
 
+    def attach_batcher(self, batcher: BatchQueue) -> None:
+        """Queue this engine's online work on `batcher` instead of a local one (an API worker process hands
+        tokenised inputs to the engine process this way); `run` still validates and tokenises here."""
+        self.close()
+        self._batcher = batcher
+
     @property
-    def batcher(self) -> Batcher:
+    def batcher(self) -> BatchQueue:
         if self._batcher is None:
             spec = self.info.spec
             self._batcher = Batcher(

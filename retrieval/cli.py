@@ -166,6 +166,19 @@ def _add_image_flags(serve: argparse.ArgumentParser) -> None:
         help="fetch http(s) image URLs from this host (repeatable; default: none, fetching off)",
     )
 
+    serve.add_argument(
+        "--api-workers",
+        type=_positive,
+        default=None,
+        help="HTTP processes sharing the port, feeding engine processes over ZeroMQ (default 1: one process)",
+    )
+    serve.add_argument(
+        "--engine-processes",
+        type=_positive,
+        default=None,
+        help="with --api-workers above 1: engine processes, one per GPU (default: every visible GPU, 1 on CPU)",
+    )
+
 
 _PLAIN_FLAGS = (
     "host",
@@ -176,6 +189,8 @@ _PLAIN_FLAGS = (
     "io_processor_plugin",
     "image_max_bytes",
     "image_max_pixels",
+    "api_workers",
+    "engine_processes",
 )
 
 

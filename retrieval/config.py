@@ -11,11 +11,13 @@ import msgspec
 from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
 
-__all__ = ["DEFAULT_MODEL_NAME", "ServiceConfig", "default_model_source", "parse_model_arg"]
+__all__ = ["DEFAULT_MODEL_NAME", "NULL_MODEL_NAME", "ServiceConfig", "default_model_source", "parse_model_arg"]
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _IMAGE_DEFAULTS = ImageLimits()
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
+NULL_MODEL_NAME = "null"  # `--model null`: zeros at once (benchmarks and tests of the front end only)
+_NULL_ARCHITECTURE = "NullModel"  # encoder/models/null.py serves this architecture
 
 
 class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,6 +43,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     image_max_bytes: _Positive = _IMAGE_DEFAULTS.max_bytes  # an image's encoded bytes (413 above)
     image_max_pixels: _Positive = _IMAGE_DEFAULTS.max_pixels  # an image's width*height (413 above)
     image_fetch_hosts: tuple[str, ...] = ()  # hosts whose http(s) image URLs are fetched; empty: fetching off
+    api_workers: int = 1  # HTTP processes; 1 = one process doing everything (no engine process)
+    engine_processes: int = 0  # with api_workers > 1: engine processes; 0 = one per visible GPU, one on CPU
 
     @property
     def data_path(self) -> Path:
@@ -92,17 +96,24 @@ def parse_model_arg(
     max_model_len: int | None = None,
     max_wait_ms: float | None = None,
 ) -> ModelSpec:
-    """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options."""
+    """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options.
+
+    The source `null` is the null model (tokenizer only, zero outputs; for measuring the front end).
+    """
     name, sep, source = arg.partition("=")
     if not sep:
         name, source = "", arg
+    overrides = _json_option(hf_overrides, "--hf-overrides")
+    if source == NULL_MODEL_NAME:  # the bundled MiniLM's tokenizer and config, no weights, zero outputs
+        name, source = name or NULL_MODEL_NAME, default_model_source()
+        overrides = {**overrides, "architectures": [_NULL_ARCHITECTURE]}
     pooler = _json_option(pooler_config, "--pooler-config")
     fields: dict[str, Any] = {
         "source": source,
         "name": name or None,
         "dtype": dtype,
         "device": device,
-        "hf_overrides": _json_option(hf_overrides, "--hf-overrides"),
+        "hf_overrides": overrides,
         "pooler_config": msgspec.convert(pooler, PoolerConfig) if pooler else None,
         "trust_remote_code": trust_remote_code,
         "max_model_len": max_model_len,

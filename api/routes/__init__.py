@@ -1,5 +1,7 @@
 """Route handlers, one module per endpoint family. `ROUTES` is what the app mounts; `UPLOAD_ROUTES` are mounted
-under the upload size limit instead of the JSON body limit; `UI_ROUTES` serve the search page at `/ui`."""
+under the upload size limit instead of the JSON body limit; `UI_ROUTES` serve the search page at `/ui`.
+`MODEL_ROUTES` need only the models; the rest (`STORE_PREFIXES`) need the store, which one process owns (see
+api/workers.py)."""
 
 from litestar import Router
 from litestar.handlers import HTTPRouteHandler
@@ -17,9 +19,10 @@ from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
 from api.routes.ui import ui_page, ui_static
 
-ROUTES = [create_embeddings, list_models, health]
-ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
-ROUTES += [create_pooling]
+MODEL_ROUTES = [create_embeddings, list_models, health]
+MODEL_ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
+MODEL_ROUTES += [create_pooling]
+ROUTES = [*MODEL_ROUTES]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
 ROUTES += [search_collection, evaluate_collection, get_job]
@@ -29,4 +32,6 @@ UI_ROUTES: list[HTTPRouteHandler | Router] = [
 ]  # the search page and its static files (open without a key)
 UPLOAD_ROUTES = [upload_files]
 
-__all__ = ["ROUTES", "UI_ROUTES", "UPLOAD_ROUTES"]
+STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/ui")  # paths of every route outside MODEL_ROUTES
+
+__all__ = ["MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]

@@ -12,6 +12,7 @@ from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
 from encoder.models.colqwen3 import ColQwen3Adapter
 from encoder.models.dense import DenseEmbedder
 from encoder.models.jina_xlmr import JinaEmbedder, JinaFlashColBERT
+from encoder.models.null import NullEmbedder
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
 from encoder.models.token_classifier import TOKEN_CLASSIFICATION_PATTERN, TokenClassifier
 from encoder.resolve import ModelInfo
@@ -78,3 +79,4 @@ register(PyLateColBERT)
 register(JinaColBERT)
 register(BgeM3Adapter)
 register(ColQwen3Adapter)
+register(NullEmbedder)  # benchmarks and tests: `--model null`

@@ -1,0 +1,193 @@
+"""`retrieval serve --api-workers N`: N HTTP processes on one port in front of one engine process per device.
+
+    parent (this module)      binds the port, starts everything, stops everything on SIGTERM / SIGINT
+      engine process i        loads the models on GPU i (CUDA_VISIBLE_DEVICES=i; one process on CPU),
+                              batches the inputs of every worker: retrieval/remote/engine_process.py
+      API worker 0            every route; owns the store (the only SQLite writer); also listens on a
+                              Unix socket for the store routes the other workers forward
+      API workers 1..N-1      the model routes (parse, validate, tokenise, encode the response); the store
+                              routes are streamed to worker 0 (api/forward.py)
+
+All workers accept on one listening socket inherited from the parent. Each worker loads its models on CPU for
+tokenisation and model metadata only; the forward passes run in the engine processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from multiprocessing import connection, get_context
+from multiprocessing.process import BaseProcess
+
+import msgspec
+import uvicorn
+
+from api.app import create_app
+from api.forward import forward_store_routes
+from api.request_id import configure_logging
+from api.routes import STORE_PREFIXES
+from retrieval import ModelRegistry, ServiceConfig
+from retrieval.remote import EngineClient, RemoteBatcher, run_engine_process
+
+__all__ = ["engine_count", "run_api_worker", "serve_workers"]
+
+log = logging.getLogger(__name__)
+
+_READY_TIMEOUT_S = 600.0  # an engine process has this long to load its models
+_STOP_TIMEOUT_S = 15.0  # a child has this long to exit after SIGTERM before it is killed
+
+
+def engine_count(config: ServiceConfig) -> int:
+    """`engine_processes`, else one per visible CUDA device (one when there is none or models are on CPU)."""
+    if config.engine_processes:
+        return config.engine_processes
+    if any(spec.device == "cpu" for spec in config.models):
+        return 1
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def _watch_parent(parent: int) -> None:
+    """A worker exits when its parent is gone (killed without a chance to stop us)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_api_worker(config: ServiceConfig, index: int, sock: socket.socket, engines: list[str], run_dir: str) -> None:
+    """Process entry of API worker `index`: serve `sock` (and, for worker 0, the store's Unix socket)."""
+    configure_logging(config.log_level)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    cpu_specs = tuple(msgspec.structs.replace(s, device="cpu") for s in config.models)
+    registry = ModelRegistry.load(cpu_specs)  # tokenizers and metadata; no forward pass runs here
+    client = EngineClient(engines)
+
+    @contextlib.asynccontextmanager
+    async def engines_lifespan(_: object) -> AsyncIterator[None]:
+        await client.start()
+        for engine in registry:
+            engine.attach_batcher(RemoteBatcher(client, engine.name))
+        try:
+            yield
+        finally:
+            await client.close()
+
+    store_socket = os.path.join(run_dir, "store.sock")
+    app = create_app(config, registry, store="own" if index == 0 else "none", before=[engines_lifespan])
+    sockets = [sock]
+    asgi = app
+    if index == 0:
+        private = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        private.bind(store_socket)
+        sockets.append(private)
+    else:
+        asgi = forward_store_routes(app, store_socket, STORE_PREFIXES)  # type: ignore[assignment]
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level=config.log_level, log_config=None, lifespan="on"))
+    server.run(sockets=sockets)
+
+
+def _start_engines(config: ServiceConfig, run_dir: str) -> tuple[list[BaseProcess], list[str]]:
+    """One engine process per device, each started with only its GPU visible; waits until all are ready."""
+    ctx = get_context("spawn")
+    procs: list[BaseProcess] = []
+    addresses: list[str] = []
+    pipes = []
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    count = engine_count(config)
+    try:
+        for i in range(count):
+            address = f"ipc://{run_dir}/engine-{i}"
+            receive, send = ctx.Pipe(duplex=False)
+            if count > 1:
+                os.environ["CUDA_VISIBLE_DEVICES"] = str(i)
+            proc = ctx.Process(target=run_engine_process, args=(config.models, address, send, os.getpid()))
+            proc.start()
+            procs.append(proc)
+            addresses.append(address)
+            pipes.append(receive)
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+    for i, (started, pipe) in enumerate(zip(procs, pipes, strict=True)):
+        if not pipe.poll(_READY_TIMEOUT_S):
+            raise RuntimeError(f"engine process {i} did not start (exit code {started.exitcode})")
+        log.info("engine process %d ready (pid %d) at %s", i, pipe.recv(), addresses[i])
+    return procs, addresses
+
+
+def _wait_for_store(path: str, owner: BaseProcess) -> None:
+    """Block until worker 0 accepts connections on its store socket (it has opened the store)."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline and owner.is_alive():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+                return
+            except OSError:
+                time.sleep(0.05)
+    raise RuntimeError(f"API worker 0 did not start (exit code {owner.exitcode})")
+
+
+def _stop(procs: list[BaseProcess]) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + _STOP_TIMEOUT_S
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _supervise(workers: list[BaseProcess], engines: list[BaseProcess], stop: threading.Event) -> int:
+    """Wait until SIGTERM/SIGINT (0) or a worker exits (1). A dead engine is logged; workers then answer 503."""
+    reported: set[int] = set()
+    while not stop.is_set():
+        connection.wait([p.sentinel for p in workers], timeout=0.5)
+        if any(not p.is_alive() for p in workers):
+            log.error("an API worker exited; stopping")
+            return 1
+        for i, proc in enumerate(engines):
+            if not proc.is_alive() and i not in reported:
+                reported.add(i)
+                log.error("engine process %d exited with code %s; its requests now get 503", i, proc.exitcode)
+    return 0
+
+
+def serve_workers(config: ServiceConfig) -> int:
+    """Run `config.api_workers` HTTP processes and the engine processes until SIGTERM/SIGINT; exit status."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_dir = tempfile.mkdtemp(prefix="retrieval-")
+    sock = socket.create_server((config.host, config.port), backlog=2048)
+    engines: list[BaseProcess] = []
+    workers: list[BaseProcess] = []
+    try:
+        engines, addresses = _start_engines(config, run_dir)
+        ctx = get_context("spawn")
+        for i in range(config.api_workers):
+            proc = ctx.Process(target=run_api_worker, args=(config, i, sock, addresses, run_dir), name=f"api-{i}")
+            proc.start()
+            workers.append(proc)
+            if i == 0:  # the others forward the store routes to worker 0: start them once it answers
+                _wait_for_store(os.path.join(run_dir, "store.sock"), proc)
+        log.info("serving on http://%s:%d with %d API workers", config.host, config.port, config.api_workers)
+        return _supervise(workers, engines, stop)
+    finally:
+        _stop(workers)
+        _stop(engines)
+        sock.close()
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,8 @@
+"""Encoding in another process: API worker processes tokenise and send packed inputs over ZeroMQ to one
+engine process per device, which batches them across every worker (`--api-workers N`)."""
+
+from retrieval.remote.client import EngineClient, RemoteBatcher
+from retrieval.remote.engine_process import run_engine_process
+from retrieval.remote.messages import decode_message, encode_message
+
+__all__ = ["EngineClient", "RemoteBatcher", "decode_message", "encode_message", "run_engine_process"]

@@ -1,0 +1,190 @@
+"""The API worker's side of the wire: `EngineClient` talks to every engine process, `RemoteBatcher` is what a
+worker's `Engine` queues its tokenised inputs on (see `Engine.attach_batcher`).
+
+Each request goes to the engine with the fewest requests in flight from this worker (data parallel over
+devices). An engine that stops answering pings for `liveness_s` is marked dead: its pending requests and
+every later one fail at once with `EncoderError` (503), so nothing waits for a process that is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import numpy as np
+import torch
+import zmq
+import zmq.asyncio
+
+from encoder import (
+    BatcherStats,
+    EncoderError,
+    InvalidInputError,
+    OverloadedError,
+    PoolingParams,
+    TokenizedInput,
+    UnsupportedTaskError,
+)
+from retrieval.errors import ModelNotFoundError
+from retrieval.remote.messages import (
+    Cancel,
+    EncodeReply,
+    EncodeRequest,
+    ErrorReply,
+    Ping,
+    decode_message,
+    encode_message,
+    pack_rows,
+    unpack_tensors,
+)
+
+__all__ = ["EngineClient", "RemoteBatcher", "raise_reply"]
+
+log = logging.getLogger(__name__)
+
+
+def raise_reply(reply: ErrorReply) -> NoReturn:
+    """Raise the typed error an engine's `ErrorReply` stands for."""
+    if reply.kind == "overloaded":
+        raise OverloadedError(reply.message, retry_after=reply.retry_after)
+    if reply.kind == "invalid":
+        raise InvalidInputError(reply.message)
+    if reply.kind == "unsupported":
+        raise UnsupportedTaskError(reply.message)
+    if reply.kind == "not_found":
+        raise ModelNotFoundError(reply.message, param="model")
+    if reply.kind == "shutdown":
+        raise EncoderError(reply.message)
+    raise RuntimeError(f"the engine process failed: {reply.message}")
+
+
+@dataclass
+class _Link:
+    """One engine process as this worker sees it."""
+
+    address: str  # ipc:// or tcp:// endpoint of its ROUTER socket
+    sock: zmq.asyncio.Socket  # our DEALER socket connected to it
+    pending: dict[int, asyncio.Future[EncodeReply | ErrorReply]] = field(default_factory=dict)  # id -> waiter
+    last_seen: float = field(default_factory=time.monotonic)  # monotonic time of its last message
+    alive: bool = True  # False once it missed pings for `liveness_s`
+
+
+class EngineClient:
+    """DEALER sockets to every engine process, a reader per socket, and a pinger. Start it inside the loop."""
+
+    def __init__(self, addresses: Sequence[str], *, liveness_s: float = 5.0, ping_s: float = 0.5) -> None:
+        self._addresses = list(addresses)
+        self._liveness_s = liveness_s
+        self._ping_s = ping_s
+        self._ids = itertools.count(1)
+        self._context: zmq.asyncio.Context | None = None
+        self._links: list[_Link] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._context = zmq.asyncio.Context()
+        for address in self._addresses:
+            sock = self._context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(address)
+            self._links.append(_Link(address, sock))
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._read(link)) for link in self._links]
+        self._tasks.append(loop.create_task(self._watch()))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for link in self._links:
+            self._fail(link, EncoderError("the model is shutting down"))
+            link.sock.close()
+        if self._context is not None:
+            self._context.term()
+
+    @property
+    def alive(self) -> bool:
+        """True while at least one engine process answers."""
+        return any(link.alive for link in self._links)
+
+    async def _read(self, link: _Link) -> None:
+        while True:
+            message = decode_message(await link.sock.recv())
+            link.last_seen = time.monotonic()
+            if isinstance(message, EncodeReply | ErrorReply):
+                waiter = link.pending.pop(message.id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(message)
+
+    async def _watch(self) -> None:
+        while True:
+            for link in self._links:
+                if link.alive and time.monotonic() - link.last_seen > self._liveness_s:
+                    log.error("engine process at %s stopped answering", link.address)
+                    link.alive = False
+                    self._fail(link, EncoderError("the engine process is not answering"))
+                if link.alive:
+                    await link.sock.send(encode_message(Ping(next(self._ids))))
+            await asyncio.sleep(self._ping_s)
+
+    @staticmethod
+    def _fail(link: _Link, exc: Exception) -> None:
+        for waiter in link.pending.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+        link.pending.clear()
+
+    def _pick(self) -> _Link:
+        live = [link for link in self._links if link.alive]
+        if not live:
+            raise EncoderError("no engine process is answering")
+        return min(live, key=lambda link: len(link.pending))
+
+    async def encode(
+        self, model: str, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]
+    ) -> list[torch.Tensor]:
+        """Outputs of `items` from the least-loaded engine; its errors are raised as the typed errors."""
+        distinct = list(dict.fromkeys(params))
+        index = np.asarray([distinct.index(p) for p in params], dtype=np.int32).tobytes()
+        link = self._pick()
+        request = EncodeRequest(next(self._ids), model, pack_rows(items), tuple(distinct), index)
+        waiter: asyncio.Future[EncodeReply | ErrorReply] = asyncio.get_running_loop().create_future()
+        link.pending[request.id] = waiter
+        await link.sock.send(encode_message(request), copy=False)
+        try:
+            reply = await waiter
+        except asyncio.CancelledError:
+            link.pending.pop(request.id, None)
+            if link.alive:
+                await link.sock.send(encode_message(Cancel(request.id)))
+            raise
+        if isinstance(reply, ErrorReply):
+            raise_reply(reply)
+        return unpack_tensors(reply.outputs)
+
+
+class RemoteBatcher:
+    """The `BatchQueue` of one model in an API worker: inputs go to the engine processes via `client`."""
+
+    def __init__(self, client: EngineClient, model: str) -> None:
+        self._client = client
+        self._model = model  # served model name, the same in the engine process
+        self.stats = BatcherStats()  # batching happens in the engine process; these stay zero here
+
+    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
+        return list(await self._client.encode(self._model, items, params))
+
+    @property
+    def alive(self) -> bool:
+        return self._client.alive
+
+    def stop(self) -> None:
+        """The client is closed by the worker's lifespan; nothing to release per model."""
