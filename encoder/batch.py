@@ -21,18 +21,33 @@ class Batch:
     keep_mask: torch.Tensor  # positions a token-level task returns (defaults to attention_mask)
     token_type_ids: torch.Tensor | None
     items: list[TokenizedInput]
+    pixel_values: torch.Tensor | None = None  # float (patches, C*T*P*P): every image of the batch, in row order
+    image_grid_thw: torch.Tensor | None = None  # int64 (images, 3): (t, h, w) patch grid per image, in row order
 
     def select(self, rows: list[int]) -> Batch:
         """The sub-batch of `rows` (the same object when every row is selected)."""
         if len(rows) == len(self.items):
             return self
+        items = [self.items[i] for i in rows]
+        pixels, grids = _images(items, self.input_ids.device)
         return Batch(
             input_ids=self.input_ids[rows],
             attention_mask=self.attention_mask[rows],
             keep_mask=self.keep_mask[rows],
             token_type_ids=None if self.token_type_ids is None else self.token_type_ids[rows],
-            items=[self.items[i] for i in rows],
+            items=items,
+            pixel_values=pixels,
+            image_grid_thw=grids,
         )
+
+
+def _images(items: Sequence[TokenizedInput], device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The image tensors of `items` (`extras["pixel_values"]` / `extras["image_grid_thw"]`) joined in row order."""
+    pixels = [it.extras["pixel_values"] for it in items if "pixel_values" in it.extras]
+    if not pixels:
+        return None, None
+    grids = [it.extras["image_grid_thw"] for it in items if "pixel_values" in it.extras]
+    return torch.cat(pixels).to(device), torch.cat(grids).to(device)
 
 
 def collate(items: Sequence[TokenizedInput], pad_id: int, device: torch.device | str = "cpu") -> Batch:
@@ -52,12 +67,15 @@ def collate(items: Sequence[TokenizedInput], pad_id: int, device: torch.device |
         if types is not None and it.token_type_ids is not None:
             types[row, :length] = torch.tensor(it.token_type_ids, dtype=torch.long)
     dev = torch.device(device)
+    pixels, grids = _images(items, dev)
     return Batch(
         input_ids=ids.to(dev),
         attention_mask=attn.to(dev),
         keep_mask=keep.to(dev),
         token_type_ids=None if types is None else types.to(dev),
         items=list(items),
+        pixel_values=pixels,
+        image_grid_thw=grids,
     )
 
 

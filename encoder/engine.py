@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
 from encoder.batch import collate, plan_batches
 from encoder.batcher import Batcher, BatcherStats
+from encoder.chat import chat_images, render_chat, split_rendered
 from encoder.device import resolve_device, resolve_dtype
+from encoder.inputs import ImagePart, MultimodalInput
+from encoder.media import ImageLimits, load_image
 from encoder.models.base import ModelAdapter
 from encoder.models.registry import adapter_class, dedicated_tasks
-from encoder.prompts import PromptRole, apply_prompt, check_inputs
+from encoder.prompts import PromptRole, check_inputs
 from encoder.resolve import ModelInfo, resolve_model
 from encoder.results import EncodeCall, EncodeResult
 from encoder.text import EngineText
@@ -41,20 +45,21 @@ __all__ = ["EncodeCall", "EncodeResult", "Engine", "TokenOptions"]
 class Engine(EngineText):
     """Runs one model. Build it with `Engine.load(spec)`; nothing runs until the first request."""
 
-    def __init__(self, adapter: ModelAdapter) -> None:
+    def __init__(self, adapter: ModelAdapter, image_limits: ImageLimits | None = None) -> None:
         super().__init__(adapter.tokenizer, adapter.info.max_model_len)
         self._adapter = adapter
         self.info: ModelInfo = adapter.info
+        self.image_limits = image_limits or ImageLimits()  # what an untrusted image may be (multimodal models)
         self._run_lock = threading.Lock()
         self._batcher: Batcher | None = None
 
     @classmethod
-    def load(cls, spec: ModelSpec) -> Engine:
+    def load(cls, spec: ModelSpec, image_limits: ImageLimits | None = None) -> Engine:
         """Resolve, load weights and tokenizer."""
         info = resolve_model(spec, dedicated_tasks)
         device = resolve_device(spec.device)
         adapter = adapter_class(info)(info, device, resolve_dtype(spec.dtype, device))
-        return cls(adapter)
+        return cls(adapter, image_limits)
 
     # -- what the model is ---------------------------------------------------------------------------
     @property
@@ -96,9 +101,15 @@ class Engine(EngineText):
     def device_type(self) -> str:
         return self._adapter.device.type
 
+    @property
+    def accepts_images(self) -> bool:
+        """Image content parts can be encoded (ColQwen3-family models)."""
+        return self._adapter.accepts_images
+
     def prompt(self, role: PromptRole) -> str | None:
-        """The sentence-transformers prompt name used for queries or documents (None when the model has none)."""
-        return self.info.prompt_names.get(role)
+        """The prompt name for queries or documents: the sentence-transformers one, or the model family's
+        (ColQwen3: `query` = query augmentation, `document` = the image template); None when there is none."""
+        return self._adapter.role_prompts.get(role)
 
     @property
     def adapters(self) -> tuple[str, ...]:
@@ -171,9 +182,9 @@ class Engine(EngineText):
 
     def prepare(self, prompts: Sequence[object], params: PoolingParams, opts: TokenOptions) -> list[TokenizedInput]:
         """Validate and tokenise inputs for resolved `params` (thread-safe; call it off the event loop)."""
-        checked = check_inputs(
-            apply_prompt(prompts, opts.prompt_name, self.info.st.prompts), self.vocab_size, self.info.architecture
-        )
+        prompted = self._adapter.apply_prompt(prompts, opts.prompt_name)
+        checked = check_inputs(prompted, self.vocab_size, self.info.architecture, self.accepts_images)
+        checked = [self._decode_images(p) if isinstance(p, MultimodalInput) else p for p in checked]
         truncate = self._tokenizer.resolve_truncation(opts.truncate_prompt_tokens)
         with self._tokenizer.lock:
             return self._adapter.tokenize(
@@ -183,6 +194,37 @@ class Engine(EngineText):
                 side=opts.truncation_side,
                 add_special_tokens=opts.add_special_tokens,
             )
+
+    def _decode_images(self, item: MultimodalInput) -> MultimodalInput:
+        """Every image part decoded under `image_limits` (untrusted URLs) or converted to RGB (trusted pixels)."""
+        parts = tuple(
+            ImagePart(p.url, load_image(p, self.image_limits)) if isinstance(p, ImagePart) else p for p in item.parts
+        )
+        return MultimodalInput(parts)
+
+    def render_chat_input(
+        self,
+        messages: Any,
+        *,
+        add_generation_prompt: bool = False,
+        continue_final_message: bool = False,
+        chat_template: str | None = None,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
+    ) -> str | MultimodalInput:
+        """Chat `messages` as one encoder input: the rendered text, or -- for a model that takes images and
+        messages that hold some -- that text split at each image placeholder with the image in its place."""
+        options: dict[str, Any] = {
+            "add_generation_prompt": add_generation_prompt,
+            "continue_final_message": continue_final_message,
+            "chat_template": chat_template,
+            "chat_template_kwargs": chat_template_kwargs,
+        }
+        if not self.accepts_images:
+            return self.render_chat(messages, **options)
+        with self._tokenizer.lock:
+            rendered = render_chat(self._tokenizer.hf, messages, allow_images=True, **options)
+        images = chat_images(messages)
+        return split_rendered(rendered, images, self._adapter.image_block) if images else rendered
 
     def _prepare_all(self, calls: Sequence[EncodeCall]) -> tuple[list[EncodeCall], list[list[TokenizedInput]]]:
         resolved = [EncodeCall(c.prompts, self.resolve_params(c.params), c.options) for c in calls]

@@ -55,13 +55,22 @@ def _as_text(item: MultimodalInput, architecture: str, i: int) -> str:
     return item.text()
 
 
-def check_inputs(prompts: Sequence[object], vocab_size: int, architecture: str) -> list[object]:
-    """Reject empty input, empty strings and out-of-range token ids (400); text-only content becomes text."""
+def check_inputs(
+    prompts: Sequence[object], vocab_size: int, architecture: str, accepts_images: bool = False
+) -> list[object]:
+    """Reject empty input, empty strings and out-of-range token ids (400); text-only content becomes text.
+
+    Content with images passes through as is when the model `accepts_images`; otherwise it is vLLM's 400
+    "MultiModalParam is not supported for <architecture>".
+    """
     if not prompts:
         raise InvalidInputError("Input must not be empty: give at least one text or token list", param="input")
     out: list[object] = []
     for i, p in enumerate(prompts):
         if isinstance(p, MultimodalInput):
+            if accepts_images and not p.is_text_only:
+                out.append(p)
+                continue
             p = _as_text(p, architecture, i)
         if isinstance(p, TextPair):  # cross-encoder pair: both sides must be non-empty text
             if not p.text or not p.text_pair:

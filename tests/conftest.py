@@ -21,6 +21,7 @@ from tests.fixtures import checkpoints
 from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert
+from tests.fixtures.colqwen3 import COLQWEN3_LAYOUTS, write_colqwen3
 from tests.fixtures.jina import write_jina_colbert_v2, write_jina_v3
 from tests.fixtures.recipes import write_bert_cls_wide
 
@@ -40,6 +41,8 @@ _BUILDERS: dict[str, Builder] = {
     "jina_v3_bf16": lambda p: write_jina_v3(p, dtype=torch.bfloat16),  # the same, stored in bf16 as published
     "jina_colbert_v2": write_jina_colbert_v2,  # flash XLM-R under roberta.* + linear.weight
     "bert_st_cls_wide": write_bert_cls_wide,  # snowflake-arctic-embed-m-v1.5 recipe: CLS, hidden 320
+    # ColQwen3 family on a tiny Qwen3-VL: colqwen3_tomoro, colqwen3_ops, colqwen3_colpali, colqwen3_nemotron
+    **{f"colqwen3_{name}": (lambda p, name=name: write_colqwen3(p, name)) for name in COLQWEN3_LAYOUTS},
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from encoder import Engine, InvalidInputError, Prompt, TokenOptions
+from encoder import Engine, InvalidInputError, MultimodalInput, Prompt, TokenOptions
 
 __all__ = [
     "BasicRequest",
@@ -69,14 +69,15 @@ class PromptRequest(BasicRequest, kw_only=True):
     def is_chat(self) -> bool:
         return self.messages is not msgspec.UNSET
 
-    def prompts(self, engine: Engine) -> list[Prompt]:
-        """The prompts to encode: `input` parsed, or `messages` rendered into one prompt."""
+    def prompts(self, engine: Engine) -> list[Prompt | MultimodalInput]:
+        """The prompts to encode: `input` parsed, or `messages` rendered into one prompt (with its images,
+        for a model that takes them)."""
         if (self.input is msgspec.UNSET) == (self.messages is msgspec.UNSET):
             raise InvalidInputError("Give exactly one of `input` or `messages`", param="input")
         if not self.is_chat:
             return parse_prompts(self.input)
         return [
-            engine.render_chat(
+            engine.render_chat_input(
                 self.messages,
                 add_generation_prompt=self.add_generation_prompt,
                 continue_final_message=self.continue_final_message,

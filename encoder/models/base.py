@@ -12,6 +12,7 @@ import torch
 from encoder.batch import Batch
 from encoder.errors import InvalidInputError, ModelLoadError, UnsupportedTaskError
 from encoder.inputs import Prompt
+from encoder.prompts import PromptRole, apply_prompt
 from encoder.resolve import ModelInfo
 from encoder.tokenizer import TextTokenizer, load_hf_tokenizer
 from encoder.types import ModelKind, PoolingParams, Representation, Task, TokenizedInput, TruncationSide
@@ -69,6 +70,8 @@ class ModelAdapter:
 
     architectures: ClassVar[tuple[str, ...]] = ()
     tasks: ClassVar[frozenset[Task] | None] = None
+    accepts_images: ClassVar[bool] = False  # image content parts reach `tokenize` (multimodal models)
+    image_block: ClassVar[str] = ""  # one image's placeholder in a rendered chat prompt (multimodal models)
 
     def __init__(self, info: ModelInfo, device: torch.device, dtype: torch.dtype) -> None:
         self.info = info
@@ -105,6 +108,16 @@ class ModelAdapter:
 
     def load_module(self) -> torch.nn.Module:
         return self.load_backbone()
+
+    # -- prompts -------------------------------------------------------------------------------------
+    @property
+    def role_prompts(self) -> dict[PromptRole, str]:
+        """The prompt name for queries / documents (sentence-transformers' by default)."""
+        return self.info.prompt_names
+
+    def apply_prompt(self, prompts: Sequence[object], prompt_name: str | None) -> list[object]:
+        """Apply the named prompt (sentence-transformers prefixes by default; families may override)."""
+        return apply_prompt(prompts, prompt_name, self.info.st.prompts)
 
     # -- tasks ---------------------------------------------------------------------------------------
     @property

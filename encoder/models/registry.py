@@ -9,6 +9,7 @@ from encoder.models.base import ModelAdapter
 from encoder.models.bge_m3 import BgeM3Adapter
 from encoder.models.classifier import SequenceClassifier
 from encoder.models.colbert import HFColBERT, JinaColBERT, PyLateColBERT
+from encoder.models.colqwen3 import ColQwen3Adapter
 from encoder.models.dense import DenseEmbedder
 from encoder.models.jina_xlmr import JinaEmbedder, JinaFlashColBERT
 from encoder.models.reward import REWARD_ARCHITECTURE_PATTERN, RewardModel
@@ -76,3 +77,4 @@ register(HFColBERT)
 register(PyLateColBERT)
 register(JinaColBERT)
 register(BgeM3Adapter)
+register(ColQwen3Adapter)

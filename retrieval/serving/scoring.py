@@ -95,6 +95,16 @@ def score_kind(engine: Engine) -> ScoreKind:
     raise UnsupportedTaskError("The model does not support Score API")
 
 
+def _side(engine: Engine, items: list[ScoreItem], limit: int, side: str) -> list[ScoreItem]:
+    """Text items cut to `limit` tokens; items with images kept whole when the model takes images."""
+    param = "queries" if side == "query" else "documents"
+    if engine.accepts_images:
+        texts = [x if isinstance(x, str) else x.text() for x in items if isinstance(x, str) or x.is_text_only]
+        cut = iter(_cut(engine, texts, limit, side))
+        return [next(cut) if isinstance(x, str) or x.is_text_only else x for x in items]
+    return list(_cut(engine, [to_text(x, engine.info.architecture, param) for x in items], limit, side))
+
+
 def to_text(item: ScoreItem, architecture: str, param: str) -> str:
     """A score input as text: a string as is, content parts joined by newlines when they are all text."""
     if isinstance(item, str):
@@ -136,9 +146,8 @@ def plan_scores(engine: Engine, queries: ScoreInputs, documents: ScoreInputs, op
     """Validate cardinality and inputs, then decide what to encode (no model work happens here)."""
     queries, documents = as_items(queries), as_items(documents)
     _check_lengths(len(queries), len(documents))
-    arch = engine.info.architecture
-    q = _cut(engine, [to_text(x, arch, "queries") for x in queries], options.max_tokens_per_query, "query")
-    d = _cut(engine, [to_text(x, arch, "documents") for x in documents], options.max_tokens_per_doc, "doc")
+    q = _side(engine, queries, options.max_tokens_per_query, "query")
+    d = _side(engine, documents, options.max_tokens_per_doc, "doc")
     kind = score_kind(engine)
     tok = options.tokens
     if kind == "cross-encoder":
