@@ -7,6 +7,7 @@ from api.routes.documents import delete_document, delete_documents, get_document
 from api.routes.embeddings import create_embeddings
 from api.routes.jobs import get_job
 from api.routes.models import health, list_models
+from api.routes.pages import get_page_image, get_page_thumbnail
 from api.routes.pooling import create_pooling
 from api.routes.rerank import create_rerank
 from api.routes.score import create_score
@@ -19,6 +20,7 @@ ROUTES += [create_pooling]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
 ROUTES += [search_collection, evaluate_collection, get_job]
+ROUTES += [get_page_image, get_page_thumbnail]
 UPLOAD_ROUTES = [upload_files]
 
 __all__ = ["ROUTES", "UPLOAD_ROUTES"]
