@@ -6,10 +6,11 @@ exception outside the trees is a bug, answered with a 500 whose message is gener
 and logged with its traceback and that id. Rows marked `hidden` (a model or index file that cannot be read,
 a store that failed) answer the same way, because their messages name files on the server.
 
-`LimitExceededError` is 413 when its `param` names the size of the request body or of an uploaded file
-(`body`, `file`, `files`, or a field under them such as `files[2]`), and 400 for every other limit
-(documents per request, query length, top_k). A client that disconnected is logged at info level, not as a
-server error, and answered 499 (nginx's "client closed request"; nobody reads it, the metrics count it).
+`ImageTooLargeError` (an image over its byte or pixel cap) is 413. `LimitExceededError` is 413 when its `param`
+names the size of the request body or of an uploaded file (`body`, `file`, `files`, or a field under them such
+as `files[2]`), and 400 for every other limit (documents per request, query length, top_k). A client that
+disconnected is logged at info level, not as a server error, and answered 499 (nginx's "client closed
+request"; nobody reads it, the metrics count it).
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     enc.EncoderError: ErrorRow(HTTPStatus.SERVICE_UNAVAILABLE),  # raised as is only while the engine shuts down
     enc.InvalidInputError: ErrorRow(HTTPStatus.BAD_REQUEST),
     enc.InputTooLongError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    enc.ImageRejectedError: ErrorRow(HTTPStatus.BAD_REQUEST),
+    enc.ImageTooLargeError: ErrorRow(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),  # over image_max_bytes / _max_pixels
     enc.UnsupportedTaskError: ErrorRow(HTTPStatus.NOT_IMPLEMENTED),  # vLLM's answer for a task the model lacks
     enc.OverloadedError: ErrorRow(HTTPStatus.TOO_MANY_REQUESTS),  # with a Retry-After header
     enc.ModelLoadError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR, _UNREADABLE_MODEL),
@@ -126,7 +129,7 @@ _DESCRIPTIONS = {
     403: "A read-only API key cannot write",
     404: "Something the request names (a model, a collection, a document) does not exist",
     409: "The resource exists already",
-    413: "The request body (or an uploaded file) is over its size limit",
+    413: "The request body (or an uploaded file, or an image) is over its size limit",
     429: "The server is overloaded; retry after the Retry-After header's seconds",
     500: "Unexpected server error; the message carries an error id to quote",
     501: "The model does not support this task",

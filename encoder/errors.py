@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "EncoderError",
+    "ImageRejectedError",
+    "ImageTooLargeError",
     "InputTooLongError",
     "InvalidInputError",
     "ModelLoadError",
@@ -45,6 +47,15 @@ class InputTooLongError(InvalidInputError):
             received=received,
             allowed=allowed,
         )
+
+
+class ImageRejectedError(InvalidInputError):
+    """An image input was refused: a malformed or non-image `data:` URL, a format not allowed, a fetch that is
+    off, not allow-listed, aimed at a private address or failed. The message names the limit's setting."""
+
+
+class ImageTooLargeError(ImageRejectedError):
+    """An image is over the byte cap (`image_max_bytes`) or the pixel cap (`image_max_pixels`)."""
 
 
 class UnsupportedTaskError(EncoderError):

@@ -148,9 +148,35 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)",
     )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
+    _add_image_flags(serve)
 
 
-_PLAIN_FLAGS = ("host", "port", "data_dir", "max_body_bytes", "log_level", "io_processor_plugin")
+def _add_image_flags(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--image-max-bytes", type=_positive, default=None, help="an image's encoded size limit (default 20 MiB)"
+    )
+    serve.add_argument(
+        "--image-max-pixels", type=_positive, default=None, help="an image's width*height limit (default 40000000)"
+    )
+    serve.add_argument(
+        "--image-fetch-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="fetch http(s) image URLs from this host (repeatable; default: none, fetching off)",
+    )
+
+
+_PLAIN_FLAGS = (
+    "host",
+    "port",
+    "data_dir",
+    "max_body_bytes",
+    "log_level",
+    "io_processor_plugin",
+    "image_max_bytes",
+    "image_max_pixels",
+)
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -206,6 +232,8 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
         fields = _config_file(args.config)
         fields["models"] = _models(args, fields.get("models"))
         fields.update({k: getattr(args, k) for k in _PLAIN_FLAGS if getattr(args, k) is not None})
+        if args.image_fetch_host:
+            fields["image_fetch_hosts"] = args.image_fetch_host
         fields["admin_keys"] = [*fields.get("admin_keys", ()), *_env_keys(env, "RETRIEVAL_API_KEYS"), *args.api_key]
         fields["read_keys"] = [
             *fields.get("read_keys", ()),

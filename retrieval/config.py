@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
 
 __all__ = ["DEFAULT_MODEL_NAME", "ServiceConfig", "default_model_source", "parse_model_arg"]
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_IMAGE_DEFAULTS = ImageLimits()
+_Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -35,6 +38,9 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level
     io_processor_plugin: str | None = None  # entry point name serving /pooling `task: "plugin"`
+    image_max_bytes: _Positive = _IMAGE_DEFAULTS.max_bytes  # an image's encoded bytes (413 above)
+    image_max_pixels: _Positive = _IMAGE_DEFAULTS.max_pixels  # an image's width*height (413 above)
+    image_fetch_hosts: tuple[str, ...] = ()  # hosts whose http(s) image URLs are fetched; empty: fetching off
 
     @property
     def data_path(self) -> Path:
@@ -44,6 +50,15 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def all_admin_keys(self) -> tuple[str, ...]:
         """`admin_keys` plus `api_key` when set."""
         return (*self.admin_keys, self.api_key) if self.api_key else self.admin_keys
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The limits every untrusted image (a `data:` or http(s) URL) is decoded under."""
+        return ImageLimits(
+            max_bytes=self.image_max_bytes,
+            max_pixels=self.image_max_pixels,
+            fetch_hosts=tuple(h.strip().lower() for h in self.image_fetch_hosts if h.strip()),
+        )
 
 
 def default_model_source() -> str:

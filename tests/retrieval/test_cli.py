@@ -190,3 +190,35 @@ def test_bad_config_files_exit_with_usage(tmp_path: Path, content: str) -> None:
     with pytest.raises(SystemExit) as exc:
         config_from_args(["serve", "--config", str(file)], env={})
     assert exc.value.code == 2
+
+
+def test_image_limits_come_from_flags_over_the_config_file(tmp_path: Path) -> None:
+    default = config_from_args(["serve"]).image_limits
+    assert (default.max_bytes, default.max_pixels, default.fetch_hosts) == (20 * 2**20, 40_000_000, ())
+    flags = ["--image-max-bytes", "1000", "--image-max-pixels", "5000"]
+    cfg = config_from_args(["serve", *flags, "--image-fetch-host", "Images.Example", "--image-fetch-host", "b.test"])
+    limits = cfg.image_limits
+    assert (limits.max_bytes, limits.max_pixels, limits.fetch_hosts) == (1000, 5000, ("images.example", "b.test"))
+    file = tmp_path / "c.json"
+    file.write_text('{"image_fetch_hosts": ["from.file"], "image_max_pixels": 7}')
+    assert config_from_args(["serve", "--config", str(file)]).image_limits.fetch_hosts == ("from.file",)
+    assert config_from_args(["serve", "--config", str(file)]).image_max_pixels == 7
+    over = config_from_args(["serve", "--config", str(file), "--image-fetch-host", "flag.test"])
+    assert over.image_fetch_hosts == ("flag.test",)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--image-max-bytes", "0"], ["--image-max-pixels", "-1"], ["--image-max-bytes", "x"]],
+    ids=["zero", "negative", "text"],
+)
+def test_bad_image_limits_exit_with_usage(flags: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        config_from_args(["serve", *flags])
+
+
+def test_a_config_file_with_a_non_positive_image_limit_exits_with_usage(tmp_path: Path) -> None:
+    file = tmp_path / "c.json"
+    file.write_text('{"image_max_bytes": 0}')
+    with pytest.raises(SystemExit):
+        config_from_args(["serve", "--config", str(file)])
