@@ -19,7 +19,12 @@ from tests.api._server import LiveServer, live_server
 from tests.fixtures.pdfs import pdf_bytes
 
 TEXTS = ["Apples grow on trees in the orchard.", "Rivers flow to the sea.", "", "Mountains are tall and cold."]
-RECTS = {0: (50, 50, 500, 300), 1: (300, 400, 200, 300), 2: (100, 500, 400, 200), 3: (10, 10, 100, 700)}
+RECTS: dict[int, tuple[float, float, float, float]] = {
+    0: (50, 50, 500, 300),
+    1: (300, 400, 200, 300),
+    2: (100, 500, 400, 200),
+    3: (10, 10, 100, 700),
+}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,10 @@ from tests.fixtures.pdfs import pdf_bytes
 TEXTS = ["first page", "", "third page\nsecond line"]
 
 
-def _render(data: bytes, opts: RenderOptions = RenderOptions(dpi=72), **limits: float) -> list[RenderedPage]:
+_LOW = RenderOptions(dpi=72)
+
+
+def _render(data: bytes, opts: RenderOptions = _LOW, **limits: float) -> list[RenderedPage]:
     with PageRenderer("f.pdf", data, opts, RenderLimits(**limits)) as r:  # type: ignore[arg-type]
         return list(r)
 
@@ -49,7 +52,7 @@ def test_page_cap_and_absurd_page_size_are_refused_before_rendering() -> None:
 
 def test_corrupt_pdf_is_a_corrupt_file_error() -> None:
     good = pdf_bytes(["x"])
-    with pytest.raises(CorruptFileError, match="f.pdf"):
+    with pytest.raises(CorruptFileError, match=r"f\.pdf"):
         _render(good[:64] + bytes(200))
 
 
