@@ -132,8 +132,8 @@ class SearchResponse(msgspec.Struct, frozen=True):
 def page_url(collection: str, digest: str, kind: str) -> str:
     """Where a page's image (`image`) or thumbnail (`thumbnail`) is served.
 
-    >>> page_url("docs", "ab" * 32, "thumbnail")[:38]
-    '/v1/collections/docs/pages/ababababab'
+    >>> page_url("docs", "ab" * 32, "thumbnail").replace("ab" * 32, "<sha256>")
+    '/v1/collections/docs/pages/<sha256>/thumbnail'
     """
     return f"/v1/collections/{collection}/pages/{digest}/{kind}"
 
