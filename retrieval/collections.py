@@ -24,6 +24,7 @@ __all__ = [
     "CollectionSpec",
     "IndexSpec",
     "Mode",
+    "PageSpec",
     "check_spec",
     "spec_from_json",
     "spec_to_json",
@@ -51,6 +52,15 @@ class IndexSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bm25: BM25Config = BM25Config(stemmer="english")  # Lucene BM25 with Snowball stemming (bm25s's recipe)
 
 
+class PageSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How PDF pages become page images, in a collection whose multi-vector model reads images."""
+
+    dpi: int = 144  # render resolution (36..300); a US-letter page is 1224 x 1584 px at 144
+    thumbnail_px: int = 256  # longest side of the JPEG thumbnail (32..1024)
+    max_pages: int = 2000  # a PDF with more pages is refused before rendering (1..100000)
+    window: int = 8  # pages embedded and committed together (1..64); bounds the pages held in memory
+
+
 class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A collection: at least one representation (BM25 alone is allowed)."""
 
@@ -63,6 +73,7 @@ class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     chunking: ChunkingSpec = ChunkingSpec()  # how long text is cut
     index: IndexSpec = IndexSpec()  # index settings
     fusion: FusionConfig = FusionConfig()  # default fusion for hybrid search (RRF, k = 60)
+    pages: PageSpec = PageSpec()  # PDF page rendering (used when the multi-vector model reads images)
 
     def modes(self) -> list[Mode]:
         """The single-representation modes this collection can search."""
@@ -124,6 +135,22 @@ def check_spec(spec: CollectionSpec, models: ModelRegistry) -> None:
                 received=engine.name,
             )
     _check_chunking(spec.chunking)
+    _check_pages(spec.pages)
+
+
+_PAGE_BOUNDS = {"dpi": (36, 300), "thumbnail_px": (32, 1024), "max_pages": (1, 100_000), "window": (1, 64)}
+
+
+def _check_pages(pages: PageSpec) -> None:
+    for field, (low, high) in _PAGE_BOUNDS.items():
+        value = getattr(pages, field)
+        if not low <= value <= high:
+            raise InvalidRequestError(
+                f"pages.{field} must be between {low} and {high}",
+                param=f"pages.{field}",
+                received=value,
+                allowed=[low, high],
+            )
 
 
 def _check_chunking(chunking: ChunkingSpec) -> None:

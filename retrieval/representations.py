@@ -10,11 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from encoder import M3_TASK, EncodeCall, EncodeResult, Engine, PoolingParams, PromptRole, TokenOptions
+from encoder import (
+    M3_TASK,
+    EncodeCall,
+    EncodeResult,
+    Engine,
+    ImagePart,
+    MultimodalInput,
+    PoolingParams,
+    PromptRole,
+    TokenOptions,
+)
 from retrieval.collections import CollectionSpec
 from retrieval.registry import ModelRegistry
 
-__all__ = ["VECTOR_KINDS", "Encoders", "combined", "encode_calls", "values_of"]
+__all__ = ["VECTOR_KINDS", "Encoders", "combined", "encode_calls", "image_call", "reads_images", "values_of"]
 
 VECTOR_KINDS = ("dense", "multivector", "sparse")
 
@@ -38,6 +48,11 @@ class Encoders:
     def chunker(self) -> Engine | None:
         """The tokenizer that decides chunk boundaries: the dense model's, else the multi-vector's."""
         return self.dense or self.multivector or self.sparse
+
+    @property
+    def visual(self) -> bool:
+        """Whether the multi-vector model reads images (PDF pages become page images)."""
+        return self.multivector is not None and reads_images(self.multivector)
 
     def engines(self) -> list[Engine]:
         seen: dict[str, Engine] = {}
@@ -77,3 +92,15 @@ def encode_calls(
             params = PoolingParams(task="token_embed", embedding_mode=mode, adapter=adapter)
         out.append(([kind], EncodeCall(texts, params, opts)))
     return out
+
+
+def reads_images(engine: Engine) -> bool:
+    """Whether `engine` embeds images (the ColQwen3 family)."""
+    return bool(engine.accepts_images)
+
+
+def image_call(engine: Engine, items: list[Any], role: PromptRole) -> EncodeCall:
+    """The multi-vector call for images (decoded PIL images from trusted code) or multimodal inputs, with the
+    family's prompt for `role`; its result's `.multivectors()` gives one float32 (m, d) per item."""
+    inputs = [i if isinstance(i, MultimodalInput) else MultimodalInput((ImagePart(image=i),)) for i in items]
+    return EncodeCall(inputs, PoolingParams(task="token_embed"), TokenOptions(prompt_name=engine.prompt(role)))

@@ -8,6 +8,8 @@ collection loads its index snapshots and replays newer store rows, or rebuilds f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import shutil
 import time
@@ -16,19 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from retrieval import metrics
 from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
-from retrieval.errors import InvalidRequestError
+from retrieval.errors import InvalidRequestError, NotFoundError
 from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
 from retrieval.ingest.documents import SourceDocument
+from retrieval.ingest.pages import PagePipeline, PageStats
 from retrieval.ingest.pipeline import finish, hash_document, plan_ingest
+from retrieval.ingest.render import RenderedPage, RenderLimits
+from retrieval.page_uploads import upload_pages
 from retrieval.registry import ModelRegistry
-from retrieval.representations import Encoders
+from retrieval.representations import Encoders, image_call
 from retrieval.search.evaluate import EvalRequest, evaluate
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
-from retrieval.store import ChunkRow, CollectionRow, DocumentRow, Store
+from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
+from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
 
 __all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
@@ -69,10 +77,13 @@ class _Collection:
 class RetrievalService:
     """Collections over one data directory. Async methods are for the server; `retrieval.client` wraps them."""
 
-    def __init__(self, data_dir: Path, models: ModelRegistry) -> None:
+    def __init__(self, data_dir: Path, models: ModelRegistry, render_limits: RenderLimits | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.models = models
         self.store = Store.open(self.data_dir / "store.sqlite3")
+        self.page_files = PageFiles(self.data_dir / "pages")  # rendered PDF pages, content-addressed
+        self.render_limits = render_limits or RenderLimits()  # PDF render worker time limits
+        self.page_stats: dict[str, PageStats] = {}  # collection -> its last page upload's figures
         self._collections: dict[str, _Collection] = {}
         self.opened: dict[str, str] = {}  # collection -> "snapshot" | "rebuild" (how it came up)
 
@@ -161,6 +172,8 @@ class RetrievalService:
             await asyncio.to_thread(self.store.delete_collection, name)
             self._collections.pop(name, None)
             await asyncio.to_thread(coll.indexes.drop, self._snapshot_dir(name))
+            if coll.encoders.visual:
+                await asyncio.to_thread(self.page_files.collect, self.store.page_digests)
 
     def _get(self, name: str) -> _Collection:
         coll = self._collections.get(name)
@@ -185,13 +198,7 @@ class RetrievalService:
         results = dict(zip(names, done, strict=True))
         metrics.observe(name, "ingest_encode", time.perf_counter() - started)
         records = finish(plan, results)
-        async with coll.write_lock:
-            t0 = time.perf_counter()
-            written = await asyncio.to_thread(self.store.write, name, records)
-            rows = await asyncio.to_thread(self.store.get_chunks, name, written.added, vectors=coll.spec.vector_kinds())
-            await asyncio.to_thread(coll.indexes.apply, rows, written.removed, written.seq)
-            metrics.observe(name, "ingest_write", time.perf_counter() - t0)
-        metrics.count_documents(name, len(records))
+        written = await self._commit(name, coll, records)
         log.info(
             "collection %s: wrote %d documents (%d unchanged) at seq %d in %.3f s",
             name,
@@ -203,12 +210,36 @@ class RetrievalService:
         chunks = sum(len(r.chunks) for r in records)
         return IngestResult([r.id for r in records], skipped + written.skipped, plan.truncated, chunks, written.seq)
 
+    async def _commit(
+        self, name: str, coll: _Collection, records: list[DocumentRecord], pages: Sequence[RenderedPage] = ()
+    ) -> WriteResult:
+        """Write `pages`' image files (fsynced), then commit `records` in one transaction, then index them."""
+
+        def write() -> WriteResult:
+            if not pages:
+                return self.store.write(name, records)
+            with self.page_files.lock:  # no garbage collection between the files and their references
+                for page in pages:
+                    self.page_files.put(page.png, page.thumbnail)
+                return self.store.write(name, records)
+
+        async with coll.write_lock:
+            t0 = time.perf_counter()
+            written = await asyncio.to_thread(write)
+            rows = await asyncio.to_thread(self.store.get_chunks, name, written.added, vectors=coll.spec.vector_kinds())
+            await asyncio.to_thread(coll.indexes.apply, rows, written.removed, written.seq)
+            metrics.observe(name, "ingest_write", time.perf_counter() - t0)
+        metrics.count_documents(name, len(records))
+        return written
+
     async def delete_documents(self, name: str, ids: Sequence[str]) -> int:
         """Delete by id (unknown ids are ignored); returns the number of chunks removed."""
         coll = self._get(name)
         async with coll.write_lock:
             written = await asyncio.to_thread(self.store.write, name, (), list(ids))
             await asyncio.to_thread(coll.indexes.apply, [], written.removed, written.seq)
+        if coll.encoders.visual and written.removed.size:
+            await asyncio.to_thread(self.page_files.collect, self.store.page_digests)
         return int(written.removed.size)
 
     async def add_files(
@@ -218,8 +249,23 @@ class RetrievalService:
         metadata: Mapping[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> UploadResult:
-        """Parse uploaded files (a bad file is reported, the rest go in) and write their documents in batches."""
-        self._get(name)
+        """Parse uploaded files (a bad file is reported, the rest go in) and write their documents in batches.
+
+        In a collection whose multi-vector model reads images, PDFs become page images (`upload_pages`)."""
+        coll = self._get(name)
+        if coll.encoders.visual:
+            pipe = self._page_pipeline(name, coll)
+            text = functools.partial(self._add_parsed, name, metadata=metadata)
+            return await upload_pages(files, metadata, pipe, lambda fs, p: text(fs, progress=p), progress)
+        return await self._add_parsed(name, files, metadata, progress)
+
+    async def _add_parsed(
+        self,
+        name: str,
+        files: Sequence[UploadedFile],
+        metadata: Mapping[str, Any] | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> UploadResult:
         docs, reports = await asyncio.to_thread(parse_uploads, files, metadata)
 
         async def write(batch: list[SourceDocument]) -> tuple[list[str], list[str]]:
@@ -227,6 +273,45 @@ class RetrievalService:
             return done.ids, done.skipped
 
         return await ingest_files(docs, reports, write, progress)
+
+    def _page_pipeline(self, name: str, coll: _Collection) -> PagePipeline:
+        """The page stages bound to this collection's models, store and indexes."""
+        engine = coll.encoders.multivector
+        assert engine is not None
+        text_spec = msgspec.structs.replace(
+            coll.spec, chunking=msgspec.structs.replace(coll.spec.chunking, mode="truncate")
+        )
+        text_encoders = dataclasses.replace(coll.encoders, multivector=None)
+
+        async def embed(images: list[Any]) -> list[Any]:
+            (result,) = await engine.run([image_call(engine, images, "document")])
+            return list(result.multivectors())
+
+        async def text_records(docs: list[SourceDocument]) -> list[DocumentRecord]:
+            if not docs:
+                return []
+            plan = await asyncio.to_thread(plan_ingest, docs, text_spec, text_encoders)
+            names = list(plan.calls)
+            done = await asyncio.gather(*(self.models.get(e).run(plan.calls[e]) for e in names))
+            return finish(plan, dict(zip(names, done, strict=True)))
+
+        async def commit(records: list[DocumentRecord], pages: list[RenderedPage]) -> None:
+            await self._commit(name, coll, records, pages)
+
+        async def stored(ids: list[str]) -> dict[str, str]:
+            return await asyncio.to_thread(self.store.content_hashes, name, ids)
+
+        stats = self.page_stats[name] = PageStats()
+        return PagePipeline(coll.spec.pages, embed, text_records, commit, stored, self.render_limits, stats=stats)
+
+    def page_file(self, name: str, digest: str, kind: PageFileKind) -> bytes:
+        """The PNG (`image`) or JPEG (`thumbnail`) of a page image that a document of `name` references;
+        NotFoundError otherwise."""
+        self._get(name)
+        self.page_files.path(digest, kind)  # a malformed digest is a NotFoundError before any store read
+        if not self.store.has_page_image(name, digest):
+            raise NotFoundError(f"collection `{name}` has no page image `{digest}`", param="digest", received=digest)
+        return self.page_files.read(digest, kind)
 
     def get_document(self, name: str, doc_id: str) -> DocumentRow:
         self._get(name)

@@ -12,6 +12,7 @@ from api.routes.documents import delete_document, delete_documents, get_document
 from api.routes.embeddings import create_embeddings
 from api.routes.jobs import get_job
 from api.routes.models import health, list_models
+from api.routes.pages import get_page_image, get_page_thumbnail
 from api.routes.pooling import create_pooling
 from api.routes.rerank import create_rerank
 from api.routes.score import create_score
@@ -26,6 +27,7 @@ ROUTES = [*MODEL_ROUTES]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
 ROUTES += [search_collection, evaluate_collection, get_job]
+ROUTES += [get_page_image, get_page_thumbnail]
 UI_ROUTES: list[HTTPRouteHandler | Router] = [
     ui_page,
     ui_static,

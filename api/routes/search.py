@@ -34,7 +34,7 @@ async def search_collection(
     name: str, data: SearchRequest, service: RetrievalService, config: ServiceConfig
 ) -> SearchResponse:
     plan = data.to_plan(service.spec(name), _limits(config))
-    return search_response(await service.search(name, plan), plan.mode)
+    return search_response(await service.search(name, plan), plan.mode, name)
 
 
 @post(

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec
+from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec, PageSpec
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import CollectionInfo
 
@@ -25,6 +25,7 @@ class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     chunking: ChunkingSpec = ChunkingSpec()  # {mode: split|truncate, max_tokens, overlap}
     index: IndexSpec = IndexSpec()  # index settings per representation
     fusion: FusionConfig = FusionConfig()  # default fusion for hybrid search
+    pages: PageSpec = PageSpec()  # PDF page rendering {dpi, thumbnail_px, max_pages, window} (image models)
 
     def to_spec(self) -> CollectionSpec:
         """The domain spec (validated against the served models by the service)."""
@@ -43,6 +44,7 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     chunking: ChunkingSpec  # how long text is cut
     index: IndexSpec  # index settings
     fusion: FusionConfig  # default hybrid fusion
+    pages: PageSpec  # PDF page rendering settings (used when the multi-vector model reads images)
     documents: int  # live documents
     chunks: int  # live chunks
     bytes: dict[str, int]  # stored bytes per representation: dense, multivector, sparse, text, metadata
@@ -64,6 +66,7 @@ def collection_object(info: CollectionInfo) -> CollectionObject:
         chunking=spec.chunking,
         index=spec.index,
         fusion=spec.fusion,
+        pages=spec.pages,
         documents=info.documents,
         chunks=info.chunks,
         bytes=dict(info.bytes),

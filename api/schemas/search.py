@@ -26,6 +26,7 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "eval_response",
+    "page_url",
     "search_response",
 ]
 
@@ -115,8 +116,11 @@ class HitObject(msgspec.Struct, frozen=True, omit_defaults=True):
     char_end: int  # (end, exclusive)
     scores: dict[str, float]  # stage -> score: dense, multivector, sparse, bm25, fusion, rerank
     parent_id: str | None = None  # the document, when `id` is a chunk id
-    page: int | None = None  # PDF page
+    page: int | None = None  # PDF page (1-based)
     source: str | None = None  # the file it came from
+    file: str | None = None  # the file a page hit came from (as `source`; set for PDF pages)
+    page_image_url: str | None = None  # GET it for the page's PNG (page-image collections)
+    thumbnail_url: str | None = None  # GET it for the page's JPEG thumbnail
 
 
 class SearchResponse(msgspec.Struct, frozen=True):
@@ -125,15 +129,40 @@ class SearchResponse(msgspec.Struct, frozen=True):
     object: Literal["list"] = "list"  # the object type
 
 
-def _hit(h: Hit) -> HitObject:
+def page_url(collection: str, digest: str, kind: str) -> str:
+    """Where a page's image (`image`) or thumbnail (`thumbnail`) is served.
+
+    >>> page_url("docs", "ab" * 32, "thumbnail").replace("ab" * 32, "<sha256>")
+    '/v1/collections/docs/pages/<sha256>/thumbnail'
+    """
+    return f"/v1/collections/{collection}/pages/{digest}/{kind}"
+
+
+def _hit(h: Hit, collection: str) -> HitObject:
     parent = h.doc_id if h.id != h.doc_id else None
+    image = h.page_image
+    urls = (
+        (None, None) if image is None else tuple(page_url(collection, image.digest, k) for k in ("image", "thumbnail"))
+    )
     return HitObject(
-        h.id, h.score, h.text, h.metadata, h.chunk, h.char_start, h.char_end, dict(h.scores), parent, h.page, h.source
+        h.id,
+        h.score,
+        h.text,
+        h.metadata,
+        h.chunk,
+        h.char_start,
+        h.char_end,
+        dict(h.scores),
+        parent,
+        h.page,
+        h.source,
+        h.source if h.page is not None else None,
+        *urls,
     )
 
 
-def search_response(hits: list[Hit], mode: Mode) -> SearchResponse:
-    return SearchResponse([_hit(h) for h in hits], mode)
+def search_response(hits: list[Hit], mode: Mode, collection: str) -> SearchResponse:
+    return SearchResponse([_hit(h, collection) for h in hits], mode)
 
 
 class EvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -25,9 +25,9 @@ from retrieval.representations import Encoders
 from retrieval.search.filters import compile_filter, parse_filter
 from retrieval.search.fusion import RankedList
 from retrieval.search.planner import Candidates, SearchPlan, fuse_candidates, modes_of, search_families
-from retrieval.search.queries import QueryVectors, query_vectors
+from retrieval.search.queries import QueryVectors, image_modes, image_query_vectors, query_vectors
 from retrieval.serving.scoring import ScoreOptions, score
-from retrieval.store import ChunkRow, Store
+from retrieval.store import ChunkRow, PageImage, Store
 
 __all__ = ["Hit", "SearchRunner"]
 
@@ -50,6 +50,7 @@ class Hit:
     char_start: int = 0  # span of the chunk in its document's text
     char_end: int = 0  # (end, exclusive)
     scores: dict[str, float] = field(default_factory=dict)  # stage -> score (dense, bm25, fusion, rerank, ...)
+    page_image: PageImage | None = None  # the rendered page, when the document is a page image
 
 
 class SearchRunner:
@@ -69,6 +70,9 @@ class SearchRunner:
         exclude: set[int] = set()
         if plan.like is not None:
             qv, exclude = await asyncio.to_thread(self._like, plan.like)
+        elif isinstance(query := plan.query, MultimodalInput) and not query.is_text_only:
+            plan = dataclasses.replace(plan, modes=image_modes(self.spec, self.enc, query, plan.modes))
+            qv = await image_query_vectors(self.enc, query, plan.modes)
         else:
             qv = await query_vectors(self.enc, [_text(plan.query)], plan.modes)
         cands = await search_families(self.indexes, plan, qv.values, qv.texts, allowed)
@@ -153,6 +157,7 @@ class SearchRunner:
             ids = head + [i for i in ids if i not in reranked]
         ids = ids[: plan.top_k]
         rows = {r.chunk_id: r for r in self.store.get_chunks(self.spec.name, np.array(ids, np.int64))}
+        images = self.store.page_images(self.spec.name, sorted({r.doc_id for r in rows.values() if r.page is not None}))
         stage_scores = {
             name: dict(zip(lst.ids.tolist(), lst.scores.tolist(), strict=True)) for name, lst in cands.lists.items()
         }
@@ -167,11 +172,11 @@ class SearchRunner:
             if cid in reranked:
                 scores["rerank"] = float(reranked[cid])
             top = scores["rerank"] if cid in reranked else float(final[cid])
-            hits.append(_hit(row, top, scores))
+            hits.append(_hit(row, top, scores, images.get(row.doc_id)))
         return hits
 
 
-def _hit(row: ChunkRow, score_: float, scores: dict[str, float]) -> Hit:
+def _hit(row: ChunkRow, score_: float, scores: dict[str, float], image: PageImage | None) -> Hit:
     return Hit(
         id=row.key,
         doc_id=row.doc_id,
@@ -184,13 +189,16 @@ def _hit(row: ChunkRow, score_: float, scores: dict[str, float]) -> Hit:
         char_start=row.char_start,
         char_end=row.char_end,
         scores=scores,
+        page_image=image,
     )
 
 
 def _text(query: str | MultimodalInput | None) -> str:
     if isinstance(query, MultimodalInput):
         if not query.is_text_only:
-            raise InvalidRequestError("image queries need a multimodal collection", param="query")
+            raise InvalidRequestError(
+                "image queries need a collection whose multi-vector model reads images", param="query"
+            )
         return query.text()
     if not query or not query.strip():
         raise InvalidRequestError("query must be a non-empty string", param="query")

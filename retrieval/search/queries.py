@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from retrieval.representations import VECTOR_KINDS, Encoders, encode_calls, values_of
+from encoder import MultimodalInput
+from retrieval.collections import CollectionSpec
+from retrieval.errors import InvalidRequestError
+from retrieval.representations import VECTOR_KINDS, Encoders, encode_calls, image_call, values_of
 
-__all__ = ["QueryVectors", "query_vectors"]
+__all__ = ["QueryVectors", "image_modes", "image_query_vectors", "query_vectors"]
 
 
 @dataclass
@@ -35,4 +38,31 @@ async def query_vectors(enc: Encoders, texts: list[str], wanted: Sequence[str]) 
         results = await engine.run([call for _, call in plan])
         for (call_kinds, _), result in zip(plan, results, strict=True):
             out.values.update(values_of(call_kinds, result))
+    return out
+
+
+def image_modes(spec: CollectionSpec, enc: Encoders, query: MultimodalInput, modes: Sequence[str]) -> tuple[Any, ...]:
+    """The families a query with images searches: the multi-vector one (it must read images), plus the text
+    families when the query also has text. A mode that cannot take the query is a 400."""
+    if not enc.visual or "multivector" not in modes:
+        raise InvalidRequestError(
+            f"collection `{spec.name}` cannot search by image in mode(s) {list(modes)}: image queries need the "
+            "multivector mode of a collection whose multi-vector model reads images",
+            param="query",
+            allowed=["multivector", "hybrid"] if enc.visual else [],
+        )
+    if query.text().strip():
+        return tuple(modes)
+    return ("multivector",)
+
+
+async def image_query_vectors(enc: Encoders, query: MultimodalInput, wanted: Sequence[str]) -> QueryVectors:
+    """Query values for a query with images: the multi-vector of the whole item, encoded as a document is (an
+    image query identical to a stored page gives that page's own vectors), and the text families over its text."""
+    engine = enc.multivector
+    assert engine is not None  # image_modes checked it
+    text = query.text()
+    out = await query_vectors(enc, [text], [k for k in wanted if k != "multivector"])
+    (result,) = await engine.run([image_call(engine, [query], "document")])
+    out.values["multivector"] = result.multivectors()
     return out

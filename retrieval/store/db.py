@@ -59,7 +59,17 @@ _SCHEMA_V1 = (
     "CREATE INDEX removals_by_seq ON removals (collection, seq)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+_SCHEMA_V2 = (
+    # the rendered image of a PDF page document: files under <data_dir>/pages named by `digest` (sha256 hex)
+    """CREATE TABLE pages (
+        collection TEXT NOT NULL, doc_id TEXT NOT NULL, digest TEXT NOT NULL,
+        width INTEGER NOT NULL, height INTEGER NOT NULL,
+        PRIMARY KEY (collection, doc_id),
+        FOREIGN KEY (collection, doc_id) REFERENCES documents(collection, id) ON DELETE CASCADE)""",
+    "CREATE INDEX pages_by_digest ON pages (digest, collection)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
 """``MIGRATIONS[v - 1]`` holds the statements that take a database from version ``v - 1`` to ``v``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

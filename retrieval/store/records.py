@@ -19,6 +19,7 @@ __all__ = [
     "CollectionRow",
     "DocumentRecord",
     "DocumentRow",
+    "PageImage",
     "SparseVector",
     "VectorKind",
     "WriteResult",
@@ -51,6 +52,15 @@ class ChunkRecord:
     sparse: SparseVector | None = None  # {token_id: weight}, ids in [0, 2**31)
 
 
+@dataclass(frozen=True, slots=True)
+class PageImage:
+    """The stored rendering of a PDF page document (the files live under ``<data_dir>/pages``)."""
+
+    digest: str  # sha256 hex of the PNG; names the image and its thumbnail
+    width: int  # image width in pixels
+    height: int  # image height in pixels
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class DocumentRecord:
     """A document to upsert: its full text, metadata and the chunks that replace any previous ones."""
@@ -62,6 +72,7 @@ class DocumentRecord:
     source: str | None = None  # original file name, None for JSON-posted documents
     page: int | None = None  # page number when the document is one page of a file
     chunks: tuple[ChunkRecord, ...] = ()  # the document's chunks; positions must be distinct
+    image: PageImage | None = None  # the page's rendered image (files written before the commit), if any
 
 
 @dataclass(frozen=True, eq=False, slots=True)

@@ -28,7 +28,15 @@ import numpy.typing as npt
 from retrieval.errors import CollectionExistsError, CollectionNotFoundError, DocumentNotFoundError, InvalidRequestError
 from retrieval.store.db import Database
 from retrieval.store.reads import as_chunk_ids, check_vectors, chunk_row, chunk_select, load_json
-from retrieval.store.records import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, VectorKind, WriteResult
+from retrieval.store.records import (
+    ChunkRow,
+    CollectionRow,
+    DocumentRecord,
+    DocumentRow,
+    PageImage,
+    VectorKind,
+    WriteResult,
+)
 from retrieval.store.writes import apply, check_deletes, encode_json, prepare
 
 __all__ = ["Store"]
@@ -135,6 +143,7 @@ class Store:
         with self._db.write() as (conn, seq):
             _require_collection(conn, name)
             for table, column in (
+                ("pages", "collection"),
                 ("chunks", "collection"),
                 ("removals", "collection"),
                 ("documents", "collection"),
@@ -294,6 +303,27 @@ class Store:
                 (collection, _json_list(ids)),
             ).fetchall()
         return dict(rows)
+
+    def page_images(self, collection: str, doc_ids: Sequence[str]) -> dict[str, PageImage]:
+        """``{doc_id: PageImage}`` for those of ``doc_ids`` that are rendered PDF pages."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT doc_id, digest, width, height FROM pages WHERE collection = ? AND doc_id IN "
+                "(SELECT value FROM json_each(?))",
+                (collection, _json_list(doc_ids)),
+            ).fetchall()
+        return {r[0]: PageImage(r[1], r[2], r[3]) for r in rows}
+
+    def has_page_image(self, collection: str, digest: str) -> bool:
+        """Whether a live document of ``collection`` references the page image ``digest``."""
+        with self._db.read() as conn:
+            sql = "SELECT 1 FROM pages WHERE digest = ? AND collection = ? LIMIT 1"
+            return conn.execute(sql, (digest, collection)).fetchone() is not None
+
+    def page_digests(self) -> set[str]:
+        """Every page image digest referenced by any collection (what garbage collection keeps)."""
+        with self._db.read() as conn:
+            return {r[0] for r in conn.execute("SELECT DISTINCT digest FROM pages").fetchall()}
 
     def chunk_ids_where(self, collection: str, where_sql: str, params: Sequence[object]) -> I64:
         """Chunk ids (int64 (n,), ascending) of documents whose row satisfies ``where_sql``.

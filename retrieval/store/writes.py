@@ -205,6 +205,9 @@ def _remove_document(conn: sqlite3.Connection, collection: str, doc_id: str, seq
 def _insert_document(conn: sqlite3.Connection, collection: str, p: PreparedDocument, seq: int) -> list[int]:
     d = p.record
     conn.execute(_INSERT_DOC, (collection, d.id, d.text, p.metadata_json, d.content_hash, d.source, d.page, seq))
+    if d.image is not None:
+        image = (collection, d.id, d.image.digest, d.image.width, d.image.height)
+        conn.execute("INSERT INTO pages (collection, doc_id, digest, width, height) VALUES (?, ?, ?, ?, ?)", image)
     added = []
     for c in p.chunks:
         try:
