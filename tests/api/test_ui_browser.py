@@ -4,8 +4,10 @@ is typed, uploads a PDF made here (as a background job, so job polling runs), se
 (page numbers, scores in order, thumbnails loaded when the collection has page images, else text snippets),
 opens the best page, sends a dropped image as an `image_url` content query, and saves a screenshot.
 
-The collection and model are chosen in one fixture, `ui_case`: today the bundled MiniLM over the PDF's page
-text; a visual collection (page images and thumbnails) drops in there.
+The collection and model are chosen in one fixture, `ui_case`: a visual collection — each PDF page rendered and
+embedded by a tiny random ColQwen3 (page images and thumbnails on every hit) — that also keeps the page text for
+the bundled MiniLM and BM25, fused with weights that favour the text lists (the tiny model's vectors are random,
+so the text side decides which page answers the query).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import base64
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
+from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry, ServiceConfig
 from tests.api._server import LiveServer, live_server
 from tests.conftest import MINILM
@@ -62,14 +65,29 @@ class UiCase:
 
 
 @pytest.fixture(scope="module")
-def ui_case(minilm_registry: ModelRegistry) -> UiCase:
+def ui_case(minilm_path: Path, tiny_store: Callable[[str], Path]) -> Iterator[UiCase]:
     """The one place that picks the collection and model of the browser test."""
-    return UiCase(
-        registry=minilm_registry,
-        collection={"name": "papers", "dense_model": MINILM},
+    registry = ModelRegistry(
+        [
+            Engine.load(ModelSpec(source=str(minilm_path), name=MINILM)),
+            Engine.load(ModelSpec(source=str(tiny_store("colqwen3_colpali")), name="colqwen")),
+        ]
+    )
+    weights = {"dense": 1.0, "bm25": 1.0, "multivector": 0.01}
+    yield UiCase(
+        registry=registry,
+        collection={
+            "name": "papers",
+            "dense_model": MINILM,
+            "multivector_model": "colqwen",
+            "pages": {"dpi": 72},
+            "fusion": {"method": "weighted", "weights": weights},
+        },
         query="the powerhouse of the cell that makes ATP",
         best_page=3,
+        visual=True,
     )
+    registry.close()
 
 
 @pytest.fixture(scope="module")
