@@ -102,6 +102,7 @@ class RetrievalService:
             spec, self._dims(spec, encoders, row.dims), _families(spec), self.store, self._snapshot_dir(spec.name)
         )
         self.opened[spec.name] = how
+        metrics.count_open(spec.name, how)
         log.info("collection %s: %s in %.2f s (%s)", spec.name, how, time.perf_counter() - started, indexes.sizes())
         self._collections[spec.name] = _Collection(spec, encoders, indexes)
 

@@ -15,6 +15,7 @@ Schema versions are recorded in ``schema_version``; :data:`MIGRATIONS` brings an
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 import time
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from retrieval.errors import StorageError
+from retrieval.errors import StorageError, StorageFullError
 
 __all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "Database"]
 
@@ -81,8 +82,19 @@ def _write_lock(path: Path) -> threading.Lock:
         return _LOCKS.setdefault(str(path), threading.Lock())
 
 
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _is_full(cause: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL, also set by `max_page_count`), or ENOSPC / EDQUOT."""
+    if isinstance(cause, sqlite3.Error):
+        return getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(cause, OSError) and cause.errno in _FULL_ERRNOS
+
+
 def _storage_error(path: Path, doing: str, cause: BaseException) -> StorageError:
-    return StorageError(f"SQLite store {path}: {doing} failed ({cause})", received=type(cause).__name__)
+    kind = StorageFullError if _is_full(cause) else StorageError
+    return kind(f"SQLite store {path}: {doing} failed ({cause})", received=type(cause).__name__)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -168,7 +180,8 @@ class Database:
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection, mode: str, doing: str) -> Iterator[sqlite3.Connection]:
-        """``BEGIN <mode>`` ... ``COMMIT``; any exception rolls back, sqlite3 errors become StorageError."""
+        """``BEGIN <mode>`` ... ``COMMIT``; any exception rolls back, sqlite3 errors and OSErrors become
+        StorageError (StorageFullError for SQLITE_FULL, ENOSPC, EDQUOT)."""
         try:
             conn.execute(f"BEGIN {mode}")
         except sqlite3.Error as e:
@@ -178,7 +191,7 @@ class Database:
             conn.execute("COMMIT")
         except BaseException as e:
             _rollback(conn)
-            if isinstance(e, sqlite3.Error):
+            if isinstance(e, (sqlite3.Error, OSError)):
                 raise _storage_error(self.path, doing, e) from e
             raise
 
