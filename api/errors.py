@@ -10,8 +10,9 @@ a store that failed) answer the same way, because their messages name files on t
 (`body`, `file`, `files`, or a field under them such as `files[2]`), and 400 for every other limit
 (documents per request, query length, top_k). A store that cannot write answers 507 Insufficient Storage when
 the disk is full (SQLITE_FULL, ENOSPC, EDQUOT) and 503 for any other I/O error; reads keep working meanwhile, and
-nothing of the failed write is visible (its transaction rolled back). A client that disconnected is logged at info level, not as a
-server error, and answered 499 (nginx's "client closed request"; nobody reads it, the metrics count it).
+nothing of the failed write is visible (its transaction rolled back). A client that disconnected is logged at
+info level, not as a server error, and answered 499 (nginx's "client closed request"; nobody reads it, the
+metrics count it).
 """
 
 from __future__ import annotations
