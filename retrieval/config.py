@@ -35,6 +35,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level
     io_processor_plugin: str | None = None  # entry point name serving /pooling `task: "plugin"`
+    backup_root: str | None = None  # `POST /v1/admin/backup` writes only into new folders under it; None = off
 
     @property
     def data_path(self) -> Path:

@@ -1,6 +1,7 @@
 """Route handlers, one module per endpoint family. `ROUTES` is what the app mounts; `UPLOAD_ROUTES` are mounted
 under the upload size limit instead of the JSON body limit."""
 
+from api.routes.admin import create_backup
 from api.routes.classify import create_classify
 from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
@@ -19,6 +20,7 @@ ROUTES += [create_pooling]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
 ROUTES += [search_collection, evaluate_collection, get_job]
+ROUTES += [create_backup]
 UPLOAD_ROUTES = [upload_files]
 
 __all__ = ["ROUTES", "UPLOAD_ROUTES"]

@@ -16,6 +16,7 @@ Schema versions are recorded in ``schema_version``; :data:`MIGRATIONS` brings an
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import threading
 import time
@@ -212,6 +213,23 @@ class Database:
         with self._lock, self._transaction(self.connection(), "IMMEDIATE", "writing") as conn:
             seq = conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value").fetchone()[0]
             yield conn, int(seq)
+
+    def backup(self, dest: Path) -> None:
+        """Copy the database into a new file `dest` with SQLite's online backup API, in one step: one read
+        snapshot (writers go on meanwhile, WAL), so the copy is the database as of one committed instant."""
+        try:
+            target = sqlite3.connect(dest, isolation_level=None)
+        except sqlite3.Error as e:
+            raise _storage_error(Path(dest), "creating the backup", e) from e
+        try:
+            self.connection().backup(target, pages=-1)
+            target.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as e:
+            raise _storage_error(self.path, f"backing up to {dest}", e) from e
+        finally:
+            target.close()
+        with open(dest, "rb+") as f:
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         """Close every connection of every thread; later calls raise :class:`StorageError`. Idempotent."""

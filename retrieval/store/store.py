@@ -76,6 +76,11 @@ class Store:
         """The database file."""
         return self._db.path
 
+    def backup(self, dest: Path | str) -> None:
+        """Copy the store into the new file ``dest`` as of one committed instant (SQLite's online backup API;
+        writes go on meanwhile). StorageError (StorageFullError when the disk is full) on failure."""
+        self._db.backup(Path(dest))
+
     def close(self) -> None:
         """Close every connection; later calls raise StorageError. Idempotent."""
         self._db.close()
