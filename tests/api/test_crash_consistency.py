@@ -105,7 +105,10 @@ class Crasher:
         return [w.pending for w in writers if w.pending is not None]
 
 
-@pytest.mark.parametrize("cycles", [pytest.param(25, id="25"), pytest.param(200, id="200", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "cycles",
+    [pytest.param(25, id="25"), pytest.param(200, id="200", marks=[pytest.mark.slow, pytest.mark.timeout(3600)])],
+)
 def test_sigkill_cycles_match_the_numpy_reference(
     fork_launcher: ForkLauncher, tiny_store: Callable[[str], Path], tmp_path: Path, cycles: int
 ) -> None:
