@@ -1,4 +1,5 @@
 """API keys: admin keys may do everything, read-only keys may read (GET, search, evaluate, model endpoints).
+Every route under `/v1/admin/` (backups) counts as a write: admin keys only.
 
 With no key configured the API is open. Otherwise every request but `/health`, `/metrics`, the docs and the
 search page's static files (`/ui`, `/ui/static/...`: no data; the page sends the key on its own API calls) needs
@@ -25,15 +26,19 @@ Role = Literal["admin", "read"]
 _OPEN_EXACT = ("/health", "/metrics", "/ui")
 _OPEN_PREFIX = ("/docs", "/ui/")
 _WRITE_POSTS = re.compile(r"^/v1/collections(/[^/]+/(documents|documents/delete|files))?/?$")
+_ADMIN_PREFIX = "/v1/admin/"
 
 
 def is_write(method: str, path: str) -> bool:
-    """Writes: POST that creates a collection, ingests, uploads or deletes documents; DELETE, PUT, PATCH.
+    """Writes: POST that creates a collection, ingests, uploads or deletes documents; DELETE, PUT, PATCH; any
+    request to an admin route.
 
     >>> is_write("POST", "/v1/collections/docs/search"), is_write("POST", "/v1/collections/docs/files")
     (False, True)
+    >>> is_write("GET", "/v1/admin/backup")
+    True
     """
-    if method in ("DELETE", "PUT", "PATCH"):
+    if method in ("DELETE", "PUT", "PATCH") or path.startswith(_ADMIN_PREFIX):
         return True
     return method == "POST" and _WRITE_POSTS.match(path) is not None
 

@@ -6,11 +6,13 @@ exception outside the trees is a bug, answered with a 500 whose message is gener
 and logged with its traceback and that id. Rows marked `hidden` (a model or index file that cannot be read,
 a store that failed) answer the same way, because their messages name files on the server.
 
-`ImageTooLargeError` (an image over its byte or pixel cap) is 413. `LimitExceededError` is 413 when its `param`
-names the size of the request body or of an uploaded file (`body`, `file`, `files`, or a field under them such
-as `files[2]`), and 400 for every other limit (documents per request, query length, top_k). A client that
-disconnected is logged at info level, not as a server error, and answered 499 (nginx's "client closed
-request"; nobody reads it, the metrics count it).
+`ImageTooLargeError` (an image over its byte or pixel cap) is 413. `LimitExceededError` is 413 when its `param` names
+the size of the request body or of an uploaded file (`body`, `file`, `files`, or a field under them such as
+`files[2]`), and 400 for every other limit (documents per request, query length, top_k). A store that cannot write
+answers 507 Insufficient Storage when the disk is full (SQLITE_FULL, ENOSPC, EDQUOT) and 503 for any other I/O error;
+reads keep working meanwhile, and nothing of the failed write is visible (its transaction rolled back). A client that
+disconnected is logged at info level, not as a server error, and answered 499 (nginx's "client closed request"; nobody
+reads it, the metrics count it).
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.StorageError: ErrorRow(
         HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
     ),
+    ret.StorageFullError: ErrorRow(
+        HTTPStatus.INSUFFICIENT_STORAGE, "The store is out of disk space; nothing was written"
+    ),
 }
 
 _TYPES = {
@@ -121,6 +126,7 @@ _TYPES = {
     500: "InternalServerError",
     501: "NotImplementedError",
     503: "ServiceUnavailableError",
+    507: "InsufficientStorageError",
 }
 
 _DESCRIPTIONS = {
@@ -133,13 +139,14 @@ _DESCRIPTIONS = {
     429: "The server is overloaded; retry after the Retry-After header's seconds",
     500: "Unexpected server error; the message carries an error id to quote",
     501: "The model does not support this task",
-    503: "The model is shutting down or the store is unavailable",
+    503: "The model is shutting down or the store failed (I/O error); nothing was written",
+    507: "The disk under the store is full; nothing was written, retry once space is freed",
 }
 
 MODEL_ERRORS = (400, 401, 404, 413, 500)  # what any POST naming a model can answer
 ENCODE_ERRORS = (*MODEL_ERRORS, 429, 501, 503)  # ... and one that queues work on the model
 READ_ERRORS = (400, 401, 404, 500)  # a GET of a named resource (400: a malformed path parameter)
-WRITE_ERRORS = (400, 401, 403, 404, 413, 429, 500, 503)  # a retrieval write (encodes, then commits)
+WRITE_ERRORS = (400, 401, 403, 404, 413, 429, 500, 503, 507)  # a retrieval write (encodes, then commits)
 QUERY_ERRORS = (400, 401, 404, 413, 429, 500, 503)  # search / evaluate (encodes the queries)
 
 _PAYLOAD_PARAM = re.compile(r"(body|files?)([.\[].*)?")

@@ -11,6 +11,11 @@ files carry a fresh generation tag, so the previous snapshot stays intact until 
 last) replaces the old one: the manifest rename is the commit point. Files the new manifest no longer
 names are deleted afterwards. On load every file's size and sha256 are checked; any mismatch raises
 :class:`~index.errors.IndexCorruptError` naming the file.
+
+A process killed mid-save leaves debris behind: a ``.<name>.tmp-<hex>`` file (killed before its rename) or data
+files of a generation whose manifest was never written. Neither is ever read (only the manifest names files);
+:func:`remove_leftovers` deletes both, and the owner calls it when it opens the directory.
+:func:`verify_snapshot` checks a directory (e.g. a backup copy) without loading its arrays.
 """
 
 from __future__ import annotations
@@ -28,11 +33,21 @@ import numpy.typing as npt
 
 from index.errors import IndexCorruptError, IndexFormatError
 
-__all__ = ["FORMAT_VERSION", "MANIFEST", "Snapshot", "atomic_write_bytes", "load_snapshot", "save_snapshot"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "Snapshot",
+    "atomic_write_bytes",
+    "load_snapshot",
+    "remove_leftovers",
+    "save_snapshot",
+    "verify_snapshot",
+]
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 24
+_TMP_MARK = ".tmp-"  # in the name of a file still being written (see _write_then_rename)
 
 
 @dataclass
@@ -75,7 +90,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _write_then_rename(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{secrets.token_hex(4)}")
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -138,7 +153,27 @@ def _remove_stale(root: Path, keep: set[str]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _read_manifest(root: Path, kind: str) -> dict[str, Any]:
+def remove_leftovers(directory: str | os.PathLike[str]) -> list[str]:
+    """Delete what a killed save left in ``directory``: temporary files, and data files the manifest does not
+    name (all data files when there is no readable manifest). Returns the names removed, sorted. Call it only
+    while no save into ``directory`` runs; a missing directory is left alone."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    try:
+        keep = {str(e.get("file")) for e in json.loads((root / MANIFEST).read_bytes())["files"].values()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        keep = set()
+    removed = []
+    for path in root.iterdir():
+        data = path.name != MANIFEST and path.suffix in (".npy", ".bin") and path.name not in keep
+        if path.is_file() and (_TMP_MARK in path.name or data):
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return sorted(removed)
+
+
+def _read_manifest(root: Path, kind: str | None) -> dict[str, Any]:
     path = root / MANIFEST
     try:
         manifest = json.loads(path.read_bytes())
@@ -151,7 +186,7 @@ def _read_manifest(root: Path, kind: str) -> dict[str, Any]:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexFormatError(path, f"format_version {FORMAT_VERSION}", f"format_version {version!r}")
-    if manifest.get("kind") != kind:
+    if kind is not None and manifest.get("kind") != kind:
         raise IndexFormatError(path, f"kind {kind!r}", f"kind {manifest.get('kind')!r}")
     return manifest
 
@@ -173,6 +208,16 @@ def _load_array(path: Path) -> npt.NDArray[Any]:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise IndexCorruptError(path, f"unreadable npy ({e})") from e
+
+
+def verify_snapshot(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check ``directory``'s manifest (format version) and every file it names (size, sha256) without loading
+    arrays; returns the manifest. Raises IndexCorruptError / IndexFormatError naming the file at fault."""
+    root = Path(directory)
+    manifest = _read_manifest(root, None)
+    for entry in manifest["files"].values():
+        _verified(root, entry)
+    return manifest
 
 
 def load_snapshot(directory: str | os.PathLike[str], kind: str) -> Snapshot:

@@ -1,5 +1,5 @@
 """Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest` and `eval` run as
-clients of a running server (`retrieval.commands`)."""
+clients of a running server, `backup` copies a data directory (`retrieval.commands`)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_ingest(sub)
     _add_eval(sub)
+    _add_backup(sub)
     return parser
 
 
@@ -75,6 +76,18 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
 
 
+def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "backup",
+        help="copy a data directory (store, index snapshots, page images) consistently, even while it is served",
+        description="DEST must not exist or be an empty directory. Every write acknowledged before the backup "
+        "starts is in the copy; serve it with `retrieval serve --data-dir DEST`.",
+    )
+    cmd.add_argument("destination", type=Path, metavar="DEST", help="new or empty directory to write the copy to")
+    cmd.add_argument("--data-dir", default="./data", help="the data directory to copy (default ./data)")
+    cmd.add_argument("--json", action="store_true", help="print what was copied as JSON")
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -93,7 +106,11 @@ def _json_object(value: str) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run a client command (`ingest`, `eval`) parsed by :func:`build_parser`; its exit status."""
+    """Run a client command (`ingest`, `eval`, `backup`) parsed by :func:`build_parser`; its exit status."""
+    if args.command == "backup":
+        from retrieval.commands.backup import run_backup
+
+        return run_backup(args)
     if args.command == "ingest":
         from retrieval.commands.ingest import run_ingest
 

@@ -45,6 +45,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     image_fetch_hosts: tuple[str, ...] = ()  # hosts whose http(s) image URLs are fetched; empty: fetching off
     api_workers: int = 1  # HTTP processes; 1 = one process doing everything (no engine process)
     engine_processes: int = 0  # with api_workers > 1: engine processes; 0 = one per visible GPU, one on CPU
+    backup_root: str | None = None  # `POST /v1/admin/backup` writes only into new folders under it; None = off
 
     @property
     def data_path(self) -> Path:

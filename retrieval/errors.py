@@ -19,6 +19,7 @@ __all__ = [
     "NotFoundError",
     "RetrievalError",
     "StorageError",
+    "StorageFullError",
     "UnsupportedFileError",
 ]
 
@@ -105,3 +106,8 @@ class JobNotFoundError(NotFoundError):
 
 class StorageError(RetrievalError):
     """The durable store could not complete a write or read (disk full, I/O error); nothing was acknowledged."""
+
+
+class StorageFullError(StorageError):
+    """The disk (or quota) under the store is full: SQLite's SQLITE_FULL or ENOSPC/EDQUOT. Nothing was written;
+    writes succeed again once space is freed (HTTP 507)."""

@@ -4,7 +4,8 @@ The store is the source of truth. Each index family lives under `<snapshots>/<co
 sequence number it contains (`index/persist.py` writes it atomically and checksummed). At start a collection
 loads every snapshot and replays what the store holds after the oldest one (removals first, then additions;
 chunk ids are never reused, so the order is safe), or rebuilds from the store when a snapshot is missing,
-corrupt, of another format version, or built with other settings.
+corrupt, of another format version, or built with other settings. Files a killed save left behind (temporary
+files, data files no manifest names) are deleted first, so they never pile up across crashes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from index import (
     SparseIndex,
 )
 from index.faiss_build import resolve_kind
+from index.persist import remove_leftovers
 from retrieval.collections import CollectionSpec
 from retrieval.store import ChunkRow, Store, VectorKind
 
@@ -230,6 +232,7 @@ class IndexSet:
     ) -> tuple[IndexSet, str]:
         """Load snapshots and replay newer writes, or rebuild from the store; returns (indexes, how)."""
         built = cls(spec, dims, families)
+        _clean(built.families, folder)
         loaded = _load_all(built.families, folder)
         if loaded is not None and _same_settings(built, loaded):
             built.indexes = loaded
@@ -241,6 +244,12 @@ class IndexSet:
         shutil.rmtree(folder, ignore_errors=True)
         built.replay(store, spec.name, 0)
         return built, "rebuild"
+
+
+def _clean(families: Iterable[Family], folder: Path) -> None:
+    for family in families:
+        if removed := remove_leftovers(folder / family):
+            log.info("snapshot %s: removed %d files of an interrupted save", folder / family, len(removed))
 
 
 def _load_all(families: Iterable[Family], folder: Path) -> dict[Family, AnyIndex] | None:

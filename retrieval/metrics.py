@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-__all__ = ["REGISTRY", "count_documents", "observe"]
+__all__ = ["REGISTRY", "count_documents", "count_open", "observe"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _STAGE_SECONDS = Histogram(
@@ -23,6 +23,14 @@ _DOCUMENTS = Counter(
 )
 
 
+_OPENS = Counter(
+    "retrieval_index_opens",
+    "Collections brought up at start, by how: `snapshot` (loaded + replayed) or `rebuild` (from the store)",
+    ["collection", "how"],
+    registry=REGISTRY,
+)
+
+
 def observe(collection: str, stage: str, seconds: float) -> None:
     """Record one stage's duration."""
     _STAGE_SECONDS.labels(collection, stage).observe(seconds)
@@ -30,3 +38,8 @@ def observe(collection: str, stage: str, seconds: float) -> None:
 
 def count_documents(collection: str, n: int) -> None:
     _DOCUMENTS.labels(collection).inc(n)
+
+
+def count_open(collection: str, how: str) -> None:
+    """One collection came up at start (`how`: snapshot | rebuild)."""
+    _OPENS.labels(collection, how).inc()

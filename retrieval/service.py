@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from retrieval import metrics
+from retrieval.backup import BackupResult, backup_data_dir
 from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
 from retrieval.errors import InvalidRequestError, NotFoundError
 from retrieval.evaluation import EvalRow
@@ -113,6 +114,7 @@ class RetrievalService:
             spec, self._dims(spec, encoders, row.dims), _families(spec), self.store, self._snapshot_dir(spec.name)
         )
         self.opened[spec.name] = how
+        metrics.count_open(spec.name, how)
         log.info("collection %s: %s in %.2f s (%s)", spec.name, how, time.perf_counter() - started, indexes.sizes())
         self._collections[spec.name] = _Collection(spec, encoders, indexes)
 
@@ -134,6 +136,12 @@ class RetrievalService:
                 coll.indexes.save(self._snapshot_dir(name))
             except OSError as exc:  # a failed snapshot loses nothing: the store replays at start
                 log.warning("snapshot of %s failed: %s", name, exc)
+
+    def backup(self, dest: Path) -> BackupResult:
+        """A consistent copy of the data directory into `dest` (new or empty) while writes go on."""
+        result = backup_data_dir(self.data_dir, dest, self.store)
+        log.info("backup to %s: seq %d, %d documents in %.2f s", dest, result.seq, result.documents, result.seconds)
+        return result
 
     def close(self) -> None:
         self.save_snapshots()

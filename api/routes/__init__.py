@@ -6,6 +6,7 @@ api/workers.py)."""
 from litestar import Router
 from litestar.handlers import HTTPRouteHandler
 
+from api.routes.admin import create_backup
 from api.routes.classify import create_classify
 from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
@@ -32,8 +33,9 @@ UI_ROUTES: list[HTTPRouteHandler | Router] = [
     ui_page,
     ui_static,
 ]  # the search page and its static files (open without a key)
+ROUTES += [create_backup]
 UPLOAD_ROUTES = [upload_files]
 
-STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/ui")  # paths of every route outside MODEL_ROUTES
+STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/v1/admin", "/ui")  # paths of every route outside MODEL_ROUTES
 
 __all__ = ["MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]

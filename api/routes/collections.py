@@ -20,7 +20,7 @@ __all__ = ["create_collection", "delete_collection", "get_collection", "list_col
 @post(
     "/v1/collections",
     status_code=201,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 500),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 500, 503, 507),
     summary="Create a collection",
 )
 async def create_collection(data: CreateCollection, service: RetrievalService) -> CollectionObject:
@@ -40,7 +40,7 @@ async def get_collection(name: str, service: RetrievalService) -> CollectionObje
 @delete(
     "/v1/collections/{name:str}",
     status_code=200,
-    responses=error_responses(400, 401, 403, 404, 500, 503),
+    responses=error_responses(400, 401, 403, 404, 500, 503, 507),
     summary="Delete a collection and everything in it",
 )
 async def delete_collection(name: str, service: RetrievalService) -> CollectionDeleted:

@@ -75,7 +75,7 @@ async def get_document(name: str, doc_id: str, service: RetrievalService) -> Doc
 @delete(
     f"{_DOCS}/{{doc_id:path}}",
     status_code=200,
-    responses=error_responses(400, 401, 403, 404, 500, 503),
+    responses=error_responses(400, 401, 403, 404, 500, 503, 507),
     summary="Delete one document",
 )
 async def delete_document(name: str, doc_id: str, service: RetrievalService) -> DeletedDocument:

@@ -15,6 +15,8 @@ Schema versions are recorded in ``schema_version``; :data:`MIGRATIONS` brings an
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 import time
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from retrieval.errors import StorageError
+from retrieval.errors import StorageError, StorageFullError
 
 __all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "Database"]
 
@@ -91,8 +93,19 @@ def _write_lock(path: Path) -> threading.Lock:
         return _LOCKS.setdefault(str(path), threading.Lock())
 
 
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _is_full(cause: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL, also set by `max_page_count`), or ENOSPC / EDQUOT."""
+    if isinstance(cause, sqlite3.Error):
+        return getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(cause, OSError) and cause.errno in _FULL_ERRNOS
+
+
 def _storage_error(path: Path, doing: str, cause: BaseException) -> StorageError:
-    return StorageError(f"SQLite store {path}: {doing} failed ({cause})", received=type(cause).__name__)
+    kind = StorageFullError if _is_full(cause) else StorageError
+    return kind(f"SQLite store {path}: {doing} failed ({cause})", received=type(cause).__name__)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -178,7 +191,8 @@ class Database:
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection, mode: str, doing: str) -> Iterator[sqlite3.Connection]:
-        """``BEGIN <mode>`` ... ``COMMIT``; any exception rolls back, sqlite3 errors become StorageError."""
+        """``BEGIN <mode>`` ... ``COMMIT``; any exception rolls back, sqlite3 errors and OSErrors become
+        StorageError (StorageFullError for SQLITE_FULL, ENOSPC, EDQUOT)."""
         try:
             conn.execute(f"BEGIN {mode}")
         except sqlite3.Error as e:
@@ -188,7 +202,7 @@ class Database:
             conn.execute("COMMIT")
         except BaseException as e:
             _rollback(conn)
-            if isinstance(e, sqlite3.Error):
+            if isinstance(e, (sqlite3.Error, OSError)):
                 raise _storage_error(self.path, doing, e) from e
             raise
 
@@ -209,6 +223,23 @@ class Database:
         with self._lock, self._transaction(self.connection(), "IMMEDIATE", "writing") as conn:
             seq = conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value").fetchone()[0]
             yield conn, int(seq)
+
+    def backup(self, dest: Path) -> None:
+        """Copy the database into a new file `dest` with SQLite's online backup API, in one step: one read
+        snapshot (writers go on meanwhile, WAL), so the copy is the database as of one committed instant."""
+        try:
+            target = sqlite3.connect(dest, isolation_level=None)
+        except sqlite3.Error as e:
+            raise _storage_error(Path(dest), "creating the backup", e) from e
+        try:
+            self.connection().backup(target, pages=-1)
+            target.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as e:
+            raise _storage_error(self.path, f"backing up to {dest}", e) from e
+        finally:
+            target.close()
+        with open(dest, "rb+") as f:
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         """Close every connection of every thread; later calls raise :class:`StorageError`. Idempotent."""

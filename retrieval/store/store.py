@@ -62,14 +62,17 @@ def _ids(rows: list[tuple[Any, ...]]) -> I64:
 class Store:
     """The SQLite document store. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, db: Database, *, before_commit: Callable[[], None] | None = None) -> None:
-        """Wrap an open :class:`Database`. ``before_commit`` is a test seam called inside every write
-        transaction just before COMMIT; if it raises, the write rolls back and the error propagates."""
+    def __init__(self, db: Database, *, before_commit: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Wrap an open :class:`Database`. ``before_commit`` is a test seam called with the transaction's
+        connection inside every write transaction just before COMMIT (so a test can make SQLite itself fail,
+        e.g. ``PRAGMA max_page_count`` for SQLITE_FULL); if it raises, the write rolls back and the error
+        propagates (a sqlite3 error, ENOSPC or EDQUOT as StorageError / StorageFullError). It may be swapped at
+        any time by assigning :attr:`before_commit`."""
         self._db = db  # connections, transactions, write lock
-        self._before_commit = before_commit  # fault-injection seam (tests only)
+        self.before_commit = before_commit  # fault-injection seam (tests only)
 
     @classmethod
-    def open(cls, path: Path | str, *, before_commit: Callable[[], None] | None = None) -> Store:
+    def open(cls, path: Path | str, *, before_commit: Callable[[sqlite3.Connection], None] | None = None) -> Store:
         """Open or create the database file at ``path`` (parent directories too) and migrate its schema.
 
         A file written by a newer schema version, or one that is not a SQLite database, raises StorageError.
@@ -80,6 +83,11 @@ class Store:
     def path(self) -> Path:
         """The database file."""
         return self._db.path
+
+    def backup(self, dest: Path | str) -> None:
+        """Copy the store into the new file ``dest`` as of one committed instant (SQLite's online backup API;
+        writes go on meanwhile). StorageError (StorageFullError when the disk is full) on failure."""
+        self._db.backup(Path(dest))
 
     def close(self) -> None:
         """Close every connection; later calls raise StorageError. Idempotent."""
@@ -115,7 +123,7 @@ class Store:
                 raise CollectionExistsError(name)
             conn.execute("INSERT INTO collections VALUES (?, ?, ?)", (name, config_json, time.time()))
             conn.executemany("INSERT INTO vector_dims VALUES (?, ?, ?)", [(name, k, d) for k, d in pinned.items()])
-            self._commit_hook()
+            self._commit_hook(conn)
         return seq
 
     def get_collection(self, name: str) -> CollectionRow:
@@ -151,7 +159,7 @@ class Store:
                 ("collections", "name"),
             ):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
-            self._commit_hook()
+            self._commit_hook(conn)
         return seq
 
     # writes -----------------------------------------------------------------------------------------------
@@ -182,12 +190,12 @@ class Store:
         with self._db.write() as (conn, seq):
             _require_collection(conn, collection)
             result = apply(conn, collection, seq, prepared, delete_ids, skip_unchanged)
-            self._commit_hook()
+            self._commit_hook(conn)
         return result
 
-    def _commit_hook(self) -> None:
-        if self._before_commit is not None:
-            self._before_commit()
+    def _commit_hook(self, conn: sqlite3.Connection) -> None:
+        if self.before_commit is not None:
+            self.before_commit(conn)
 
     # reads ------------------------------------------------------------------------------------------------
 

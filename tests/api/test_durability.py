@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,9 @@ from tests.api._crash_stream import COLLECTION, MODES, SPEC, Op, State, Tally, V
 FAMILIES = MODES  # the crash collection's index families (dense + BM25)
 
 
-@pytest.fixture(scope="module")
-def launcher(tiny_store: Callable[[str], Path]) -> Iterator[ForkLauncher]:
-    forks = ForkLauncher(tiny_store("bert_st_mean"))
-    yield forks
-    forks.close()
+@pytest.fixture
+def launcher(fork_launcher: ForkLauncher) -> ForkLauncher:
+    return fork_launcher
 
 
 def _snapshot_files(data_dir: Path) -> dict[str, tuple[set[str], set[str]]]:

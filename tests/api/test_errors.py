@@ -74,6 +74,7 @@ CASES: list[tuple[Exception, int, str, str | None, bool]] = [
     (ret.JobNotFoundError("j1"), 404, "NotFoundError", "id", True),
     (ret.CollectionExistsError("docs"), 409, "ConflictError", "name", True),
     (ret.StorageError(f"disk full writing {SECRET}"), 503, "ServiceUnavailableError", None, False),
+    (ret.StorageFullError(f"SQLITE_FULL writing {SECRET}"), 507, "InsufficientStorageError", None, False),
 ]
 
 _raised: dict[str, BaseException] = {}  # what the next request to /raise raises

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from index.errors import IndexCorruptError, IndexFormatError
-from index.persist import FORMAT_VERSION, MANIFEST, load_snapshot, save_snapshot
+from index.persist import (
+    FORMAT_VERSION,
+    MANIFEST,
+    load_snapshot,
+    remove_leftovers,
+    save_snapshot,
+    verify_snapshot,
+)
 
 
 def _save(root: Path, seq: int = 7) -> None:
@@ -87,3 +94,35 @@ def test_other_format_version_or_kind(tmp_path: Path) -> None:
 def test_object_arrays_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pickle"):
         save_snapshot(tmp_path, "dense", None, {}, {"x": np.array([{"a": 1}], dtype=object)})
+
+
+def test_remove_leftovers_deletes_what_a_killed_save_left_and_nothing_else(tmp_path: Path) -> None:
+    _save(tmp_path)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    debris = [".vectors.abc.npy.tmp-1234abcd", "vectors.0123456789ab.npy", "raw.0123456789ab.bin"]
+    for name in debris:
+        (tmp_path / name).write_bytes(b"half")
+    (tmp_path / "notes.txt").write_text("not ours")
+    assert remove_leftovers(tmp_path) == sorted(debris)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "notes.txt"])
+    assert load_snapshot(tmp_path, "dense").seq == 7
+    assert remove_leftovers(tmp_path / "absent") == []
+
+
+def test_remove_leftovers_without_a_manifest_removes_every_data_file(tmp_path: Path) -> None:
+    _save(tmp_path)
+    (tmp_path / MANIFEST).write_text("{torn")
+    assert len(remove_leftovers(tmp_path)) == 3 and [p.name for p in tmp_path.iterdir()] == [MANIFEST]
+
+
+def test_verify_snapshot_checks_files_without_a_kind(tmp_path: Path) -> None:
+    _save(tmp_path)
+    assert verify_snapshot(tmp_path)["kind"] == "dense"
+    target = next(p for p in tmp_path.iterdir() if p.suffix == ".bin")
+    target.write_bytes(b"\x00" * 4)
+    with pytest.raises(IndexCorruptError, match=target.name):
+        verify_snapshot(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    (tmp_path / MANIFEST).write_text(json.dumps({**manifest, "format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(IndexFormatError):
+        verify_snapshot(tmp_path)

@@ -30,7 +30,7 @@ def _snapshot(store: Store) -> tuple[object, ...]:
 def test_failure_before_commit_leaves_nothing(tmp_path: Path, failure: Exception) -> None:
     calls: list[int] = []
 
-    def fail() -> None:
+    def fail(_: sqlite3.Connection) -> None:
         calls.append(1)
         raise failure
 
@@ -38,7 +38,7 @@ def test_failure_before_commit_leaves_nothing(tmp_path: Path, failure: Exception
         store.create_collection("c", {})
         store.write("c", [make_doc(1), make_doc(2)])
         before = _snapshot(store)
-        store._before_commit = fail
+        store.before_commit = fail
         expected = StorageError if isinstance(failure, sqlite3.Error) else RuntimeError
         with pytest.raises(expected) as err:
             store.write("c", [make_doc(3), make_doc(1, 1)], deletes=["d2"])
@@ -48,7 +48,7 @@ def test_failure_before_commit_leaves_nothing(tmp_path: Path, failure: Exception
         assert _snapshot(store) == before
         with pytest.raises(DocumentNotFoundError):
             store.get_document("c", "d3")
-        store._before_commit = None
+        store.before_commit = None
         after = store.write("c", [make_doc(3), make_doc(1, 1)], deletes=["d2"])
         assert after.seq == before[0] + 1  # type: ignore[operator]
         assert len(after.added) == n_chunks(3, 0) + n_chunks(1, 1)
@@ -59,7 +59,7 @@ def test_failure_before_commit_leaves_nothing(tmp_path: Path, failure: Exception
 
 
 def test_failed_collection_ops_leave_nothing(tmp_path: Path) -> None:
-    def fail() -> None:
+    def fail(_: sqlite3.Connection) -> None:
         raise sqlite3.OperationalError("disk full")
 
     with Store.open(tmp_path / "s.db", before_commit=fail) as store:
