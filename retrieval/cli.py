@@ -4,6 +4,7 @@ clients of a running server (`retrieval.commands`)."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ import msgspec
 from encoder.types import ModelSpec
 from retrieval.config import DEFAULT_MODEL_NAME, ServiceConfig, default_model_source, parse_model_arg
 
-__all__ = ["build_parser", "config_from_args", "run_command"]
+__all__ = ["build_parser", "config_from_args", "is_loopback", "run_command"]
 
 _DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -147,10 +148,33 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)",
     )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=None,
+        dest="drain_timeout_s",
+        metavar="SECONDS",
+        help="on SIGTERM, stop taking work and let in-flight requests finish this long before exiting (default 30)",
+    )
+    serve.add_argument(
+        "--max-inflight-search",
+        type=_positive,
+        default=None,
+        help="concurrent search/evaluate requests; more get 429 with Retry-After (default 32)",
+    )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
 
 
-_PLAIN_FLAGS = ("host", "port", "data_dir", "max_body_bytes", "log_level", "io_processor_plugin")
+_PLAIN_FLAGS = (
+    "host",
+    "port",
+    "data_dir",
+    "max_body_bytes",
+    "log_level",
+    "io_processor_plugin",
+    "drain_timeout_s",
+    "max_inflight_search",
+)
 
 
 def _config_file(path: str | None) -> dict[str, Any]:
@@ -212,6 +236,26 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
             *_env_keys(env, "RETRIEVAL_READ_ONLY_KEYS"),
             *args.read_only_key,
         ]
-        return msgspec.convert(fields, ServiceConfig)
+        config = msgspec.convert(fields, ServiceConfig)
     except (ValueError, msgspec.ValidationError) as exc:
         parser.error(str(exc))
+    if not config.has_keys and not is_loopback(config.host):
+        parser.error(
+            f"refusing to serve on non-loopback address {config.host!r} without an API key: anyone who can reach it "
+            "could read and change every collection. Give --api-key (or RETRIEVAL_API_KEYS), or bind 127.0.0.1"
+        )
+    return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, ::1).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("example.org")
+    (True, True, False, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False

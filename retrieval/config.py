@@ -35,10 +35,18 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level
     io_processor_plugin: str | None = None  # entry point name serving /pooling `task: "plugin"`
+    max_inflight_search: int = 32  # concurrent search/evaluate requests; beyond -> 429 with Retry-After
+    retry_after_s: int = 1  # the Retry-After seconds of a 429 or of a 503 while starting or draining
+    drain_timeout_s: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish before exiting
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether any API key (admin or read-only) is configured, i.e. whether requests need a key."""
+        return bool(self.all_admin_keys or self.read_keys)
 
     @property
     def all_admin_keys(self) -> tuple[str, ...]:

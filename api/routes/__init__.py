@@ -6,14 +6,15 @@ from api.routes.collections import create_collection, delete_collection, get_col
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
 from api.routes.embeddings import create_embeddings
 from api.routes.jobs import get_job
-from api.routes.models import health, list_models
+from api.routes.models import list_models
 from api.routes.pooling import create_pooling
+from api.routes.probes import health, livez, readyz
 from api.routes.rerank import create_rerank
 from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
 
-ROUTES = [create_embeddings, list_models, health]
+ROUTES = [create_embeddings, list_models, health, livez, readyz]
 ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
 ROUTES += [create_pooling]
 ROUTES += [create_collection, list_collections, get_collection, delete_collection]

@@ -134,7 +134,7 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start a process on a port of the kernel's choosing (`--port 0`: no port picked in advance that
-        another socket could take meanwhile) and wait until it listens and /health answers 200."""
+        another socket could take meanwhile) and wait until it listens and /readyz answers 200."""
         assert self.pid is None, "a server is already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}-config.json"
@@ -144,7 +144,15 @@ class ServerProcess:
         argv = ["serve", "--model", f"tiny={self.model}", "--data-dir", str(self.data_dir)]
         argv += ["--port", "0", "--host", "127.0.0.1", "--config", str(config)]
         self.pid = self.launcher.start(argv, self.log)
-        self.url = f"http://127.0.0.1:{self._wait_listening(time.monotonic() + timeout_s)}"
+        deadline = time.monotonic() + timeout_s
+        self.url = f"http://127.0.0.1:{self._wait_listening(deadline)}"
+        self.wait_ready(deadline)
+
+    def wait_ready(self, deadline: float) -> None:
+        """Poll `/readyz` until 200: the server binds before it loads its models and indexes."""
+        while (status := httpx.get(f"{self.url}/readyz", timeout=30).status_code) != 200:
+            assert status == 503 and time.monotonic() < deadline, f"/readyz {status}:\n{self.log_text()[-3000:]}"
+            time.sleep(0.02)
         assert httpx.get(f"{self.url}/health", timeout=30).status_code == 200
 
     def _wait_listening(self, deadline: float) -> int:
