@@ -22,6 +22,7 @@ from tests.fixtures.bge_m3 import write_bge_m3
 from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert
 from tests.fixtures.jina import write_jina_colbert_v2, write_jina_v3
+from tests.fixtures.netguard import guard_network
 from tests.fixtures.recipes import write_bert_cls_wide
 
 Builder = Callable[[Path], Path]
@@ -41,6 +42,13 @@ _BUILDERS: dict[str, Builder] = {
     "jina_colbert_v2": write_jina_colbert_v2,  # flash XLM-R under roberta.* + linear.weight
     "bert_st_cls_wide": write_bert_cls_wide,  # snowflake-arctic-embed-m-v1.5 recipe: CLS, hidden 320
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_network() -> Iterator[None]:
+    """Every test runs with connections and name lookups limited to loopback (tests/fixtures/netguard.py)."""
+    with guard_network():
+        yield
 
 
 @pytest.fixture(scope="session")
