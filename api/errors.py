@@ -10,6 +10,7 @@ a store that failed) answer the same way, because their messages name files on t
 (`body`, `file`, `files`, or a field under them such as `files[2]`), and 400 for every other limit
 (documents per request, query length, top_k). A client that disconnected is logged at info level, not as a
 server error, and answered 499 (nginx's "client closed request"; nobody reads it, the metrics count it).
+A `UnicodeError` (a body that is not UTF-8, a lone surrogate that reaches an encoder) is the client's: a 400.
 """
 
 from __future__ import annotations
@@ -239,6 +240,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return error_response(status, str(exc.detail), headers=exc.headers)
 
 
+def _undecodable(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[ErrorBody]:
+    """A body that is not UTF-8, or text with a lone surrogate that cannot be encoded: the client's fault."""
+    return error_response(400, f"The request holds text that is not valid Unicode: {exc.reason}", param="body")
+
+
 def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     return _logged_server_error(request, exc, "Internal server error")
 
@@ -247,6 +253,7 @@ exception_handlers = {
     ValidationException: _validation_error,
     HTTPException: _http_error,
     ClientDisconnected: _client_disconnected,
+    UnicodeError: _undecodable,
     enc.EncoderError: _domain_error,
     idx.IndexStoreError: _domain_error,
     ret.RetrievalError: _domain_error,
