@@ -126,6 +126,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="with less than a batch queued, wait this long for more requests (default 2)",
     )
+    serve.add_argument(
+        "--max-queue",
+        type=_positive,
+        default=None,
+        help="sequences admitted and waiting per model; more get 429 with Retry-After (default 4096)",
+    )
     serve.add_argument("--max-model-len", type=int, default=None, help="override the model's token limit")
     serve.add_argument("--hf-overrides", default=None, help="JSON merged into each model's config.json")
     serve.add_argument("--pooler-config", default=None, help='JSON, e.g. {"pooling_type": "MEAN"}')
@@ -210,6 +216,7 @@ def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...
             max_batch_tokens=args.max_batch_tokens,
             max_model_len=args.max_model_len,
             max_wait_ms=args.max_wait_ms,
+            max_queue=args.max_queue,
         )
         for arg in model_args
     )

@@ -84,6 +84,7 @@ def parse_model_arg(
     max_batch_tokens: int | None = None,
     max_model_len: int | None = None,
     max_wait_ms: float | None = None,
+    max_queue: int | None = None,
 ) -> ModelSpec:
     """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options."""
     name, sep, source = arg.partition("=")
@@ -104,4 +105,6 @@ def parse_model_arg(
         fields["max_batch_tokens"] = max_batch_tokens
     if max_wait_ms is not None:
         fields["max_wait_ms"] = max_wait_ms
+    if max_queue is not None:
+        fields["max_queue"] = max_queue
     return ModelSpec(**fields)

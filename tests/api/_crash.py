@@ -127,6 +127,7 @@ class ServerProcess:
     model: Path  # checkpoint served as `tiny` (the default collection's model)
     data_dir: Path  # store and snapshots, kept across starts
     config: dict[str, object] = field(default_factory=dict)  # extra ServiceConfig fields (--config FILE)
+    flags: tuple[str, ...] = ()  # further `serve` flags (per-model ones such as --max-queue)
     pid: int | None = None  # the running process
     url: str = ""  # http://127.0.0.1:<port> of the running process
     log: Path | None = None  # stdout + stderr of the running process
@@ -142,7 +143,7 @@ class ServerProcess:
         self.starts += 1
         self.log = self.data_dir.parent / f"{self.data_dir.name}-server-{self.starts}.log"
         argv = ["serve", "--model", f"tiny={self.model}", "--data-dir", str(self.data_dir)]
-        argv += ["--port", "0", "--host", "127.0.0.1", "--config", str(config)]
+        argv += ["--port", "0", "--host", "127.0.0.1", "--config", str(config), *self.flags]
         self.pid = self.launcher.start(argv, self.log)
         deadline = time.monotonic() + timeout_s
         self.url = f"http://127.0.0.1:{self._wait_listening(deadline)}"
