@@ -6,6 +6,7 @@ and a sampler of the process's resident memory, open files, threads and queue de
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
@@ -104,17 +105,30 @@ def percentile(values: Sequence[float], q: float) -> float:
 class Sample:
     at_s: float  # seconds from the sampler's start
     rss_mb: float  # resident memory of the server process
-    fds: int  # open file descriptors
+    fds: int  # open file descriptors other than sockets (files, pipes, eventfds)
+    sockets: int  # open sockets: the listener and one per client connection, bounded by the clients
     threads: int  # threads of the process
     queued: float  # sequences waiting in the batchers (the /metrics gauge)
 
 
-def proc_stats(pid: int) -> tuple[float, int, int]:
-    """(resident MiB, open files, threads) of `pid`, from /proc."""
+def _targets(pid: int) -> list[str]:
+    out = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            out.append(os.readlink(fd))
+        except OSError:  # closed between listing and reading
+            continue
+    return out
+
+
+def proc_stats(pid: int) -> tuple[float, int, int, int]:
+    """(resident MiB, open non-socket files, threads, open sockets) of `pid`, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    return rss, len(list(Path(f"/proc/{pid}/fd").iterdir())), threads
+    targets = _targets(pid)
+    sockets = sum(t.startswith("socket:") for t in targets)
+    return rss, len(targets) - sockets, threads, sockets
 
 
 _QUEUED = re.compile(r"^retrieval_queue_sequences\{[^}]*\} ([\d.e+]+)$", re.M)
@@ -148,4 +162,5 @@ class Sampler:
             while not self._stop.wait(self.every_s):
                 text = client.get("/metrics").text
                 queued = sum(float(v) for v in _QUEUED.findall(text))
-                self.samples.append(Sample(time.perf_counter() - t0, *proc_stats(self.pid), queued))
+                rss, fds, threads, sockets = proc_stats(self.pid)
+                self.samples.append(Sample(time.perf_counter() - t0, rss, fds, sockets, threads, queued))
