@@ -242,7 +242,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def _undecodable(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[ErrorBody]:
     """A body that is not UTF-8, or text with a lone surrogate that cannot be encoded: the client's fault."""
-    return error_response(400, f"The request holds text that is not valid Unicode: {exc.reason}", param="body")
+    reason = getattr(exc, "reason", "undecodable text")
+    return error_response(400, f"The request holds text that is not valid Unicode: {reason}", param="body")
 
 
 def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
