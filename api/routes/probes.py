@@ -49,11 +49,14 @@ def livez() -> ProbeStatus:
     "/readyz",
     sync_to_thread=False,
     summary="Readiness: 200 once models and indexes are loaded, 503 while starting, draining or unhealthy",
-    responses={503: ResponseSpec(ProbeStatus, description="Not ready: starting, draining, failed or unhealthy")},
+    responses={
+        503: ResponseSpec(ProbeStatus, description="Not ready: starting, draining, failed or unhealthy"),
+        **error_responses(500),
+    },
 )
 def readyz(state: State) -> Response[ProbeStatus]:
     lifecycle: Lifecycle = state.lifecycle
-    status: ProbeState = lifecycle.phase if lifecycle.phase != "ready" else "ready"
+    status: ProbeState = lifecycle.phase
     if status == "ready" and not _workers_alive(state):
         status = "unhealthy"
     return Response(ProbeStatus(status), status_code=200 if status == "ready" else 503)
