@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Literal
 
@@ -20,6 +20,7 @@ from litestar.types import ASGIApp
 
 from api.auth import auth_middleware
 from api.errors import exception_handlers
+from api.lifecycle import Lifecycle
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
@@ -94,6 +95,53 @@ def _plugin(config: ServiceConfig, models: ModelRegistry) -> IOProcessor | None:
     return plugin
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _loader(
+    app: Litestar,
+    config: ServiceConfig,
+    registry: ModelRegistry | None,
+    stack: contextlib.AsyncExitStack,
+    store: StoreRole,
+) -> Callable[[], Awaitable[None]]:
+    """The start-up work: load the models (unless given), open the service (when this process owns the store),
+    then mark the app ready.
+
+    What it opens joins `stack`, so the lifespan's end closes it in reverse order.
+    """
+    lifecycle: Lifecycle = app.state.lifecycle
+
+    async def load() -> None:
+        models = (
+            registry
+            if registry is not None
+            else await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
+        )
+        if registry is None:
+            stack.callback(models.close)
+        app.state.registry = models
+        app.state.io_processor = _plugin(config, models)
+        app.state.metrics.models = models
+        log.info("serving %s", ", ".join(e.name for e in models))
+        if store == "own":
+            await stack.enter_async_context(_retrieval(app, config, models))
+        lifecycle.set_ready()
+
+    return load
+
+
+async def _load_in_background(load: Callable[[], Awaitable[None]], lifecycle: Lifecycle) -> None:
+    try:
+        await load()
+    except Exception:  # the server stops (`api.server` exits 1): a half-loaded service must not go ready
+        log.exception("start-up failed")
+        lifecycle.fail()
+
+
 def create_app(
     config: ServiceConfig,
     registry: ModelRegistry | None = None,
@@ -103,36 +151,30 @@ def create_app(
 ) -> Litestar:
     """Build the app. Pass `registry` to reuse already-loaded models (tests, embedding in a process).
 
-    `store="none"` serves the model routes only (an API worker that does not own the store); `before` are
-    lifespans entered before the models are used (an API worker connects to its engine processes there).
+    Without `registry` the server binds first and loads models and indexes in the background (`/readyz` is
+    503 until then); with it, the service opens before the first request is taken. `store="none"` serves the
+    model routes only (an API worker that does not own the store); `before` are lifespans entered before the
+    models are used (an API worker connects to its engine processes there).
     """
     metrics = Metrics()
+    lifecycle = Lifecycle(max_inflight_search=config.max_inflight_search, retry_after_s=config.retry_after_s)
+    metrics.lifecycle = lifecycle
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        owned = registry is None
-        models = (
-            registry
-            if registry is not None
-            else await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
-        )
-        app.state.registry = models
-        app.state.io_processor = _plugin(config, models)
-        metrics.models = models
-        log.info("serving %s", ", ".join(e.name for e in models))
-        try:
-            if store == "own":
-                async with _retrieval(app, config, models):
-                    yield
+        async with contextlib.AsyncExitStack() as stack:
+            load = _loader(app, config, registry, stack, store)
+            if registry is not None:
+                await load()
             else:
-                yield
-        finally:
-            if owned:
-                models.close()
+                task = asyncio.get_running_loop().create_task(_load_in_background(load, lifecycle))
+                stack.push_async_callback(_cancel, task)
+            yield
 
     middleware: list[Callable[[ASGIApp], ASGIApp]] = [request_id_middleware, metrics.middleware]
-    if config.all_admin_keys or config.read_keys:
+    if config.has_keys:
         middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
+    middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     handlers = [*ROUTES, uploads, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
@@ -155,4 +197,5 @@ def create_app(
     app.state.config = config
     app.state.io_processor = None
     app.state.metrics = metrics
+    app.state.lifecycle = lifecycle
     return app

@@ -1,8 +1,9 @@
 """API keys: admin keys may do everything, read-only keys may read (GET, search, evaluate, model endpoints).
 Every route under `/v1/admin/` (backups) counts as a write: admin keys only.
 
-With no key configured the API is open. Otherwise every request but `/health`, `/metrics`, the docs and the
-search page's static files (`/ui`, `/ui/static/...`: no data; the page sends the key on its own API calls) needs
+With no key configured the API is open. Otherwise every request but the probes (`/livez`, `/readyz`, `/health`),
+`/metrics`, the docs and the search page's static files (`/ui`, `/ui/static/...`: no data; the page sends the
+key on its own API calls) needs
 `Authorization: Bearer <key>` (or `X-API-Key: <key>`): none or an unknown key is a 401, a read-only key on a
 write is a 403. A given key is compared with every configured key in constant time (`hmac.compare_digest`,
 no early exit), and keys are never logged.
@@ -18,12 +19,13 @@ from typing import Literal, cast
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from api.errors import error_response
+from api.lifecycle import PROBE_PATHS
 
 __all__ = ["Role", "auth_middleware", "is_write", "role_of"]
 
 Role = Literal["admin", "read"]
 
-_OPEN_EXACT = ("/health", "/metrics", "/ui")
+_OPEN_EXACT = (*PROBE_PATHS, "/ui")  # /livez, /readyz, /health, /metrics and the search page
 _OPEN_PREFIX = ("/docs", "/ui/")
 _WRITE_POSTS = re.compile(r"^/v1/collections(/[^/]+/(documents|documents/delete|files))?/?$")
 _ADMIN_PREFIX = "/v1/admin/"

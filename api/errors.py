@@ -12,7 +12,8 @@ the size of the request body or of an uploaded file (`body`, `file`, `files`, or
 answers 507 Insufficient Storage when the disk is full (SQLITE_FULL, ENOSPC, EDQUOT) and 503 for any other I/O error;
 reads keep working meanwhile, and nothing of the failed write is visible (its transaction rolled back). A client that
 disconnected is logged at info level, not as a server error, and answered 499 (nginx's "client closed request"; nobody
-reads it, the metrics count it).
+reads it, the metrics count it). A `UnicodeError` (a body that is not UTF-8, a lone surrogate that reaches an encoder)
+is the client's: a 400.
 """
 
 from __future__ import annotations
@@ -249,6 +250,12 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return error_response(status, str(exc.detail), headers=exc.headers)
 
 
+def _undecodable(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[ErrorBody]:
+    """A body that is not UTF-8, or text with a lone surrogate that cannot be encoded: the client's fault."""
+    reason = getattr(exc, "reason", "undecodable text")
+    return error_response(400, f"The request holds text that is not valid Unicode: {reason}", param="body")
+
+
 def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     return _logged_server_error(request, exc, "Internal server error")
 
@@ -257,6 +264,7 @@ exception_handlers = {
     ValidationException: _validation_error,
     HTTPException: _http_error,
     ClientDisconnected: _client_disconnected,
+    UnicodeError: _undecodable,
     enc.EncoderError: _domain_error,
     idx.IndexStoreError: _domain_error,
     ret.RetrievalError: _domain_error,

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from api.lifecycle import Lifecycle
 from retrieval import ModelRegistry
 from retrieval import metrics as retrieval_metrics
 
@@ -51,6 +52,16 @@ class _BatcherCollector(Collector):
                 counters[name].add_metric([engine.name], value)
         yield queued
         yield from counters.values()
+        yield from _admission(self._owner.lifecycle)
+
+
+def _admission(lifecycle: Lifecycle | None) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """In-flight requests and searches, and the searches refused with 429 by the admission middleware."""
+    if lifecycle is None:
+        return
+    yield GaugeMetricFamily("retrieval_inflight_requests", "admitted requests not yet answered", lifecycle.inflight)
+    yield GaugeMetricFamily("retrieval_inflight_searches", "searches running", lifecycle.inflight_search)
+    yield CounterMetricFamily("retrieval_admission_rejected", "searches refused (429) at admission", lifecycle.rejected)
 
 
 class Metrics:
@@ -58,6 +69,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.models: ModelRegistry | None = None  # set once the models are loaded
+        self.lifecycle: Lifecycle | None = None  # admission state (in-flight requests, 429s)
         self.registry = CollectorRegistry()
         self.requests = Counter("retrieval_http_requests", "HTTP requests", ["path", "status"], registry=self.registry)
         self.latency = Histogram(

@@ -4,6 +4,7 @@ clients of a running server, `backup` copies a data directory (`retrieval.comman
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ import msgspec
 from encoder.types import ModelSpec
 from retrieval.config import DEFAULT_MODEL_NAME, ServiceConfig, default_model_source, parse_model_arg
 
-__all__ = ["build_parser", "config_from_args", "run_command"]
+__all__ = ["build_parser", "config_from_args", "is_loopback", "run_command"]
 
 _DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -142,6 +143,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="with less than a batch queued, wait this long for more requests (default 2)",
     )
+    serve.add_argument(
+        "--max-queue",
+        type=_positive,
+        default=None,
+        help="sequences admitted and waiting per model; more get 429 with Retry-After (default 4096)",
+    )
     serve.add_argument("--max-model-len", type=int, default=None, help="override the model's token limit")
     serve.add_argument("--hf-overrides", default=None, help="JSON merged into each model's config.json")
     serve.add_argument("--pooler-config", default=None, help='JSON, e.g. {"pooling_type": "MEAN"}')
@@ -164,8 +171,23 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="IO processor plugin for /pooling task 'plugin' (e.g. bge_m3_sparse)",
     )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=None,
+        dest="drain_timeout_s",
+        metavar="SECONDS",
+        help="on SIGTERM, stop taking work and let in-flight requests finish this long before exiting (default 30)",
+    )
+    serve.add_argument(
+        "--max-inflight-search",
+        type=_positive,
+        default=None,
+        help="concurrent search/evaluate requests; more get 429 with Retry-After (default 32)",
+    )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
     _add_image_flags(serve)
+    _add_worker_flags(serve)
 
 
 def _add_image_flags(serve: argparse.ArgumentParser) -> None:
@@ -183,6 +205,8 @@ def _add_image_flags(serve: argparse.ArgumentParser) -> None:
         help="fetch http(s) image URLs from this host (repeatable; default: none, fetching off)",
     )
 
+
+def _add_worker_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--api-workers",
         type=_positive,
@@ -208,6 +232,8 @@ _PLAIN_FLAGS = (
     "image_max_pixels",
     "api_workers",
     "engine_processes",
+    "drain_timeout_s",
+    "max_inflight_search",
 )
 
 
@@ -244,6 +270,7 @@ def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...
             max_batch_tokens=args.max_batch_tokens,
             max_model_len=args.max_model_len,
             max_wait_ms=args.max_wait_ms,
+            max_queue=args.max_queue,
         )
         for arg in model_args
     )
@@ -272,6 +299,26 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
             *_env_keys(env, "RETRIEVAL_READ_ONLY_KEYS"),
             *args.read_only_key,
         ]
-        return msgspec.convert(fields, ServiceConfig)
+        config = msgspec.convert(fields, ServiceConfig)
     except (ValueError, msgspec.ValidationError) as exc:
         parser.error(str(exc))
+    if not config.has_keys and not is_loopback(config.host):
+        parser.error(
+            f"refusing to serve on non-loopback address {config.host!r} without an API key: anyone who can reach it "
+            "could read and change every collection. Give --api-key (or RETRIEVAL_API_KEYS), or bind 127.0.0.1"
+        )
+    return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, ::1).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("example.org")
+    (True, True, False, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False

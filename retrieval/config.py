@@ -46,10 +46,18 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_workers: int = 1  # HTTP processes; 1 = one process doing everything (no engine process)
     engine_processes: int = 0  # with api_workers > 1: engine processes; 0 = one per visible GPU, one on CPU
     backup_root: str | None = None  # `POST /v1/admin/backup` writes only into new folders under it; None = off
+    max_inflight_search: int = 32  # concurrent search/evaluate requests; beyond -> 429 with Retry-After
+    retry_after_s: int = 1  # the Retry-After seconds of a 429 or of a 503 while starting or draining
+    drain_timeout_s: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish before exiting
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether any API key (admin or read-only) is configured, i.e. whether requests need a key."""
+        return bool(self.all_admin_keys or self.read_keys)
 
     @property
     def all_admin_keys(self) -> tuple[str, ...]:
@@ -96,6 +104,7 @@ def parse_model_arg(
     max_batch_tokens: int | None = None,
     max_model_len: int | None = None,
     max_wait_ms: float | None = None,
+    max_queue: int | None = None,
 ) -> ModelSpec:
     """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options.
 
@@ -123,4 +132,6 @@ def parse_model_arg(
         fields["max_batch_tokens"] = max_batch_tokens
     if max_wait_ms is not None:
         fields["max_wait_ms"] = max_wait_ms
+    if max_queue is not None:
+        fields["max_queue"] = max_queue
     return ModelSpec(**fields)

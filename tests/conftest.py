@@ -23,6 +23,7 @@ from tests.fixtures.classifiers import BUILDERS as CLASSIFIER_BUILDERS
 from tests.fixtures.colbert import write_hf_colbert, write_jina_colbert, write_pylate_colbert
 from tests.fixtures.colqwen3 import COLQWEN3_LAYOUTS, write_colqwen3
 from tests.fixtures.jina import write_jina_colbert_v2, write_jina_v3
+from tests.fixtures.netguard import guard_network
 from tests.fixtures.recipes import write_bert_cls_wide
 
 Builder = Callable[[Path], Path]
@@ -44,6 +45,13 @@ _BUILDERS: dict[str, Builder] = {
     # ColQwen3 family on a tiny Qwen3-VL: colqwen3_tomoro, colqwen3_ops, colqwen3_colpali, colqwen3_nemotron
     **{f"colqwen3_{name}": (lambda p, name=name: write_colqwen3(p, name)) for name in COLQWEN3_LAYOUTS},
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_network() -> Iterator[None]:
+    """Every test runs with connections and name lookups limited to loopback (tests/fixtures/netguard.py)."""
+    with guard_network():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -12,16 +12,17 @@ from api.routes.collections import create_collection, delete_collection, get_col
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
 from api.routes.embeddings import create_embeddings
 from api.routes.jobs import get_job
-from api.routes.models import health, list_models
+from api.routes.models import list_models
 from api.routes.pages import get_page_image, get_page_thumbnail
 from api.routes.pooling import create_pooling
+from api.routes.probes import health, livez, readyz
 from api.routes.rerank import create_rerank
 from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
 from api.routes.ui import ui_page, ui_static
 
-MODEL_ROUTES = [create_embeddings, list_models, health]
+MODEL_ROUTES = [create_embeddings, list_models, health, livez, readyz]
 MODEL_ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
 MODEL_ROUTES += [create_pooling]
 ROUTES = [*MODEL_ROUTES]

@@ -1,18 +1,17 @@
-"""`GET /v1/models` and `GET /health`."""
+"""`GET /v1/models` (the probes, `/health` included, are in `api.routes.probes`)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 import msgspec
-from litestar import Response, get
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import get
 
 from api.errors import error_responses
 from api.schemas.common import now
 from retrieval import ModelRegistry
 
-__all__ = ["health", "list_models"]
+__all__ = ["list_models"]
 
 
 class ModelCard(msgspec.Struct):
@@ -35,18 +34,3 @@ class ModelList(msgspec.Struct):
 def list_models(registry: ModelRegistry) -> ModelList:
     created = now()
     return ModelList([ModelCard(e.name, created, e.info.spec.source, e.info.max_model_len) for e in registry])
-
-
-@get(
-    "/health",
-    sync_to_thread=False,
-    summary="200 when every model's worker is alive, else 503",
-    responses={
-        200: ResponseSpec(None, description="Every model's worker is alive (empty body)"),
-        503: ResponseSpec(None, description="A model's worker is not alive (empty body)"),
-        **error_responses(500),
-    },
-)
-def health(registry: ModelRegistry) -> Response[bytes]:
-    alive = all(e.healthy for e in registry)
-    return Response(b"", status_code=200 if alive else 503)

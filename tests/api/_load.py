@@ -1,0 +1,166 @@
+"""Load for the overload, soak and shutdown tests and for benchmarks/bench_overload.py: a mixed embed / search /
+rerank request stream against a server process (closed loop to measure capacity, open loop to offer a rate),
+and a sampler of the process's resident memory, open files, threads and queue depth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+__all__ = ["Outcome", "Sample", "Sampler", "closed_loop", "mixed_requests", "open_loop", "percentile", "proc_stats"]
+
+_TEXT = "the quick brown fox jumps over the lazy dog while the retrieval service answers queries about {}"
+Request = tuple[str, str, dict[str, object]]  # (kind, path, JSON body)
+
+
+def mixed_requests(model: str, collection: str = "default", texts: int = 8) -> list[Request]:
+    """One request of each kind: an embedding batch, a dense search, a rerank of `texts` documents."""
+    docs = [_TEXT.format(i) for i in range(texts)]
+    return [
+        ("embed", "/v1/embeddings", {"model": model, "input": docs}),
+        ("search", f"/v1/collections/{collection}/search", {"query": _TEXT.format("foxes"), "mode": "dense"}),
+        ("rerank", "/rerank", {"model": model, "query": "lazy dogs", "documents": docs}),
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # embed | search | rerank
+    status: int  # HTTP status, 0 for a transport error
+    latency_s: float  # send to full answer
+    retry_after: str | None  # the Retry-After header
+    at_s: float  # when it was sent, from the start of the run
+
+
+async def _one(client: httpx.AsyncClient, req: Request, t0: float) -> Outcome:
+    kind, path, body = req
+    start = time.perf_counter()
+    try:
+        resp = await client.post(path, json=body)
+        status, retry = resp.status_code, resp.headers.get("retry-after")
+    except httpx.HTTPError:
+        status, retry = 0, None
+    return Outcome(kind, status, time.perf_counter() - start, retry, start - t0)
+
+
+def _client(url: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
+
+
+async def _closed(url: str, mix: Sequence[Request], workers: int, duration_s: float) -> list[Outcome]:
+    out: list[Outcome] = []
+    t0 = time.perf_counter()
+    async with _client(url, workers) as client:
+
+        async def worker(i: int) -> None:
+            n = i
+            while time.perf_counter() - t0 < duration_s:
+                out.append(await _one(client, mix[n % len(mix)], t0))
+                n += 1
+
+        await asyncio.gather(*(worker(i) for i in range(workers)))
+    return out
+
+
+async def _open(url: str, mix: Sequence[Request], rate: float, duration_s: float, cap: int) -> list[Outcome]:
+    tasks: list[asyncio.Task[Outcome]] = []
+    t0 = time.perf_counter()
+    async with _client(url, cap) as client:
+        n = 0
+        while (now := time.perf_counter() - t0) < duration_s:
+            due = int(now * rate) + 1
+            while n < due:
+                tasks.append(asyncio.create_task(_one(client, mix[n % len(mix)], t0)))
+                n += 1
+            await asyncio.sleep(min(0.005, 1 / rate))
+        return list(await asyncio.gather(*tasks))
+
+
+def closed_loop(url: str, mix: Sequence[Request], workers: int, duration_s: float) -> list[Outcome]:
+    """`workers` clients each sending the next request as soon as the last is answered."""
+    return asyncio.run(_closed(url, mix, workers, duration_s))
+
+
+def open_loop(url: str, mix: Sequence[Request], rate: float, duration_s: float, cap: int = 512) -> list[Outcome]:
+    """`rate` requests per second whatever the answers (at most `cap` connections), cycling through `mix`."""
+    return asyncio.run(_open(url, mix, rate, duration_s, cap))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+@dataclass(frozen=True)
+class Sample:
+    at_s: float  # seconds from the sampler's start
+    rss_mb: float  # resident memory of the server process
+    fds: int  # open file descriptors other than sockets (files, pipes, eventfds)
+    sockets: int  # open sockets: the listener and one per client connection, bounded by the clients
+    threads: int  # threads of the process
+    queued: float  # sequences waiting in the batchers (the /metrics gauge)
+
+
+def _targets(pid: int) -> list[str]:
+    out = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            out.append(os.readlink(fd))
+        except OSError:  # closed between listing and reading
+            continue
+    return out
+
+
+def proc_stats(pid: int) -> tuple[float, int, int, int]:
+    """(resident MiB, open non-socket files, threads, open sockets) of `pid`, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    targets = _targets(pid)
+    sockets = sum(t.startswith("socket:") for t in targets)
+    return rss, len(targets) - sockets, threads, sockets
+
+
+_QUEUED = re.compile(r"^retrieval_queue_sequences\{[^}]*\} ([\d.e+]+)$", re.M)
+
+
+@dataclass
+class Sampler:
+    """Samples a server process every `every_s` seconds in a thread, between `start()` and `stop()`."""
+
+    pid: int  # the server process
+    url: str  # its root, for /metrics
+    every_s: float = 0.25  # sampling period
+    samples: list[Sample] = field(default_factory=list)  # what was seen
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        return self.samples
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self._stop.wait(self.every_s):
+                text = client.get("/metrics").text
+                queued = sum(float(v) for v in _QUEUED.findall(text))
+                rss, fds, threads, sockets = proc_stats(self.pid)
+                self.samples.append(Sample(time.perf_counter() - t0, rss, fds, sockets, threads, queued))

@@ -1,0 +1,111 @@
+"""Overload: a mixed embed / search / rerank load at about three times what the server process can answer.
+
+Capacity is measured first (closed loop); then requests are offered at 3x that rate (open loop). Excess
+requests get 429 at once with `Retry-After`, admitted ones complete (200), nothing is a 5xx, the batcher queue
+never exceeds its bound, resident memory stays bounded, and right after the load stops a request is answered
+about as fast as before it. The slow variant holds the overload longer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api._crash import ForkLauncher, ServerProcess
+from tests.api._load import Outcome, Sampler, closed_loop, mixed_requests, open_loop, percentile
+
+MAX_QUEUE = 48  # sequences per model (six 8-text requests)
+MAX_SEARCH = 4  # searches in flight
+
+
+@pytest.fixture(scope="module")
+def launcher(minilm_path: Path) -> Iterator[ForkLauncher]:
+    forks = ForkLauncher(minilm_path)
+    yield forks
+    forks.close()
+
+
+@pytest.fixture
+def server(launcher: ForkLauncher, minilm_path: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    flags = ("--max-queue", str(MAX_QUEUE), "--max-inflight-search", str(MAX_SEARCH))
+    proc = ServerProcess(launcher, minilm_path, tmp_path / "data", flags=flags)
+    proc.start()
+    with proc.client() as c:
+        for start in range(0, 64, 16):  # batches under the queue bound
+            docs = [{"id": str(i), "text": f"document {i} about foxes and dogs"} for i in range(start, start + 16)]
+            assert c.post("/v1/collections/default/documents", json={"documents": docs}).status_code == 200
+    yield proc
+    proc.terminate()
+
+
+def _sequential(url: str, n: int) -> list[float]:
+    """Latencies of `n` requests of the mix, one after the other."""
+    mix = mixed_requests("tiny")
+    out = []
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for i in range(n):
+            kind, path, body = mix[i % len(mix)]
+            resp = c.post(path, json=body)
+            assert resp.status_code == 200, (kind, resp.text[:300])
+            out.append(resp.elapsed.total_seconds())
+    return out
+
+
+def _check(outcomes: list[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
+    admitted = [o for o in outcomes if o.status == 200]
+    rejected = [o for o in outcomes if o.status == 429]
+    others = sorted({o.status for o in outcomes} - {200, 429})
+    assert not others, f"statuses other than 200/429: {others}"
+    assert admitted and rejected, (len(admitted), len(rejected))
+    assert all(o.retry_after is not None and int(o.retry_after) >= 1 for o in rejected)
+    assert {o.kind for o in admitted} == {"embed", "search", "rerank"}  # every kind still gets through
+    return admitted, rejected
+
+
+def run_overload(server: ServerProcess, seconds: float) -> dict[str, float]:
+    """The scenario of the module docstring; returns its figures (the benchmark prints them)."""
+    assert server.pid is not None
+    baseline = percentile(_sequential(server.url, 9), 50)
+    capacity = closed_loop(server.url, mixed_requests("tiny"), 4, 3.0)
+    rate = len([o for o in capacity if o.status == 200]) / 3.0
+    sampler = Sampler(server.pid, server.url).start()
+    rss_before = sampler.samples[0].rss_mb if sampler.samples else None
+    outcomes = open_loop(server.url, mixed_requests("tiny"), 3 * rate, seconds)
+    samples = sampler.stop()
+    admitted, rejected = _check(outcomes)
+    after = _sequential(server.url, 9)
+    return {
+        "capacity_rps": rate,
+        "offered_rps": 3 * rate,
+        "admitted_rps": len(admitted) / seconds,
+        "rejected_share": len(rejected) / len(outcomes),
+        "reject_p50_s": percentile([o.latency_s for o in rejected], 50),
+        "reject_p99_s": percentile([o.latency_s for o in rejected], 99),
+        "admitted_p50_s": percentile([o.latency_s for o in admitted], 50),
+        "admitted_p99_s": percentile([o.latency_s for o in admitted], 99),
+        "baseline_p50_s": baseline,
+        "recovered_p50_s": percentile(after, 50),
+        "peak_rss_mb": max(s.rss_mb for s in samples),
+        "start_rss_mb": rss_before or samples[0].rss_mb,
+        "peak_queued": max(s.queued for s in samples),
+    }
+
+
+def _assert_figures(fig: dict[str, float]) -> None:
+    assert fig["peak_queued"] <= MAX_QUEUE, fig
+    assert fig["reject_p50_s"] < fig["admitted_p50_s"] / 3, fig  # a 429 does not wait for the queue
+    assert fig["reject_p99_s"] < 1.0, fig
+    assert fig["peak_rss_mb"] - fig["start_rss_mb"] < 400, fig
+    assert fig["recovered_p50_s"] < 3 * fig["baseline_p50_s"] + 0.1, fig  # back to normal at once
+
+
+def test_overload_rejects_fast_and_recovers(server: ServerProcess) -> None:
+    _assert_figures(run_overload(server, 6.0))
+
+
+@pytest.mark.slow
+def test_overload_held_for_a_minute(server: ServerProcess) -> None:
+    _assert_figures(run_overload(server, 60.0))
