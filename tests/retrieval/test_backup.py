@@ -73,7 +73,8 @@ def test_backup_while_writing_holds_every_acknowledged_write(tmp_path: Path) -> 
     threads = [threading.Thread(target=write), threading.Thread(target=resave)]
     for thread in threads:
         thread.start()
-    while len(acked) < 20:
+    manifest = data / "indexes" / "c" / "dense" / "manifest.json"
+    while len(acked) < 20 or not manifest.is_file():  # writes acknowledged and a first snapshot saved
         threading.Event().wait(0.005)
     before = list(acked)
     result = backup_data_dir(data, tmp_path / "copy", store)
