@@ -24,8 +24,6 @@ from encoder import PoolingParams
 from retrieval import ModelRegistry
 from retrieval.config import default_model_source
 
-pytestmark = pytest.mark.slow  # starts a real process tree (3 interpreters loading torch): about 1-2 min on 2 cores
-
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["a short text", "a somewhat longer text about retrieval and vectors", "x"]
 
