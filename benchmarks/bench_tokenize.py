@@ -19,9 +19,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.corpus import mixed_corpus  # noqa: E402
-from encoder.tokenizer import TextTokenizer, load_hf_tokenizer  # noqa: E402
-from encoder.tokpool import TokenizePool  # noqa: E402
+from benchmarks.corpus import mixed_corpus
+from encoder.tokenizer import TextTokenizer, load_hf_tokenizer
+from encoder.tokpool import TokenizePool
 
 
 def best_seconds(fn: Callable[[], object], rounds: int) -> float:
@@ -49,7 +49,8 @@ def main() -> None:
     hf = load_hf_tokenizer(path, trust_remote_code=False)
     plain = TextTokenizer(hf, max_model_len=512)
     tokens = sum(len(x) for x in plain.encode(texts, truncate=512))
-    print(f"corpus: {len(texts)} texts, {tokens / len(texts):.0f} tokens mean; {args.workers} workers, chunk {args.chunk}")
+    mean = tokens / len(texts)
+    print(f"corpus: {len(texts)} texts, {mean:.0f} tokens mean; {args.workers} workers, chunk {args.chunk}")
     base = tokens / best_seconds(lambda: plain.encode(texts, truncate=512), args.rounds)
     print(f"{'path':<40}{'M tokens/s':>12}{'ratio':>8}")
     print(f"{'one call, one thread (no pool)':<40}{base / 1e6:>12.3f}{1.0:>8.2f}")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import encoder.engine as engine_module
-from encoder import EncodeCall, Engine, EncodeResult, InvalidInputError, ModelSpec, PoolingParams, TokenOptions
+from encoder import EncodeCall, EncodeResult, Engine, InvalidInputError, ModelSpec, PoolingParams, TokenOptions
 
 
 def _texts(n: int, seed: int) -> list[str]:
