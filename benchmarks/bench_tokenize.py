@@ -63,8 +63,8 @@ def main() -> None:
             packed = tokens / best_seconds(lambda: pool.encode(texts, truncate=512), args.rounds)  # noqa: B023
         finally:
             pool.close()
-        print(f"{f'pool {backend}s, ids as lists':<40}{listed / 1e6:>12.3f}{listed / base:>8.2f}")
-        print(f"{f'pool {backend}s, packed buffers':<40}{packed / 1e6:>12.3f}{packed / base:>8.2f}")
+        print(f"{f'{backend} pool, ids as lists':<40}{listed / 1e6:>12.3f}{listed / base:>8.2f}")
+        print(f"{f'{backend} pool, packed buffers':<40}{packed / 1e6:>12.3f}{packed / base:>8.2f}")
 
 
 if __name__ == "__main__":
