@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,7 +67,7 @@ def write_random_bert(folder: Path, tokenizer_dir: Path, small: bool) -> Path:
     """A randomly initialised BERT-base-sized (or, `small`, tiny) checkpoint with MiniLM's tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    size = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    size: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
     if not small:
         size = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)

@@ -55,7 +55,7 @@ def main() -> None:
     print(f"{'path':<40}{'M tokens/s':>12}{'ratio':>8}")
     print(f"{'one call, one thread (no pool)':<40}{base / 1e6:>12.3f}{1.0:>8.2f}")
     for backend in ("thread", "process"):
-        pool = TokenizePool(hf.backend_tokenizer.to_str(), backend, args.workers, args.chunk)  # type: ignore[arg-type]
+        pool = TokenizePool(hf.backend_tokenizer.to_str(), backend, args.workers, args.chunk)
         pooled = TextTokenizer(hf, max_model_len=512)
         pooled.attach_pool(pool)
         try:

@@ -52,7 +52,12 @@ def test_dense_index_searches_through_the_torch_replica(
     monkeypatch.setattr(device_module, "torch_device", lambda: "cpu")
     calls: list[int] = []
     original = TorchFlat.search
-    monkeypatch.setattr(TorchFlat, "search", lambda self, *a, **kw: calls.append(1) or original(self, *a, **kw))
+
+    def counted(self: TorchFlat, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TorchFlat, "search", counted)
     fast = DenseIndex(x.shape[1], DenseConfig(kind="flat", metric="cosine"))
     plain = DenseIndex(x.shape[1], DenseConfig(kind="flat", metric="cosine", device="cpu"))
     for index in (fast, plain):
