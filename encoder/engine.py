@@ -283,6 +283,9 @@ class Engine(EngineText):
         while another collates batch i + 1 (pinned memory, non-blocking copy) as the model runs batch i.
         """
         resolved = [EncodeCall(c.prompts, self.resolve_params(c.params), c.options) for c in calls]
+        for call in resolved:
+            if not call.prompts:  # no window carries it: validate it here (an empty input is a 400)
+                self.prepare(call.prompts, call.params, call.options)
         items: list[list[TokenizedInput]] = [[] for _ in resolved]
         outputs: dict[tuple[int, int], object] = {}
         windows: Iterator[_Window] = _windows(resolved, self.prepare, _WINDOW)

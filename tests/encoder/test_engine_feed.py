@@ -23,7 +23,6 @@ def _calls(texts: list[str]) -> list[EncodeCall]:
     return [
         EncodeCall(texts[:5], PoolingParams(task="embed")),
         EncodeCall(texts[5:9], PoolingParams(task="token_embed"), TokenOptions(truncate_prompt_tokens=6)),
-        EncodeCall([], PoolingParams(task="embed")),
         EncodeCall(texts[9:], PoolingParams(task="embed")),
     ]
 
