@@ -48,8 +48,8 @@ class BatcherStats:
     def padding_ratio(self) -> float:
         """Fraction of the tokens run that were padding (0.0 before the first batch).
 
-        >>> BatcherStats(tokens=85, padded_tokens=100).padding_ratio
-        0.15
+        >>> BatcherStats(tokens=75, padded_tokens=100).padding_ratio
+        0.25
         """
         return 0.0 if self.padded_tokens == 0 else 1.0 - self.tokens / self.padded_tokens
 
