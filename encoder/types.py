@@ -82,7 +82,7 @@ class ModelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_queue: int = 4096  # admitted sequences waiting; beyond -> overloaded
     max_wait_ms: float = 2.0  # with less than a batch queued, wait this long for more before running
     tokenize_workers: int | None = None  # parallel tokenisation chunks; None = 0 on CPU, cpus - 2 (<= 8) on CUDA
-    tokenize_backend: TokenizeBackend = "thread"  # where those chunks run: threads or spawned processes
+    tokenize_backend: TokenizeBackend = "process"  # where those chunks run (processes measured 1.44x, threads 1.20x)
     pipeline: bool | None = None  # offline: batch i+1 prepared while batch i runs; None = on CUDA only
     revision: str | None = None  # hub revision
 
