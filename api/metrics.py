@@ -25,6 +25,9 @@ class _BatcherCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         queued = GaugeMetricFamily("retrieval_queue_sequences", "sequences waiting to run", labels=["model"])
+        padding = GaugeMetricFamily(
+            "retrieval_padding_ratio", "fraction of the tokens run that were padding, since start", labels=["model"]
+        )
         counters = {
             name: CounterMetricFamily(f"retrieval_{name}", help_, labels=["model"])
             for name, help_ in (
@@ -40,6 +43,7 @@ class _BatcherCollector(Collector):
         for engine in self._owner.models or ():
             stats = engine.stats
             queued.add_metric([engine.name], stats.queued)
+            padding.add_metric([engine.name], stats.padding_ratio)
             for name, value in (
                 ("windows", stats.windows),
                 ("batches", stats.batches),
@@ -51,6 +55,7 @@ class _BatcherCollector(Collector):
             ):
                 counters[name].add_metric([engine.name], value)
         yield queued
+        yield padding
         yield from counters.values()
         yield from _admission(self._owner.lifecycle)
 

@@ -45,6 +45,15 @@ class BatcherStats:
     rejected: int = 0  # sequences refused because the queue was full
     cancelled: int = 0  # sequences skipped because their client went away
 
+    @property
+    def padding_ratio(self) -> float:
+        """Fraction of the tokens run that were padding (0.0 before the first batch).
+
+        >>> BatcherStats(tokens=75, padded_tokens=100).padding_ratio
+        0.25
+        """
+        return 0.0 if self.padded_tokens == 0 else 1.0 - self.tokens / self.padded_tokens
+
 
 class BatchQueue(Protocol):
     """What `Engine` needs of its batcher: the local `Batcher`, or a client of a remote engine process."""
@@ -79,7 +88,8 @@ class Batcher:
 
     Admission is bounded by `max_queue` sequences: beyond it `submit` raises `OverloadedError` at once.
     Each pass takes up to `lookahead` queued sequences, sorts them by length and splits them into batches
-    of at most `max_batch_size` rows and `max_batch_tokens` padded tokens. Cancelled work is skipped.
+    of at most `max_batch_size` rows and `max_batch_tokens` padded tokens (and, with `max_padding`, at most
+    that fraction of padding per batch). Cancelled work is skipped.
     """
 
     def __init__(
@@ -91,10 +101,12 @@ class Batcher:
         max_queue: int,
         max_wait_s: float = 0.0,
         overhead_tokens: int | None = None,
+        max_padding: float | None = None,
         name: str = "model",
     ) -> None:
         self._run = run
         self._overhead_tokens = overhead_tokens
+        self._max_padding = max_padding
         self._max_wait_s = max_wait_s
         self._max_batch_tokens = max_batch_tokens
         self._max_batch_size = max_batch_size
@@ -168,7 +180,9 @@ class Batcher:
                 live = [w for w in window if not w.future.done()]
                 self._skip(len(window) - len(live))
                 lengths = [len(w.item) for w in live]
-                for rows in plan_batches(lengths, self._max_batch_tokens, self._max_batch_size, self._overhead_tokens):
+                for rows in plan_batches(
+                    lengths, self._max_batch_tokens, self._max_batch_size, self._overhead_tokens, self._max_padding
+                ):
                     batch = [live[i] for i in rows if not live[i].future.done()]
                     self._skip(len(rows) - len(batch))
                     if batch:

@@ -10,6 +10,7 @@ from typing import Any
 
 from encoder.errors import InputTooLongError, InvalidInputError, ModelLoadError
 from encoder.inputs import Prompt
+from encoder.tokpool import TokenizePool
 from encoder.types import TruncationSide
 
 __all__ = ["Prompt", "TextTokenizer", "load_hf_tokenizer"]
@@ -38,6 +39,11 @@ class TextTokenizer:
         self._left.truncation_side = "left"
         self._right = copy.copy(hf)
         self._right.truncation_side = "right"
+        self.pool: TokenizePool | None = None  # parallel packed tokenisation of large batches (see attach_pool)
+
+    def attach_pool(self, pool: TokenizePool | None) -> None:
+        """Tokenise batches larger than `pool.chunk` texts through `pool` (fast tokenizers only)."""
+        self.pool = pool if pool is None or getattr(self.hf, "is_fast", False) else None
 
     def resolve_truncation(self, truncate_prompt_tokens: int | None) -> int | None:
         """-1 -> the model's max; a value over the max is vLLM's 400; None -> no truncation."""
@@ -78,7 +84,7 @@ class TextTokenizer:
             }
             if truncate is not None:
                 kwargs.update(truncation=True, max_length=truncate)
-            encoded = tok(batch, **kwargs)["input_ids"]
+            encoded = self._encode_texts(tok, batch, kwargs, truncate, side)
             for (i, _), ids in zip(texts, encoded, strict=True):
                 out[i] = list(ids)
         for i, p in enumerate(prompts):
@@ -89,6 +95,15 @@ class TextTokenizer:
                 if len(ids) > self.max_model_len:
                     raise InputTooLongError(len(ids), self.max_model_len)
         return out
+
+    def _encode_texts(
+        self, tok: Any, batch: list[str], kwargs: dict[str, Any], truncate: int | None, side: TruncationSide | None
+    ) -> list[list[int]]:
+        pool = self.pool
+        if pool is not None and len(batch) > pool.chunk:
+            add = bool(kwargs["add_special_tokens"])
+            return pool.encode(batch, add_special_tokens=add, truncate=truncate, side=side or "right").to_lists()
+        return list(tok(batch, **kwargs)["input_ids"])
 
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.hf.decode(list(ids)))

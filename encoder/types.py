@@ -26,6 +26,7 @@ __all__ = [
     "Representation",
     "Task",
     "TokenOptions",
+    "TokenizeBackend",
     "TokenizedInput",
     "TruncationSide",
 ]
@@ -50,6 +51,8 @@ DType = Literal["auto", "float32", "float16", "bfloat16"]
 Device = Literal["auto", "cpu", "cuda"]
 TruncationSide = Literal["left", "right"]
 EmbeddingMode = Literal["query", "document"]
+TokenizeBackend = Literal["process", "thread"]
+"""Where parallel tokenisation chunks run: spawned worker processes, or threads (the batch API drops the GIL)."""
 
 
 class PoolerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -78,6 +81,9 @@ class ModelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_batch_size: int = 256  # sequences per forward pass
     max_queue: int = 4096  # admitted sequences waiting; beyond -> overloaded
     max_wait_ms: float = 2.0  # with less than a batch queued, wait this long for more before running
+    tokenize_workers: int | None = None  # parallel tokenisation chunks; None = 0 on CPU, cpus - 2 (<= 8) on CUDA
+    tokenize_backend: TokenizeBackend = "process"  # where those chunks run (processes measured 1.44x, threads 1.20x)
+    pipeline: bool | None = None  # offline: batch i+1 prepared while batch i runs; None = on CUDA only
     revision: str | None = None  # hub revision
 
     @property

@@ -30,7 +30,7 @@ class DenseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ef_search: int = 128  # HNSW search beam width (raised to >= 2k per search)
     compact_ratio: float = 0.3  # tombstone fraction above which HNSW is rebuilt on remove
     retrain_growth: float = 8.0  # IVF is retrained once it holds this many times its training size
-    device: DeviceChoice = "auto"  # "auto" moves flat/IVF search to a GPU when faiss reports one
+    device: DeviceChoice = "auto"  # "auto": flat/IVF search on a faiss GPU, else flat on a CUDA torch
 
     def __post_init__(self) -> None:
         if self.kind == "factory" and not self.factory:

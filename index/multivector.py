@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from index.config import MultiVectorConfig, config_from_meta, config_to_meta
+from index.device import torch_device
 from index.errors import IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
 from index.slots import SlotMap, empty_result, finalize, topk_rows
@@ -62,7 +63,7 @@ def score_slots(store: TokenStore, queries: list[F32], slots: I64 | None) -> tup
     if slots.size == 0:
         return np.empty((len(queries), 0), np.float32), slots
     q, mask = pad_queries(queries)
-    return maxsim_packed(q, tokens, offsets, query_mask=mask), slots
+    return maxsim_packed(q, tokens, offsets, query_mask=mask, device=torch_device()), slots
 
 
 class MultiVectorIndex:

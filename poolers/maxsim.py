@@ -114,6 +114,7 @@ def maxsim_packed(
     query_mask: ArrayLike | None = None,
     reduction: MaxSimReduction = "sum",
     chunk_tokens: int = 1 << 16,
+    device: torch.device | str | None = None,
 ) -> npt.NDArray[np.float32]:
     """MaxSim of one or many queries against packed documents.
 
@@ -125,6 +126,8 @@ def maxsim_packed(
         query_mask: (q,) or (B, q), true for real query vectors.
         reduction: "sum" (ColBERT) or "mean" (divide by the number of real query vectors).
         chunk_tokens: document vectors per matmul; bounds temporary memory to ``B*q*chunk_tokens`` floats.
+        device: None scores on the CPU with numpy's segmented max; a torch device (``"cuda"``) moves each
+            chunk there and takes the segmented max with ``scatter_reduce`` (same scores, float32).
 
     Returns:
         float32 (n_docs,) for 2-D queries, (B, n_docs) for 3-D queries.
@@ -140,17 +143,31 @@ def maxsim_packed(
     b, nq, d = q3.shape
     off = _check_offsets(np.asarray(offsets, dtype=np.int64), int(tokens.shape[0]))
     tok = torch.from_numpy(np.ascontiguousarray(tokens)) if isinstance(tokens, np.ndarray) else tokens
-    flat = q3.reshape(b * nq, d)
+    flat = q3.reshape(b * nq, d) if device is None else q3.reshape(b * nq, d).to(device)
     out = np.empty((b * nq, off.shape[0] - 1), np.float32)
     for a, z in _chunks(off, chunk_tokens):
-        block = tok[int(off[a]) : int(off[z])].float()
-        sim = (flat @ block.T).numpy()
+        block = tok[int(off[a]) : int(off[z])]
+        if device is not None:
+            out[:, a:z] = _segment_max_on_device(flat, block, off[a : z + 1] - off[a])
+            continue
+        sim = (flat @ block.float().T).numpy()
         out[:, a:z] = np.maximum.reduceat(sim, off[a:z] - off[a], axis=1)
     weights = _query_weights(q3, query_mask).reshape(b, nq, 1).numpy()
     scores = (out.reshape(b, nq, -1) * weights).sum(axis=1, dtype=np.float32)
     if reduction == "mean":
         scores /= np.maximum(weights.sum(axis=1), 1.0)
     return scores[0] if single else scores
+
+
+def _segment_max_on_device(flat: torch.Tensor, block: torch.Tensor, bounds: npt.NDArray[np.int64]) -> np.ndarray:
+    """float32 (bq, n) max of ``flat (bq, d) @ block.T`` over each run ``bounds[i]:bounds[i + 1]`` of columns."""
+    dev = flat.device
+    sim = flat @ block.to(dev, non_blocking=True).float().T
+    lengths = torch.from_numpy(np.diff(bounds)).to(dev)
+    segment = torch.repeat_interleave(torch.arange(lengths.shape[0], device=dev), lengths)
+    best = torch.full((sim.shape[0], lengths.shape[0]), float("-inf"), device=dev)
+    best.scatter_reduce_(1, segment.expand_as(sim), sim, reduce="amax")
+    return best.cpu().numpy()
 
 
 MAXSIM_FUNCTIONS: dict[MaxSimReduction, Callable[..., torch.Tensor]] = {"sum": maxsim, "mean": maxsim_mean}

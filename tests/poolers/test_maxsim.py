@@ -72,6 +72,20 @@ def test_packed_float16_matches_naive_loop(chunk_tokens: int) -> None:
     np.testing.assert_allclose(mean, np.asarray(want[0]) / 5, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("chunk_tokens", [5, 1 << 16])
+def test_packed_on_a_torch_device_matches_naive_loop(device: str, chunk_tokens: int) -> None:
+    rng = np.random.default_rng(4)
+    qs = rng.standard_normal((2, 4, 16)).astype(np.float32)
+    qmask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    docs = [x.astype(np.float16) for x in _docs(rng, 15, 16)]
+    offsets = np.concatenate([[0], np.cumsum([x.shape[0] for x in docs])])
+    got = maxsim_packed(qs, np.concatenate(docs), offsets, qmask, chunk_tokens=chunk_tokens, device=device)
+    want = [[_naive(q[m], x) for x in docs] for q, m in zip(qs, qmask, strict=True)]
+    assert got.dtype == np.float32 and got.shape == (2, 15)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_packed_rejects_empty_documents() -> None:
     toks = np.ones((3, 2), np.float32)
     with pytest.raises(ValueError, match="strictly increasing"):
