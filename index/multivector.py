@@ -103,6 +103,14 @@ class MultiVectorIndex:
         store, working = self._store.nbytes(), self._store.working_nbytes()
         return {"store": store, "candidates": cand, "ids": self._slots.n_slots * 8, "working": working}
 
+    def bytes_per_doc(self) -> float:
+        """Actual stored bytes per live document (store + ids + first-stage codes and ids, no centroids),
+        comparable with :func:`index.storage.expected_bytes_per_doc`; 0.0 when empty."""
+        if len(self) == 0:
+            return 0.0
+        codes = 0 if self._cand is None else self._cand.code_bytes()
+        return (self._store.nbytes() + self._slots.n_slots * 8 + codes) / len(self)
+
     def add(self, ids: Any, items: Any) -> None:
         """Insert or replace (upsert) documents: ``items`` a list of float32 (m_i, dim) under ``ids`` (n,)."""
         docs = as_multivectors(items, self.dim)

@@ -122,6 +122,10 @@ class TokenCandidates:
         if slots.size:
             self.index.remove_ids(faiss.IDSelectorBatch(slots))
 
+    def code_bytes(self) -> int:
+        """Bytes of the per-token codes and ids alone (what grows with the corpus)."""
+        return int(self.index.ntotal * (self.index.code_size + 8))
+
     def nbytes(self) -> int:
         """Bytes of codes, ids and centroids held by the IVF index."""
         ivf = self.index
