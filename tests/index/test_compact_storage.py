@@ -58,7 +58,7 @@ def test_pooled_index_scores_the_pooled_vectors(mv_data) -> None:
     ids, docs, queries = mv_data
     index = _index(MultiVectorConfig(kind="exact", pool_factor=2, dtype="float32"), ids[:100], docs[:100])
     pooled = [pool_tokens(d, 2) for d in docs[:100]]
-    scores, found = index.search(queries, 5)
+    found = index.search(queries, 5).ids
     np.testing.assert_array_equal(found, _exact_ids(ids[:100], pooled, queries, 5))
     stored = sum(p.shape[0] for p in pooled)
     assert index.memory_bytes()["store"] == stored * DIM * 2 + 100 * 16
