@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from index.errors import IndexConfigError
-from index.types import DenseKind, DeviceChoice, Metric, MultiVectorKind
+from index.types import DenseKind, DeviceChoice, FirstStage, Metric, MultiVectorKind, ScoringDType
 
 __all__ = ["BM25Config", "DenseConfig", "MultiVectorConfig", "config_from_meta", "config_to_meta"]
 
@@ -53,9 +53,12 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     rerank: int = 64  # documents (times k / 10, at least k) reranked with exact MaxSim
     compact_ratio: float = 0.5  # dead-token fraction above which the token store is rewritten
     retrain_growth: float = 8.0  # retrain the token IVF once tokens exceed this multiple of its training set
+    pool_factor: int = 1  # token pooling on add: keep ceil(m / pool_factor) cluster means per document; 1 = off
+    first_stage: FirstStage = "ivf_pq"  # two-stage candidates: token IVF-PQ codes, or binary sign codes (Hamming)
+    dtype: ScoringDType = "bfloat16"  # exact MaxSim matmul dtype (bfloat16: AMX/AVX-512 BF16, fp32 accumulate)
 
     def __post_init__(self) -> None:
-        for name in ("nprobe", "token_k", "rerank"):
+        for name in ("nprobe", "token_k", "rerank", "pool_factor"):
             if getattr(self, name) < 1:
                 raise IndexConfigError(name, ">= 1", repr(getattr(self, name)))
 

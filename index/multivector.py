@@ -4,9 +4,14 @@ Items are documents given as float32 ``(m_i, dim)`` token vectors; queries are t
 each). Scores are ColBERT MaxSim (sum over query vectors of the best dot product), computed in float32 by
 :func:`poolers.maxsim.maxsim_packed` over the stored float16 vectors.
 
-* ``exact``: every live document is scored (chunked matmul + segmented max).
-* ``two_stage``: :class:`~index.token_candidates.TokenCandidates` proposes documents, exact MaxSim reranks
-  them. ``auto`` is exact below ``auto_exact_max`` documents and two-stage above.
+* ``exact``: every live document is scored (chunked matmul + segmented max; ``dtype="bfloat16"`` scans a
+  bfloat16 working copy of the store with the CPU's bf16 matmul).
+* ``two_stage``: :class:`~index.token_candidates.TokenCandidates` proposes documents from compressed token
+  codes (``first_stage``: IVF-PQ or binary sign codes), exact MaxSim over the float16 vectors reranks them.
+  ``auto`` is exact below ``auto_exact_max`` documents and two-stage above.
+
+With ``pool_factor > 1`` each document is token-pooled on ``add`` (:func:`poolers.token_pooling.pool_tokens`)
+and only the pooled vectors are stored, indexed and scored.
 
 Removal tombstones a document (never returned again) and drops its tokens from the candidate index; the
 float16 rows are reclaimed by compaction once dead rows exceed ``compact_ratio``. Not thread-safe.
@@ -30,7 +35,8 @@ from index.token_candidates import TokenCandidates
 from index.token_store import TokenStore
 from index.types import MISSING_SCORE, SearchResult
 from index.validate import as_allowed_ids, as_ids, as_multivectors, check_k
-from poolers.maxsim import maxsim_packed
+from poolers.maxsim import MaxSimDType, maxsim_packed
+from poolers.token_pooling import pool_tokens
 
 faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
@@ -50,20 +56,23 @@ def pad_queries(queries: list[F32]) -> tuple[F32, npt.NDArray[np.bool_]]:
     return out, mask
 
 
-def score_slots(store: TokenStore, queries: list[F32], slots: I64 | None) -> tuple[F32, I64]:
-    """Exact MaxSim of every query against ``slots`` (None: every occupied slot).
+def score_slots(
+    store: TokenStore, queries: list[F32], slots: I64 | None, dtype: MaxSimDType = "float32"
+) -> tuple[F32, I64]:
+    """Exact MaxSim of every query against ``slots`` (None: every occupied slot), matmul in ``dtype``.
 
     Returns ``(float32 (B, n), slots int64 (n,))`` with column ``j`` scoring ``slots[j]``.
     """
+    tokens: Any
     if slots is None:
         slots, offsets = store.occupied()
-        tokens = store.tokens
+        tokens = store.scan_tokens(dtype == "bfloat16")
     else:
         tokens, offsets = store.gather(slots)
     if slots.size == 0:
         return np.empty((len(queries), 0), np.float32), slots
     q, mask = pad_queries(queries)
-    return maxsim_packed(q, tokens, offsets, query_mask=mask, device=torch_device()), slots
+    return maxsim_packed(q, tokens, offsets, query_mask=mask, dtype=dtype, device=torch_device()), slots
 
 
 class MultiVectorIndex:
@@ -89,9 +98,19 @@ class MultiVectorIndex:
         return kind == "two_stage" or (kind == "auto" and len(self) >= self.config.auto_exact_max)
 
     def memory_bytes(self) -> dict[str, int]:
-        """Bytes held: ``store`` (float16 tokens + extents), ``candidates`` (IVF-PQ), ``ids``."""
+        """Bytes held: ``store`` (float16 tokens + extents), ``candidates`` (IVF codes), ``ids``, and
+        ``working`` (the bfloat16 copy exact scans use; RAM only, never saved)."""
         cand = 0 if self._cand is None else self._cand.nbytes()
-        return {"store": self._store.nbytes(), "candidates": cand, "ids": self._slots.n_slots * 8}
+        store, working = self._store.nbytes(), self._store.working_nbytes()
+        return {"store": store, "candidates": cand, "ids": self._slots.n_slots * 8, "working": working}
+
+    def bytes_per_doc(self) -> float:
+        """Actual stored bytes per live document (store + ids + first-stage codes and ids, no centroids),
+        comparable with :func:`index.storage.expected_bytes_per_doc`; 0.0 when empty."""
+        if len(self) == 0:
+            return 0.0
+        codes = 0 if self._cand is None else self._cand.code_bytes()
+        return (self._store.nbytes() + self._slots.n_slots * 8 + codes) / len(self)
 
     def add(self, ids: Any, items: Any) -> None:
         """Insert or replace (upsert) documents: ``items`` a list of float32 (m_i, dim) under ``ids`` (n,)."""
@@ -99,6 +118,8 @@ class MultiVectorIndex:
         keys = as_ids(ids, len(docs))
         if not docs:
             return
+        if self.config.pool_factor > 1:
+            docs = [pool_tokens(d, self.config.pool_factor) for d in docs]
         new, replaced = self._slots.assign(keys)
         self._store.append(docs)
         if self._cand is not None:
@@ -147,7 +168,7 @@ class MultiVectorIndex:
         return self._two_stage(self._cand, qs, k, cand, n_rerank)
 
     def _exact(self, qs: list[F32], k: int, cand: I64 | None) -> SearchResult:
-        scores, slots = score_slots(self._store, qs, cand)
+        scores, slots = score_slots(self._store, qs, cand, self.config.dtype)
         if cand is None:
             scores[:, ~self._slots.live_mask()[slots]] = MISSING_SCORE
         top, cols = topk_rows(scores, k)
@@ -156,8 +177,7 @@ class MultiVectorIndex:
     def _two_stage(
         self, stage: TokenCandidates, qs: list[F32], k: int, cand: I64 | None, n_rerank: int
     ) -> SearchResult:
-        sel = None if cand is None else faiss.IDSelectorBatch(cand)
-        proposals = stage.candidates(qs, self.config.token_k, n_rerank, sel)
+        proposals = stage.candidates(qs, self.config.token_k, n_rerank, cand)
         available = len(self) if cand is None else cand.size
         rows = []
         for q, docs in zip(qs, proposals, strict=True):
@@ -174,7 +194,8 @@ class MultiVectorIndex:
         blobs = {}
         if self._cand is not None:
             meta["trained_on"] = self._cand.trained_on
-            blobs["candidates"] = faiss.serialize_index(self._cand.index)
+            write = faiss.serialize_index_binary if self._cand.binary else faiss.serialize_index
+            blobs["candidates_binary" if self._cand.binary else "candidates"] = write(self._cand.index)
         arrays = {"slot_ids": self._slots.slot_ids, **self._store.state()}
         save_snapshot(directory, self.family, seq, meta, arrays, blobs)
         self.seq = seq
@@ -191,10 +212,14 @@ class MultiVectorIndex:
         obj._slots = SlotMap(slot_ids)
         obj._store = TokenStore.from_state(obj.dim, tokens, start, length)
         obj.seq = snap.seq
-        if "candidates" in snap.blobs:
-            try:
-                index = faiss.deserialize_index(snap.blobs["candidates"])
-            except RuntimeError as e:
-                raise IndexCorruptError(snap.paths["candidates"], f"unreadable FAISS index ({e})") from e
-            obj._cand = TokenCandidates(index, int(snap.require("trained_on")))
+        for name, read in (
+            ("candidates", faiss.deserialize_index),
+            ("candidates_binary", faiss.deserialize_index_binary),
+        ):
+            if name in snap.blobs:
+                try:
+                    index = read(snap.blobs[name])
+                except RuntimeError as e:
+                    raise IndexCorruptError(snap.paths[name], f"unreadable FAISS index ({e})") from e
+                obj._cand = TokenCandidates(index, int(snap.require("trained_on")))
         return obj

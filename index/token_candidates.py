@@ -1,6 +1,10 @@
-"""Candidate stage of two-stage MaxSim search: an IVF-PQ index over every token vector.
+"""Candidate stage of two-stage MaxSim search: an IVF index of compressed codes over every token vector.
 
-Each token vector is stored in a FAISS ``IndexIVFPQ`` (inner product) under the *slot of its document*,
+Two code kinds (``MultiVectorConfig.first_stage``): ``ivf_pq`` stores each token vector in a FAISS
+``IndexIVFPQ`` (inner product, ``pq_m`` bytes per token); ``binary`` stores its sign bits in an
+``IndexBinaryIVF`` (``dim / 8`` bytes, Hamming distance ``h`` read back as the similarity estimate
+``cos(pi * h / dim)``, the angle estimate of sign random projections). Either way each code sits
+under the *slot of its document*,
 so ``remove_ids`` drops all of a document's tokens at once. For a query, each query vector fetches its
 ``token_k`` nearest token vectors; a document's approximate score is the sum over query vectors of its
 best retrieved token score, with the ``token_k``-th score imputed where it had none (the XTR
@@ -24,11 +28,12 @@ import numpy as np
 import numpy.typing as npt
 
 from index.config import MultiVectorConfig
+from index.errors import IndexConfigError
 from index.token_store import TokenStore
 
 faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
-__all__ = ["TokenCandidates"]
+__all__ = ["TokenCandidates", "sign_codes"]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -42,12 +47,48 @@ def _pq_m(config: MultiVectorConfig, dim: int) -> int:
     return max(m for m in range(1, want + 1) if dim % m == 0)
 
 
+def _pq_ivf(config: MultiVectorConfig, dim: int, nlist: int, n: int) -> tuple[Any, int]:
+    """An untrained inner-product IVF-PQ and the sample size to train it on."""
+    nbits = int(np.clip(math.floor(math.log2(max(2, n // _MIN_POINTS_PER_LIST))), 1, 8))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFPQ(quantizer, dim, nlist, _pq_m(config, dim), nbits, faiss.METRIC_INNER_PRODUCT)
+    ivf.own_fields = True
+    quantizer.this.disown()
+    ivf.cp.niter = ivf.pq.cp.niter = _KMEANS_ITERATIONS
+    return ivf, max(nlist, 1 << nbits) * 64
+
+
+def _binary_ivf(dim: int, nlist: int) -> tuple[Any, int]:
+    """An untrained Hamming IVF over ``dim``-bit sign codes and the sample size to train it on."""
+    if dim % 8:
+        raise IndexConfigError("first_stage", "ivf_pq when dim is not a multiple of 8", f"binary with dim {dim}")
+    quantizer = faiss.IndexBinaryFlat(dim)
+    ivf = faiss.IndexBinaryIVF(quantizer, dim, nlist)
+    ivf.own_fields = True
+    quantizer.this.disown()
+    ivf.cp.niter = _KMEANS_ITERATIONS
+    return ivf, nlist * 64
+
+
+def sign_codes(x: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
+    """uint8 (n, dim / 8): the sign bit of every component, packed (bit set where the value is > 0).
+
+    >>> sign_codes(np.array([[1.0, -1, 0, 2, -3, 4, 5, -6]], np.float32))
+    array([[150]], dtype=uint8)
+    """
+    return np.packbits(np.asarray(x) > 0, axis=1)
+
+
 class TokenCandidates:
-    """Token-level IVF-PQ over a :class:`TokenStore`, ids = document slots."""
+    """Token-level IVF (PQ or binary codes) over a :class:`TokenStore`, ids = document slots."""
 
     def __init__(self, index: faiss.Index, trained_on: int) -> None:
-        self.index = index  # faiss IndexIVFPQ, inner product, ids = document slots
+        self.index = index  # faiss IndexIVFPQ (inner product) or IndexBinaryIVF (Hamming), ids = document slots
         self.trained_on = trained_on  # token vectors in the store when it was trained
+        self.binary = isinstance(index, faiss.IndexBinary)  # True for sign codes searched by Hamming distance
+
+    def _codes(self, x: npt.NDArray[np.floating]) -> npt.NDArray[Any]:
+        return sign_codes(x) if self.binary else np.asarray(x, np.float32)
 
     @classmethod
     def build(cls, config: MultiVectorConfig, store: TokenStore, slots: I64, seed: int = 1234) -> TokenCandidates:
@@ -55,17 +96,12 @@ class TokenCandidates:
         tokens, dim = store.tokens, store.dim
         n = tokens.shape[0]
         nlist = max(1, min(config.nlist or round(math.sqrt(n)), n // _MIN_POINTS_PER_LIST))
-        nbits = int(np.clip(math.floor(math.log2(max(2, n // _MIN_POINTS_PER_LIST))), 1, 8))
-        quantizer = faiss.IndexFlatIP(dim)
-        ivf = faiss.IndexIVFPQ(quantizer, dim, nlist, _pq_m(config, dim), nbits, faiss.METRIC_INNER_PRODUCT)
-        ivf.own_fields = True
-        quantizer.this.disown()
-        ivf.cp.niter = ivf.pq.cp.niter = _KMEANS_ITERATIONS
-        take = min(n, max(nlist, 1 << nbits) * 64)
-        rows = np.sort(np.random.default_rng(seed).choice(n, size=take, replace=False))
-        ivf.train(tokens[rows].astype(np.float32))
-        ivf.nprobe = min(nlist, config.nprobe)
+        binary = config.first_stage == "binary"
+        ivf, take = _binary_ivf(dim, nlist) if binary else _pq_ivf(config, dim, nlist, n)
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, take), replace=False))
         out = cls(ivf, n)
+        ivf.train(out._codes(tokens[rows]))
+        ivf.nprobe = min(nlist, config.nprobe)
         out.add_from(store, slots)
         return out
 
@@ -79,25 +115,46 @@ class TokenCandidates:
             if b > a:
                 tokens, offsets = store.gather(slots[a:b])
                 ids = np.repeat(slots[a:b], np.diff(offsets))
-                self.index.add_with_ids(tokens.astype(np.float32), ids)
+                self.index.add_with_ids(self._codes(tokens), ids)
 
     def remove(self, slots: I64) -> None:
         """Drop every token of the documents in ``slots``."""
         if slots.size:
             self.index.remove_ids(faiss.IDSelectorBatch(slots))
 
+    def code_bytes(self) -> int:
+        """Bytes of the per-token codes and ids alone (what grows with the corpus)."""
+        return int(self.index.ntotal * (self.index.code_size + 8))
+
     def nbytes(self) -> int:
         """Bytes of codes, ids and centroids held by the IVF index."""
         ivf = self.index
+        if self.binary:
+            return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.code_size)
         return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + ivf.pq.M * ivf.pq.ksub * ivf.pq.dsub * 4)
 
-    def candidates(self, queries: list[F32], token_k: int, n_docs: int, sel: Any = None) -> list[I64]:
-        """For each query (float32 (m_i, dim)), the ``n_docs`` best document slots by estimated MaxSim."""
+    def candidates(self, queries: list[F32], token_k: int, n_docs: int, allowed: I64 | None = None) -> list[I64]:
+        """For each query (float32 (m_i, dim)), the ``n_docs`` best document slots by estimated MaxSim.
+
+        ``allowed``: None, or int64 slots a candidate must be one of.
+        """
         flat = np.concatenate(queries)
-        params = faiss.SearchParametersIVF(sel=sel, nprobe=self.index.nprobe)
-        scores, labels = self.index.search(flat, token_k, params=params)
+        if self.binary:
+            scores, labels = self._search_binary(flat, token_k, allowed)
+        else:
+            sel = None if allowed is None else faiss.IDSelectorBatch(allowed)
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=self.index.nprobe)
+            scores, labels = self.index.search(flat, token_k, params=params)
         cuts = np.cumsum([0, *(q.shape[0] for q in queries)])
         return [_best_docs(scores[a:b], labels[a:b], n_docs) for a, b in itertools.pairwise(cuts)]
+
+    def _search_binary(self, flat: F32, token_k: int, allowed: I64 | None) -> tuple[F32, I64]:
+        """Hamming search (FAISS's binary IVF takes no id selector: ``allowed`` slots filter afterwards)."""
+        dist, labels = self.index.search(sign_codes(flat), token_k)
+        if allowed is not None:
+            labels = np.where(np.isin(labels, allowed), labels, -1)
+        sims = np.cos(np.pi * dist.astype(np.float32) / self.index.d).astype(np.float32)
+        return sims, labels
 
 
 def _best_docs(scores: F32, labels: I64, n_docs: int) -> I64:

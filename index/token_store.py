@@ -3,13 +3,16 @@
 Slot ``s`` owns ``tokens[start[s] : start[s] + length[s]]``. Documents are appended in slot order, so the
 occupied extents tile the matrix without gaps; a removed document keeps its tokens until :meth:`compact`
 rewrites the matrix without them (its length becomes 0). Memory per stored token vector is
-``2 * dim`` bytes plus ``16 / tokens_per_doc`` bytes of extents.
+``2 * dim`` bytes plus ``16 / tokens_per_doc`` bytes of extents. Exact bfloat16 scans use a bfloat16 working
+copy (another ``2 * dim`` bytes per vector, built on the first full scan and extended on append) so no query
+pays a float16 conversion of the whole store.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import torch
 
 __all__ = ["TokenStore"]
 
@@ -26,6 +29,7 @@ class TokenStore:
         self._n_tok = 0  # token rows in use
         self._start: I64 = np.empty(0, np.int64)  # int64 (n_slots,): first row of each slot
         self._len: I64 = np.empty(0, np.int64)  # int64 (n_slots,): rows of each slot, 0 once compacted away
+        self._bf16 = torch.empty((0, dim), dtype=torch.bfloat16)  # bfloat16 working copy of tokens[:rows]
 
     @property
     def n_tokens(self) -> int:
@@ -41,6 +45,20 @@ class TokenStore:
     def tokens(self) -> F16:
         """float16 (n_tokens, dim) view of the stored rows."""
         return self._tok[: self._n_tok]
+
+    def scan_tokens(self, bfloat16: bool) -> torch.Tensor:
+        """Tokens for a full exact scan: the bfloat16 working copy (built or extended here), or float16."""
+        if not bfloat16:
+            return torch.from_numpy(self.tokens)
+        have = self._bf16.shape[0]
+        if have < self._n_tok:
+            fresh = torch.from_numpy(self._tok[have : self._n_tok]).to(torch.bfloat16)
+            self._bf16 = torch.cat([self._bf16, fresh]) if have else fresh
+        return self._bf16[: self._n_tok]
+
+    def working_nbytes(self) -> int:
+        """Bytes of the bfloat16 working copy (0 until an exact bfloat16 scan built it)."""
+        return int(self._bf16.numel() * 2)
 
     def lengths(self, slots: I64) -> I64:
         """int64 (len(slots),): token count of each slot."""
@@ -82,6 +100,7 @@ class TokenStore:
         slots = np.flatnonzero(keep & (self._len > 0)).astype(np.int64)
         tokens, offsets = self.gather(slots)
         self._tok, self._n_tok = tokens, int(offsets[-1])
+        self._bf16 = torch.empty((0, self.dim), dtype=torch.bfloat16)
         self._len[~keep] = 0
         self._start[:] = self._n_tok
         self._start[slots] = offsets[:-1]

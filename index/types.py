@@ -12,9 +12,11 @@ __all__ = [
     "MISSING_SCORE",
     "DenseKind",
     "DeviceChoice",
+    "FirstStage",
     "IndexFamily",
     "Metric",
     "MultiVectorKind",
+    "ScoringDType",
     "SearchResult",
     "SparseItem",
 ]
@@ -24,6 +26,13 @@ DenseKind = Literal["auto", "flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8", "fa
 
 MultiVectorKind = Literal["auto", "exact", "two_stage"]
 """``exact`` scans every document with MaxSim; ``two_stage`` retrieves candidates then reranks exactly."""
+
+FirstStage = Literal["ivf_pq", "binary"]
+"""Two-stage candidate codes per token: ``ivf_pq`` (product-quantised, ``pq_m`` bytes) or ``binary`` (sign bits,
+``dim / 8`` bytes, Hamming distance); candidates are always rescored with exact MaxSim over float16."""
+
+ScoringDType = Literal["float32", "bfloat16"]
+"""Matmul dtype of exact MaxSim scans (max and sum stay float32)."""
 
 Metric = Literal["ip", "cosine"]
 """Similarity: inner product, or cosine (vectors L2-normalised on add and on search)."""

@@ -9,7 +9,9 @@ Two layouts are supported:
 * packed: :func:`maxsim_packed` takes every document's vectors concatenated into one ``(T, d)`` matrix
   with ``offsets`` (``n_docs + 1``, document ``i`` is ``tokens[offsets[i]:offsets[i+1]]``). It runs one
   matmul per chunk of documents and a segmented max, so it never pads and bounds memory; it is the fast
-  path the multi-vector index uses over float16 storage.
+  path the multi-vector index uses over float16 storage. ``dtype="bfloat16"`` runs the matmul in bfloat16
+  (AMX / AVX-512 BF16 on CPUs that have them; fp32 accumulation inside the GEMM) and the segmented max and the
+  sum in float32; scores agree with float32 within about 1e-2 relative.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-__all__ = ["MAXSIM_FUNCTIONS", "MaxSimReduction", "maxsim", "maxsim_mean", "maxsim_packed"]
+__all__ = ["MAXSIM_FUNCTIONS", "MaxSimDType", "MaxSimReduction", "maxsim", "maxsim_mean", "maxsim_packed"]
 
 MaxSimReduction = Literal["sum", "mean"]
+MaxSimDType = Literal["float32", "bfloat16"]
+"""Compute dtype of the packed MaxSim matmul (the max and the sum are float32 either way)."""
+_TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 ArrayLike = torch.Tensor | npt.NDArray[np.floating] | npt.NDArray[np.bool_] | npt.NDArray[np.integer]
 
 
@@ -113,21 +118,26 @@ def maxsim_packed(
     offsets: npt.ArrayLike,
     query_mask: ArrayLike | None = None,
     reduction: MaxSimReduction = "sum",
-    chunk_tokens: int = 1 << 16,
+    chunk_tokens: int = 1 << 14,
+    dtype: MaxSimDType = "float32",
     device: torch.device | str | None = None,
 ) -> npt.NDArray[np.float32]:
     """MaxSim of one or many queries against packed documents.
 
+    One GEMM per chunk of ``chunk_tokens`` document vectors against every query vector of the batch at
+    once, then a segmented max over each document's rows (``np.maximum.reduceat``, float32).
+
     Args:
-        queries: float (q, d) or (B, q, d); computed in float32.
-        tokens: float (T, d), every document's vectors concatenated (float16 storage is fine: each chunk
-            is cast to float32 before the matmul).
+        queries: float (q, d) or (B, q, d).
+        tokens: float (T, d), every document's vectors concatenated. Any float dtype; each chunk is cast
+            to ``dtype`` unless it already has it (pass a bfloat16 tensor to skip the per-query cast).
         offsets: int (n_docs + 1,), strictly increasing from 0 to T.
         query_mask: (q,) or (B, q), true for real query vectors.
         reduction: "sum" (ColBERT) or "mean" (divide by the number of real query vectors).
-        chunk_tokens: document vectors per matmul; bounds temporary memory to ``B*q*chunk_tokens`` floats.
-        device: None scores on the CPU with numpy's segmented max; a torch device (``"cuda"``) moves each
-            chunk there and takes the segmented max with ``scatter_reduce`` (same scores, float32).
+        chunk_tokens: document vectors per GEMM; temporary memory is ``chunk_tokens * B * q`` floats.
+        dtype: "float32", or "bfloat16" (matmul inputs rounded to bfloat16, accumulated in float32).
+        device: None scores on the CPU; a torch device (``"cuda"``) moves each chunk there and takes the
+            segmented max with ``scatter_reduce`` (float32 scores; ``dtype`` applies to the matmul there too).
 
     Returns:
         float32 (n_docs,) for 2-D queries, (B, n_docs) for 3-D queries.
@@ -136,6 +146,8 @@ def maxsim_packed(
     >>> toks = np.array([[1, 0], [0.5, 0.5], [0, 2]], np.float16)
     >>> maxsim_packed(q, toks, [0, 2, 3])
     array([1.5, 2. ], dtype=float32)
+    >>> maxsim_packed(q, toks, [0, 2, 3], dtype="bfloat16")
+    array([1.5, 2. ], dtype=float32)
     """
     q = _f32(queries)
     single = q.dim() == 2
@@ -143,31 +155,48 @@ def maxsim_packed(
     b, nq, d = q3.shape
     off = _check_offsets(np.asarray(offsets, dtype=np.int64), int(tokens.shape[0]))
     tok = torch.from_numpy(np.ascontiguousarray(tokens)) if isinstance(tokens, np.ndarray) else tokens
-    flat = q3.reshape(b * nq, d) if device is None else q3.reshape(b * nq, d).to(device)
-    out = np.empty((b * nq, off.shape[0] - 1), np.float32)
-    for a, z in _chunks(off, chunk_tokens):
-        block = tok[int(off[a]) : int(off[z])]
-        if device is not None:
-            out[:, a:z] = _segment_max_on_device(flat, block, off[a : z + 1] - off[a])
-            continue
-        sim = (flat @ block.float().T).numpy()
-        out[:, a:z] = np.maximum.reduceat(sim, off[a:z] - off[a], axis=1)
-    weights = _query_weights(q3, query_mask).reshape(b, nq, 1).numpy()
-    scores = (out.reshape(b, nq, -1) * weights).sum(axis=1, dtype=np.float32)
+    flat = q3.reshape(b * nq, d).to(_TORCH_DTYPES[dtype])
+    if device is None:
+        best = _segment_max(flat, tok, off, chunk_tokens)
+    else:
+        best = _segment_max_on_device(flat.to(device), tok, off, chunk_tokens)
+    weights = _query_weights(q3, query_mask).reshape(b, nq).numpy()
+    scores = np.einsum("nbq,bq->bn", best.reshape(-1, b, nq), weights, dtype=np.float32)
     if reduction == "mean":
-        scores /= np.maximum(weights.sum(axis=1), 1.0)
+        scores /= np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
     return scores[0] if single else scores
 
 
-def _segment_max_on_device(flat: torch.Tensor, block: torch.Tensor, bounds: npt.NDArray[np.int64]) -> np.ndarray:
-    """float32 (bq, n) max of ``flat (bq, d) @ block.T`` over each run ``bounds[i]:bounds[i + 1]`` of columns."""
+def _segment_max(
+    flat: torch.Tensor, tok: torch.Tensor, off: npt.NDArray[np.int64], chunk_tokens: int
+) -> npt.NDArray[np.float32]:
+    """float32 (n_docs, Q): per document, the best dot product of each of the ``Q`` rows of ``flat``."""
+    out = np.empty((off.shape[0] - 1, flat.shape[0]), np.float32)
+    with torch.inference_mode():
+        for a, z in _chunks(off, chunk_tokens):
+            block = tok[int(off[a]) : int(off[z])]
+            sim = (block if block.dtype == flat.dtype else block.to(flat.dtype)) @ flat.T
+            out[a:z] = np.maximum.reduceat(sim.float().numpy(), off[a:z] - off[a], axis=0)
+    return out
+
+
+def _segment_max_on_device(
+    flat: torch.Tensor, tok: torch.Tensor, off: npt.NDArray[np.int64], chunk_tokens: int
+) -> npt.NDArray[np.float32]:
+    """:func:`_segment_max` on ``flat.device`` (a GPU): each chunk copied there, the per-document max taken
+    with ``scatter_reduce``; float32 (n_docs, Q) back on the CPU."""
     dev = flat.device
-    sim = flat @ block.to(dev, non_blocking=True).float().T
-    lengths = torch.from_numpy(np.diff(bounds)).to(dev)
-    segment = torch.repeat_interleave(torch.arange(lengths.shape[0], device=dev), lengths)
-    best = torch.full((sim.shape[0], lengths.shape[0]), float("-inf"), device=dev)
-    best.scatter_reduce_(1, segment.expand_as(sim), sim, reduce="amax")
-    return best.cpu().numpy()
+    out = np.empty((off.shape[0] - 1, flat.shape[0]), np.float32)
+    with torch.inference_mode():
+        for a, z in _chunks(off, chunk_tokens):
+            block = tok[int(off[a]) : int(off[z])].to(dev, non_blocking=True).to(flat.dtype)
+            sim = (block @ flat.T).float()  # (tokens, Q)
+            lengths = torch.from_numpy(np.diff(off[a : z + 1])).to(dev)
+            segment = torch.repeat_interleave(torch.arange(lengths.shape[0], device=dev), lengths)
+            best = torch.full((lengths.shape[0], sim.shape[1]), float("-inf"), device=dev)
+            best.scatter_reduce_(0, segment[:, None].expand_as(sim), sim, reduce="amax")
+            out[a:z] = best.cpu().numpy()
+    return out
 
 
 MAXSIM_FUNCTIONS: dict[MaxSimReduction, Callable[..., torch.Tensor]] = {"sum": maxsim, "mean": maxsim_mean}

@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from encoder import Engine
 from index import (
     BM25Index,
     DenseConfig,
@@ -34,6 +35,7 @@ from index import (
 )
 from index.faiss_build import resolve_kind
 from index.persist import remove_leftovers
+from index.storage import expected_bytes_per_doc
 from retrieval.collections import CollectionSpec
 from retrieval.store import ChunkRow, Store, VectorKind
 
@@ -177,6 +179,20 @@ class IndexSet:
     def sizes(self) -> dict[str, int]:
         with self.lock.read():
             return {f: len(i) for f, i in self.indexes.items()}
+
+    def multivector_storage(self, engine: Engine | None) -> dict[str, float]:
+        """Multi-vector index bytes per document: ``expected`` for a chunk of the model's full length (or
+        ``chunking.max_tokens``) under the collection's settings, and ``actual`` (0 until documents exist)."""
+        index = self.indexes.get("multivector")
+        if engine is None or not isinstance(index, MultiVectorIndex):
+            return {}
+        config = self.spec.index.multivector
+        tokens = self.spec.chunking.max_tokens or engine.max_model_len
+        two_stage = config.kind != "exact"
+        expected = expected_bytes_per_doc(config, self.dims["multivector"], tokens, two_stage)
+        with self.lock.read():
+            actual = index.bytes_per_doc()
+        return {"expected_bytes_per_doc": float(expected), "actual_bytes_per_doc": actual, "tokens_per_doc": tokens}
 
     # -- growing -------------------------------------------------------------------------------------
     def upgrade(self, store: Store, collection: str) -> bool:

@@ -54,6 +54,7 @@ class CollectionInfo:
     chunks: int  # live chunks
     bytes: dict[str, int]  # stored bytes per representation (dense, multivector, sparse, text)
     created_at: float  # seconds since the epoch
+    storage: dict[str, float] = field(default_factory=dict)  # multi-vector index bytes/doc: expected, actual
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,9 @@ class RetrievalService:
         row = self.store.get_collection(name)
         stats = self.store.stats(name)
         sizes = {k.removesuffix("_bytes"): int(v) for k, v in stats.items() if k.endswith("_bytes")}
-        return CollectionInfo(self._get(name).spec, row.documents, row.chunks, sizes, row.created_at)
+        coll = self._get(name)
+        storage = coll.indexes.multivector_storage(coll.encoders.multivector)
+        return CollectionInfo(coll.spec, row.documents, row.chunks, sizes, row.created_at, storage)
 
     def spec(self, name: str) -> CollectionSpec:
         """The collection's settings (no store read; CollectionNotFoundError when unknown)."""

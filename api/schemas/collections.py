@@ -50,6 +50,7 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     bytes: dict[str, int]  # stored bytes per representation: dense, multivector, sparse, text, metadata
     created_at: float  # seconds since the epoch
     modes: list[str]  # searchable single modes (`hybrid` fuses them all)
+    storage: dict[str, float] = {}  # multi-vector index: expected_bytes_per_doc, actual_bytes_per_doc, tokens_per_doc
     object: Literal["collection"] = "collection"  # the object type
 
 
@@ -72,6 +73,7 @@ def collection_object(info: CollectionInfo) -> CollectionObject:
         bytes=dict(info.bytes),
         created_at=info.created_at,
         modes=list(spec.modes()),
+        storage=dict(info.storage),
     )
 
 

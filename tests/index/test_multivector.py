@@ -33,7 +33,7 @@ def two_stage(mv_data) -> MultiVectorIndex:
 
 def test_exact_matches_numpy_oracle(mv_data) -> None:
     ids, docs, queries = mv_data
-    index = _index(MultiVectorConfig(kind="exact"), ids, docs)
+    index = _index(MultiVectorConfig(kind="exact", dtype="float32"), ids, docs)
     scores, found = index.search(queries, 10)
     assert recall(found, _oracle(docs, ids, queries, 10)) == 1.0
     want = [max(float((queries[0] @ d.T).max(axis=1).sum()) for d in docs)]

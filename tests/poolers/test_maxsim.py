@@ -100,3 +100,24 @@ def test_doctests() -> None:
 
     module = importlib.import_module("poolers.maxsim")  # the package re-exports a function of that name
     assert doctest.testmod(module).failed == 0
+
+
+def _naive_fp32(q: np.ndarray, docs: list[np.ndarray]) -> np.ndarray:
+    return np.array([sum(max(float(qi @ dj) for dj in d) for qi in q) for d in docs], np.float32)
+
+
+@pytest.mark.parametrize("chunk_tokens", [7, 1 << 14])
+def test_packed_bfloat16_matches_naive_fp32_loop(chunk_tokens: int) -> None:
+    rng = np.random.default_rng(5)
+    unit = lambda a: (a / np.linalg.norm(a, axis=-1, keepdims=True)).astype(np.float32)  # noqa: E731
+    base = unit(rng.standard_normal((4, 24)))
+    docs = [unit(base[i % 4] + 0.4 * rng.standard_normal((int(rng.integers(1, 20)), 24))) for i in range(30)]
+    queries = unit(base[:2, None, :] + 0.4 * rng.standard_normal((2, 6, 24)))
+    offsets = np.concatenate([[0], np.cumsum([d.shape[0] for d in docs])])
+    packed = np.concatenate(docs).astype(np.float16)
+    got = maxsim_packed(queries, packed, offsets, dtype="bfloat16", chunk_tokens=chunk_tokens)
+    for b in range(2):
+        want = _naive_fp32(queries[b], [d.astype(np.float16).astype(np.float32) for d in docs])
+        np.testing.assert_allclose(got[b], want, rtol=1e-2)
+    as_bf16 = torch.from_numpy(packed).to(torch.bfloat16)  # a bfloat16 working copy is used as is
+    np.testing.assert_allclose(maxsim_packed(queries, as_bf16, offsets, dtype="bfloat16"), got, rtol=1e-5)
