@@ -83,7 +83,10 @@ def _check(per_min: dict[str, float], minutes: float) -> None:
     assert per_min["threads"] * minutes < 3, per_min
 
 
-@pytest.mark.parametrize(("warmup_s", "seconds"), [(10.0, 20.0), pytest.param(120.0, 1200.0, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    ("warmup_s", "seconds"),
+    [(10.0, 20.0), pytest.param(120.0, 1200.0, marks=[pytest.mark.slow, pytest.mark.timeout(1800)])],
+)
 def test_no_growth_of_memory_files_or_threads(
     launcher: ForkLauncher, minilm_path: Path, tmp_path: Path, warmup_s: float, seconds: float
 ) -> None:
