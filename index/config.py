@@ -47,10 +47,10 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     kind: MultiVectorKind = "auto"  # "auto" = exact below auto_exact_max documents, two-stage above
     auto_exact_max: int = 5_000  # "auto": exact MaxSim scan below this many documents
     nlist: int | None = None  # token IVF lists; None = 4 * sqrt(tokens) at training time
-    nprobe: int = 8  # token IVF lists probed per query vector
+    nprobe: int = 16  # token IVF lists probed per query vector
     pq_m: int | None = None  # token IVF-PQ sub-quantizers (bytes per token code); None = dim // 8
-    token_k: int = 64  # nearest token vectors fetched per query vector in the candidate stage
-    rerank: int = 64  # documents (times k / 10, at least k) reranked with exact MaxSim
+    token_k: int = 512  # nearest token vectors fetched per query vector in the candidate stage
+    rerank: int = 100  # documents (times k / 10, at least k) reranked with exact MaxSim
     compact_ratio: float = 0.5  # dead-token fraction above which the token store is rewritten
     retrain_growth: float = 8.0  # retrain the token IVF once tokens exceed this multiple of its training set
     pool_factor: int = 1  # token pooling on add: keep ceil(m / pool_factor) cluster means per document; 1 = off

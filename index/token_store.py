@@ -56,6 +56,17 @@ class TokenStore:
             self._bf16 = torch.cat([self._bf16, fresh]) if have else fresh
         return self._bf16[: self._n_tok]
 
+    def gather_scan(self, slots: I64, bfloat16: bool) -> tuple[torch.Tensor, I64]:
+        """Rows of ``slots`` packed for scoring: copied from the bfloat16 working copy (``bfloat16``; built on
+        first use, so no per-query float16 conversion) or from the float16 matrix. ``(tokens, offsets)``."""
+        if not bfloat16:
+            tokens, offsets = self.gather(slots)
+            return torch.from_numpy(tokens), offsets
+        work, lens = self.scan_tokens(True), self._len[slots]
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        runs = [work[a : a + n] for a, n in zip(self._start[slots].tolist(), lens.tolist(), strict=True)]
+        return (torch.cat(runs) if runs else work[:0]), offsets
+
     def working_nbytes(self) -> int:
         """Bytes of the bfloat16 working copy (0 until an exact bfloat16 scan built it)."""
         return int(self._bf16.numel() * 2)
