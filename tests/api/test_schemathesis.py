@@ -47,6 +47,7 @@ def test_every_documented_operation_answers_as_documented(minilm_server: LiveSer
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = result.stdout.split("SUMMARY")[-1]
+    print(summary)  # `pytest -s` shows schemathesis' counts (operations, generated cases, failures)
     assert " passed" in summary and "failed" not in summary.lower()
     operations = sum(len(item) for item in httpx.get(f"{minilm_server.url}/docs/openapi.json").json()["paths"].values())
     assert f"Tested: {operations}" in summary, summary
