@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -218,21 +218,26 @@ class Batcher:
             if left <= 0 or not self._cond.wait(timeout=left):
                 return
 
-    def _batches(self) -> Iterator[list[_Work]]:
-        """Live batches, window after window, until `stop` (cancelled work is skipped and counted)."""
+    def _batches(self) -> Generator[list[_Work], None, None]:
+        """Live batches, window after window, until `stop` (cancelled work is skipped and counted).
+
+        Closing the generator, or `stop`, fails the unrun rest of the current window with `EncoderError`.
+        """
         while (window := self._take()) is not None:
             live = self._live(window)
             lengths = [len(w.item) for w in live]
             plan = plan_batches(
                 lengths, self._max_batch_tokens, self._max_batch_size, self._overhead_tokens, self._max_padding
             )
-            for n, rows in enumerate(plan):
-                if self._stopped:
-                    rest = self._live([live[i] for later in plan[n:] for i in later])
-                    self._finish(rest, [EncoderError(_SHUTTING_DOWN)] * len(rest), ran=False)
-                    return
-                if batch := self._live([live[i] for i in rows]):
-                    yield batch
+            taken = 0
+            try:
+                while taken < len(plan) and not self._stopped:
+                    taken += 1
+                    if batch := self._live([live[i] for i in plan[taken - 1]]):
+                        yield batch
+            finally:
+                rest = self._live([live[i] for rows in plan[taken:] for i in rows])
+                self._finish(rest, [EncoderError(_SHUTTING_DOWN)] * len(rest), ran=False)
 
     def _live(self, works: list[_Work]) -> list[_Work]:
         """`works` whose callers still wait; the others leave the queue counts as cancelled."""
@@ -257,6 +262,7 @@ class Batcher:
                 while self._claim_slot() and (batch := next(batches, None)) is not None:
                     self._handoff.put((batch, self._collate(batch)))
         finally:
+            batches.close()  # fails the rest of the window when stopping
             self._handoff.put(None)
 
     def _claim_slot(self) -> bool:
