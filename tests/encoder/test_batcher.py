@@ -209,7 +209,7 @@ def test_pipeline_admission_and_cancellation() -> None:
 
 @pytest.mark.parametrize("stage", ["collate", "forward"])
 def test_a_failing_stage_fails_only_its_own_batch(stage: str) -> None:
-    stages = _Stages(**{f"fail_{stage}": 2})  # type: ignore[arg-type]
+    stages = _Stages(**{f"fail_{stage}": 2})
     stages.gate.set()
     batcher = _piped(stages, max_batch_size=2)
 
