@@ -4,7 +4,8 @@
 `prompts`), does every tokenizer operation with the locking inside (`tokenize`, `detokenize`, `count_tokens`,
 `token_spans`, `render_chat`, ...), and encodes. Encoding has one implementation, `run(calls)`: servers await
 it (the shared batcher coalesces requests), scripts call `run_sync(calls)` (all inputs length-sorted into
-token-budget batches in the calling thread). Both share validation, tokenisation and the forward pass.
+token-budget batches in the calling thread). Both share validation, tokenisation and the forward pass, and
+both can prepare batch i + 1 while batch i runs (`pipelined`) and run the forward compiled (`compiled`).
 """
 
 from __future__ import annotations
