@@ -3,6 +3,11 @@ HTTP one-text-per-request rate and server padding, exact dense search on the GPU
 
     python benchmarks/bench_gpu.py [--n 20000] [--search-n 1000000]        # on a CUDA machine
     python benchmarks/bench_gpu.py --device cpu --small --no-http          # smoke run anywhere (a test uses it)
+    python benchmarks/bench_gpu.py --compile                                # + torch.compile rows, to choose by
+
+With `--compile` each model also gets a row measured in the same run: the forward-only ceiling compiled
+(`torch.compile(dynamic=True)`, widths bucketed to multiples of 64 on CUDA) next to the eager one, and ours
+with `ModelSpec(compile=True)` next to ours eager; compile time is excluded (the warm-up run compiles).
 
 On a CPU-only machine without `--device cpu` it exits with status 2 and says why.
 
@@ -40,6 +45,7 @@ import torch.nn.functional as F
 from benchmarks.corpus import mixed_corpus
 from encoder import Engine, ModelSpec, PoolingParams
 from encoder.batch import collate, plan_batches
+from encoder.compiled import bucket_width
 from encoder.types import TokenizedInput
 
 __all__ = ["main"]
@@ -77,8 +83,11 @@ def write_random_bert(folder: Path, tokenizer_dir: Path, small: bool) -> Path:
     return folder
 
 
-def forward_ceiling(path: Path, texts: list[str], device: str, budget: int) -> float:
-    """Tokens/s of the model's forward pass alone: pre-tokenised, length-sorted, collated on the device, fp16."""
+def forward_ceiling(path: Path, texts: list[str], device: str, budget: int, compiled: bool = False) -> float:
+    """Tokens/s of the model's forward pass alone: pre-tokenised, length-sorted, collated on the device, fp16.
+
+    `compiled`: the model under `torch.compile(dynamic=True)`, batch widths bucketed as ours does on CUDA.
+    """
     from transformers import AutoModel, AutoTokenizer
 
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -86,34 +95,59 @@ def forward_ceiling(path: Path, texts: list[str], device: str, budget: int) -> f
     ids = AutoTokenizer.from_pretrained(path)(texts, truncation=True, max_length=512)["input_ids"]
     items = [TokenizedInput(list(x)) for x in ids]
     plan = plan_batches([len(x) for x in items], budget, 256, max_padding=0.15)
-    batches = [collate([items[i] for i in rows], 0, device) for rows in plan]
+    bucket = compiled and device == "cuda"
+    batches = []
+    for rows in plan:
+        width = bucket_width(max(len(items[i]) for i in rows), 512) if bucket else None
+        batches.append(collate([items[i] for i in rows], 0, device, width))
+    run_model: Any = torch.compile(model, dynamic=True) if compiled else model
 
     def run() -> None:
         with torch.inference_mode():
             for b in batches:
-                model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+                run_model(input_ids=b.input_ids, attention_mask=b.attention_mask)
 
     return sum(len(x) for x in items) / timed(run, device)
 
 
-def offline_rows(name: str, path: Path, texts: list[str], device: str, budget: int) -> list[str]:
-    """Ours (fp16), sentence-transformers fp16 and the forward ceiling, in tokens/s, for one model."""
+def ours_rate(path: Path, texts: list[str], device: str, compiled: bool = False) -> tuple[float, int]:
+    """Tokens/s of `Engine.encode_sync` (fp16 on CUDA), and the token count; `compiled`: `ModelSpec.compile`."""
+    dtype = "float16" if device == "cuda" else "float32"
+    spec = ModelSpec(source=str(path), dtype=dtype, device=device, compile=compiled)  # type: ignore[arg-type]
+    engine = Engine.load(spec)
+    tokens = sum(engine.count_tokens(texts))
+    rate = tokens / timed(lambda: engine.encode_sync(texts, PoolingParams()), device)
+    fell_back = compiled and not engine.compiled
+    engine.close()
+    return (0.0 if fell_back else rate), tokens
+
+
+def offline_rows(
+    name: str, path: Path, texts: list[str], device: str, budget: int, compiled: bool = False
+) -> list[str]:
+    """Ours (fp16), sentence-transformers fp16 and the forward ceiling, in tokens/s, for one model;
+    with `compiled`, a second row: the compiled ceiling and ours compiled, each next to its eager twin."""
     from sentence_transformers import SentenceTransformer
 
-    dtype = "float16" if device == "cuda" else "float32"
-    engine = Engine.load(ModelSpec(source=str(path), dtype=dtype, device=device))  # type: ignore[arg-type]
-    tokens = sum(engine.count_tokens(texts))
-    ours = tokens / timed(lambda: engine.encode_sync(texts, PoolingParams()), device)
-    engine.close()
+    ours, tokens = ours_rate(path, texts, device)
     st = SentenceTransformer(str(path), device=device)
     if device == "cuda":
         st.half()
     peer = tokens / timed(lambda: st.encode(texts, batch_size=256), device)
     ceiling = forward_ceiling(path, texts, device, budget)
-    return [
+    rows = [
         f"{name}: ours {ours / 1e6:.3f} M tokens/s | sentence-transformers {peer / 1e6:.3f} M ({ours / peer:.2f}x) | "
         f"forward-only ceiling {ceiling / 1e6:.3f} M (ours {ours / ceiling:.2f}x of it)"
     ]
+    if compiled:
+        ours_c, _ = ours_rate(path, texts, device, compiled=True)
+        ceiling_c = forward_ceiling(path, texts, device, budget, compiled=True)
+        ours_note = f"{ours_c / 1e6:.3f} M ({ours_c / ours:.2f}x eager)" if ours_c else "fell back to eager"
+        rows.append(
+            f"{name} torch.compile: forward-only {ceiling_c / 1e6:.3f} M tokens/s ({ceiling_c / ceiling:.2f}x eager) | "
+            f"ours --compile {ours_note} | sentence-transformers {ours_c / peer:.2f}x"
+        )
+    return rows
 
 
 def parity_rows(path: Path, texts: list[str], device: str) -> list[str]:
@@ -194,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=None, help="texts (default 20000; 64 with --small)")
     parser.add_argument("--search-n", type=int, default=None, help="vectors (default 1000000; 2000 with --small)")
     parser.add_argument("--budget", type=int, default=65536, help="padded tokens per batch of the ceiling run")
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile: forward-only and ours")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench_gpu: no CUDA device is visible to torch; run it on a GPU machine (or --device cpu --small)")
@@ -204,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     print(f"device {name}; torch {torch.__version__}; {n} texts", flush=True)
     _emit(parity_rows(path, texts[:256], args.device))
-    _emit(offline_rows("all-MiniLM-L6-v2", path, texts, args.device, args.budget))
+    _emit(offline_rows("all-MiniLM-L6-v2", path, texts, args.device, args.budget, args.compile))
     with tempfile.TemporaryDirectory() as tmp:
         bert = write_random_bert(Path(tmp) / "bert", path, args.small)
-        _emit(offline_rows("BERT-base random", bert, texts, args.device, args.budget))
+        _emit(offline_rows("BERT-base random", bert, texts, args.device, args.budget, args.compile))
     if not args.no_http:
         _emit(http_rows(texts[: min(n, 5000)], args.device, (8,) if args.small else (64, 256)))
     _emit(search_rows(args.search_n or (2000 if args.small else 1_000_000), 384, args.device))

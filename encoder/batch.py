@@ -53,15 +53,18 @@ def _images(items: Sequence[TokenizedInput], device: torch.device) -> tuple[torc
     return torch.cat(pixels).to(device), torch.cat(grids).to(device)
 
 
-def collate(items: Sequence[TokenizedInput], pad_id: int, device: torch.device | str = "cpu") -> Batch:
-    """Right-pad `items` to the longest one. Right padding keeps positions correct for causal models too.
+def collate(
+    items: Sequence[TokenizedInput], pad_id: int, device: torch.device | str = "cpu", width: int | None = None
+) -> Batch:
+    """Right-pad `items` to the longest one (or to `width` columns when that is wider: bucketed shapes for a
+    compiled model). Right padding keeps positions correct for causal models too.
 
     Vectorised: each field is flattened once into a packed int64 buffer and scattered into the (b, L) grid
     through the boolean mask `arange(L) < lengths[:, None]`. On CUDA the grids are staged in pinned memory
     and copied with `non_blocking=True`, so the copy overlaps whatever the GPU is still running.
     """
     lengths = np.fromiter((len(it) for it in items), dtype=np.int64, count=len(items))
-    mask = np.arange(int(lengths.max())) < lengths[:, None]
+    mask = np.arange(max(int(lengths.max()), width or 0)) < lengths[:, None]
     ids = scatter_rows(_flat(items, "input_ids", None), mask, pad_id)
     attn = mask.astype(np.int64) if all(it.attention_mask is None for it in items) else None
     if attn is None:

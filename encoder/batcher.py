@@ -1,15 +1,22 @@
-"""Dynamic batching: many small async requests -> length-sorted batches under a token budget, one worker thread."""
+"""Dynamic batching: many small async requests -> length-sorted batches under a token budget.
+
+A plain `RunBatch` runs in one worker thread. `Stages` (collate, forward) run as a two-stage pipeline: a feeder
+thread plans and collates batch i + 1 (pinned memory, non-blocking copy on CUDA) while the model thread runs
+batch i, with at most `depth` collated batches alive at once, so memory stays bounded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
@@ -17,11 +24,21 @@ from encoder.batch import plan_batches
 from encoder.errors import EncoderError, OverloadedError
 from encoder.types import PoolingParams, TokenizedInput
 
-__all__ = ["BatchQueue", "Batcher", "BatcherStats", "RunBatch"]
+__all__ = ["BatchQueue", "Batcher", "BatcherStats", "RunBatch", "Stages"]
 
 log = logging.getLogger(__name__)
 
 RunBatch = Callable[[list[TokenizedInput], list[PoolingParams]], list[object]]  # one output per input
+B = TypeVar("B")
+_SHUTTING_DOWN = "the model is shutting down"
+
+
+@dataclass(frozen=True, slots=True)
+class Stages(Generic[B]):
+    """A `RunBatch` split in two so that the next batch is prepared while the model runs this one."""
+
+    collate: Callable[[list[TokenizedInput]], B]  # rows -> the model's input (padded, on the device); feeder thread
+    forward: Callable[[B, list[PoolingParams]], list[object]]  # that input -> one output per row; model thread
 
 
 @dataclass(slots=True)
@@ -30,6 +47,13 @@ class _Work:
     params: PoolingParams
     future: asyncio.Future[object]
     loop: asyncio.AbstractEventLoop
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """What the collate stage raised, carried to the batch's futures."""
+
+    error: Exception  # the exception, set on every future of the batch
 
 
 @dataclass(slots=True)
@@ -84,17 +108,19 @@ def _resolve(future: asyncio.Future[object], value: object) -> None:
 
 
 class Batcher:
-    """Owns one worker thread that runs `run(items, params)` under `torch.inference_mode`.
+    """Runs queued sequences in length-sorted batches: `run` in one worker thread, or `Stages` pipelined.
 
-    Admission is bounded by `max_queue` sequences: beyond it `submit` raises `OverloadedError` at once.
-    Each pass takes up to `lookahead` queued sequences, sorts them by length and splits them into batches
-    of at most `max_batch_size` rows and `max_batch_tokens` padded tokens (and, with `max_padding`, at most
-    that fraction of padding per batch). Cancelled work is skipped.
+    Admission is bounded by `max_queue` sequences (queued, collated or running): beyond it `submit` raises
+    `OverloadedError` at once. Each pass takes up to `lookahead` queued sequences, sorts them by length and
+    splits them into batches of at most `max_batch_size` rows and `max_batch_tokens` padded tokens (and, with
+    `max_padding`, at most that fraction of padding per batch). Cancelled work is skipped. With `Stages`, at
+    most `depth` collated batches exist at once (the running one included); an error in either stage reaches
+    exactly the futures of the batch it happened in. `stop` fails whatever has not run with `EncoderError`.
     """
 
     def __init__(
         self,
-        run: RunBatch,
+        run: RunBatch | Stages[Any],
         *,
         max_batch_tokens: int,
         max_batch_size: int,
@@ -102,9 +128,11 @@ class Batcher:
         max_wait_s: float = 0.0,
         overhead_tokens: int | None = None,
         max_padding: float | None = None,
+        depth: int = 2,
         name: str = "model",
     ) -> None:
-        self._run = run
+        self.pipelined = isinstance(run, Stages)  # two threads (feeder + model) instead of one
+        self._stages: Stages[Any] = run if isinstance(run, Stages) else Stages(list, run)
         self._overhead_tokens = overhead_tokens
         self._max_padding = max_padding
         self._max_wait_s = max_wait_s
@@ -112,12 +140,20 @@ class Batcher:
         self._max_batch_size = max_batch_size
         self._max_queue = max_queue
         self._lookahead = max(max_batch_size * 4, 64)
+        self._depth = max(1, depth)
+        self._in_flight = 0  # collated batches not yet finished by the model thread (pipeline only)
+        self._handoff: queue.SimpleQueue[tuple[list[_Work], object] | None] = queue.SimpleQueue()
         self._queue: deque[_Work] = deque()
         self._cond = threading.Condition()
         self._stopped = False
         self.stats = BatcherStats()
-        self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
-        self._thread.start()
+        loops = [("feed", self._feed_loop), ("batcher", self._model_loop)] if self.pipelined else []
+        self._threads = [
+            threading.Thread(target=target, name=f"{role}-{name}", daemon=True)
+            for role, target in loops or [("batcher", self._serial_loop)]
+        ]
+        for thread in self._threads:
+            thread.start()
 
     async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
         """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work."""
@@ -125,7 +161,7 @@ class Batcher:
         work = [_Work(it, p, loop.create_future(), loop) for it, p in zip(items, params, strict=True)]
         with self._cond:
             if self._stopped:
-                raise EncoderError("the model is shutting down")
+                raise EncoderError(_SHUTTING_DOWN)
             if self.stats.queued + len(work) > self._max_queue:
                 self.stats.rejected += len(work)
                 raise OverloadedError(
@@ -134,7 +170,7 @@ class Batcher:
                 )
             self._queue.extend(work)
             self.stats.queued += len(work)
-            self._cond.notify()
+            self._cond.notify_all()
         try:
             return list(await asyncio.gather(*(w.future for w in work)))
         finally:
@@ -143,14 +179,22 @@ class Batcher:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     def stop(self) -> None:
+        """Refuse new work, fail what has not run, and join the worker threads (10 s at most in all)."""
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-        self._thread.join(timeout=10)
+        deadline = time.monotonic() + 10
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            left = list(self._queue)
+            self._queue.clear()
+        self._finish(left, [EncoderError(_SHUTTING_DOWN)] * len(left), ran=False)
 
+    # -- taking work ---------------------------------------------------------------------------------
     def _take(self) -> list[_Work] | None:
         with self._cond:
             while not self._queue and not self._stopped:
@@ -174,39 +218,108 @@ class Batcher:
             if left <= 0 or not self._cond.wait(timeout=left):
                 return
 
-    def _loop(self) -> None:
-        with torch.inference_mode():
-            while (window := self._take()) is not None:
-                live = [w for w in window if not w.future.done()]
-                self._skip(len(window) - len(live))
-                lengths = [len(w.item) for w in live]
-                for rows in plan_batches(
-                    lengths, self._max_batch_tokens, self._max_batch_size, self._overhead_tokens, self._max_padding
-                ):
-                    batch = [live[i] for i in rows if not live[i].future.done()]
-                    self._skip(len(rows) - len(batch))
-                    if batch:
-                        self._run_one(batch)
+    def _batches(self) -> Generator[list[_Work], None, None]:
+        """Live batches, window after window, until `stop` (cancelled work is skipped and counted).
 
-    def _skip(self, skipped: int) -> None:
-        if skipped:
+        Closing the generator, or `stop`, fails the unrun rest of the current window with `EncoderError`.
+        """
+        while (window := self._take()) is not None:
+            live = self._live(window)
+            lengths = [len(w.item) for w in live]
+            plan = plan_batches(
+                lengths, self._max_batch_tokens, self._max_batch_size, self._overhead_tokens, self._max_padding
+            )
+            taken = 0
+            try:
+                while taken < len(plan) and not self._stopped:
+                    taken += 1
+                    if batch := self._live([live[i] for i in plan[taken - 1]]):
+                        yield batch
+            finally:
+                rest = self._live([live[i] for rows in plan[taken:] for i in rows])
+                self._finish(rest, [EncoderError(_SHUTTING_DOWN)] * len(rest), ran=False)
+
+    def _live(self, works: list[_Work]) -> list[_Work]:
+        """`works` whose callers still wait; the others leave the queue counts as cancelled."""
+        live = [w for w in works if not w.future.done()]
+        if skipped := len(works) - len(live):
             with self._cond:
                 self.stats.queued -= skipped
                 self.stats.cancelled += skipped
+        return live
 
-    def _run_one(self, batch: list[_Work]) -> None:
-        results: Sequence[object]
+    # -- running -------------------------------------------------------------------------------------
+    def _serial_loop(self) -> None:
+        with torch.inference_mode():
+            for batch in self._batches():
+                self._forward(batch, self._collate(batch))
+
+    def _feed_loop(self) -> None:
+        """Feeder thread: wait for a free slot, take the next batch, collate it, hand it to the model thread."""
+        batches = self._batches()
         try:
-            results = self._run([w.item for w in batch], [w.params for w in batch])
+            with torch.inference_mode():
+                while self._claim_slot() and (batch := next(batches, None)) is not None:
+                    self._handoff.put((batch, self._collate(batch)))
+        finally:
+            batches.close()  # fails the rest of the window when stopping
+            self._handoff.put(None)
+
+    def _claim_slot(self) -> bool:
+        """Block until fewer than `depth` collated batches exist, then count one more; False once stopped."""
+        with self._cond:
+            while self._in_flight >= self._depth and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _model_loop(self) -> None:
+        """Model thread: run each collated batch as it arrives, then free its slot."""
+        with torch.inference_mode():
+            while (handed := self._handoff.get()) is not None:
+                batch, collated = handed
+                try:
+                    if self._stopped:
+                        self._finish(batch, [EncoderError(_SHUTTING_DOWN)] * len(batch), ran=False)
+                    elif all(w.future.done() for w in batch):  # every caller left: skip the forward
+                        self._live(batch)
+                    else:  # rows cancelled since collating still run (the input holds them); answers are dropped
+                        self._forward(batch, collated)
+                finally:
+                    with self._cond:
+                        self._in_flight -= 1
+                        self._cond.notify_all()
+
+    def _collate(self, batch: list[_Work]) -> object:
+        try:
+            return self._stages.collate([w.item for w in batch])
         except Exception as exc:
-            log.exception("batch of %d failed", len(batch))
-            results = [exc] * len(batch)
-        widest = max(len(w.item) for w in batch)
+            log.exception("collating a batch of %d failed", len(batch))
+            return _Failed(exc)
+
+    def _forward(self, batch: list[_Work], collated: object) -> None:
+        results: Sequence[object]
+        if isinstance(collated, _Failed):
+            results = [collated.error] * len(batch)
+        else:
+            try:
+                results = self._stages.forward(collated, [w.params for w in batch])
+            except Exception as exc:
+                log.exception("batch of %d failed", len(batch))
+                results = [exc] * len(batch)
+        self._finish(batch, results, ran=True)
+
+    def _finish(self, batch: list[_Work], results: Sequence[object], *, ran: bool) -> None:
+        """Resolve `batch`'s futures with `results` and take them off the queue counts."""
         with self._cond:
             self.stats.queued -= len(batch)
-            self.stats.batches += 1
-            self.stats.sequences += len(batch)
-            self.stats.tokens += sum(len(w.item) for w in batch)
-            self.stats.padded_tokens += widest * len(batch)
+            if ran and batch:
+                self.stats.batches += 1
+                self.stats.sequences += len(batch)
+                self.stats.tokens += sum(len(w.item) for w in batch)
+                self.stats.padded_tokens += max(len(w.item) for w in batch) * len(batch)
         for w, value in zip(batch, results, strict=True):
-            w.loop.call_soon_threadsafe(_resolve, w.future, value)
+            with contextlib.suppress(RuntimeError):  # the caller's event loop has closed: nobody waits
+                w.loop.call_soon_threadsafe(_resolve, w.future, value)

@@ -4,7 +4,8 @@
 `prompts`), does every tokenizer operation with the locking inside (`tokenize`, `detokenize`, `count_tokens`,
 `token_spans`, `render_chat`, ...), and encodes. Encoding has one implementation, `run(calls)`: servers await
 it (the shared batcher coalesces requests), scripts call `run_sync(calls)` (all inputs length-sorted into
-token-budget batches in the calling thread). Both share validation, tokenisation and the forward pass.
+token-budget batches in the calling thread). Both share validation, tokenisation and the forward pass, and
+both can prepare batch i + 1 while batch i runs (`pipelined`) and run the forward compiled (`compiled`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 import torch
 
 from encoder.batch import Batch, collate, plan_batches
-from encoder.batcher import Batcher, BatcherStats, BatchQueue
+from encoder.batcher import Batcher, BatcherStats, BatchQueue, Stages
 from encoder.chat import chat_images, render_chat, split_rendered
+from encoder.compiled import CompiledForward, bucket_width
 from encoder.device import resolve_device, resolve_dtype
 from encoder.inputs import ImagePart, MultimodalInput
 from encoder.media import ImageLimits, load_image
@@ -60,6 +62,7 @@ class Engine(EngineText):
         self.image_limits = image_limits or ImageLimits()  # what an untrusted image may be (multimodal models)
         self._run_lock = threading.Lock()
         self._batcher: BatchQueue | None = None
+        self._compiled = CompiledForward(adapter.forward, adapter.info.name) if adapter.info.spec.compile else None
         self._pool = self._make_pool()
         adapter.tokenizer.attach_pool(self._pool)
 
@@ -143,9 +146,20 @@ class Engine(EngineText):
 
     @property
     def pipelined(self) -> bool:
-        """Whether `run_sync` prepares batch i + 1 while batch i runs (the spec's choice, else on CUDA)."""
+        """Whether batch i + 1 is prepared (planned, collated, copied) while batch i runs, in `run_sync` and
+        in the server's batcher: the spec's choice, else on CUDA only."""
         choice = self.info.spec.pipeline
         return self.device_type == "cuda" if choice is None else choice
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the forward pass runs under `torch.compile` (`ModelSpec.compile`, until a compile fails)."""
+        return self._compiled is not None and self._compiled.active
+
+    @property
+    def bucketed(self) -> bool:
+        """Whether batch widths are padded up to multiples of 64 (compiled on CUDA: bounds recompiles)."""
+        return self._compiled is not None and self.device_type == "cuda"
 
     def _make_pool(self) -> TokenizePool | None:
         hf = self._tokenizer.hf
@@ -186,7 +200,7 @@ class Engine(EngineText):
         if self._batcher is None:
             spec = self.info.spec
             self._batcher = Batcher(
-                self.run_batch,
+                Stages(self._collate, self._run_collated) if self.pipelined else self.run_batch,
                 max_batch_tokens=self.max_batch_tokens,
                 max_batch_size=spec.max_batch_size,
                 max_queue=spec.max_queue,
@@ -283,14 +297,21 @@ class Engine(EngineText):
     # -- running -------------------------------------------------------------------------------------
     def run_batch(self, items: list[TokenizedInput], params: list[PoolingParams]) -> list[object]:
         """Collate, run the backbone once, pool each row by its task. Called from one thread at a time."""
-        return self._run_collated(collate(items, self._adapter.pad_id, self._adapter.device), params)
+        return self._run_collated(self._collate(items), params)
+
+    def _collate(self, items: Sequence[TokenizedInput]) -> Batch:
+        """`items` padded onto the model's device (to a bucket width when `bucketed`); any thread."""
+        width = None
+        if self.bucketed:
+            width = bucket_width(max(len(it) for it in items), self.max_model_len)
+        return collate(items, self._adapter.pad_id, self._adapter.device, width)
 
     def _run_collated(self, batch: Batch, params: list[PoolingParams]) -> list[object]:
         """Run the backbone once on a collated `batch` and pool each row by its task."""
         out: list[object] = [None] * len(batch.items)
         filled = 0
         with self._run_lock, torch.inference_mode():
-            hidden = self._adapter.forward(batch)
+            hidden = self._adapter.forward(batch) if self._compiled is None else self._compiled(batch)
             for task in {p.task for p in params}:
                 rows = [i for i, p in enumerate(params) if p.task == task]
                 sub = batch.select(rows)
@@ -359,8 +380,7 @@ class Engine(EngineText):
             )
             window.last = plan[-1] if plan else None
             for rows in plan:
-                batch = collate([window.items[i] for i in rows], self._adapter.pad_id, self._adapter.device)
-                yield window, rows, batch
+                yield window, rows, self._collate([window.items[i] for i in rows])
 
     async def encode(
         self, prompts: Sequence[object], params: PoolingParams, opts: TokenOptions | None = None

@@ -83,7 +83,8 @@ class ModelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_wait_ms: float = 2.0  # with less than a batch queued, wait this long for more before running
     tokenize_workers: int | None = None  # parallel tokenisation chunks; None = 0 on CPU, cpus - 2 (<= 8) on CUDA
     tokenize_backend: TokenizeBackend = "process"  # where those chunks run (processes measured 1.44x, threads 1.20x)
-    pipeline: bool | None = None  # offline: batch i+1 prepared while batch i runs; None = on CUDA only
+    pipeline: bool | None = None  # batch i+1 prepared while batch i runs (offline and server); None = on CUDA only
+    compile: bool = False  # run the forward pass under torch.compile(dynamic=True); eager if compiling fails
     revision: str | None = None  # hub revision
 
     @property

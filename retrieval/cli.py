@@ -150,6 +150,17 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="sequences admitted and waiting per model; more get 429 with Retry-After (default 4096)",
     )
     serve.add_argument("--max-model-len", type=int, default=None, help="override the model's token limit")
+    serve.add_argument(
+        "--pipeline",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="prepare batch i+1 (collate, copy to the device) while batch i runs (default: on CUDA only)",
+    )
+    serve.add_argument(
+        "--compile",
+        action="store_true",
+        help="run each model's forward pass under torch.compile (first batches are slow; eager if it fails)",
+    )
     serve.add_argument("--hf-overrides", default=None, help="JSON merged into each model's config.json")
     serve.add_argument("--pooler-config", default=None, help='JSON, e.g. {"pooling_type": "MEAN"}')
     serve.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with checkpoints")
@@ -271,6 +282,8 @@ def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...
             max_model_len=args.max_model_len,
             max_wait_ms=args.max_wait_ms,
             max_queue=args.max_queue,
+            pipeline=args.pipeline,
+            compile=args.compile,
         )
         for arg in model_args
     )

@@ -105,6 +105,8 @@ def parse_model_arg(
     max_model_len: int | None = None,
     max_wait_ms: float | None = None,
     max_queue: int | None = None,
+    pipeline: bool | None = None,
+    compile: bool = False,
 ) -> ModelSpec:
     """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options.
 
@@ -127,6 +129,8 @@ def parse_model_arg(
         "pooler_config": msgspec.convert(pooler, PoolerConfig) if pooler else None,
         "trust_remote_code": trust_remote_code,
         "max_model_len": max_model_len,
+        "pipeline": pipeline,
+        "compile": compile,
     }
     if max_batch_tokens is not None:
         fields["max_batch_tokens"] = max_batch_tokens

@@ -1,4 +1,4 @@
-"""The dynamic batcher: merges concurrent requests, respects the budget, rejects when full, skips cancelled work."""
+"""The dynamic batcher: merges requests, respects the budget, rejects when full, skips cancelled work, pipelines."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import asyncio
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
 
-from encoder import Engine, ModelSpec, OverloadedError, PoolingParams, TokenizedInput
-from encoder.batcher import Batcher
+from encoder import EncoderError, Engine, ModelSpec, OverloadedError, PoolingParams, TokenizedInput
+from encoder.batcher import Batcher, Stages
 
 
 def test_concurrent_requests_are_merged_and_equal_offline(tiny_store: Callable[[str], Path]) -> None:
@@ -98,3 +99,150 @@ def test_stragglers_within_the_wait_join_the_batch() -> None:
     asyncio.run(go())
     assert seen == [2]
     batcher.stop()
+
+
+# -- the two-stage pipeline (Stages: a feeder thread collates batch i + 1 while the model runs batch i) -------
+
+
+class _Stages:
+    """Stand-in stages that record what ran and can block or fail on chosen first ids."""
+
+    def __init__(self, fail_collate: int | None = None, fail_forward: int | None = None) -> None:
+        self.gate = threading.Event()  # forward waits on it
+        self.collated: list[list[int]] = []  # first ids of every row, per collate call
+        self.ran: list[list[int]] = []  # per forward call
+        self.fail_collate, self.fail_forward = fail_collate, fail_forward
+
+    def collate(self, items: list[TokenizedInput]) -> torch.Tensor:
+        ids = [it.input_ids[0] for it in items]
+        if self.fail_collate in ids:
+            raise RuntimeError(f"collate failed on {self.fail_collate}")
+        self.collated.append(ids)
+        return torch.tensor(ids, dtype=torch.float32)
+
+    def forward(self, batch: torch.Tensor, params: list[PoolingParams]) -> list[object]:
+        self.gate.wait(10)
+        ids = [int(x) for x in batch.tolist()]
+        if self.fail_forward in ids:
+            raise RuntimeError(f"forward failed on {self.fail_forward}")
+        self.ran.append(ids)
+        return [row * 10 for row in batch]
+
+
+def _ints(outputs: object) -> list[int]:
+    return [int(t) for t in cast(list[torch.Tensor], outputs)]
+
+
+def _items(*ids: int) -> list[TokenizedInput]:
+    return [TokenizedInput([i]) for i in ids]
+
+
+def _piped(stages: _Stages, **kw: int) -> Batcher:
+    options = {"max_batch_tokens": 100, "max_batch_size": 1, "max_queue": 100} | kw
+    return Batcher(Stages(stages.collate, stages.forward), **options)  # type: ignore[arg-type]
+
+
+def test_pipeline_results_equal_the_serial_ones(tiny_store: Callable[[str], Path]) -> None:
+    path = str(tiny_store("bert_st_mean"))
+    texts = [f"text {i} " + "word " * (i % 23) for i in range(48)]
+
+    async def online(engine: Engine) -> list[torch.Tensor]:
+        results = await asyncio.gather(*(engine.encode(texts[i : i + 3], PoolingParams()) for i in range(0, 48, 3)))
+        return [out for r in results for out in r.outputs]
+
+    serial, piped = (Engine.load(ModelSpec(source=path, pipeline=p, max_batch_tokens=96)) for p in (False, True))
+    try:
+        assert isinstance(piped.batcher, Batcher) and piped.batcher.pipelined
+        assert isinstance(serial.batcher, Batcher) and not serial.batcher.pipelined
+        want, got = asyncio.run(online(serial)), asyncio.run(online(piped))
+        assert piped.batcher.stats.batches > 1 and piped.batcher.stats.queued == 0
+        for a, b in zip(want, got, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+        offline = serial.encode_sync(texts, PoolingParams()).outputs
+        for a, b in zip(offline, got, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    finally:
+        serial.close()
+        piped.close()
+
+
+def test_pipeline_keeps_at_most_depth_collated_batches() -> None:
+    stages = _Stages()
+    batcher = _piped(stages, depth=2)
+
+    async def go() -> None:
+        pending = asyncio.ensure_future(batcher.submit(_items(1, 2, 3, 4, 5), [PoolingParams()] * 5))
+        await asyncio.sleep(0.2)  # the model blocks on batch 1
+        assert len(stages.collated) == 2  # batch 1 running, batch 2 ready, batch 3 not collated
+        assert batcher.stats.queued == 5  # still admitted: the bound of max_queue counts them
+        stages.gate.set()
+        assert _ints(await pending) == [10, 20, 30, 40, 50]
+
+    asyncio.run(go())
+    assert sorted(stages.ran) == [[1], [2], [3], [4], [5]]
+    batcher.stop()
+
+
+def test_pipeline_admission_and_cancellation() -> None:
+    stages = _Stages()
+    batcher = _piped(stages, max_queue=3)
+
+    async def go() -> None:
+        first = asyncio.ensure_future(batcher.submit(_items(1), [PoolingParams()]))
+        await asyncio.sleep(0.1)  # 1 runs (blocked)
+        doomed = asyncio.ensure_future(batcher.submit(_items(2), [PoolingParams()]))
+        kept = asyncio.ensure_future(batcher.submit(_items(3), [PoolingParams()]))
+        await asyncio.sleep(0.1)  # 2 is collated and waits; 3 is queued
+        with pytest.raises(OverloadedError, match="overloaded"):
+            await batcher.submit(_items(4), [PoolingParams()])
+        doomed.cancel()
+        await asyncio.sleep(0.05)
+        stages.gate.set()
+        assert _ints(await first) == [10] and _ints(await kept) == [30]
+
+    asyncio.run(go())
+    assert stages.ran == [[1], [3]]  # the cancelled batch never reached the model
+    stats = batcher.stats
+    assert (stats.rejected, stats.cancelled, stats.queued, stats.sequences) == (1, 1, 0, 2)
+    batcher.stop()
+
+
+@pytest.mark.parametrize("stage", ["collate", "forward"])
+def test_a_failing_stage_fails_only_its_own_batch(stage: str) -> None:
+    stages = _Stages(**{f"fail_{stage}": 2})
+    stages.gate.set()
+    batcher = _piped(stages, max_batch_size=2)
+
+    async def go() -> list[list[object] | BaseException]:
+        calls = [batcher.submit(_items(i, i + 10), [PoolingParams()] * 2) for i in (1, 2, 3)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    ok1, bad, ok3 = asyncio.run(go())
+    assert isinstance(bad, RuntimeError) and str(bad) == f"{stage} failed on 2"
+    assert [_ints(r) for r in (ok1, ok3)] == [[10, 110], [30, 130]]
+    assert batcher.stats.queued == 0 and batcher.alive
+    batcher.stop()
+
+
+def test_stop_fails_pending_work_and_leaves_no_thread() -> None:
+    before = set(threading.enumerate())
+    stages = _Stages()
+    batcher = _piped(stages)
+    assert len(set(threading.enumerate()) - before) == 2 and batcher.alive  # feeder + model
+
+    async def go() -> list[object]:
+        calls = [asyncio.ensure_future(batcher.submit(_items(i), [PoolingParams()])) for i in (1, 2, 3, 4)]
+        await asyncio.sleep(0.1)  # 1 runs (blocked), 2 is collated, 3 and 4 wait in the feeder's window
+        stopping = asyncio.get_running_loop().run_in_executor(None, batcher.stop)
+        await asyncio.sleep(0.05)
+        stages.gate.set()  # let batch 1 finish
+        await stopping
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    first, *rest = asyncio.run(go())
+    assert _ints(first) == [10]
+    assert all(isinstance(r, EncoderError) and "shutting down" in str(r) for r in rest)
+    assert stages.ran == [[1]] and not batcher.alive and batcher.stats.queued == 0
+    assert not [t for t in set(threading.enumerate()) - before if t.name.endswith("-model")]
+    with pytest.raises(EncoderError, match="shutting down"):
+        asyncio.run(batcher.submit(_items(5), [PoolingParams()]))

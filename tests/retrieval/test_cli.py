@@ -66,6 +66,19 @@ def test_every_flag_reaches_the_model_specs() -> None:
     assert (cfg.host, cfg.port, cfg.data_dir, cfg.admin_keys) == ("127.0.0.2", 9001, "/tmp/d", ("k",))
 
 
+def test_pipeline_and_compile_flags_and_config_file(tmp_path: Path) -> None:
+    (plain,) = config_from_args(["serve", "--model", "/m/a"]).models
+    assert (plain.pipeline, plain.compile) == (None, False)  # pipeline: the engine decides (on CUDA only)
+    (on,) = config_from_args(["serve", "--model", "/m/a", "--pipeline", "--compile"]).models
+    assert (on.pipeline, on.compile) == (True, True)
+    (off,) = config_from_args(["serve", "--model", "/m/a", "--no-pipeline"]).models
+    assert (off.pipeline, off.compile) == (False, False)
+    file = tmp_path / "config.json"
+    file.write_text('{"models": [{"source": "/m/x", "compile": true, "pipeline": false}]}')
+    (spec,) = config_from_args(["serve", "--config", str(file)], env={}).models
+    assert (spec.pipeline, spec.compile) == (False, True)
+
+
 @pytest.mark.parametrize(
     "flags",
     [["--hf-overrides", "[1]"], ["--pooler-config", "{bad"], ["--pooler-config", '{"pooling": "CLS"}']],
