@@ -28,7 +28,13 @@ __all__ = ["COLLECTION", "MV_MODEL", "SPEC", "Doc", "Op", "Tally", "VectorWriter
 
 COLLECTION = "vcrash"
 MV_MODEL = "mv"  # served name of the tiny ColBERT (its query side is never used: searches are "more like this")
-SPEC = {"name": COLLECTION, "dense_model": "tiny", "multivector_model": MV_MODEL, "chunking": {"mode": "truncate"}}
+SPEC = {
+    "name": COLLECTION,
+    "dense_model": "tiny",
+    "multivector_model": MV_MODEL,
+    "chunking": {"mode": "truncate"},
+    "index": {"multivector": {"dtype": "float32"}},  # fp32 MaxSim, so scores equal the numpy reference at 1e-4
+}
 DENSE_DIM, MV_DIM = 32, 16  # widths of the tiny BERT and the tiny ColBERT
 DOCS = f"/v1/collections/{COLLECTION}/documents"
 F32 = npt.NDArray[np.float32]
