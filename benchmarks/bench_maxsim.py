@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from poolers.maxsim import maxsim_packed
 
-FLOOR = 10.0
 FLOP_FLOOR = 0.5  # maxsim_packed bf16 GFLOP/s over torch bf16 matmul GFLOP/s on the same shapes
 BASELINE = "numpy loop (baseline)"
 SINGLE = "numpy loop, BLAS 1 thread"
@@ -165,11 +164,11 @@ def _report(times: dict[str, list[float]], args: argparse.Namespace) -> int:
         print(f"{name:<28} {args.docs / best:>12,.0f} {args.docs / median:>14,.0f} {base / best:>13.1f}x")
     best_ours = min(min(times[name]) for name in OURS)
     ours = base / best_ours
-    verdict = "OK" if ours >= FLOOR else "BELOW FLOOR"
-    print(f"maxsim_packed fp32 (best setting) vs {BASELINE}: {ours:.1f}x (floor {FLOOR:.0f}x) -> {verdict}")
+    print(f"maxsim_packed fp32 (best setting) vs {BASELINE}: {ours:.1f}x (informational: the 10x-a-loop floor was")
+    print("withdrawn in issue 10, the loop already runs near this CPU's fp32 matmul rate; see the FLOP-rate floor)")
     if SINGLE in times:
         print(f"maxsim_packed fp32 (best setting) vs {SINGLE}: {min(times[SINGLE]) / best_ours:.1f}x")
-    return 0 if ours >= FLOOR else 1
+    return 0
 
 
 if __name__ == "__main__":
