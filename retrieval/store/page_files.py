@@ -9,7 +9,6 @@ file, never a reference to a missing one. Every write-then-commit and every garb
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
+from index.persist import atomic_write_bytes
 from retrieval.errors import NotFoundError, StorageError
 
 __all__ = ["PageFileKind", "PageFiles", "digest_of"]
@@ -35,25 +35,6 @@ def digest_of(png: bytes) -> str:
     'e3b0c44298fc'
     """
     return hashlib.sha256(png).hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder: write, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class PageFiles:
@@ -79,9 +60,9 @@ class PageFiles:
         try:
             image.parent.mkdir(parents=True, exist_ok=True)
             if not thumb.exists():
-                _write_atomic(thumb, thumbnail)
+                atomic_write_bytes(thumb, thumbnail)
             if not image.exists():
-                _write_atomic(image, png)
+                atomic_write_bytes(image, png)
         except OSError as exc:
             raise StorageError(f"page image {image}: writing failed ({exc})", received=type(exc).__name__) from exc
         return digest
