@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-__all__ = ["ExecLauncher", "ForkLauncher", "Launcher", "Opened", "ServerProcess"]
+__all__ = ["CrashDriver", "ExecLauncher", "ForkLauncher", "Launcher", "Opened", "ServerProcess"]
 
 ROOT = Path(__file__).resolve().parents[2]
 FORKSERVER = Path(__file__).with_name("_forkserver.py")
@@ -206,3 +207,30 @@ class ServerProcess:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
+
+
+class CrashDriver:
+    """One data directory through a succession of killed server processes: what every crash harness shares
+    (start and collection creation, joining its writer threads into the tally); subclasses stream their own
+    writes and check against their own reference of acknowledged states."""
+
+    def __init__(self, server: ServerProcess, seed: int, spec: dict[str, Any], tally: Any) -> None:
+        self.server = server
+        self.rng = random.Random(seed)
+        self.spec = spec  # `POST /v1/collections` body
+        self.states: dict[str, Any] = {}  # document id -> acknowledged state (None: deleted)
+        self.tally = tally  # counts with at least `acked_ops` and `acked_docs`
+
+    def begin(self) -> None:
+        self.server.start()
+        with self.server.client() as client:
+            assert client.post("/v1/collections", json=self.spec).status_code == 201
+
+    def join_writers(self, writers: list[Any]) -> list[Any]:
+        """Wait for the writer threads (each must end without error); their in-flight ops, if any."""
+        for writer in writers:
+            writer.join(timeout=60)
+            assert not writer.is_alive() and writer.error is None, writer.error
+            self.tally.acked_ops += writer.acked_ops
+            self.tally.acked_docs += writer.acked_docs
+        return [w.pending for w in writers if w.pending is not None]

@@ -11,7 +11,6 @@ flipped, truncated, another format version, a file missing) is detected, never s
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api._crash import ForkLauncher, ServerProcess
-from tests.api._vector_crash import COLLECTION, MV_MODEL, SPEC, Op, State, Tally, VectorWriter, check
+from tests.api._crash import CrashDriver, ForkLauncher, ServerProcess
+from tests.api._vector_crash import COLLECTION, MV_MODEL, SPEC, Op, Tally, VectorWriter, check
 
 FAMILIES = ("dense", "multivector", "bm25")
 SNAPSHOT_INTERVAL_S = 0.05
@@ -57,19 +56,11 @@ def _saving(data_dir: Path) -> bool:
     return any(".tmp-" in name for name in _leftovers(data_dir))
 
 
-class Crasher:
-    """One data directory through a succession of killed server processes."""
+class Crasher(CrashDriver):
+    """One data directory through a succession of killed server processes (vector writes, numpy reference)."""
 
     def __init__(self, server: ServerProcess, seed: int) -> None:
-        self.server = server
-        self.rng = random.Random(seed)
-        self.states: dict[str, State] = {}  # document id -> acknowledged state
-        self.tally = Tally()
-
-    def begin(self) -> None:
-        self.server.start()
-        with self.server.client() as client:
-            assert client.post("/v1/collections", json=SPEC).status_code == 201
+        super().__init__(server, seed, SPEC, Tally())
 
     def cycle(self, during_save: bool) -> None:
         """Stream writes, SIGKILL (given `during_save`, at the first moment a snapshot file is being written,
@@ -85,7 +76,7 @@ class Crasher:
         while during_save and not _saving(self.server.data_dir) and time.monotonic() < deadline:
             time.sleep(0.0005)
         self.server.kill()
-        pending = self._join(writers)
+        pending: list[Op] = self.join_writers(writers)
         left = _leftovers(self.server.data_dir)
         self.tally.mid_file += any(".tmp-" in name for name in left)
         self.tally.mid_save += any(".tmp-" not in name for name in left)
@@ -95,14 +86,6 @@ class Crasher:
         with self.server.client() as client:
             check(client, self.states, pending, self.rng, self.tally)
         self.tally.cycles += 1
-
-    def _join(self, writers: list[VectorWriter]) -> list[Op]:
-        for writer in writers:
-            writer.join(timeout=60)
-            assert not writer.is_alive() and writer.error is None, writer.error
-            self.tally.acked_ops += writer.acked_ops
-            self.tally.acked_docs += writer.acked_docs
-        return [w.pending for w in writers if w.pending is not None]
 
 
 @pytest.mark.parametrize(

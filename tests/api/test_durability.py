@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.api._crash import ExecLauncher, ForkLauncher, Launcher, ServerProcess
-from tests.api._crash_stream import COLLECTION, MODES, SPEC, Op, State, Tally, Version, Writer, search, verify
+from tests.api._crash import CrashDriver, ExecLauncher, ForkLauncher, Launcher, ServerProcess
+from tests.api._crash_stream import COLLECTION, MODES, SPEC, Op, Tally, Version, Writer, search, verify
 
 FAMILIES = MODES  # the crash collection's index families (dense + BM25)
 
@@ -50,33 +50,17 @@ def _saving(data_dir: Path) -> bool:
     return any(".tmp-" in name for _, present in _snapshot_files(data_dir).values() for name in present)
 
 
-class CrashRun:
+class CrashRun(CrashDriver):
     """One data directory through many server processes; `states` is the model of acknowledged writes."""
 
     def __init__(self, server: ServerProcess, seed: int) -> None:
-        self.server = server
-        self.rng = random.Random(seed)
-        self.states: dict[str, State] = {}  # document id -> acknowledged state
-        self.tally = Tally()
-
-    def begin(self) -> None:
-        self.server.start()
-        with self.server.client() as client:
-            assert client.post("/v1/collections", json=SPEC).status_code == 201
+        super().__init__(server, seed, SPEC, Tally())
 
     def _writers(self, stop: threading.Event) -> list[Writer]:
         writers = [Writer(self.server.url, f"w{k}", self.states, self.rng.getrandbits(32), stop) for k in range(2)]
         for writer in writers:
             writer.start()
         return writers
-
-    def _finish(self, writers: list[Writer]) -> list[Op]:
-        for writer in writers:
-            writer.join(timeout=60)
-            assert not writer.is_alive() and writer.error is None, writer.error
-            self.tally.acked_ops += writer.acked_ops
-            self.tally.acked_docs += writer.acked_docs
-        return [w.pending for w in writers if w.pending is not None]
 
     def cycle(self, seconds: float, kill_when: Callable[[], bool] | None = None) -> None:
         """Stream writes, SIGKILL the server after `seconds` (then, given `kill_when`, at the first instant it
@@ -87,7 +71,7 @@ class CrashRun:
         while kill_when is not None and not kill_when() and time.monotonic() < deadline:
             time.sleep(0.0005)
         self.server.kill()
-        pending = self._finish(writers)
+        pending: list[Op] = self.join_writers(writers)
         files = _snapshot_files(self.server.data_dir)
         self.tally.partial_snapshots += any(present - named - {"manifest.json"} for named, present in files.values())
         complete = all("manifest.json" in present for _, present in files.values())
@@ -99,7 +83,7 @@ class CrashRun:
         writers = self._writers(stop)
         time.sleep(seconds)
         stop.set()
-        assert self._finish(writers) == []
+        assert self.join_writers(writers) == []
         self.server.terminate()
         stopped()
         self._restart_and_verify([], expect_snapshot=True)
