@@ -88,6 +88,11 @@ class BatchQueue(Protocol):
         """Outputs of `items` (same order); raises `OverloadedError` when admission is full."""
         ...
 
+    def check_room(self, sequences: int) -> None:
+        """Raise `OverloadedError` at once if `sequences` more would be refused now: a cheap look before the
+        inputs are tokenised, so an overloaded server refuses without doing that work (`submit` decides)."""
+        ...
+
     @property
     def alive(self) -> bool:
         """False once the queue can no longer run work (worker thread or engine process gone)."""
@@ -162,12 +167,7 @@ class Batcher:
         with self._cond:
             if self._stopped:
                 raise EncoderError(_SHUTTING_DOWN)
-            if self.stats.queued + len(work) > self._max_queue:
-                self.stats.rejected += len(work)
-                raise OverloadedError(
-                    f"the server is overloaded: {self.stats.queued} sequences are queued "
-                    f"(limit {self._max_queue}); retry later"
-                )
+            self._refuse_beyond(len(work))
             self._queue.extend(work)
             self.stats.queued += len(work)
             self._cond.notify_all()
@@ -176,6 +176,19 @@ class Batcher:
         finally:
             for w in work:
                 w.future.cancel()
+
+    def check_room(self, sequences: int) -> None:
+        """See `BatchQueue.check_room`: reads the queue depth without the lock (a stale read only defers the
+        decision to `submit`, which holds it)."""
+        self._refuse_beyond(sequences)
+
+    def _refuse_beyond(self, sequences: int) -> None:
+        queued = self.stats.queued
+        if queued + sequences > self._max_queue:
+            self.stats.rejected += sequences
+            raise OverloadedError(
+                f"the server is overloaded: {queued} sequences are queued (limit {self._max_queue}); retry later"
+            )
 
     @property
     def alive(self) -> bool:

@@ -340,7 +340,9 @@ class Engine(EngineText):
         return results
 
     async def run(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
-        """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread."""
+        """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread,
+        after a look at the queue so that an overloaded server refuses before tokenising."""
+        self.batcher.check_room(sum(len(c.prompts) for c in calls))
         resolved, items = await asyncio.to_thread(self._prepare_all, calls)
         flat_items, flat_params = _flatten(resolved, items)
         outputs = await self.batcher.submit(flat_items, flat_params)

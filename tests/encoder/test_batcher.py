@@ -44,6 +44,40 @@ def _blocking_batcher(max_queue: int) -> tuple[Batcher, threading.Event, list[in
     return Batcher(run, max_batch_tokens=100, max_batch_size=1, max_queue=max_queue), gate, seen
 
 
+def test_a_full_queue_refuses_before_tokenising(
+    tiny_store: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An overloaded server must answer 429 without doing the request's work first: `Engine.run` and `score`
+    look at the queue (`check_room`) before tokenising, and `submit` still has the last word."""
+    from retrieval.serving.scoring import score
+
+    engine = Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean"))))
+    batcher, gate, _ = _blocking_batcher(max_queue=2)
+    engine.attach_batcher(batcher)
+    prepared: list[int] = []
+    real_prepare = engine.prepare
+    monkeypatch.setattr(engine, "prepare", lambda *a, **k: prepared.append(1) or real_prepare(*a, **k))
+
+    async def run() -> None:
+        batcher.check_room(2)  # room for two
+        first = asyncio.ensure_future(engine.encode(["a", "b"], PoolingParams()))
+        await asyncio.sleep(0.05)
+        assert len(prepared) == 1 and batcher.stats.queued == 2
+        for refused in (engine.encode(["c"], PoolingParams()), score(engine, "q", ["d"])):
+            with pytest.raises(OverloadedError, match=r"2 sequences are queued \(limit 2\)"):
+                await refused
+        assert len(prepared) == 1  # neither refused request was tokenised
+        with pytest.raises(OverloadedError):
+            batcher.check_room(1)
+        gate.set()
+        assert len((await first).outputs) == 2
+        batcher.check_room(2)  # room again
+
+    asyncio.run(run())
+    assert batcher.stats.rejected == 3  # sequences refused: "c", "d", and the one of the bare check_room(1)
+    engine.close()
+
+
 def test_full_queue_is_rejected_at_once() -> None:
     batcher, gate, _ = _blocking_batcher(max_queue=2)
 
