@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        access_log=config.access_log,
         timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
     )
     _draining_server(uv_config, lifecycle, config.drain_timeout_s).run()

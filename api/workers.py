@@ -91,7 +91,9 @@ def run_api_worker(config: ServiceConfig, index: int, sock: socket.socket, engin
         sockets.append(private)
     else:
         asgi = forward_store_routes(app, store_socket, STORE_PREFIXES)  # type: ignore[assignment]
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level=config.log_level, log_config=None, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, log_level=config.log_level, access_log=config.access_log, log_config=None, lifespan="on")
+    )
     server.run(sockets=sockets)
 
 

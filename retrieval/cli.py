@@ -197,6 +197,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="concurrent search/evaluate requests; more get 429 with Retry-After (default 32)",
     )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
+    serve.add_argument(
+        "--disable-uvicorn-access-log",
+        action="store_const",
+        const=False,
+        default=None,
+        dest="access_log",
+        help="no log line per request (as in vLLM); errors and life-cycle events are still logged",
+    )
     _add_image_flags(serve)
     _add_worker_flags(serve)
 
@@ -238,6 +246,7 @@ _PLAIN_FLAGS = (
     "data_dir",
     "max_body_bytes",
     "log_level",
+    "access_log",
     "io_processor_plugin",
     "image_max_bytes",
     "image_max_pixels",

@@ -39,6 +39,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_finished_jobs: int = 256  # finished background jobs kept for `GET /v1/jobs/{id}`
     snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level
+    access_log: bool = True  # uvicorn's one line per request (vLLM's --disable-uvicorn-access-log turns it off)
     io_processor_plugin: str | None = None  # entry point name serving /pooling `task: "plugin"`
     image_max_bytes: _Positive = _IMAGE_DEFAULTS.max_bytes  # an image's encoded bytes (413 above)
     image_max_pixels: _Positive = _IMAGE_DEFAULTS.max_pixels  # an image's width*height (413 above)

@@ -66,6 +66,14 @@ def test_every_flag_reaches_the_model_specs() -> None:
     assert (cfg.host, cfg.port, cfg.data_dir, cfg.admin_keys) == ("127.0.0.2", 9001, "/tmp/d", ("k",))
 
 
+def test_the_access_log_is_on_unless_disabled(tmp_path: Path) -> None:
+    assert config_from_args(["serve"]).access_log is True
+    assert config_from_args(["serve", "--disable-uvicorn-access-log"]).access_log is False
+    path = tmp_path / "c.json"
+    path.write_text('{"access_log": false}')
+    assert config_from_args(["serve", "--config", str(path)]).access_log is False
+
+
 def test_pipeline_and_compile_flags_and_config_file(tmp_path: Path) -> None:
     (plain,) = config_from_args(["serve", "--model", "/m/a"]).models
     assert (plain.pipeline, plain.compile) == (None, False)  # pipeline: the engine decides (on CUDA only)
