@@ -1,10 +1,10 @@
 """Overload figures of a real `retrieval serve` process (the bundled all-MiniLM-L6-v2): capacity of a mixed
-embed / search / rerank load (closed loop, 4 clients), then an open-loop load at 3x that rate.
+embed / search / rerank load (closed loop, 4 clients), then an open-loop load at 3x that rate (`--factor`).
 
 Prints admitted throughput, reject latency p50/p99, admitted p50/p99, peak RSS and the recovery latency right
 after the load stops next to the unloaded baseline. Same scenario as tests/api/test_overload.py.
 
-    python benchmarks/bench_overload.py [--seconds 20] [--max-queue 48] [--max-inflight-search 4]
+    python benchmarks/bench_overload.py [--seconds 20] [--factor 3] [--max-queue 48] [--max-inflight-search 4]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.api.test_overload import run_overload  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the 3x load is held")
+    parser.add_argument("--factor", type=float, default=3.0, help="offered load as a multiple of the capacity")
     parser.add_argument("--max-queue", type=int, default=48, help="server --max-queue (sequences)")
     parser.add_argument("--max-inflight-search", type=int, default=4, help="server --max-inflight-search")
     args = parser.parse_args()
@@ -39,7 +40,7 @@ def main() -> None:
                 for start in range(0, 64, 16):
                     docs = [{"id": str(i), "text": f"document {i} about foxes"} for i in range(start, start + 16)]
                     c.post("/v1/collections/default/documents", json={"documents": docs}).raise_for_status()
-            fig = run_overload(server, args.seconds)
+            fig = run_overload(server, args.seconds, args.factor)
         finally:
             server.terminate()
             launcher.close()
