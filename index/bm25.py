@@ -52,6 +52,9 @@ def tokenize(texts: list[str], config: BM25Config) -> list[list[str]]:
     return [list(t) for t in out]
 
 
+_MIN_DEAD_TO_COMPACT = 256  # dead slots below which compaction is not worth a pass
+
+
 class BM25Index:
     """Texts under external int64 ids, searched with BM25."""
 
@@ -80,12 +83,25 @@ class BM25Index:
             self._texts.extend(texts)
             self._tokens.extend(tokenize(texts, self.config))
             self._engine = None
+            self._compact_if_half_dead()
 
     def remove(self, ids: Any) -> None:
         """Remove ``ids`` (unknown ids are ignored); removed ids are never returned again."""
         for s in self._slots.release(as_ids(ids)).tolist():
             self._texts[s] = self._tokens[s] = None
             self._engine = None
+        self._compact_if_half_dead()
+
+    def _compact_if_half_dead(self) -> None:
+        """Drop removed and replaced slots once they are half of all slots: without it a collection that keeps
+        upserting grows by a slot per write forever (amortised O(1) per write)."""
+        if self._slots.n_dead <= max(_MIN_DEAD_TO_COMPACT, self._slots.n_slots // 2):
+            return
+        slots, keep = self._slots.compacted()
+        kept = keep.tolist()
+        self._texts = [self._texts[s] for s in kept]
+        self._tokens = [self._tokens[s] for s in kept]
+        self._slots, self._engine = slots, None
 
     def _index(self) -> bm25s.BM25:
         if self._engine is None:

@@ -28,7 +28,7 @@ class DenseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     hnsw_m: int = 32  # HNSW neighbours per node
     ef_construction: int = 80  # HNSW build beam width
     ef_search: int = 128  # HNSW search beam width (raised to >= 2k per search)
-    compact_ratio: float = 0.3  # tombstone fraction above which HNSW is rebuilt on remove
+    compact_ratio: float = 0.3  # dead-slot fraction above which HNSW is rebuilt (flat: its ids renumbered)
     retrain_growth: float = 8.0  # IVF is retrained once it holds this many times its training size
     device: DeviceChoice = "auto"  # "auto": flat/IVF search on a faiss GPU, else flat on a CUDA torch
 

@@ -106,6 +106,19 @@ class DenseIndex:
         outgrown = built.trained_on > 0 and n > self.config.retrain_growth * built.trained_on
         if stale_kind or outgrown or (built.positional and dead > self.config.compact_ratio):
             self.rebuild()
+        elif dead > self.config.compact_ratio and isinstance(built.index, faiss.IndexIDMap2):
+            self._renumber(built.index)
+
+    def _renumber(self, index: faiss.IndexIDMap2) -> None:
+        """Flat id-native index: drop dead slots from the slot map by renumbering FAISS's ids in place (no
+        vector moves, no retraining). Without it the slot map grows by a slot per upsert forever."""
+        slots, keep = self._slots.compacted()
+        old_to_new = np.full(self._slots.n_slots, -1, np.int64)
+        old_to_new[keep] = np.arange(keep.size, dtype=np.int64)
+        faiss.copy_array_to_vector(old_to_new[faiss.vector_to_array(index.id_map)], index.id_map)
+        index.construct_rev_map()
+        self._slots = slots
+        self._gpu.invalidate()
 
     def rebuild(self) -> None:
         """Rebuild (and retrain) the FAISS index over the live vectors, dropping every tombstone.

@@ -69,6 +69,26 @@ def test_remove_upsert_filter_and_save_load(corpus, tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.search(queries, 10).ids, res.ids)
 
 
+def test_a_rolling_window_of_upserts_keeps_the_slots_bounded(corpus, tmp_path: Path) -> None:
+    """A collection that keeps upserting and deleting must not grow a slot per write forever (a soak found
+    it): dead slots are compacted away, and results stay those of the numpy BM25 over the live texts."""
+    _, texts, queries = corpus
+    a, b = BM25Index(), ExactBM25Index()
+    window = 40
+    for step in range(0, 3000, 8):  # ids step..step+7 in, step-window.. out, some replaced in place
+        new_ids = np.arange(step, step + 8, dtype=np.int64)
+        new_texts = [texts[(step + i) % len(texts)] for i in range(8)]
+        for x in (a, b):
+            x.add(new_ids, new_texts)
+            x.add(new_ids[:2], [f"replaced {step} {texts[step % len(texts)]}", texts[(step + 3) % len(texts)]])
+            x.remove(np.arange(max(0, step - window), max(0, step - window + 8), dtype=np.int64))
+    assert len(a) == window
+    assert a._slots.n_slots <= 2 * max(256, len(a)) + 16  # not 3000 * 10 / 8
+    _same(a, b, queries, 10)
+    a.save(tmp_path, seq=1)
+    np.testing.assert_array_equal(BM25Index.load(tmp_path).search(queries, 10).ids, a.search(queries, 10).ids)
+
+
 def test_invalid() -> None:
     with pytest.raises(InvalidVectorsError):
         BM25Index().add([1], "not a list")

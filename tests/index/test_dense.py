@@ -35,6 +35,32 @@ def _index(kind: str, ids: np.ndarray, x: np.ndarray, **kw: object) -> DenseInde
     return index
 
 
+def test_a_rolling_window_of_upserts_keeps_the_flat_slots_bounded(tmp_path: Path) -> None:
+    """Flat is id-native (FAISS removes vectors itself), but the slot map grew by a slot per write until its
+    ids were renumbered in place once dead slots pass `compact_ratio`; results stay exact throughout."""
+    rng = np.random.default_rng(3)
+    index, exact = DenseIndex(DIM, DenseConfig(kind="flat")), ExactDenseIndex(DIM)
+    q = rng.standard_normal((5, DIM)).astype(np.float32)
+    for step in range(0, 4000, 16):
+        new_ids = np.arange(step, step + 16, dtype=np.int64)
+        x = rng.standard_normal((16, DIM)).astype(np.float32)
+        old = np.arange(max(0, step - 64), max(0, step - 48), dtype=np.int64)
+        for ix in (index, exact):
+            ix.add(new_ids, x)
+            ix.add(new_ids[:3], x[3:6] * 0.5)  # replaced in place
+            ix.remove(old)
+        if step % 800 == 0:
+            np.testing.assert_array_equal(index.search(q, 10).ids, exact.search(q, 10).ids)
+            allowed = new_ids[::2]
+            np.testing.assert_array_equal(
+                index.search(q, 4, allowed_ids=allowed).ids, exact.search(q, 4, allowed_ids=allowed).ids
+            )
+    assert len(index) == 64 and index._slots.n_slots < 200  # not 4000 * 19 / 16
+    index.save(tmp_path, seq=2)
+    again = DenseIndex.load(tmp_path)
+    np.testing.assert_array_equal(again.search(q, 10).ids, exact.search(q, 10).ids)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_recall_against_numpy_oracle(kind: str, dense_data) -> None:
     ids, x, q = dense_data
