@@ -167,7 +167,7 @@ class Batcher:
         with self._cond:
             if self._stopped:
                 raise EncoderError(_SHUTTING_DOWN)
-            self._refuse_beyond(len(work))
+            self.check_room(len(work))
             self._queue.extend(work)
             self.stats.queued += len(work)
             self._cond.notify_all()
@@ -178,11 +178,8 @@ class Batcher:
                 w.future.cancel()
 
     def check_room(self, sequences: int) -> None:
-        """See `BatchQueue.check_room`: reads the queue depth without the lock (a stale read only defers the
-        decision to `submit`, which holds it)."""
-        self._refuse_beyond(sequences)
-
-    def _refuse_beyond(self, sequences: int) -> None:
+        """See `BatchQueue.check_room`. Called without the lock before tokenising (a stale read only defers the
+        decision) and by `submit` under it."""
         queued = self.stats.queued
         if queued + sequences > self._max_queue:
             self.stats.rejected += sequences
