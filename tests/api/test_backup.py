@@ -4,6 +4,7 @@ started on each copy finds every document acknowledged before the backup began, 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,12 +49,24 @@ class Stream(threading.Thread):
             i = 0
             while not self.stop.is_set():
                 docs = [{"id": f"s{i + k}", "text": _text(i + k), "metadata": {"n": i + k}} for k in range(3)]
-                resp = client.post(DOCS, json={"documents": docs})
+                try:
+                    resp = client.post(DOCS, json={"documents": docs})
+                except httpx.HTTPError as exc:
+                    self.errors.append(repr(exc))
+                    return
                 if resp.status_code != 200:
                     self.errors.append(resp.text)
                     return
                 self.acked += [d["id"] for d in docs]
                 i += 3
+
+    def wait_past(self, count: int) -> list[str]:
+        """Block until more than `count` ids are acknowledged (the stream is still writing); a copy of them."""
+        deadline = time.monotonic() + 60
+        while len(self.acked) <= count and not self.errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.acked) > count, (count, self.errors)
+        return list(self.acked)
 
 
 def _check_copy(registry: ModelRegistry, copy: Path, before: list[str]) -> None:
@@ -93,18 +106,17 @@ def test_backup_under_a_write_stream_by_endpoint_and_cli(registry: ModelRegistry
         assert client.post("/v1/collections", json=spec, headers=admin).status_code == 201
         stream = Stream(server.url)
         stream.start()
-        while len(stream.acked) < 30:
-            threading.Event().wait(0.01)
-        before_api = list(stream.acked)
+        before_api = stream.wait_past(29)
         resp = client.post("/v1/admin/backup", json={"destination": "one"}, headers=admin)
         assert resp.status_code == 201, resp.text
         made = resp.json()
         assert made["destination"] == str((root / "one").resolve()) and made["documents"] >= len(before_api)
-        before_cli = list(stream.acked)
+        before_cli = stream.wait_past(len(before_api))  # writes go on across the backup
         assert main(["backup", str(tmp_path / "two"), "--data-dir", str(tmp_path / "data")]) == 0
+        stream.wait_past(len(before_cli))
         stream.stop.set()
         stream.join(timeout=60)
-        assert not stream.errors and len(stream.acked) > len(before_cli) > len(before_api), stream.errors
+        assert not stream.errors, stream.errors
     _check_copy(registry, root / "one", before_api)
     _check_copy(registry, tmp_path / "two", before_cli)
 
