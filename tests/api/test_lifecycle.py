@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from retrieval.backup import STORE_FILE
 from tests.api._crash import ForkLauncher, ServerProcess
 
 TEXT = "a long sentence about graceful shutdown of a retrieval service that keeps every acknowledged write " * 3
@@ -48,19 +50,32 @@ def test_readiness_is_false_until_models_and_indexes_are_loaded(
     launcher: ForkLauncher, minilm_path: Path, tmp_path: Path
 ) -> None:
     proc = ServerProcess(launcher, minilm_path, tmp_path / "data")
+    # Hold the store's write lock, as another process would: opening the store (part of loading) waits for it, so
+    # the server is deterministically still starting while we look, however fast it loads on this machine.
+    proc.data_dir.mkdir(parents=True)
+    holder = sqlite3.connect(proc.data_dir / STORE_FILE, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN EXCLUSIVE")
     url = _listening(proc)
     seen: list[tuple[int, int, int]] = []
+    held = 0  # observations made while the lock was held, known once it is released
     with httpx.Client(base_url=url, timeout=30) as c:
+        held_until = time.monotonic() + 1.5
         while True:
             ready = c.get("/readyz")
             embed = c.post("/v1/embeddings", json={"input": "x"})
             seen.append((c.get("/livez").status_code, ready.status_code, embed.status_code))
+            if not held and time.monotonic() > held_until:
+                holder.rollback()
+                holder.close()
+                held = len(seen)
             if ready.status_code == 200:
                 break
             assert ready.json() == {"status": "starting"} and embed.status_code in (503, 200)
             if embed.status_code == 503:
                 assert embed.headers["retry-after"] == "1" and "starting" in embed.json()["error"]["message"]
-    assert seen[0][:2] == (200, 503), seen[:3]  # alive, not ready
+    assert held >= 2, seen
+    assert all(entry[:2] == (200, 503) for entry in seen[:held]), seen[:held]  # alive, not ready
     assert all(live == 200 for live, _, _ in seen)
     assert httpx.get(f"{url}/health").status_code == 200
     proc.terminate()
@@ -90,7 +105,7 @@ def _wait_inflight(url: str, n: int) -> None:
 def test_sigterm_drains_in_flight_requests_saves_snapshots_and_exits_0(
     launcher: ForkLauncher, minilm_path: Path, tmp_path: Path
 ) -> None:
-    config = {"snapshot_interval_s": 3600, "drain_timeout_s": 90}
+    config: dict[str, object] = {"snapshot_interval_s": 3600, "drain_timeout_s": 90}
     proc = ServerProcess(launcher, minilm_path, tmp_path / "data", config=config)
     proc.start()
     with proc.client() as c:
