@@ -16,8 +16,10 @@ each). Scores are ColBERT MaxSim (sum over query vectors of the best dot product
 With ``pool_factor > 1`` each document is token-pooled on ``add`` (:func:`poolers.token_pooling.pool_tokens`)
 and only the pooled vectors are stored, indexed and scored.
 
-Removal tombstones a document (never returned again) and drops its tokens from the candidate index; the
-float16 rows are reclaimed by compaction once dead rows exceed ``compact_ratio``. Not thread-safe.
+Removal (or replacement) tombstones a document (never returned again) and drops its tokens from the candidate
+index; once dead rows exceed ``compact_ratio`` of the store, compaction rewrites the float16 rows of the live
+documents alone and renumbers their slots (the candidate codes are re-added under the new slots with the trained
+quantizers kept), so a stream of upserts holds memory bounded by the live corpus. Not thread-safe.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class MultiVectorIndex:
         self._slots = SlotMap()  # external id <-> slot
         self._store = TokenStore(self.dim)  # float16 token rows per slot
         self._cand: TokenCandidates | None = None  # candidate stage, built when two-stage is in use
+        self._dead_rows = 0  # token rows of removed or replaced documents still in the store
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -124,6 +127,7 @@ class MultiVectorIndex:
         if self.config.pool_factor > 1:
             docs = [pool_tokens(d, self.config.pool_factor) for d in docs]
         new, replaced = self._slots.assign(keys)
+        self._dead_rows += int(self._store.lengths(replaced).sum())
         self._store.append(docs)
         if self._cand is not None:
             self._cand.remove(replaced)
@@ -133,20 +137,27 @@ class MultiVectorIndex:
     def remove(self, ids: Any) -> None:
         """Remove ``ids`` (unknown ids are ignored); removed ids are never returned again."""
         slots = self._slots.release(as_ids(ids))
+        self._dead_rows += int(self._store.lengths(slots).sum())
         if slots.size and self._cand is not None:
             self._cand.remove(slots)
         self._maintain()
 
     def _maintain(self) -> None:
-        live = self._slots.live_mask()
-        occupied = int(self._store.lengths(np.arange(live.size)).sum())
-        dead_rows = occupied - int(self._store.lengths(np.flatnonzero(live)).sum())
-        if dead_rows > self.config.compact_ratio * max(1, occupied):
-            self._store.compact(live)
+        if self._dead_rows > self.config.compact_ratio * max(1, self._store.n_tokens):
+            self._compact()
         if not self.two_stage or len(self) == 0:
             self._cand = None
         elif self._cand is None or self._store.n_tokens > self.config.retrain_growth * self._cand.trained_on:
             self._cand = TokenCandidates.build(self.config, self._store, self._slots.live_slots())
+
+    def _compact(self) -> None:
+        """Drop the dead documents' rows and slots: live slots are renumbered ``0..n-1`` in the token store, the
+        slot map and the candidate codes (re-added under the new slots with the quantizers kept, no retraining)."""
+        self._slots, keep = self._slots.compacted()
+        self._store.compact(keep)
+        self._dead_rows = 0
+        if self._cand is not None:
+            self._cand.reindex(self._store, self._slots.live_slots())
 
     def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
         """Best ``k`` documents per query by MaxSim, optionally only among ``allowed_ids``.
@@ -214,6 +225,7 @@ class MultiVectorIndex:
             raise IndexCorruptError(snap.paths["tokens"], "token arrays disagree with each other or dim")
         obj._slots = SlotMap(slot_ids)
         obj._store = TokenStore.from_state(obj.dim, tokens, start, length)
+        obj._dead_rows = obj._store.n_tokens - int(obj._store.lengths(obj._slots.live_slots()).sum())
         obj.seq = snap.seq
         for name, read in (
             ("candidates", faiss.deserialize_index),

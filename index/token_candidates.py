@@ -117,6 +117,12 @@ class TokenCandidates:
                 ids = np.repeat(slots[a:b], np.diff(offsets))
                 self.index.add_with_ids(self._codes(tokens), ids)
 
+    def reindex(self, store: TokenStore, slots: I64) -> None:
+        """Drop every code and index the tokens of ``slots`` again, keeping the trained quantizers (after the
+        store was compacted and its slots renumbered)."""
+        self.index.reset()
+        self.add_from(store, slots)
+
     def remove(self, slots: I64) -> None:
         """Drop every token of the documents in ``slots``."""
         if slots.size:

@@ -2,7 +2,7 @@
 
 Slot ``s`` owns ``tokens[start[s] : start[s] + length[s]]``. Documents are appended in slot order, so the
 occupied extents tile the matrix without gaps; a removed document keeps its tokens until :meth:`compact`
-rewrites the matrix without them (its length becomes 0). Memory per stored token vector is
+rewrites the matrix with the live documents alone, renumbered. Memory per stored token vector is
 ``2 * dim`` bytes plus ``16 / tokens_per_doc`` bytes of extents. Exact bfloat16 scans use a bfloat16 working
 copy (another ``2 * dim`` bytes per vector, built on the first full scan and extended on append) so no query
 pays a float16 conversion of the whole store.
@@ -106,15 +106,14 @@ class TokenStore:
         rows = np.repeat(self._start[slots] - offsets[:-1], lens) + np.arange(offsets[-1])
         return self._tok[rows], offsets
 
-    def compact(self, keep: npt.NDArray[np.bool_]) -> None:
-        """Rewrite the matrix with only slots where ``keep`` (bool (n_slots,)) is true and rows exist."""
-        slots = np.flatnonzero(keep & (self._len > 0)).astype(np.int64)
+    def compact(self, slots: I64) -> None:
+        """Keep only ``slots`` (int64, each holding rows), renumbered: new slot ``i`` is old ``slots[i]``.
+
+        The matrix is rewritten with their rows alone and the extents shrink to ``len(slots)``."""
         tokens, offsets = self.gather(slots)
         self._tok, self._n_tok = tokens, int(offsets[-1])
         self._bf16 = torch.empty((0, self.dim), dtype=torch.bfloat16)
-        self._len[~keep] = 0
-        self._start[:] = self._n_tok
-        self._start[slots] = offsets[:-1]
+        self._start, self._len = offsets[:-1].copy(), np.diff(offsets)
 
     def state(self) -> dict[str, npt.NDArray[np.generic]]:
         """Arrays to persist: ``tokens`` float16 (T, dim), ``start`` and ``length`` int64 (n_slots,)."""

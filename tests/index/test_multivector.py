@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from index_test_helpers import recall
@@ -136,3 +137,52 @@ def test_invalid_documents(mv_data) -> None:
     with pytest.raises(InvalidVectorsError):
         index.add([1], [np.zeros((3, DIM + 1), np.float32)])
     assert (index.search([np.ones((2, DIM), np.float32)], 3).ids == -1).all()
+
+
+@pytest.mark.parametrize(
+    "config", [MultiVectorConfig(kind="exact", dtype="float32"), TWO_STAGE], ids=["exact", "two_stage"]
+)
+def test_a_rolling_window_of_upserts_keeps_the_slots_bounded(
+    config: MultiVectorConfig, mv_data, tmp_path: Path
+) -> None:
+    """Compaction renumbers the live documents, so a rolling window of upserts and deletes holds a bounded number
+    of slots (it grew by a slot per write before); results match the exact sibling before and after each pass."""
+    _, docs, queries = mv_data
+    rng = np.random.default_rng(4)
+
+    def fresh(j: int) -> np.ndarray:  # a new document near a corpus one (no exact ties between ids)
+        d = docs[j % len(docs)]
+        return (d + 0.05 * rng.standard_normal(d.shape)).astype(np.float32)
+
+    index, exact = MultiVectorIndex(DIM, config), ExactMultiVectorIndex(DIM)
+    never = MultiVectorIndex(DIM, msgspec.structs.replace(config, compact_ratio=1.0))  # same math, no compaction
+    for ix in (index, exact, never):
+        ix.add(np.arange(400, dtype=np.int64), docs[:400])  # enough tokens to train the candidate stage
+    passes, before = 0, index._slots.n_slots
+    for step in range(400, 2400, 16):
+        new_ids = np.arange(step, step + 16, dtype=np.int64)
+        batch, replacements = [fresh(step + i) for i in range(16)], [fresh(step + i + 7) for i in range(3)]
+        for ix in (index, exact, never):
+            ix.add(new_ids, batch)
+            ix.add(new_ids[:3], replacements)  # replaced at once
+            ix.remove(np.arange(step - 400, step - 384, dtype=np.int64))
+        passes += index._slots.n_slots < before
+        before = index._slots.n_slots
+        if step % 320 == 0:
+            allowed = new_ids[::2]
+            found = index.search(queries, 10)
+            if config.kind == "exact":
+                np.testing.assert_array_equal(found.ids, never.search(queries, 10).ids)
+                np.testing.assert_array_equal(found.scores, never.search(queries, 10).scores)
+            assert recall(found.ids, exact.search(queries, 10).ids) >= 0.95
+            assert np.isin(index.search(queries, 4, allowed_ids=allowed).ids, allowed).all()
+    assert len(index) == 400 and passes >= 2 and index._slots.n_slots < 1200  # not 400 + 2000 * 19 / 16
+    assert never._slots.n_slots == 400 + 2000 * 19 // 16
+    assert index._store.n_slots == index._slots.n_slots
+    index.save(tmp_path, seq=3)
+    again = MultiVectorIndex.load(tmp_path)
+    np.testing.assert_array_equal(again.search(queries, 10).ids, index.search(queries, 10).ids)
+    again.remove(np.arange(2000, 2100, dtype=np.int64))  # the loaded index keeps compacting correctly
+    exact.remove(np.arange(2000, 2100, dtype=np.int64))
+    found = again.search(queries, 10).ids
+    assert not np.isin(found, np.arange(2000, 2100)).any() and recall(found, exact.search(queries, 10).ids) >= 0.95

@@ -30,16 +30,19 @@ def test_growth_beyond_the_first_capacity() -> None:
     assert store.n_tokens == 1500 and rows.tolist() == _doc(300, 4.0).astype(np.float16).tolist()
 
 
-def test_compaction_drops_rows_and_keeps_the_rest_addressable() -> None:
+def test_compaction_drops_rows_and_renumbers_the_kept_slots() -> None:
     store = TokenStore(2)
     docs = [_doc(2, 0.0), _doc(1, 100.0), _doc(3, 200.0)]
     store.append(docs)
-    store.compact(np.array([True, False, True]))
-    assert store.n_tokens == 5 and store.lengths(np.arange(3)).tolist() == [2, 0, 3]
+    store.compact(np.array([0, 2], np.int64))
+    assert (store.n_tokens, store.n_slots) == (5, 2) and store.lengths(np.arange(2)).tolist() == [2, 3]
     slots, offsets = store.occupied()
-    assert slots.tolist() == [0, 2] and offsets.tolist() == [0, 2, 5]
-    assert store.gather(np.array([2], np.int64))[0].tolist() == docs[2].tolist()
+    assert slots.tolist() == [0, 1] and offsets.tolist() == [0, 2, 5]
+    assert store.gather(np.array([1], np.int64))[0].tolist() == docs[2].tolist()
+    store.append([_doc(1, 300.0)])  # appends after a compaction take the next slot and row
+    assert store.gather(np.array([2], np.int64))[0].tolist() == _doc(1, 300.0).tolist()
     state = store.state()
     again = TokenStore.from_state(2, state["tokens"], state["start"], state["length"])  # type: ignore[arg-type]
-    assert again.gather(np.array([0, 2], np.int64))[0].tolist() == store.gather(np.array([0, 2], np.int64))[0].tolist()
-    assert (again.n_tokens, again.n_slots) == (5, 3)
+    both = np.array([0, 1, 2], np.int64)
+    assert again.gather(both)[0].tolist() == store.gather(both)[0].tolist()
+    assert (again.n_tokens, again.n_slots) == (6, 3)
