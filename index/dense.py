@@ -7,7 +7,9 @@ with score -inf.
 
 The FAISS index is created on the first ``add`` (IVF trains on that batch) and rebuilt when ``auto`` moves
 to another kind as the collection grows, when an IVF outgrows its training set ``retrain_growth`` times, or
-when HNSW tombstones exceed ``compact_ratio``. Not thread-safe: callers serialise writes.
+when HNSW tombstones exceed ``compact_ratio``; id-native kinds (flat, IVF) instead renumber their ids in place
+past ``compact_ratio`` so the slot map stays the size of the live corpus. Not thread-safe: callers serialise
+writes.
 """
 
 from __future__ import annotations
@@ -106,17 +108,22 @@ class DenseIndex:
         outgrown = built.trained_on > 0 and n > self.config.retrain_growth * built.trained_on
         if stale_kind or outgrown or (built.positional and dead > self.config.compact_ratio):
             self.rebuild()
-        elif dead > self.config.compact_ratio and isinstance(built.index, faiss.IndexIDMap2):
+        elif dead > self.config.compact_ratio:
             self._renumber(built.index)
 
-    def _renumber(self, index: faiss.IndexIDMap2) -> None:
-        """Flat id-native index: drop dead slots from the slot map by renumbering FAISS's ids in place (no
-        vector moves, no retraining). Without it the slot map grows by a slot per upsert forever."""
+    def _renumber(self, index: faiss.Index) -> None:
+        """Id-native index (flat behind an id map, every IVF kind): drop dead slots from the slot map by
+        renumbering FAISS's ids in place (no vector moves, no retraining, no re-quantizing). Without it the slot
+        map grows by a slot per upsert forever."""
         slots, keep = self._slots.compacted()
         old_to_new = np.full(self._slots.n_slots, -1, np.int64)
         old_to_new[keep] = np.arange(keep.size, dtype=np.int64)
-        faiss.copy_array_to_vector(old_to_new[faiss.vector_to_array(index.id_map)], index.id_map)
-        index.construct_rev_map()
+        if isinstance(index, faiss.IndexIDMap):
+            faiss.copy_array_to_vector(old_to_new[faiss.vector_to_array(index.id_map)], index.id_map)
+            if isinstance(index, faiss.IndexIDMap2):
+                index.construct_rev_map()
+        else:
+            _renumber_lists(faiss.extract_index_ivf(index), old_to_new)
         self._slots = slots
         self._gpu.invalidate()
 
@@ -244,3 +251,17 @@ def _exhaustive(built: Built, q: F32, k: int, sel: Any, cand: I64) -> tuple[F32,
         return index.storage.search(q, k, params=faiss.SearchParameters(sel=sel))
     scores, cols = topk_rows(q @ np.asarray(index.reconstruct_batch(cand), np.float32).T, k)
     return scores, np.where(cols >= 0, cand[np.maximum(cols, 0)], -1)
+
+
+def _renumber_lists(ivf: faiss.IndexIVF, old_to_new: I64) -> None:
+    """Rewrite the ids stored in every inverted list of ``ivf`` through ``old_to_new`` (codes kept as they are),
+    then rebuild its id -> entry hashtable."""
+    lists = ivf.invlists
+    for list_no in range(ivf.nlist):
+        n = lists.list_size(list_no)
+        if n:
+            ids = old_to_new[faiss.rev_swig_ptr(lists.get_ids(list_no), n)]
+            codes = faiss.rev_swig_ptr(lists.get_codes(list_no), n * lists.code_size).copy()
+            lists.update_entries(list_no, 0, n, faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+    ivf.set_direct_map_type(faiss.DirectMap.NoMap)
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
