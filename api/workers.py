@@ -35,7 +35,7 @@ from api.forward import forward_store_routes
 from api.request_id import configure_logging
 from api.routes import STORE_PREFIXES
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.remote import EngineClient, RemoteBatcher, run_engine_process
+from retrieval.remote import EngineClient, LoadBoard, RemoteBatcher, run_engine_process
 
 __all__ = ["engine_count", "run_api_worker", "serve_workers"]
 
@@ -56,6 +56,11 @@ def engine_count(config: ServiceConfig) -> int:
     return max(1, torch.cuda.device_count())
 
 
+def _board_path(run_dir: str, engine: int) -> str:
+    """Where engine process `engine` publishes what it has in flight (`LoadBoard`)."""
+    return os.path.join(run_dir, f"engine-{engine}.load")
+
+
 def _watch_parent(parent: int) -> None:
     """A worker exits when its parent is gone (killed without a chance to stop us)."""
     while os.getppid() == parent:
@@ -69,7 +74,8 @@ def run_api_worker(config: ServiceConfig, index: int, sock: socket.socket, engin
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     cpu_specs = tuple(msgspec.structs.replace(s, device="cpu") for s in config.models)
     registry = ModelRegistry.load(cpu_specs)  # tokenizers and metadata; no forward pass runs here
-    client = EngineClient(engines)
+    names = [engine.name for engine in registry]
+    client = EngineClient(engines, boards=[LoadBoard(_board_path(run_dir, i), names) for i in range(len(engines))])
 
     @contextlib.asynccontextmanager
     async def engines_lifespan(_: object) -> AsyncIterator[None]:
@@ -111,7 +117,8 @@ def _start_engines(config: ServiceConfig, run_dir: str) -> tuple[list[BaseProces
             receive, send = ctx.Pipe(duplex=False)
             if count > 1:
                 os.environ["CUDA_VISIBLE_DEVICES"] = str(i)
-            proc = ctx.Process(target=run_engine_process, args=(config.models, address, send, os.getpid()))
+            board = _board_path(run_dir, i)
+            proc = ctx.Process(target=run_engine_process, args=(config.models, address, send, os.getpid(), board))
             proc.start()
             procs.append(proc)
             addresses.append(address)
@@ -186,7 +193,8 @@ def serve_workers(config: ServiceConfig) -> int:
             workers.append(proc)
             if i == 0:  # the others forward the store routes to worker 0: start them once it answers
                 _wait_for_store(os.path.join(run_dir, "store.sock"), proc)
-        log.info("serving on http://%s:%d with %d API workers", config.host, config.port, config.api_workers)
+        host, port = sock.getsockname()[:2]  # the port bound, also when asked for port 0
+        log.info("serving on http://%s:%d with %d API workers", host, port, config.api_workers)
         return _supervise(workers, engines, stop)
     finally:
         _stop(workers)

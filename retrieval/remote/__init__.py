@@ -3,6 +3,7 @@ engine process per device, which batches them across every worker (`--api-worker
 
 from retrieval.remote.client import EngineClient, RemoteBatcher
 from retrieval.remote.engine_process import run_engine_process
+from retrieval.remote.load_board import LoadBoard
 from retrieval.remote.messages import decode_message, encode_message
 
-__all__ = ["EngineClient", "RemoteBatcher", "decode_message", "encode_message", "run_engine_process"]
+__all__ = ["EngineClient", "LoadBoard", "RemoteBatcher", "decode_message", "encode_message", "run_engine_process"]

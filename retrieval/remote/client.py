@@ -2,8 +2,10 @@
 worker's `Engine` queues its tokenised inputs on (see `Engine.attach_batcher`).
 
 Each request goes to the engine with the fewest requests in flight from this worker (data parallel over
-devices). An engine that stops answering pings for `liveness_s` is marked dead: its pending requests and
-every later one fail at once with `EncoderError` (503), so nothing waits for a process that is gone.
+devices). Before tokenising, `RemoteBatcher.check_room` reads the engines' `LoadBoard`s and refuses at once when
+every live engine's queue for the model is full. An engine that stops answering pings for `liveness_s` is marked
+dead: its pending requests and every later one fail at once with `EncoderError` (503), so nothing waits for a
+process that is gone.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from encoder import (
     UnsupportedTaskError,
 )
 from retrieval.errors import ModelNotFoundError
+from retrieval.remote.load_board import LoadBoard
 from retrieval.remote.messages import (
     Cancel,
     EncodeReply,
@@ -73,13 +76,22 @@ class _Link:
     pending: dict[int, asyncio.Future[EncodeReply | ErrorReply]] = field(default_factory=dict)  # id -> waiter
     last_seen: float = field(default_factory=time.monotonic)  # monotonic time of its last message
     alive: bool = True  # False once it missed pings for `liveness_s`
+    board: LoadBoard | None = None  # what the engine has in flight per model, when it publishes that
 
 
 class EngineClient:
     """DEALER sockets to every engine process, a reader per socket, and a pinger. Start it inside the loop."""
 
-    def __init__(self, addresses: Sequence[str], *, liveness_s: float = 5.0, ping_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        *,
+        boards: Sequence[LoadBoard | None] | None = None,
+        liveness_s: float = 5.0,
+        ping_s: float = 0.5,
+    ) -> None:
         self._addresses = list(addresses)
+        self._boards = list(boards) if boards is not None else [None] * len(self._addresses)
         self._liveness_s = liveness_s
         self._ping_s = ping_s
         self._ids = itertools.count(1)
@@ -89,11 +101,11 @@ class EngineClient:
 
     async def start(self) -> None:
         self._context = zmq.asyncio.Context()
-        for address in self._addresses:
+        for address, board in zip(self._addresses, self._boards, strict=True):
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(address)
-            self._links.append(_Link(address, sock))
+            self._links.append(_Link(address, sock, board=board))
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read(link)) for link in self._links]
         self._tasks.append(loop.create_task(self._watch()))
@@ -107,6 +119,8 @@ class EngineClient:
         for link in self._links:
             self._fail(link, EncoderError("the model is shutting down"))
             link.sock.close()
+            if link.board is not None:
+                link.board.close()
         if self._context is not None:
             self._context.term()
 
@@ -141,6 +155,18 @@ class EngineClient:
             if not waiter.done():
                 waiter.set_exception(exc)
         link.pending.clear()
+
+    def check_room(self, model: str, sequences: int) -> None:
+        """Raise `OverloadedError` when no live engine has room for `sequences` more of `model` (by their boards;
+        an engine without a board, or without a limit for the model, counts as having room)."""
+        rooms = [link.board.room(model) if link.board is not None else None for link in self._links if link.alive]
+        if not rooms or any(room is None or room >= sequences for room in rooms):
+            return
+        fullest = max(r for r in rooms if r is not None)
+        raise OverloadedError(
+            f"the server is overloaded: the model's queue has room for {max(0, fullest)} more sequences, "
+            f"{sequences} asked; retry later"
+        )
 
     def _pick(self) -> _Link:
         live = [link for link in self._links if link.alive]
@@ -183,7 +209,9 @@ class RemoteBatcher:
         return list(await self._client.encode(self._model, items, params))
 
     def check_room(self, sequences: int) -> None:
-        """The queue lives in the engine process, which refuses there; nothing to look at here."""
+        """The queue lives in the engine processes: refuse when their boards say every one is full (they still
+        decide for what is sent)."""
+        self._client.check_room(self._model, sequences)
 
     @property
     def alive(self) -> bool:

@@ -2,7 +2,8 @@
 
 It answers on one ZeroMQ ROUTER socket (`ipc://...`). Admission is the models' own batcher queue, so the
 in-flight budget (`max_queue` sequences per model) is shared by all workers: beyond it a request gets an
-`overloaded` reply, which a worker turns into 429 with Retry-After.
+`overloaded` reply, which a worker turns into 429 with Retry-After. What is in flight per model is published on a
+`LoadBoard` so that workers refuse before tokenising while every engine is full.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import zmq.asyncio
 from encoder import EncoderError, InvalidInputError, ModelSpec, OverloadedError, UnsupportedTaskError
 from retrieval.errors import ModelNotFoundError
 from retrieval.registry import ModelRegistry
+from retrieval.remote.load_board import LoadBoard
 from retrieval.remote.messages import (
     Cancel,
     EncodeReply,
@@ -61,19 +63,24 @@ def error_reply(request_id: int, exc: Exception) -> ErrorReply:
 class _EngineServer:
     """Dispatches the messages of one ROUTER socket; each encode request runs as its own task."""
 
-    def __init__(self, registry: ModelRegistry, sock: zmq.asyncio.Socket) -> None:
+    def __init__(self, registry: ModelRegistry, sock: zmq.asyncio.Socket, board: LoadBoard | None = None) -> None:
         self._registry = registry
         self._sock = sock
+        self._board = board  # sequences in flight per model, read by the API workers
         self._tasks: dict[tuple[bytes, int], asyncio.Task[None]] = {}  # (worker identity, request id) -> run
 
     async def _send(self, identity: bytes, message: Message) -> None:
         await self._sock.send_multipart([identity, encode_message(message)], copy=False)
 
     async def _encode(self, identity: bytes, req: EncodeRequest) -> None:
+        counted, model = 0, ""  # sequences this request holds on the board, under this model
         try:
             engine = self._registry.get(req.model)
             items = unpack_rows(req.rows)
             which = np.frombuffer(req.param_index, dtype=np.int32).tolist()
+            if self._board is not None:
+                counted, model = len(items), engine.name
+                self._board.add(model, counted)
             outputs = await engine.batcher.submit(items, [req.params[i] for i in which])
             reply: Message = EncodeReply(req.id, pack_tensors(outputs))
         except asyncio.CancelledError:
@@ -84,6 +91,8 @@ class _EngineServer:
             reply = error_reply(req.id, exc)
         finally:
             self._tasks.pop((identity, req.id), None)
+            if counted and self._board is not None:
+                self._board.add(model, -counted)
         await self._send(identity, reply)
 
     async def handle(self, identity: bytes, message: Message) -> None:
@@ -119,7 +128,9 @@ async def _watch_parent(stop: asyncio.Event, parent: int) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _serve(registry: ModelRegistry, address: str, ready: Connection, parent: int) -> None:
+async def _serve(
+    registry: ModelRegistry, address: str, ready: Connection, parent: int, board: LoadBoard | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -131,7 +142,7 @@ async def _serve(registry: ModelRegistry, address: str, ready: Connection, paren
     ready.send(os.getpid())
     watcher = loop.create_task(_watch_parent(stop, parent))
     try:
-        await _EngineServer(registry, sock).serve(stop)
+        await _EngineServer(registry, sock, board).serve(stop)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -140,12 +151,22 @@ async def _serve(registry: ModelRegistry, address: str, ready: Connection, paren
         context.term()
 
 
-def run_engine_process(specs: Sequence[ModelSpec], address: str, ready: Connection, parent: int) -> None:
-    """Process entry: load `specs`, send our pid on `ready`, answer on `address` until SIGTERM or orphaned."""
+def run_engine_process(
+    specs: Sequence[ModelSpec], address: str, ready: Connection, parent: int, board_path: str | None = None
+) -> None:
+    """Process entry: load `specs`, publish their queue limits on the board at `board_path` (if any), send our
+    pid on `ready`, answer on `address` until SIGTERM or orphaned."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s engine[%(process)d] %(levelname)s %(message)s")
     registry = ModelRegistry.load(specs)
+    board = None
+    if board_path is not None:
+        board = LoadBoard(board_path, [engine.name for engine in registry], create=True)
+        for engine in registry:
+            board.set_limit(engine.name, engine.info.spec.max_queue)
     try:
-        asyncio.run(_serve(registry, address, ready, parent))
+        asyncio.run(_serve(registry, address, ready, parent, board))
     finally:
         registry.close()
+        if board is not None:
+            board.close()
         log.info("engine process stopped")

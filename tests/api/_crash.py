@@ -26,7 +26,7 @@ __all__ = ["CrashDriver", "ExecLauncher", "ForkLauncher", "Launcher", "Opened", 
 
 ROOT = Path(__file__).resolve().parents[2]
 FORKSERVER = Path(__file__).with_name("_forkserver.py")
-_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+_RUNNING = re.compile(r"(?:Uvicorn running on|serving on) http://127\.0\.0\.1:(\d+)")  # one process | API workers
 _OPENED = re.compile(r"collection (\S+): (snapshot|rebuild) in [\d.]+ s \((\{.*?\})\)")
 
 
