@@ -36,7 +36,12 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1, help="server --api-workers")
     args = parser.parse_args()
     launcher = ExecLauncher()
-    flags = ("--max-queue", str(args.max_queue), "--max-inflight-search", str(args.max_inflight_search))
+    flags: tuple[str, ...] = (
+        "--max-queue",
+        str(args.max_queue),
+        "--max-inflight-search",
+        str(args.max_inflight_search),
+    )
     if args.api_workers > 1:
         flags += ("--api-workers", str(args.api_workers))
     with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:

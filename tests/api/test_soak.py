@@ -57,7 +57,8 @@ def slopes(samples: list[Sample], warmup_share: float = 0.3) -> dict[str, float]
 def run_soak(server: ServerProcess, seconds: float, warmup_s: float) -> tuple[dict[str, float], list[Sample]]:
     """`warmup_s` of load unsampled (allocator pools, thread pools and index buffers fill), then `seconds` sampled."""
     assert server.pid is not None
-    stop, errors = threading.Event(), []
+    stop = threading.Event()
+    errors: list[str] = []
     writer = threading.Thread(target=_writes, args=(server.url, stop, errors))
     writer.start()
     sampler = Sampler(server.pid, server.url, every_s=max(0.25, seconds / 400))
