@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _warm(checkpoint: str) -> None:
     """Import and build once what a server start builds (the app, uvicorn's config, the model, lazily
-    imported modules and compiled regular expressions), so forked children find it warm. Nothing here starts
-    a thread that a fork would lose."""
+    imported modules and compiled regular expressions), so forked children find it warm.
+
+    No Python thread is left running here for a fork to lose while it holds a lock: tqdm's monitor thread (which
+    the model's "Loading weights" bar would start, and which takes tqdm's lock every 10 s) is turned off, here
+    and so in every child. The native pools (OpenBLAS, OpenMP) idle and start afresh in a child."""
     sys.path.insert(0, str(ROOT))
+    from tqdm import std
+
+    std.tqdm.monitor_interval = 0
     import uvicorn
 
     from api.app import create_app
@@ -39,6 +46,19 @@ def _warm(checkpoint: str) -> None:
     ModelRegistry.load(config.models).close()
 
 
+def _own_tqdm_lock() -> None:
+    """tqdm's default lock holds a multiprocessing RLock: a semaphore shared by every process forked from here.
+    A child SIGKILLed while holding it (drawing a progress bar) would leave every later child blocked on it at
+    its first bar, i.e. forever in "Loading weights". Each child gets a lock of its own."""
+    from tqdm import std
+
+    classes: list[type] = [std.tqdm]
+    while classes:
+        cls = classes.pop()
+        cls.set_lock(threading.RLock())  # type: ignore[attr-defined]
+        classes.extend(cls.__subclasses__())
+
+
 def _child(argv: list[str], log: str) -> None:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -47,6 +67,7 @@ def _child(argv: list[str], log: str) -> None:
     os.dup2(fd, 2)
     code = 1
     try:
+        _own_tqdm_lock()
         from api.server import main
 
         code = main(argv)
