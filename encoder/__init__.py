@@ -3,7 +3,7 @@
 `Engine` is the only surface the layers above use; inputs and outputs are the typed values below.
 """
 
-from encoder.batcher import BatcherStats, BatchQueue
+from encoder.batcher import BatcherStats, BatchQueue, Reservation
 from encoder.engine import Engine
 from encoder.errors import (
     EncoderError,
@@ -56,6 +56,7 @@ __all__ = [
     "Prompt",
     "PromptRole",
     "Representation",
+    "Reservation",
     "SparseWeights",
     "Task",
     "TextPair",

@@ -24,7 +24,7 @@ from encoder.batch import plan_batches
 from encoder.errors import EncoderError, OverloadedError
 from encoder.types import PoolingParams, TokenizedInput
 
-__all__ = ["BatchQueue", "Batcher", "BatcherStats", "RunBatch", "Stages"]
+__all__ = ["BatchQueue", "Batcher", "BatcherStats", "Reservation", "RunBatch", "Stages"]
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,40 @@ class _Failed:
     error: Exception  # the exception, set on every future of the batch
 
 
+class Reservation:
+    """Room held in a queue for `sequences` that are admitted but still being tokenised.
+
+    A burst of requests all arriving before any of them is tokenised would otherwise all pass a look at the queue
+    and be refused only after tokenising (seconds under a burst); holding the room at admission makes the rest
+    refuse at once. `submit` takes the room over; leaving the `with` block gives back whatever it did not take.
+    """
+
+    __slots__ = ("_give_back", "sequences")
+
+    def __init__(self, sequences: int, give_back: Callable[[int], None]) -> None:
+        self.sequences = sequences  # room still held
+        self._give_back = give_back  # returns unused room to the queue
+
+    def take(self) -> int:
+        """The room held, now handed over to the caller (a second call returns 0)."""
+        held, self.sequences = self.sequences, 0
+        return held
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        held = self.take()
+        if held:
+            self._give_back(held)
+
+
 @dataclass(slots=True)
 class BatcherStats:
     """Counters read by /metrics."""
 
     queued: int = 0  # sequences admitted and not yet run
+    reserved: int = 0  # sequences admitted and still being tokenised (room held, see `Reservation`)
     windows: int = 0  # times the worker took work from the queue (each is sorted and split into batches)
     batches: int = 0  # forward passes run
     sequences: int = 0  # sequences run
@@ -84,8 +113,16 @@ class BatchQueue(Protocol):
 
     stats: BatcherStats  # counters read by /metrics
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
-        """Outputs of `items` (same order); raises `OverloadedError` when admission is full."""
+    async def submit(
+        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], reservation: Reservation | None = None
+    ) -> list[object]:
+        """Outputs of `items` (same order); raises `OverloadedError` when admission is full. The room of
+        `reservation` (from `reserve`) counts towards them."""
+        ...
+
+    def reserve(self, sequences: int) -> Reservation:
+        """Hold room for `sequences` about to be tokenised, or raise `OverloadedError` at once when there is none
+        (admission happens here, before the work; `submit` with the reservation only checks what exceeds it)."""
         ...
 
     def check_room(self, sequences: int) -> None:
@@ -160,14 +197,19 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
+    async def submit(
+        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], reservation: Reservation | None = None
+    ) -> list[object]:
         """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work."""
         loop = asyncio.get_running_loop()
         work = [_Work(it, p, loop.create_future(), loop) for it, p in zip(items, params, strict=True)]
         with self._cond:
+            held = reservation.take() if reservation is not None else 0
+            self.stats.reserved -= held
             if self._stopped:
                 raise EncoderError(_SHUTTING_DOWN)
-            self.check_room(len(work))
+            if len(work) > held:
+                self.check_room(len(work) - held)
             self._queue.extend(work)
             self.stats.queued += len(work)
             self._cond.notify_all()
@@ -177,10 +219,23 @@ class Batcher:
             for w in work:
                 w.future.cancel()
 
+    def reserve(self, sequences: int) -> Reservation:
+        """See `BatchQueue.reserve`."""
+        with self._cond:
+            if self._stopped:
+                raise EncoderError(_SHUTTING_DOWN)
+            self.check_room(sequences)
+            self.stats.reserved += sequences
+        return Reservation(sequences, self._give_back)
+
+    def _give_back(self, sequences: int) -> None:
+        with self._cond:
+            self.stats.reserved -= sequences
+
     def check_room(self, sequences: int) -> None:
-        """See `BatchQueue.check_room`. Called without the lock before tokenising (a stale read only defers the
-        decision) and by `submit` under it."""
-        queued = self.stats.queued
+        """See `BatchQueue.check_room`: queued and reserved sequences both count. Called without the lock for a
+        look (a stale read only defers the decision), and by `reserve` and `submit` under it."""
+        queued = self.stats.queued + self.stats.reserved
         if queued + sequences > self._max_queue:
             self.stats.rejected += sequences
             raise OverloadedError(

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from encoder.batch import Batch, collate, plan_batches
-from encoder.batcher import Batcher, BatcherStats, BatchQueue, Stages
+from encoder.batcher import Batcher, BatcherStats, BatchQueue, Reservation, Stages
 from encoder.chat import chat_images, render_chat, split_rendered
 from encoder.compiled import CompiledForward, bucket_width
 from encoder.device import resolve_device, resolve_dtype
@@ -339,13 +339,15 @@ class Engine(EngineText):
                 results.append(EncodeResult(task, rows, ids))  # type: ignore[arg-type]
         return results
 
-    async def run(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
-        """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread,
-        after a look at the queue so that an overloaded server refuses before tokenising."""
-        self.batcher.check_room(sum(len(c.prompts) for c in calls))
-        resolved, items = await asyncio.to_thread(self._prepare_all, calls)
-        flat_items, flat_params = _flatten(resolved, items)
-        outputs = await self.batcher.submit(flat_items, flat_params)
+    async def run(self, calls: Sequence[EncodeCall], reservation: Reservation | None = None) -> list[EncodeResult]:
+        """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread.
+
+        Room in the queue is reserved before tokenising (or `reservation`'s, taken by a caller that planned the
+        calls itself), so an overloaded server refuses at once, even when a burst arrives all together."""
+        with reservation or self.batcher.reserve(sum(len(c.prompts) for c in calls)) as held:
+            resolved, items = await asyncio.to_thread(self._prepare_all, calls)
+            flat_items, flat_params = _flatten(resolved, items)
+            outputs = await self.batcher.submit(flat_items, flat_params, held)
         return self._results(resolved, items, list(outputs))
 
     def run_sync(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:

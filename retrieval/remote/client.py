@@ -2,7 +2,7 @@
 worker's `Engine` queues its tokenised inputs on (see `Engine.attach_batcher`).
 
 Each request goes to the engine with the fewest requests in flight from this worker (data parallel over
-devices). Before tokenising, `RemoteBatcher.check_room` reads the engines' `LoadBoard`s and refuses at once when
+devices). Before tokenising, `RemoteBatcher.reserve` reads the engines' `LoadBoard`s and refuses at once when
 every live engine's queue for the model is full. An engine that stops answering pings for `liveness_s` is marked
 dead: its pending requests and every later one fail at once with `EncoderError` (503), so nothing waits for a
 process that is gone.
@@ -30,6 +30,7 @@ from encoder import (
     InvalidInputError,
     OverloadedError,
     PoolingParams,
+    Reservation,
     TokenizedInput,
     UnsupportedTaskError,
 )
@@ -205,13 +206,27 @@ class RemoteBatcher:
         self._model = model  # served model name, the same in the engine process
         self.stats = BatcherStats()  # batching happens in the engine process; these stay zero here
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
+    async def submit(
+        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], reservation: Reservation | None = None
+    ) -> list[object]:
+        if reservation is not None:  # the engine's own queue holds it from here on
+            self.stats.reserved -= reservation.take()
         return list(await self._client.encode(self._model, items, params))
 
+    def reserve(self, sequences: int) -> Reservation:
+        """Room on the engines' boards for `sequences` besides what this worker already holds for inputs it is
+        still tokenising (the event loop's thread is the only caller, so no lock)."""
+        self.check_room(sequences)
+        self.stats.reserved += sequences
+        return Reservation(sequences, self._give_back)
+
+    def _give_back(self, sequences: int) -> None:
+        self.stats.reserved -= sequences
+
     def check_room(self, sequences: int) -> None:
-        """The queue lives in the engine processes: refuse when their boards say every one is full (they still
-        decide for what is sent)."""
-        self._client.check_room(self._model, sequences)
+        """The queue lives in the engine processes: refuse when their boards say every one is full, counting
+        what this worker holds (they still decide for what is sent)."""
+        self._client.check_room(self._model, sequences + self.stats.reserved)
 
     @property
     def alive(self) -> bool:

@@ -188,11 +188,12 @@ async def score(
     documents: ScoreInputs,
     options: ScoreOptions | None = None,
 ) -> ScoreResult:
-    """Score pairs through the engine's shared batcher (servers); an overloaded batcher refuses before the
-    pairs are planned and tokenised (every kind encodes at least one sequence per document)."""
-    engine.batcher.check_room(len(as_items(documents)))
-    plan = await asyncio.to_thread(plan_scores, engine, queries, documents, options or ScoreOptions())
-    return finish_scores(plan, await engine.run(plan.calls))
+    """Score pairs through the engine's shared batcher (servers); room for one sequence per document (every kind
+    encodes at least that many) is reserved before the pairs are planned and tokenised, so an overloaded batcher
+    refuses at once."""
+    with engine.batcher.reserve(len(as_items(documents))) as held:
+        plan = await asyncio.to_thread(plan_scores, engine, queries, documents, options or ScoreOptions())
+        return finish_scores(plan, await engine.run(plan.calls, held))
 
 
 def score_sync(

@@ -18,7 +18,18 @@ import aiohttp
 import httpx
 import numpy as np
 
-__all__ = ["Outcome", "Sample", "Sampler", "closed_loop", "mixed_requests", "open_loop", "percentile", "proc_stats"]
+__all__ = [
+    "Outcome",
+    "Sample",
+    "Sampler",
+    "burst",
+    "burst_requests",
+    "closed_loop",
+    "mixed_requests",
+    "open_loop",
+    "percentile",
+    "proc_stats",
+]
 
 _TEXT = "the quick brown fox jumps over the lazy dog while the retrieval service answers queries about {}"
 Request = tuple[str, str, dict[str, object]]  # (kind, path, JSON body)
@@ -90,6 +101,45 @@ async def _open(url: str, mix: Sequence[Request], rate: float, duration_s: float
                 n += 1
             await asyncio.sleep(min(0.005, 1 / rate))
         return list(await asyncio.gather(*tasks))
+
+
+async def _burst(url: str, requests: Sequence[Request]) -> list[Outcome]:
+    t0 = time.perf_counter()
+    async with _session(url, len(requests)) as session:
+        return list(await asyncio.gather(*(_one(session, req, t0) for req in requests)))
+
+
+def burst(url: str, requests: Sequence[Request]) -> list[Outcome]:
+    """Every request of `requests` sent at once, each on its own connection."""
+    return asyncio.run(_burst(url, requests))
+
+
+def burst_requests(model: str, n: int, texts: int = 8, words: int = 240) -> list[Request]:
+    """`n` embedding requests of `texts` distinct texts of `words` words each (issue 19's burst); the words are
+    single tokens for MiniLM's tokenizer, so a text is `words` + 2 tokens."""
+    vocab = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "a",
+        "lazy",
+        "dog",
+        "while",
+        "this",
+        "service",
+        "answers",
+        "many",
+        "questions",
+        "about",
+    ]
+    out: list[Request] = []
+    for r in range(n):
+        docs = [" ".join(vocab[(r + t + i) % len(vocab)] for i in range(words)) for t in range(texts)]
+        out.append(("embed", "/v1/embeddings", {"model": model, "input": docs}))
+    return out
 
 
 def closed_loop(url: str, mix: Sequence[Request], workers: int, duration_s: float) -> list[Outcome]:

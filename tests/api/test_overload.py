@@ -4,6 +4,9 @@ Capacity is measured first (closed loop); then requests are offered at 3x that r
 requests get 429 at once with `Retry-After`, admitted ones complete (200), nothing is a 5xx, the batcher queue
 never exceeds its bound, resident memory stays bounded, and right after the load stops a request is answered
 about as fast as before it. The slow variant holds the overload longer.
+
+A burst (every request sent at once, issue 19) is refused as fast: room in the queue is held from admission, so
+the requests the queue cannot take are answered 429 without waiting for the admitted ones' tokenising.
 """
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ import httpx
 import pytest
 
 from tests.api._crash import ForkLauncher, ServerProcess
-from tests.api._load import Outcome, Sampler, closed_loop, mixed_requests, open_loop, percentile
+from tests.api._load import (
+    Outcome,
+    Sampler,
+    burst,
+    burst_requests,
+    closed_loop,
+    mixed_requests,
+    open_loop,
+    percentile,
+)
 
 MAX_QUEUE = 48  # sequences per model (six 8-text requests)
 MAX_SEARCH = 4  # searches in flight
@@ -95,6 +107,24 @@ def run_overload(server: ServerProcess, seconds: float, factor: float = 3.0) -> 
     }
 
 
+def run_burst(server: ServerProcess, n: int, max_queue: int, texts: int = 8) -> dict[str, float]:
+    """`n` embedding requests of `texts` 240-word texts sent at once; checks the outcome, returns the figures."""
+    outcomes = burst(server.url, burst_requests("tiny", n, texts))
+    admitted = [o for o in outcomes if o.status == 200]
+    refused = [o for o in outcomes if o.status == 429]
+    assert len(admitted) + len(refused) == n, sorted({o.status for o in outcomes})  # no 5xx, nothing lost
+    assert len(admitted) == max_queue // texts, len(admitted)  # exactly what the queue holds is admitted
+    assert all(o.retry_after is not None for o in refused)
+    return {
+        "served": len(admitted),
+        "refused": len(refused),
+        "refused_p50_s": percentile([o.latency_s for o in refused], 50),
+        "refused_p99_s": percentile([o.latency_s for o in refused], 99),
+        "admitted_p50_s": percentile([o.latency_s for o in admitted], 50),
+        "admitted_p99_s": percentile([o.latency_s for o in admitted], 99),
+    }
+
+
 def _assert_figures(fig: dict[str, float]) -> None:
     print(" ".join(f"{k}={v:.4g}" for k, v in fig.items()))  # the figures, with -s
     assert fig["peak_queued"] <= MAX_QUEUE, fig
@@ -107,6 +137,15 @@ def _assert_figures(fig: dict[str, float]) -> None:
 def test_overload_rejects_fast_and_recovers(server: ServerProcess) -> None:
     _assert_figures(run_overload(server, 6.0))
     assert '"POST /v1/embeddings HTTP/1.1" 429' in server.log_text()  # uvicorn's access log is on by default
+
+
+def test_a_burst_is_refused_at_once(server: ServerProcess) -> None:
+    """256 requests at once against a queue that holds six: before room was held at admission, every request
+    passed the look at the empty queue, all were tokenised and most then refused (429 after about a second)."""
+    burst(server.url, burst_requests("tiny", 8))  # warm-up: first batches of this shape
+    fig = run_burst(server, 256, MAX_QUEUE)
+    print(" ".join(f"{k}={v:.4g}" for k, v in fig.items()))  # the figures, with -s
+    assert fig["refused_p50_s"] < 0.25 and fig["refused_p99_s"] < 1.0, fig
 
 
 def test_the_access_log_can_be_turned_off(launcher: ForkLauncher, minilm_path: Path, tmp_path: Path) -> None:

@@ -78,6 +78,46 @@ def test_a_full_queue_refuses_before_tokenising(
     engine.close()
 
 
+def test_a_burst_is_refused_while_the_admitted_work_is_still_tokenising(
+    tiny_store: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that arrive together all looked at an empty queue before any was tokenised, so all were
+    tokenised and most then refused (issue 19: a 256-request burst waited about a second for its 429s). Room is
+    now held from admission: while the first request is still tokenising the rest are refused at once, and a
+    request whose tokenising fails gives its room back."""
+    engine = Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean"))))
+    batcher, gate, _ = _blocking_batcher(max_queue=3)
+    engine.attach_batcher(batcher)
+    tokenising, resume = threading.Event(), threading.Event()
+    real_prepare = engine.prepare
+
+    def slow_prepare(prompts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if prompts == ["boom"]:
+            raise OverloadedError("tokeniser failed")  # any error: the room must come back
+        tokenising.set()
+        resume.wait(10)
+        return real_prepare(prompts, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "prepare", slow_prepare)
+
+    async def run() -> None:
+        first = asyncio.ensure_future(engine.encode(["a", "b"], PoolingParams()))
+        await asyncio.to_thread(tokenising.wait, 10)
+        assert batcher.stats.queued == 0 and batcher.stats.reserved == 2  # held, not yet queued
+        with pytest.raises(OverloadedError, match=r"2 sequences are queued \(limit 3\)"):
+            await engine.encode(["c", "d"], PoolingParams())  # refused without waiting for the tokeniser
+        with pytest.raises(OverloadedError, match="tokeniser failed"):
+            await engine.encode(["boom"], PoolingParams())
+        assert batcher.stats.reserved == 2  # the failed request's room was given back
+        resume.set()
+        gate.set()
+        assert len((await first).outputs) == 2
+        assert batcher.stats.reserved == 0 and batcher.stats.queued == 0
+
+    asyncio.run(run())
+    engine.close()
+
+
 def test_full_queue_is_rejected_at_once() -> None:
     batcher, gate, _ = _blocking_batcher(max_queue=2)
 

@@ -12,6 +12,7 @@ import pytest
 
 from encoder import OverloadedError, PoolingParams, TokenizedInput
 from retrieval.remote import EngineClient, LoadBoard
+from retrieval.remote.client import RemoteBatcher
 from retrieval.remote.engine_process import _EngineServer
 from retrieval.remote.messages import EncodeRequest, ErrorReply, decode_message, pack_rows
 
@@ -86,6 +87,34 @@ def test_the_client_refuses_only_when_every_live_engine_is_full(tmp_path: Path) 
     asyncio.run(run())
     for w in writers:
         w.close()
+
+
+def test_a_worker_holds_room_for_what_it_is_still_tokenising(tmp_path: Path) -> None:
+    """A burst at one API worker: the engines' boards only count what was sent, so the worker counts the room it
+    reserved for inputs it is still tokenising, and the rest of the burst is refused before tokenising."""
+    writer = LoadBoard(tmp_path / "e0.load", MODELS, create=True)
+    writer.set_limit("dense", 8)
+    client = EngineClient([f"ipc://{tmp_path}/e0"], boards=[LoadBoard(tmp_path / "e0.load", MODELS)])
+    batcher = RemoteBatcher(client, "dense")
+
+    async def run() -> None:
+        await client.start()
+        try:
+            first = batcher.reserve(6)
+            with pytest.raises(OverloadedError, match="room for 8 more sequences, 9 asked"):
+                batcher.reserve(3)  # 6 held here + 3 > 8, though the board still shows 8 free
+            with batcher.reserve(2):
+                assert batcher.stats.reserved == 8
+            assert batcher.stats.reserved == 6  # an unused reservation gives its room back
+            with first:  # released (`submit` takes it over instead when it sends the inputs)
+                pass
+            with batcher.reserve(8):
+                assert batcher.stats.reserved == 8
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+    writer.close()
 
 
 class _Sock:
