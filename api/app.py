@@ -21,12 +21,13 @@ from litestar.types import ASGIApp
 from api.auth import auth_middleware
 from api.errors import exception_handlers
 from api.lifecycle import Lifecycle
-from api.limits import too_large
+from api.limits import LimitedRequest, too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
 from api.routes import MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
+from retrieval.json_depth import MAX_JSON_DEPTH
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
 from retrieval.uploads import UploadResult
@@ -37,6 +38,12 @@ StoreRole = Literal["own", "none"]  # own: open the store and serve its routes; 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 log = logging.getLogger(__name__)
+
+_API_DESCRIPTION = (
+    "vLLM-compatible pooling API and retrieval collections. Limits on every request: JSON bodies (and JSON / JSON "
+    f"Lines files) may nest arrays and objects at most {MAX_JSON_DEPTH} levels deep (deeper: 400); bodies and "
+    "uploads over their byte limits get 413; a full queue answers 429 with Retry-After."
+)
 
 
 def _registry(state: State) -> ModelRegistry:
@@ -190,8 +197,13 @@ def create_app(
         middleware=middleware,
         logging_config=None,  # `retrieval serve` configures logging (logfmt with the request id)
         request_max_body_size=config.max_body_bytes,
+        request_class=LimitedRequest,
         openapi_config=OpenAPIConfig(
-            title="retrieval", version="0.1.0", path="/docs", render_plugins=[SwaggerRenderPlugin(path="/")]
+            title="retrieval",
+            version="0.1.0",
+            path="/docs",
+            description=_API_DESCRIPTION,
+            render_plugins=[SwaggerRenderPlugin(path="/")],
         ),
     )
     app.state.config = config

@@ -97,6 +97,7 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.InvalidRequestError: ErrorRow(HTTPStatus.BAD_REQUEST),
     ret.InvalidFilterError: ErrorRow(HTTPStatus.BAD_REQUEST),
     ret.LimitExceededError: ErrorRow(HTTPStatus.BAD_REQUEST),  # 413 for a body or upload size, see above
+    ret.NestingTooDeepError: ErrorRow(HTTPStatus.BAD_REQUEST),  # JSON past MAX_JSON_DEPTH (before decoding)
     ret.UnsupportedFileError: ErrorRow(HTTPStatus.BAD_REQUEST),
     ret.CorruptFileError: ErrorRow(HTTPStatus.BAD_REQUEST),
     ret.NotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),

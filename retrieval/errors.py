@@ -16,6 +16,7 @@ __all__ = [
     "JobNotFoundError",
     "LimitExceededError",
     "ModelNotFoundError",
+    "NestingTooDeepError",
     "NotFoundError",
     "RetrievalError",
     "StorageError",
@@ -55,6 +56,18 @@ class LimitExceededError(InvalidRequestError):
     def __init__(self, what: str, received: int, allowed: int, *, param: str | None = None) -> None:
         super().__init__(
             f"{what} is {received}, over the limit of {allowed}", param=param, received=received, allowed=allowed
+        )
+
+
+class NestingTooDeepError(InvalidRequestError):
+    """JSON (a request body, an uploaded JSON / JSON Lines file) nests arrays and objects deeper than allowed."""
+
+    def __init__(self, what: str, received: int, allowed: int, *, param: str | None = None) -> None:
+        super().__init__(
+            f"{what} nests arrays and objects {received} levels deep, over the limit of {allowed}",
+            param=param,
+            received=received,
+            allowed=allowed,
         )
 
 

@@ -28,6 +28,7 @@ from api.schemas.documents import (
 from retrieval import ServiceConfig
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError
 from retrieval.jobs import JobManager
+from retrieval.json_depth import check_json_depth
 from retrieval.service import RetrievalService
 from retrieval.uploads import UploadedFile, UploadResult
 
@@ -88,6 +89,8 @@ async def delete_document(name: str, doc_id: str, service: RetrievalService) -> 
 def _form_metadata(raw: object) -> dict[str, Any]:
     if raw is None:
         return {}
+    if isinstance(raw, str):
+        check_json_depth(raw.encode("utf-8", "surrogatepass"), param="metadata", what="Form field `metadata`")
     try:
         value = json.loads(raw) if isinstance(raw, str) else None
     except ValueError as exc:

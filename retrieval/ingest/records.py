@@ -3,7 +3,8 @@
 The text of a record with a non-empty ``title`` is ``title + " " + text`` (the BEIR corpus recipe). A record
 without an id gets ``f"{name}:{n}"`` with ``n`` its 1-based line (JSONL) or position (JSON). Records with no
 text are skipped and counted; anything malformed raises :class:`CorruptFileError` naming the file, the line or
-record, and (for JSON syntax errors) the byte offset.
+record, and (for JSON syntax errors) the byte offset. JSON nested deeper than `MAX_JSON_DEPTH` is refused
+before it is decoded (`NestingTooDeepError`, a per-file error), never a `RecursionError`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from retrieval.errors import CorruptFileError
 from retrieval.ingest.decoding import decode_utf8, strip_bom
 from retrieval.ingest.documents import SourceDocument
+from retrieval.json_depth import check_json_depth
 
 __all__ = ["JsonlReader", "parse_json", "record_document"]
 
@@ -71,7 +73,9 @@ def record_document(record: Any, *, name: str, n: int, where: str) -> SourceDocu
     return SourceDocument(id=doc_id, text=text, metadata=metadata, source=name, vectors=vectors)
 
 
-def _loads(name: str, text: str, where: str, byte_offset: int) -> Any:
+def _loads(name: str, raw: bytes, text: str, where: str, byte_offset: int) -> Any:
+    """`text` (decoded from `raw`, which starts at `byte_offset` in the file) as JSON."""
+    check_json_depth(raw, param="file", what=f"`{name}`{f' {where}' if where else ''}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -97,7 +101,7 @@ class JsonlReader:
             text = decode_utf8(self.name, line, offset=offset + bom)
             if text.strip():
                 where = f"line {line_no}"
-                record = _loads(self.name, text, where, offset + bom)
+                record = _loads(self.name, line, text, where, offset + bom)
                 doc = record_document(record, name=self.name, n=line_no, where=where)
                 if doc is None:
                     self.skipped += 1
@@ -109,7 +113,7 @@ class JsonlReader:
 def parse_json(name: str, data: bytes) -> tuple[list[SourceDocument], int]:
     """Documents of a JSON file holding a list of records or ``{"documents": [...]}``, and the skipped count."""
     body, bom = strip_bom(data)
-    value = _loads(name, decode_utf8(name, body, offset=bom), "", bom)
+    value = _loads(name, body, decode_utf8(name, body, offset=bom), "", bom)
     if isinstance(value, dict) and isinstance(value.get("documents"), list):
         value = value["documents"]
     if not isinstance(value, list):

@@ -65,6 +65,7 @@ CASES: list[tuple[Exception, int, str, str | None, bool]] = [
     (ret.LimitExceededError("file size", 9, 8, param="file"), 413, "RequestEntityTooLargeError", "file", True),
     (ret.LimitExceededError("file size", 9, 8, param="files[2]"), 413, "RequestEntityTooLargeError", "files[2]", True),
     (ret.LimitExceededError("name length", 9, 8, param="filename"), 400, "BadRequestError", "filename", True),
+    (ret.NestingTooDeepError("The JSON body", 99, 64, param="body"), 400, "BadRequestError", "body", True),
     (ret.UnsupportedFileError("type .exe", param="file"), 400, "BadRequestError", "file", True),
     (ret.CorruptFileError("broken PDF", param="file"), 400, "BadRequestError", "file", True),
     (ret.NotFoundError("no such thing", param="id"), 404, "NotFoundError", "id", True),

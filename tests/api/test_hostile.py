@@ -8,8 +8,10 @@ literals, so both spellings are sent.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,3 +138,80 @@ def test_malformed_and_enormous_pdfs(client: httpx.Client) -> None:
             _assert_4xx(resp, 413)  # over the upload limit: refused before PDFium sees it
         else:
             assert name in _assert_4xx(resp, 400)["error"]["message"]
+
+
+DEEP = 100_000  # levels: far past Python's recursion limit, which a decoder would hit
+DEEP_BODIES = {
+    "arrays": b"[" * DEEP + b"]" * DEEP,
+    "objects": b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+}
+_PATH_VALUES = {"name": "default", "doc_id": "x", "id": "x", "job_id": "x"}
+
+
+def _json_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route the app registers that decodes a JSON body (a `data` parameter), read from
+    the app itself so that a route added later is covered; path parameters are filled in."""
+    from litestar.routes import HTTPRoute
+
+    from api.app import create_app
+
+    out = []
+    for route in create_app(ServiceConfig()).routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        path = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: _PATH_VALUES.get(m.group(1), "x"), route.path)
+        for handler in route.route_handlers:
+            if "data" in handler.parsed_fn_signature.parameters:
+                out += [(method, path) for method in sorted(handler.http_methods)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def roomy_server(minilm_registry: ModelRegistry) -> Iterator[LiveServer]:
+    """The default body limits (16 MiB), so that deep bodies reach the JSON decoding."""
+    with live_server(minilm_registry) as live:
+        yield live
+
+
+def test_deeply_nested_json_is_a_400_on_every_json_route(roomy_server: LiveServer) -> None:
+    routes = _json_routes()
+    assert ("POST", "/v1/collections/default/documents") in routes and len(routes) >= 15, routes
+    with roomy_server.client() as client:
+        for (method, path), (kind, body) in itertools.product(routes, DEEP_BODIES.items()):
+            resp = client.request(method, path, content=body, headers={"content-type": "application/json"})
+            if path.endswith("/files"):  # multipart only: refused before any JSON is read
+                _assert_4xx(resp)
+                continue
+            error = _assert_4xx(resp, 400)["error"]
+            assert "100000 levels deep, over the limit of 64" in error["message"], (method, path, kind, error)
+            assert error["param"] == "body"
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/embeddings", json={"input": "still here"}).status_code == 200
+        nested_filter = {"query": "q", "filter": {"$and": [{"year": 1}]}}
+        for _ in range(70):  # a legitimate shape past the limit is refused the same way, not by a RecursionError
+            nested_filter["filter"] = {"$and": [nested_filter["filter"]]}
+        assert (
+            "over the limit of 64"
+            in _assert_4xx(client.post(f"{COLL}/search", json=nested_filter), 400)["error"]["message"]
+        )
+
+
+def test_deeply_nested_json_files_fail_alone_in_an_upload(roomy_server: LiveServer) -> None:
+    files = [
+        ("files", ("good.jsonl", b'{"id": "fine", "text": "a fine record"}\n', "application/json")),
+        ("files", ("deep.json", DEEP_BODIES["arrays"], "application/json")),
+        ("files", ("deep.jsonl", b'{"id": "ok", "text": "first line"}\n' + DEEP_BODIES["objects"], "text/plain")),
+    ]
+    with roomy_server.client() as client:
+        resp = client.post(f"{COLL}/files", files=files)
+        assert resp.status_code == 200, resp.text[:500]
+        outcome = {f["name"]: f for f in resp.json()["files"]}
+        assert outcome["good.jsonl"]["documents"] == 1 and outcome["good.jsonl"]["error"] is None
+        assert "`deep.json` nests arrays and objects 100000 levels deep" in outcome["deep.json"]["error"]
+        assert "`deep.jsonl` line 2 nests arrays and objects 100000 levels" in outcome["deep.jsonl"]["error"]
+        assert client.get(f"{COLL}/documents/fine").status_code == 200
+        only_deep = client.post(f"{COLL}/files", files=files[1:2])  # every file failed: the upload is a 400
+        assert "100000 levels deep" in _assert_4xx(only_deep, 400)["error"]["message"]
+        form = client.post(f"{COLL}/files", files=files[:1], data={"metadata": DEEP_BODIES["objects"].decode()})
+        assert "Form field `metadata` nests" in _assert_4xx(form, 400)["error"]["message"]
+        assert client.get("/readyz").status_code == 200
