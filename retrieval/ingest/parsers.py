@@ -7,15 +7,15 @@ with ``%PDF-`` is read as a PDF (uploads named ``blob`` or ``scan.bin``). Every 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 from retrieval.errors import UnsupportedFileError
 from retrieval.ingest.decoding import decode_utf8, strip_bom
 from retrieval.ingest.documents import SourceDocument
+from retrieval.ingest.front_matter import split_front_matter
 from retrieval.ingest.pdf import is_pdf, read_pdf_pages
 from retrieval.ingest.records import JsonlReader, parse_json
 
@@ -41,9 +41,6 @@ EXTENSIONS: dict[str, FileKind] = {
     ".json": "json",
 }  # supported extensions (lower case) and the kind each means
 
-_FRONT_LINE = re.compile(r"^([A-Za-z_][\w.-]*)\s*:\s*(.*?)\s*$")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
 
 @dataclass(frozen=True)
 class ParsedFile:
@@ -68,49 +65,10 @@ def file_kind(name: str, head: bytes = b"") -> FileKind:
     return kind
 
 
-def _scalar(value: str) -> Any:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    if value in ("true", "false"):
-        return value == "true"
-    if _NUMBER.match(value):
-        return float(value) if "." in value else int(value)
-    return value
-
-
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """A leading ``---`` block of simple ``key: value`` lines as metadata, and the text after it.
-
-    Values in matching quotes stay strings; ``true``/``false`` become booleans and plain decimals numbers;
-    everything else is a string. A block with any other kind of line (nested YAML, lists) is not front
-    matter: the text comes back whole.
-
-    >>> split_front_matter("---\\ntitle: Notes\\nyear: 2024\\n---\\n# Body\\n")
-    ({'title': 'Notes', 'year': 2024}, '# Body\\n')
-    >>> split_front_matter("---\\n- a list\\n---\\nx")
-    ({}, '---\\n- a list\\n---\\nx')
-    """
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip() != "---":
-        return {}, text
-    meta: dict[str, Any] = {}
-    for i, line in enumerate(lines[1:], start=1):
-        stripped = line.strip()
-        if stripped in ("---", "..."):
-            return meta, "".join(lines[i + 1 :])
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _FRONT_LINE.match(stripped)
-        if match is None:
-            return {}, text
-        meta[match.group(1)] = _scalar(match.group(2))
-    return {}, text
-
-
 def _parse_text(name: str, data: bytes, markdown: bool) -> ParsedFile:
     body, bom = strip_bom(data)
     text = decode_utf8(name, body, offset=bom)
-    meta, text = split_front_matter(text) if markdown else ({}, text)
+    meta, text = split_front_matter(text, name) if markdown else ({}, text)
     if not text.strip():
         return ParsedFile([], skipped=1)
     doc = SourceDocument(id=name, text=text, metadata={**meta, "source": name}, source=name)
@@ -121,7 +79,8 @@ def parse(name: str, data: bytes, *, max_pdf_pages: int = 2000) -> ParsedFile:
     """The documents of file ``name`` (a file name or relative posix path) with content ``data``.
 
     - text (``.txt``, ``.text``): one document, id ``name``, metadata ``{"source": name}``;
-    - Markdown (``.md``, ``.markdown``): the same, kept as Markdown, front matter merged into metadata;
+    - Markdown (``.md``, ``.markdown``): the same, kept as Markdown, YAML front matter merged into metadata
+      (``retrieval.ingest.front_matter``; a block that is not valid YAML or is over its bounds fails the file);
     - PDF (``.pdf``, or ``%PDF-`` magic under an unknown extension): one document per page with text;
     - JSON Lines (``.jsonl``) / JSON (``.json``): one document per record (see ``retrieval.ingest.records``).
 

@@ -17,13 +17,16 @@ semantics and :func:`compile_filter` gives the same answers in SQLite:
   ``$ne`` and ``$nin`` ("is not x" holds for a document without the field), as in Chroma and MongoDB;
 * ints and floats compare numerically (``1 == 1.0``); bools are not numbers (``True != 1``); a string never
   equals or orders against a number; ``None`` equals only a JSON ``null``;
-* an array or object field value equals no scalar (it fails ``$eq``/``$in``, matches ``$ne``/``$nin``).
+* an **array** field matches when any of its elements does (MongoDB's rule): ``{"tags": "a"}`` and
+  ``{"tags": {"$in": ["a", "b"]}}`` match ``{"tags": ["a", "c"]}``, ``$ne``/``$nin`` match when no element
+  does, a range holds when some numeric element satisfies it (elements that are arrays or objects never match);
+* an object field value equals no scalar (it fails ``$eq``/``$in``, matches ``$ne``/``$nin``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, cast, get_args
 
@@ -251,16 +254,26 @@ def _equal(value: object, operand: Scalar) -> bool:
     return _kind(value) == _kind(operand) != "other" and value == operand
 
 
-def _compare(f: Compare, metadata: Mapping[str, Any]) -> bool:
-    value = _lookup(metadata, f.path)
-    if f.op == "$ne":
-        return value is _MISSING or not _equal(value, f.value)
-    if f.op == "$eq":
-        return value is not _MISSING and _equal(value, f.value)
+def _candidates(value: object) -> list[object]:
+    """The values a field's leaf tests look at: an array's elements, or the value itself (none when missing)."""
+    if value is _MISSING:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _orders(value: object, op: str, operand: float) -> bool:
     if not _is_number(value):
-        return False  # a missing, string, bool, null or nested value never orders against a number
-    a, b = cast(float, value), cast(float, f.value)
-    return {"$gt": a > b, "$gte": a >= b, "$lt": a < b, "$lte": a <= b}[f.op]
+        return False  # a string, bool, null or nested value never orders against a number
+    a = cast(float, value)
+    return {"$gt": a > operand, "$gte": a >= operand, "$lt": a < operand, "$lte": a <= operand}[op]
+
+
+def _compare(f: Compare, metadata: Mapping[str, Any]) -> bool:
+    values = _candidates(_lookup(metadata, f.path))
+    if f.op in ("$eq", "$ne"):
+        found = any(_equal(v, f.value) for v in values)
+        return found if f.op == "$eq" else not found
+    return any(_orders(v, f.op, cast(float, f.value)) for v in values)
 
 
 def matches(f: Filter, metadata: Mapping[str, Any]) -> bool:
@@ -271,14 +284,15 @@ def matches(f: Filter, metadata: Mapping[str, Any]) -> bool:
     (True, False, False)
     >>> matches(parse_filter({"tag": {"$ne": "x"}}), {})  # a missing field matches $ne
     True
+    >>> matches(parse_filter({"tags": {"$in": ["a"]}}), {"tags": ["b", "a"]})  # any element of an array
+    True
     """
     if isinstance(f, And):
         return all(matches(c, metadata) for c in f.clauses)
     if isinstance(f, Or):
         return any(matches(c, metadata) for c in f.clauses)
     if isinstance(f, Membership):
-        value = _lookup(metadata, f.path)
-        found = value is not _MISSING and any(_equal(value, v) for v in f.values)
+        found = any(_equal(value, v) for value in _candidates(_lookup(metadata, f.path)) for v in f.values)
         return found if f.op == "$in" else not found
     return _compare(f, metadata)
 
@@ -291,30 +305,53 @@ def _json_path(path: tuple[str, ...]) -> str:
     return "$" + "".join(f'."{key}"' for key in path)
 
 
-def _sql_in(column: str, path: str, values: tuple[Scalar, ...]) -> tuple[str, list[object]]:
-    """1 when the field equals one of ``values`` (by the rules of :func:`matches`), else 0 or NULL."""
-    typ, ext = f"json_type({column}, ?)", f"json_extract({column}, ?)"
-    terms: list[str] = []
-    params: list[object] = []
-    for kind, test in (("str", f"{typ} = 'text'"), ("number", f"{typ} IN ('integer', 'real')")):
-        group = [v for v in values if _kind(v) == kind]
-        if group:
-            terms.append(f"({test} AND {ext} IN ({', '.join('?' * len(group))}))")
-            params += [path, path, *group]
-    for constant, json_type in ((None, "null"), (True, "true"), (False, "false")):
-        if any(v is constant for v in values):
-            terms.append(f"{typ} = '{json_type}'")
-            params.append(path)
-    return ("(" + " OR ".join(terms) + ")" if terms else "0"), params
+_ValueTest = Callable[[str, str, list[object]], tuple[str, list[object]]]
+"""(SQL of a JSON value's type, SQL of its value, the parameters each of them takes) -> a test and its params."""
+
+
+def _in_test(values: tuple[Scalar, ...]) -> _ValueTest:
+    """A test that one JSON value equals one of ``values`` (by the rules of :func:`matches`)."""
+
+    def test(typ: str, val: str, args: list[object]) -> tuple[str, list[object]]:
+        terms: list[str] = []
+        params: list[object] = []
+        for kind, is_kind in (("str", f"{typ} = 'text'"), ("number", f"{typ} IN ('integer', 'real')")):
+            group = [v for v in values if _kind(v) == kind]
+            if group:
+                terms.append(f"({is_kind} AND {val} IN ({', '.join('?' * len(group))}))")
+                params += [*args, *args, *group]
+        for constant, json_type in ((None, "null"), (True, "true"), (False, "false")):
+            if any(v is constant for v in values):
+                terms.append(f"{typ} = '{json_type}'")
+                params += args
+        return ("(" + " OR ".join(terms) + ")" if terms else "0"), params
+
+    return test
+
+
+def _range_test(op: str, operand: Scalar) -> _ValueTest:
+    """A test that one JSON value is a number standing in relation ``op`` to ``operand``."""
+
+    def test(typ: str, val: str, args: list[object]) -> tuple[str, list[object]]:
+        return f"({typ} IN ('integer', 'real') AND {val} {_SQL_RANGE[op]} ?)", [*args, *args, operand]
+
+    return test
+
+
+def _sql_any(column: str, path: str, test: _ValueTest) -> tuple[str, list[object]]:
+    """1 when the field's value, or any element of it when it is an array, passes ``test``."""
+    scalar, scalar_params = test(f"json_type({column}, ?)", f"json_extract({column}, ?)", [path])
+    element, element_params = test("_el.type", "_el.value", [])
+    array = f"json_type({column}, ?) = 'array' AND EXISTS (SELECT 1 FROM json_each({column}, ?) AS _el WHERE {element})"
+    return f"({scalar} OR ({array}))", [*scalar_params, path, path, *element_params]
 
 
 def _sql_leaf(f: Compare | Membership, column: str) -> tuple[str, list[object]]:
     path = _json_path(f.path)
     if isinstance(f, Compare) and f.op in _SQL_RANGE:
-        sql = f"(json_type({column}, ?) IN ('integer', 'real') AND json_extract({column}, ?) {_SQL_RANGE[f.op]} ?)"
-        return sql, [path, path, f.value]
+        return _sql_any(column, path, _range_test(f.op, f.value))
     values = f.values if isinstance(f, Membership) else (f.value,)
-    found, params = _sql_in(column, path, values)
+    found, params = _sql_any(column, path, _in_test(values))
     if f.op in ("$eq", "$in"):
         return found, params
     return f"(json_type({column}, ?) IS NULL OR NOT {found})", [path, *params]
@@ -329,8 +366,10 @@ def compile_filter(f: Filter, column: str = "metadata") -> tuple[str, list[objec
     SQLite matches path keys against the raw key text. A NULL column behaves as empty metadata.
 
     >>> sql, params = compile_filter(parse_filter({"a.b": {"$gt": 1}}), column="m")
-    >>> sql, params
-    ("(json_type(m, ?) IN ('integer', 'real') AND json_extract(m, ?) > ?)", ['$."a"."b"', '$."a"."b"', 1])
+    >>> sql.split(" OR ")[0]  # the value itself; the rest tests each element when it is an array (json_each)
+    "((json_type(m, ?) IN ('integer', 'real') AND json_extract(m, ?) > ?)"
+    >>> params
+    ['$."a"."b"', '$."a"."b"', 1, '$."a"."b"', '$."a"."b"', 1]
     """
     if isinstance(f, And | Or):
         if not f.clauses:

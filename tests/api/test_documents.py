@@ -139,6 +139,35 @@ def _upload(client: httpx.Client, files: list[tuple[str, bytes]], **form: str) -
     return client.post("/v1/collections/default/files", files=parts, data=form)
 
 
+def test_yaml_front_matter_lists_are_filterable_and_an_alias_bomb_fails_alone(client: httpx.Client) -> None:
+    """Obsidian-style notes: `tags: [a, b]` and nested maps become metadata that filters match by element; a
+    hostile block (a "billion laughs") fails its file only."""
+    notes = [
+        ("ferns.md", b"---\ntags: [botany, shade]\nmeta: {lab: kew, year: 2023}\n---\nFerns grow in shade.\n"),
+        ("cacti.md", b"---\ntags:\n  - botany\n  - desert\n---\nCacti store water in deserts.\n"),
+        ("gulls.md", b"---\ntags: [birds]\n---\nGulls nest on cliffs.\n"),
+    ]
+    laughs = ['l0: &l0 ["lol"]'] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    bomb = ("bomb.md", ("---\n" + "\n".join(laughs) + "\n---\nlaughs\n").encode())
+    resp = _upload(client, [*notes, bomb])
+    assert resp.status_code == 200, resp.text
+    files = {f["name"]: f for f in resp.json()["files"]}
+    assert "expands to more than" in files["bomb.md"]["error"]
+    assert all(files[name]["error"] is None for name, _ in notes)
+    assert client.get(f"{DOCS}/cacti.md").json()["metadata"] == {"tags": ["botany", "desert"], "source": "cacti.md"}
+    for flt, expected in [
+        ({"tags": {"$in": ["botany"]}}, {"ferns.md", "cacti.md"}),
+        ({"tags": "desert"}, {"cacti.md"}),
+        ({"tags": {"$nin": ["botany"]}, "source": {"$in": [n for n, _ in notes]}}, {"gulls.md"}),
+        ({"meta.year": {"$gte": 2020}}, {"ferns.md"}),
+    ]:
+        for mode in MODES:
+            body = {"query": "ferns grow, cacti store water, gulls nest", "mode": mode, "top_k": 10, "filter": flt}
+            got = client.post("/v1/collections/default/search", json=body)
+            assert got.status_code == 200, got.text
+            assert {h["id"] for h in got.json()["data"]} == expected, (flt, mode)
+
+
 def test_upload_text_markdown_and_pdf_with_a_corrupt_pdf(client: httpx.Client) -> None:
     pdf = pdf_bytes(["Photosynthesis turns light into sugar.", "", "Mitochondria are the powerhouse of the cell."])
     meta = '{"batch": "u1", "title": "overridden by front matter"}'

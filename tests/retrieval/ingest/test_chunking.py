@@ -126,7 +126,7 @@ def test_errors(text: str, spans: list[tuple[int, int]], max_tokens: int, overla
     assert err.value.param == param
 
 
-@pytest.mark.parametrize("module", ["chunking", "documents", "decoding", "parsers"])
+@pytest.mark.parametrize("module", ["chunking", "documents", "decoding", "front_matter"])
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"retrieval.ingest.{module}"))
     assert result.failed == 0 and result.attempted > 0

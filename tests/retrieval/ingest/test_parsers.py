@@ -4,6 +4,8 @@ PDF pages and JSON / JSON Lines records are tested with their modules (test_pdf.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from retrieval.errors import CorruptFileError, RetrievalError, UnsupportedFileError
@@ -66,12 +68,85 @@ def test_markdown_front_matter_becomes_metadata() -> None:
         "# Title\n\n---\nkey: value\n---\n",  # not at the start
         "---\nkey: value\nno closing line\n",  # unclosed: "no closing line" is not key: value
         "---\nkey: value\n",  # unclosed
-        "---\ntags:\n  - a\n  - b\n---\ntext",  # nested YAML
+        "---\nA paragraph between two thematic breaks.\n---\ntext",  # YAML, but not a map
+        "---\n- a list\n- at the top\n---\ntext",
     ],
 )
-def test_markdown_without_simple_front_matter_is_kept_whole(md: str) -> None:
+def test_markdown_without_front_matter_is_kept_whole(md: str) -> None:
     (doc,) = parse_file("a.markdown", md.encode())
     assert doc.text == md and doc.metadata == {"source": "a.markdown"}
+
+
+def test_yaml_front_matter_keeps_lists_maps_and_dates() -> None:
+    """Obsidian / Hugo / Jekyll notes: lists, nested maps, dates, anchors and merge keys become metadata."""
+    md = (
+        "---\n"
+        "title: Field notes\n"
+        "tags: [birds, 'north sea']\n"
+        "aliases:\n  - notes\n  - log\n"
+        "date: 2024-05-01\n"
+        "updated: 2024-05-02T10:30:00Z\n"
+        "author: &me {name: Ada, roles: [editor]}\n"
+        "reviewer: *me\n"
+        "base: &base {lang: en}\n"
+        "site:\n  <<: *base\n  section: {name: field, weight: 3}\n"
+        "huge: 123456789012345678901234567890\n"
+        "empty:\n"
+        "---\n"
+        "# Body\n"
+    )
+    (doc,) = parse_file("notes.md", md.encode())
+    assert doc.text == "# Body\n"
+    assert doc.metadata == {
+        "title": "Field notes",
+        "tags": ["birds", "north sea"],
+        "aliases": ["notes", "log"],
+        "date": "2024-05-01",
+        "updated": "2024-05-02T10:30:00+00:00",
+        "author": {"name": "Ada", "roles": ["editor"]},
+        "reviewer": {"name": "Ada", "roles": ["editor"]},
+        "base": {"lang": "en"},
+        "site": {"lang": "en", "section": {"name": "field", "weight": 3}},
+        "huge": "123456789012345678901234567890",  # beyond 64 bits: kept exactly, as text
+        "empty": None,
+        "source": "notes.md",
+    }
+    assert split_front_matter("---\n1: a\n2024-01-01: b\nfalse: c\n---\n") == (
+        {"1": "a", "2024-01-01": "b", "false": "c"},
+        "",
+    )
+
+
+def _laughs(levels: int, width: int = 9) -> str:
+    """YAML's "billion laughs": each level refers `width` times to the one before it."""
+    lines = ['l0: &l0 ["lol"]'] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "---\n" + "\n".join(lines) + "\n---\nbody\n"
+
+
+@pytest.mark.parametrize(
+    ("md", "message"),
+    [
+        (_laughs(10), "expands to more than 10000 values"),  # 9**9 values if expanded
+        (
+            "---\n" + "\n".join(f"a{i}: &a{i} [x]\nb{i}: *a{i}" for i in range(300)) + "\n---\nx",
+            "more than 256 aliases",
+        ),
+        ("---\nx: " + "[" * 40 + "]" * 40 + "\n---\nx", "nests deeper than 32 levels"),
+        ("---\nx: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n---\nx", "nests deeper than 32 levels"),
+        ("---\nx: " + "y" * 70_000 + "\n---\nx", "over the limit of 65536 bytes"),
+        ("---\ntitle: [unclosed\nnext: 1\n---\nbody", "is not valid YAML at line 3"),
+        ("---\ntitle: a\n  bad: indent\n---\nbody", "is not valid YAML"),
+        ("---\nkey: value\nkey2: *nowhere\n---\nbody", "is not valid YAML"),
+        ("---\nbin: !!binary aGVsbG8=\n---\nbody", "binary"),
+        ("---\nx: .nan\n---\nbody", "JSON metadata cannot store"),
+        ("---\nobj: !!python/object:os.system {}\n---\nbody", "is not valid YAML"),  # safe loader: no objects
+    ],
+)
+def test_hostile_or_malformed_front_matter_fails_the_file(md: str, message: str) -> None:
+    start = time.perf_counter()
+    err = _error(CorruptFileError, "hostile.md", md.encode())
+    assert message in err.message and "`hostile.md`" in err.message, err.message
+    assert time.perf_counter() - start < 2.0  # bounded work, never a hang
 
 
 def test_front_matter_only_markdown_has_no_text() -> None:

@@ -17,8 +17,8 @@ from retrieval.search import filters
 from retrieval.search.filters import And, Compare, Membership, Or, compile_filter, matches, parse_filter
 
 DOCS: dict[int, dict[str, Any]] = {
-    1: {"year": 2021, "lang": "en", "score": 0.5, "draft": False, "tags": ["a"], "meta": {"src": "arxiv"}},
-    2: {"year": 2019.0, "lang": "fr", "score": 1, "draft": True, "meta": {"src": "pubmed", "n": 3}},
+    1: {"year": 2021, "lang": "en", "score": 0.5, "draft": False, "tags": ["a", "c", 7, ["x"], {"a": 1}]},
+    2: {"year": 2019.0, "lang": "fr", "score": 1, "draft": True, "meta": {"src": "pubmed", "n": 3}, "tags": []},
     3: {"year": "2020", "lang": None, "draft": 1},
     4: {},
     5: {"year": True, "lang": "en", "meta": "flat"},
@@ -69,8 +69,15 @@ def both(db: sqlite3.Connection, raw: object) -> set[int]:
         ({"meta.src": "pubmed"}, {2}),  # dotted path = nested key
         ({"meta.src": {"$ne": "pubmed"}}, {1, 3, 4, 5, 6}),  # "flat".src is missing
         ({"meta.n": {"$gte": 3}}, {2}),
-        ({"tags": "a"}, set()),  # an array equals no scalar
-        ({"tags": {"$ne": "a"}}, {1, 2, 3, 4, 5, 6}),
+        ({"tags": "a"}, {1}),  # an array matches when one of its elements does
+        ({"tags": {"$ne": "a"}}, {2, 3, 4, 5, 6}),  # ... and $ne when none does (the empty array too)
+        ({"tags": {"$in": ["z", "c"]}}, {1}),
+        ({"tags": {"$nin": ["c"]}}, {2, 3, 4, 5, 6}),
+        ({"tags": 7.0}, {1}),
+        ({"tags": {"$gt": 5}}, {1}),  # a range holds when a numeric element satisfies it
+        ({"tags": {"$lt": 5}}, set()),
+        ({"tags": "x"}, set()),  # elements that are arrays or objects never match
+        ({"tags.a": 1}, set()),
         ({"meta": {"$nin": ["flat"]}}, {1, 2, 3, 4, 6}),
         ({"lang": "en", "year": 2021}, {1}),  # several fields are and-ed
         ({"$and": [{"lang": "en"}, {"year": True}]}, {5}),
