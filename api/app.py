@@ -24,7 +24,8 @@ from api.lifecycle import Lifecycle
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.routes import MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.scopes import collection_guard, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
 from retrieval.service import RetrievalService
@@ -173,7 +174,7 @@ def create_app(
 
     middleware: list[Callable[[ASGIApp], ASGIApp]] = [request_id_middleware, metrics.middleware]
     if config.has_keys:
-        middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
+        middleware.append(auth_middleware(config.keys, MODEL_PATHS))
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     handlers = [*ROUTES, uploads, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
@@ -184,7 +185,9 @@ def create_app(
             "service": Provide(_service, sync_to_thread=False),
             "jobs": Provide(_jobs, sync_to_thread=False),
             "config": Provide(_config, sync_to_thread=False),
+            "grant": Provide(provide_grant, sync_to_thread=False),
         },
+        guards=[collection_guard],  # a route naming a collection checks the key's scopes (api/scopes.py)
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]
         lifespan=[*before, lifespan],
         middleware=middleware,

@@ -274,6 +274,20 @@ def _env_keys(env: Mapping[str, str], name: str) -> list[str]:
     return [k.strip() for k in env.get(name, "").split(",") if k.strip()]
 
 
+def _env_scoped_keys(env: Mapping[str, str]) -> list[Any]:
+    """`RETRIEVAL_SCOPED_KEYS`: a JSON list of `{"key", "collections", "access", "models"}` objects."""
+    raw = env.get("RETRIEVAL_SCOPED_KEYS", "").strip()
+    if not raw:
+        return []
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"RETRIEVAL_SCOPED_KEYS must be a JSON list: {exc}") from exc
+    if not isinstance(parsed, list):
+        raise ValueError(f"RETRIEVAL_SCOPED_KEYS must be a JSON list, got {type(parsed).__name__}")
+    return parsed
+
+
 def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...]:
     """`--model` flags win; else the file's `models`; else the bundled MiniLM."""
     if not args.model and from_file:
@@ -321,6 +335,7 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
             *_env_keys(env, "RETRIEVAL_READ_ONLY_KEYS"),
             *args.read_only_key,
         ]
+        fields["scoped_keys"] = [*fields.get("scoped_keys", ()), *_env_scoped_keys(env)]
         config = msgspec.convert(fields, ServiceConfig)
     except (ValueError, msgspec.ValidationError) as exc:
         parser.error(str(exc))

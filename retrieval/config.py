@@ -10,6 +10,7 @@ import msgspec
 
 from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
+from retrieval.access import KeyTable, ScopedKey
 
 __all__ = ["DEFAULT_MODEL_NAME", "NULL_MODEL_NAME", "ServiceConfig", "default_model_source", "parse_model_arg"]
 
@@ -30,6 +31,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key: str | None = None  # one admin key (kept for `--api-key` callers); joins `admin_keys`
     admin_keys: tuple[str, ...] = ()  # keys allowed everything; with no keys at all the API is open
     read_keys: tuple[str, ...] = ()  # keys allowed reads only (GET, search, evaluate, model endpoints)
+    scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/access.py)
     max_body_bytes: int = 16 * 1024 * 1024  # larger JSON request bodies get 413
     max_documents_per_request: int = 1024  # documents in one JSON ingest request (400 above)
     max_query_chars: int = 8192  # characters in one search query (400 above)
@@ -58,12 +60,17 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def has_keys(self) -> bool:
         """Whether any API key (admin or read-only) is configured, i.e. whether requests need a key."""
-        return bool(self.all_admin_keys or self.read_keys)
+        return bool(self.all_admin_keys or self.read_keys or self.scoped_keys)
 
     @property
     def all_admin_keys(self) -> tuple[str, ...]:
         """`admin_keys` plus `api_key` when set."""
         return (*self.admin_keys, self.api_key) if self.api_key else self.admin_keys
+
+    @property
+    def keys(self) -> KeyTable:
+        """Every configured key, for the auth middleware and the MCP endpoint."""
+        return KeyTable(self.all_admin_keys, self.read_keys, self.scoped_keys)
 
     @property
     def image_limits(self) -> ImageLimits:

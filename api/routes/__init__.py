@@ -37,6 +37,7 @@ UI_ROUTES: list[HTTPRouteHandler | Router] = [
 ROUTES += [create_backup]
 UPLOAD_ROUTES = [upload_files]
 
+MODEL_PATHS = frozenset(path for handler in MODEL_ROUTES for path in handler.paths)  # a scoped key's `models` scope
 STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/v1/admin", "/ui")  # paths of every route outside MODEL_ROUTES
 
-__all__ = ["MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]
+__all__ = ["MODEL_PATHS", "MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]
