@@ -24,7 +24,7 @@ from api.lifecycle import Lifecycle
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.routes import IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from api.scopes import collection_guard, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
@@ -177,7 +177,8 @@ def create_app(
         middleware.append(auth_middleware(config.keys, MODEL_PATHS))
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
-    handlers = [*ROUTES, uploads, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
+    imports = Router("/", route_handlers=IMPORT_ROUTES, request_max_body_size=config.max_import_bytes)
+    handlers = [*ROUTES, uploads, imports, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],
         dependencies={

@@ -38,6 +38,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_top_k: int = 1000  # top_k and candidates of one search (400 above)
     sync_upload_bytes: int = 2 * 1024 * 1024  # file uploads up to this size are ingested before answering
     max_upload_bytes: int = 256 * 1024 * 1024  # larger file uploads get 413
+    max_import_bytes: int = 16 * 1024**3  # larger collection archives (`POST /v1/collections/import`) get 413
     max_finished_jobs: int = 256  # finished background jobs kept for `GET /v1/jobs/{id}`
     snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level

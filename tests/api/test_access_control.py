@@ -39,6 +39,7 @@ WRITES = {
     ("POST", "/v1/collections/{name}/documents/delete"),
     ("POST", "/v1/collections/{name}/files"),
     ("DELETE", "/v1/collections/{name}/documents/{doc_id}"),
+    ("POST", "/v1/collections/import"),
     ("POST", "/v1/admin/backup"),
     ("OPTIONS", "/v1/admin/backup"),  # everything under /v1/admin/ is admin-only, whatever the method
 }
@@ -50,6 +51,7 @@ READS = {
     ("GET", "/v1/jobs/{job_id}"),
     ("GET", "/v1/collections/{name}/pages/{digest}/image"),
     ("GET", "/v1/collections/{name}/pages/{digest}/thumbnail"),
+    ("GET", "/v1/collections/{name}/export"),
     ("POST", "/v1/collections/{name}/search"),
     ("POST", "/v1/collections/{name}/evaluate"),
     *(("POST", p) for p in ("/v1/embeddings", "/pooling", "/classify", "/score", "/v1/score", "/tokenize")),
@@ -59,6 +61,7 @@ SCOPED_IN_HANDLER = {  # routes whose collection is not in the path: the handler
     ("GET", "/v1/collections"),
     ("POST", "/v1/collections"),
     ("GET", "/v1/jobs/{job_id}"),
+    ("POST", "/v1/collections/import"),
 }
 _PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
 _LEAKS = re.compile(r"Traceback|File \"|/work/|site-packages|\.py\b|/usr/|/tmp/")
