@@ -22,6 +22,7 @@ from retrieval.access import ScopedKey
 from tests.api._retrieval import assert_error
 from tests.api._server import live_server
 from tests.api.test_backup import ADMIN, COLL, READ, Stream, _text
+from tests.fixtures.pdfs import pdf_bytes
 
 TAR = {"Content-Type": "application/x-tar"}
 QUERIES = ["alpha beta", "gamma delta epsilon", "zeta", "the quick brown"]
@@ -151,3 +152,62 @@ def test_refused_before_anything_is_written(registry: ModelRegistry, minilm_path
             assert "src" not in _names(c)
     finally:
         wide.close()
+
+
+_TINY = (("bert_st_mean", "bert"), ("colqwen3_colpali", "colqwen"))
+_BGE_M3 = "BgeM3EmbeddingModel"  # dense + ColBERT + sparse heads
+
+
+def test_every_representation_and_page_images_travel(tiny_store: Callable[[str], Path], tmp_path: Path) -> None:
+    """Dense, multi-vector and sparse vectors (BGE-M3) and PDF page images (ColQwen3) come back identical."""
+    m3_model = ModelSpec(source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": [_BGE_M3]})
+    engines = [Engine.load(ModelSpec(source=str(tiny_store(kind)), name=name)) for kind, name in _TINY]
+    engines.append(Engine.load(m3_model))
+    registry = ModelRegistry(engines)
+    m3 = {"name": "m3", "dense_model": "m3", "multivector_model": "m3", "sparse_model": "m3"}
+    pdfs = {"name": "pdfs", "multivector_model": "colqwen", "dense_model": "bert", "pages": {"dpi": 72}}
+    docs = [
+        {"id": f"t{i}", "text": f"{w} rivers and mountains {i}", "metadata": {"i": i}} for i, w in enumerate(QUERIES)
+    ]
+    queries = {"m3": ("dense", "multivector", "sparse", "bm25", "hybrid"), "pdfs": ("multivector", "dense", "hybrid")}
+    try:
+        with live_server(registry, ServiceConfig(data_dir=str(tmp_path / "a"))) as a, a.client() as client:
+            resp = client.post("/v1/collections", json=m3)
+            assert resp.status_code == 201, resp.text
+            assert client.post("/v1/collections/m3/documents", json={"documents": docs}).status_code == 200
+            assert client.post("/v1/collections", json=pdfs).status_code == 201
+            pdf = pdf_bytes(["Apples grow on trees.", "Rivers flow to the sea.", ""])
+            files = {"file": ("report.pdf", pdf, "application/pdf")}
+            assert client.post("/v1/collections/pdfs/files", files=files).status_code == 200
+            reference = _every_mode(client, queries)
+            page = _page(client)
+            for name in queries:
+                _export(client, name, tmp_path / f"{name}.tar")
+        with live_server(registry, ServiceConfig(data_dir=str(tmp_path / "b"))) as b, b.client() as client:
+            for name in queries:
+                assert _import(client, tmp_path / f"{name}.tar", name).status_code == 201
+            assert _every_mode(client, queries) == reference
+            assert _page(client) == page  # the same image bytes under the same URL
+    finally:
+        registry.close()
+
+
+def _every_mode(client: httpx.Client, queries: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, modes in queries.items():
+        for mode in modes:
+            for q in QUERIES:
+                resp = client.post(f"/v1/collections/{name}/search", json={"query": q, "mode": mode, "top_k": 5})
+                assert resp.status_code == 200, resp.text
+                out[f"{name}:{mode}:{q}"] = [
+                    (h["id"], h["score"], h.get("page_image_url")) for h in resp.json()["data"]
+                ]
+    return out
+
+
+def _page(client: httpx.Client) -> tuple[str, bytes, bytes]:
+    hit = client.post("/v1/collections/pdfs/search", json={"query": "apples", "mode": "multivector"}).json()["data"][0]
+    url = hit["page_image_url"]
+    image, thumbnail = client.get(url), client.get(url.replace("/image", "/thumbnail"))
+    assert image.status_code == 200 and thumbnail.status_code == 200
+    return url, image.content, thumbnail.content
