@@ -22,6 +22,7 @@ from api.auth import auth_middleware
 from api.errors import exception_handlers
 from api.lifecycle import Lifecycle
 from api.limits import too_large
+from api.mcp import McpEndpoint
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
 from api.routes import IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
@@ -178,7 +179,8 @@ def create_app(
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     imports = Router("/", route_handlers=IMPORT_ROUTES, request_max_body_size=config.max_import_bytes)
-    handlers = [*ROUTES, uploads, imports, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
+    mcp = McpEndpoint(keys_required=config.has_keys)  # the agents' tools at /mcp (api/mcp.py)
+    handlers = [*ROUTES, uploads, imports, mcp.handler(), *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],
         dependencies={
@@ -190,7 +192,7 @@ def create_app(
         },
         guards=[collection_guard],  # a route naming a collection checks the key's scopes (api/scopes.py)
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]
-        lifespan=[*before, lifespan],
+        lifespan=[*before, lifespan, mcp.lifespan],
         middleware=middleware,
         logging_config=None,  # `retrieval serve` configures logging (logfmt with the request id)
         request_max_body_size=config.max_body_bytes,
@@ -202,4 +204,5 @@ def create_app(
     app.state.io_processor = None
     app.state.metrics = metrics
     app.state.lifecycle = lifecycle
+    mcp.state = app.state
     return app

@@ -20,7 +20,7 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from api.errors import error_response
 from api.lifecycle import PROBE_PATHS
-from api.scopes import attach_grant, is_write, route_denial
+from api.scopes import attach_grant, is_write, request_path, route_denial
 from retrieval.access import KeyTable
 
 __all__ = ["Role", "auth_middleware", "is_write", "role_of"]
@@ -57,10 +57,10 @@ def auth_middleware(keys: KeyTable, model_paths: Collection[str]) -> Callable[[A
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and not _open(scope["path"]):
+            if scope["type"] == "http" and not _open(path := request_path(scope)):
                 method = cast("HTTPScope", scope)["method"]
                 grant = keys.grant_for(_given(scope["headers"]))
-                denial = None if grant is None else route_denial(grant, method, scope["path"], model_paths)
+                denial = None if grant is None else route_denial(grant, method, path, model_paths)
                 if grant is None:
                     response = error_response(401, "Unauthorized: missing or wrong API key", "AuthenticationError")
                 elif denial is not None:

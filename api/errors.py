@@ -47,6 +47,7 @@ __all__ = [
     "error_response",
     "error_responses",
     "exception_handlers",
+    "public_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,15 @@ def _logged_server_error(
     error_id = uuid.uuid4().hex
     log.error("%s %s failed (error id %s)", request.method, request.url.path, error_id, exc_info=exc)
     return error_response(status, f"{public} (error id {error_id})")
+
+
+def public_error(exc: Exception) -> tuple[int, str] | None:
+    """(status, message safe to show) of a typed error, as the REST answer would give it; None for anything else
+    (a bug: log it). For callers that answer outside HTTP, e.g. an MCP tool result."""
+    row = _row_of(exc)
+    if row is None:
+        return None
+    return _status(exc, row), row.hidden or str(getattr(exc, "message", exc))
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:

@@ -27,7 +27,16 @@ from litestar.types import Scope
 
 from retrieval.access import OPEN, Grant
 
-__all__ = ["GRANT_STATE", "attach_grant", "collection_guard", "grant_of", "is_write", "provide_grant", "route_denial"]
+__all__ = [
+    "GRANT_STATE",
+    "attach_grant",
+    "collection_guard",
+    "grant_of",
+    "is_write",
+    "provide_grant",
+    "request_path",
+    "route_denial",
+]
 
 GRANT_STATE = "retrieval_grant"  # the key of a request's Grant in its ASGI scope's "state"
 SCOPED_PREFIXES = ("/v1/collections", "/v1/jobs", "/mcp")  # what a scoped key may reach (then checked per name)
@@ -74,6 +83,16 @@ def route_denial(grant: Grant, method: str, path: str, model_paths: Collection[s
     if _under(path, SCOPED_PREFIXES):
         return None
     return "Forbidden: this API key is scoped to collections and cannot use this route"
+
+
+def request_path(scope: Scope) -> str:
+    """The path the client asked for. Litestar runs middleware after routing, and for a mounted ASGI app (the
+    MCP endpoint) `scope["path"]` is then the part after the mount's own path, which is put back here."""
+    handler = scope.get("route_handler")
+    if getattr(handler, "is_mount", False):
+        mount = next(iter(handler.paths)).rstrip("/")
+        return mount + scope["path"]
+    return scope["path"]
 
 
 def attach_grant(scope: Scope, grant: Grant) -> None:

@@ -41,6 +41,12 @@ ROUTES += [export_collection]
 IMPORT_ROUTES = [import_collection]  # mounted under the archive size limit (`max_import_bytes`)
 
 MODEL_PATHS = frozenset(path for handler in MODEL_ROUTES for path in handler.paths)  # a scoped key's `models` scope
-STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/v1/admin", "/ui")  # paths of every route outside MODEL_ROUTES
+STORE_PREFIXES = (
+    "/v1/collections",
+    "/v1/jobs",
+    "/v1/admin",
+    "/ui",
+    "/mcp",
+)  # paths of every route outside MODEL_ROUTES
 
 __all__ = ["IMPORT_ROUTES", "MODEL_PATHS", "MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]

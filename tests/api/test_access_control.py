@@ -56,26 +56,32 @@ READS = {
     ("POST", "/v1/collections/{name}/evaluate"),
     *(("POST", p) for p in ("/v1/embeddings", "/pooling", "/classify", "/score", "/v1/score", "/tokenize")),
     *(("POST", p) for p in ("/detokenize", "/rerank", "/v1/rerank", "/v2/rerank")),
+    ("GET", "/mcp"),  # the MCP endpoint: each tool checks the key's scopes (add_documents needs write)
+    ("POST", "/mcp"),
 }
 SCOPED_IN_HANDLER = {  # routes whose collection is not in the path: the handler checks (or filters) it
     ("GET", "/v1/collections"),
     ("POST", "/v1/collections"),
     ("GET", "/v1/jobs/{job_id}"),
     ("POST", "/v1/collections/import"),
+    ("GET", "/mcp"),
+    ("POST", "/mcp"),
 }
 _PARAM = re.compile(r"\{(\w+)(:\w+)?\}")
 _LEAKS = re.compile(r"Traceback|File \"|/work/|site-packages|\.py\b|/usr/|/tmp/")
 
 
 def registered() -> set[tuple[str, str]]:
-    """(method, path) of every route handler the app mounts, OPTIONS included."""
+    """(method, path) of every route handler the app mounts, OPTIONS included; a mounted ASGI app (the MCP
+    endpoint) as its GET and POST."""
     app = create_app(ServiceConfig())
-    return {
-        (method, _PARAM.sub(r"{\1}", route.path))
-        for route in app.routes
-        for handler in route.route_handlers
-        for method in getattr(handler, "http_methods", ())
-    }
+    out = set()
+    for route in app.routes:
+        handlers = getattr(route, "route_handlers", None) or [route.route_handler]  # type: ignore[attr-defined]
+        for handler in handlers:
+            methods = getattr(handler, "http_methods", None) or (("GET", "POST") if handler.is_mount else ())
+            out |= {(method, _PARAM.sub(r"{\1}", route.path)) for method in methods}
+    return out
 
 
 def test_every_route_is_in_exactly_one_policy_list() -> None:
