@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from litestar import Request, get, post
@@ -36,13 +36,12 @@ _FLUSH = 1 << 20  # bytes of the request body gathered before one write to the s
 class _TarBody(Operation):
     """The import's OpenAPI operation: its request body is a tar archive (read as a stream, not decoded)."""
 
-    request_body: RequestBody | None = field(
-        default_factory=lambda: RequestBody(
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
             content={TAR: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
             description="a collection archive written by `GET /v1/collections/{name}/export`",
             required=True,
         )
-    )
 
 
 async def _blocks(chunks: Iterator[bytes], scratch: Path) -> AsyncIterator[bytes]:
