@@ -32,6 +32,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from api.errors import error_response, public_error
+from api.lifecycle import Lifecycle
 from api.schemas.collections import CollectionList, collection_object
 from api.schemas.documents import chunk_object, document_object, ingest_response
 from api.schemas.search import SearchLimits, search_response
@@ -125,6 +126,8 @@ class McpEndpoint:
             result = await self._run[spec.name](args, grant)
         except msgspec.ValidationError as exc:
             return _failure(f"invalid arguments: {exc}")
+        except _Refused as exc:
+            return _failure(str(exc))
         except Exception as exc:  # typed errors answer as REST would; anything else is logged with an id
             return _failure(_message(spec, exc))
         body = msgspec.to_builtins(result)
@@ -151,7 +154,14 @@ class McpEndpoint:
         grant.require(args.collection, "read")
         limits = SearchLimits(max_top_k=self._config.max_top_k, max_query_chars=self._config.max_query_chars)
         plan = args.to_plan(self._service.spec(args.collection), limits)
-        return search_response(await self._service.search(args.collection, plan), plan.mode, args.collection)
+        lifecycle: Lifecycle = self.state.lifecycle
+        with lifecycle.search_slot() as admitted:  # the same --max-inflight-search bound as REST searches
+            if not admitted:
+                raise _Refused(
+                    f"The server is overloaded: {lifecycle.inflight_search} searches are running; retry later"
+                )
+            hits = await self._service.search(args.collection, plan)
+        return search_response(hits, plan.mode, args.collection)
 
     async def _get_document(self, args: GetDocumentArgs, grant: Grant) -> msgspec.Struct:
         grant.require(args.collection, "read")
@@ -166,6 +176,10 @@ class McpEndpoint:
         grant.require(args.collection, "write")
         docs = args.to_sources(self._config.max_documents_per_request)
         return ingest_response(await self._service.add_documents(args.collection, docs))
+
+
+class _Refused(Exception):
+    """A tool call turned away before it ran (the server's search limit), as REST's 429 would."""
 
 
 def _failure(message: str) -> types.CallToolResult:

@@ -43,10 +43,10 @@ def _auth(key: str) -> dict[str, str]:
 
 
 def _with_client(server: LiveServer, key: str, work: Callable[[Client], Awaitable[T]]) -> T:
-    """Run `work` with an MCP client session on the server's /mcp endpoint, sending `key`."""
+    """Run `work` with an MCP client session on the server's /mcp endpoint, sending `key` (none when empty)."""
 
     async def run() -> T:
-        http = httpx2.AsyncClient(headers=_auth(key), timeout=60)
+        http = httpx2.AsyncClient(headers=_auth(key) if key else {}, timeout=60)
         async with http, Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
             return await work(client)
 
@@ -140,3 +140,16 @@ def test_without_a_valid_key_mcp_is_401_and_get_is_405(server: LiveServer) -> No
     assert httpx.get(f"{server.url}/mcp", headers=_auth(ADMIN)).status_code == 405  # stateless: no SSE stream
     with pytest.raises(Exception):  # noqa: B017 - the SDK's client fails to connect; its error type is its own
         _with_client(server, "wrong-key", _tools)
+
+
+def test_mcp_searches_share_the_search_limit(minilm_registry: ModelRegistry) -> None:
+    """`max_inflight_search` bounds MCP searches as it bounds REST ones (here 0: every search is turned away)."""
+    with live_server(minilm_registry, ServiceConfig(max_inflight_search=0)) as live:
+        with live.client() as rest:
+            assert rest.post("/v1/collections/default/search", json={"query": "x"}).status_code == 429
+        is_error, _, text = _with_client(
+            live, "", lambda c: _call(c, "search", {"collection": "default", "query": "x"})
+        )
+        assert is_error and "overloaded" in text
+        listed = _with_client(live, "", lambda c: _call(c, "list_collections", {}))
+        assert not listed[0]  # only searches are bounded
