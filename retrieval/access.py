@@ -76,6 +76,11 @@ class Grant:
         """The names of `names` this key may read, in order."""
         return [n for n in names if self.allows(n, "read")]
 
+    def sees_job(self, collection: str | None) -> bool:
+        """Whether this key may see a background job on `collection` (None: a job on no collection, which a
+        scoped key never sees)."""
+        return self.role != "scoped" or (collection is not None and self.allows(collection, "read"))
+
     @property
     def may_write(self) -> bool:
         """Whether this key may write anything at all (some collection, or everything)."""

@@ -21,6 +21,6 @@ __all__ = ["get_job"]
 )
 async def get_job(job_id: str, jobs: JobManager[UploadResult], grant: Grant) -> JobObject:
     job = jobs.get(job_id)
-    if grant.role == "scoped" and (job.collection is None or not grant.allows(job.collection, "read")):
+    if not grant.sees_job(job.collection):
         raise JobNotFoundError(job_id)  # a scoped key sees only the jobs of its collections
     return job_object(job)
