@@ -179,7 +179,7 @@ def create_app(
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     imports = Router("/", route_handlers=IMPORT_ROUTES, request_max_body_size=config.max_import_bytes)
-    mcp = McpEndpoint(keys_required=config.has_keys)  # the agents' tools at /mcp (api/mcp.py)
+    mcp = McpEndpoint(keys_required=config.has_keys, max_body_bytes=config.max_body_bytes)  # agents' tools at /mcp
     handlers = [*ROUTES, uploads, imports, mcp.handler(), *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],

@@ -68,13 +68,18 @@ _INSTRUCTIONS = (
 class McpEndpoint:
     """The MCP server of one app: `handler` is its route, `lifespan` runs the SDK's session manager."""
 
-    def __init__(self, *, keys_required: bool) -> None:
+    def __init__(self, *, keys_required: bool, max_body_bytes: int) -> None:
         self.state = State()  # the app's state (`service`, `config`), set by `create_app` once the app exists
         self._keys_required = keys_required  # then a request without a grant may do nothing
         server: Server[Any] = Server(
             "retrieval", version="0.1.0", instructions=_INSTRUCTIONS, on_list_tools=self._list, on_call_tool=self._call
         )
-        self.sessions = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
+        self.sessions = StreamableHTTPSessionManager(
+            server,
+            stateless=True,
+            json_response=True,
+            max_request_body_size=max_body_bytes,  # REST's JSON limit
+        )
         self._run: dict[str, Callable[[Any, Grant], Awaitable[msgspec.Struct]]] = {
             "list_collections": self._list_collections,
             "search": self._search,
