@@ -28,6 +28,7 @@ from api.request_id import request_id_middleware
 from api.routes import IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from api.scopes import collection_guard, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
+from retrieval.cli import is_loopback
 from retrieval.jobs import JobManager
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
@@ -179,7 +180,9 @@ def create_app(
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
     imports = Router("/", route_handlers=IMPORT_ROUTES, request_max_body_size=config.max_import_bytes)
-    mcp = McpEndpoint(keys_required=config.has_keys, max_body_bytes=config.max_body_bytes)  # agents' tools at /mcp
+    mcp = McpEndpoint(  # the agents' tools at /mcp (api/mcp.py)
+        keys_required=config.has_keys, max_body_bytes=config.max_body_bytes, loopback=is_loopback(config.host)
+    )
     handlers = [*ROUTES, uploads, imports, mcp.handler(), *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],

@@ -30,6 +30,7 @@ from litestar.types import Receive, Scope, Send
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 
 from api.errors import error_response, public_error
 from api.lifecycle import Lifecycle
@@ -68,7 +69,7 @@ _INSTRUCTIONS = (
 class McpEndpoint:
     """The MCP server of one app: `handler` is its route, `lifespan` runs the SDK's session manager."""
 
-    def __init__(self, *, keys_required: bool, max_body_bytes: int) -> None:
+    def __init__(self, *, keys_required: bool, max_body_bytes: int, loopback: bool) -> None:
         self.state = State()  # the app's state (`service`, `config`), set by `create_app` once the app exists
         self._keys_required = keys_required  # then a request without a grant may do nothing
         server: Server[Any] = Server(
@@ -79,6 +80,7 @@ class McpEndpoint:
             stateless=True,
             json_response=True,
             max_request_body_size=max_body_bytes,  # REST's JSON limit
+            security_settings=_rebinding_guard(loopback),
         )
         self._run: dict[str, Callable[[Any, Grant], Awaitable[msgspec.Struct]]] = {
             "list_collections": self._list_collections,
@@ -181,6 +183,20 @@ class McpEndpoint:
         grant.require(args.collection, "write")
         docs = args.to_sources(self._config.max_documents_per_request)
         return ingest_response(await self._service.add_documents(args.collection, docs))
+
+
+def _rebinding_guard(loopback: bool) -> TransportSecuritySettings:
+    """On a loopback-only server (the default, where no key may be configured) a web page must not reach the
+    tools through DNS rebinding: the Host must be a loopback name and a browser's Origin a loopback origin (the
+    MCP transport's own rule; clients that send no Origin, i.e. not browsers, pass). A server bound elsewhere
+    has keys (`serve` refuses otherwise), which a rebinding page does not hold, and any host name."""
+    if not loopback:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    return TransportSecuritySettings(
+        allowed_hosts=[*hosts, *(f"{h}:*" for h in hosts)],
+        allowed_origins=[f"http{s}://{h}{p}" for h in hosts for s in ("", "s") for p in ("", ":*")],
+    )
 
 
 class _Refused(Exception):

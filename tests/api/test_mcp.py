@@ -153,3 +153,16 @@ def test_mcp_searches_share_the_search_limit(minilm_registry: ModelRegistry) -> 
         assert is_error and "overloaded" in text
         listed = _with_client(live, "", lambda c: _call(c, "list_collections", {}))
         assert not listed[0]  # only searches are bounded
+
+
+def test_a_loopback_server_refuses_dns_rebinding(server: LiveServer) -> None:
+    """A web page that rebinds its own name to 127.0.0.1 sends its Host and Origin: both are refused."""
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream", **_auth(ADMIN)}
+
+    def post(**extra: str) -> httpx.Response:
+        return httpx.post(f"{server.url}/mcp", json=listing, headers={**headers, **extra})
+
+    assert post(Origin="http://evil.example").status_code == 403
+    assert post(Host="evil.example:8000").status_code == 421
+    assert post(Origin=server.url).status_code == 200  # the server's own loopback origin
