@@ -22,10 +22,13 @@ from api.auth import auth_middleware
 from api.errors import exception_handlers
 from api.lifecycle import Lifecycle
 from api.limits import LimitedRequest, too_large
+from api.mcp import McpEndpoint
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.routes import IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.scopes import collection_guard, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
+from retrieval.cli import is_loopback
 from retrieval.jobs import JobManager
 from retrieval.json_depth import MAX_JSON_DEPTH
 from retrieval.service import RetrievalService
@@ -180,10 +183,14 @@ def create_app(
 
     middleware: list[Callable[[ASGIApp], ASGIApp]] = [request_id_middleware, metrics.middleware]
     if config.has_keys:
-        middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
+        middleware.append(auth_middleware(config.keys, MODEL_PATHS))
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
-    handlers = [*ROUTES, uploads, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
+    imports = Router("/", route_handlers=IMPORT_ROUTES, request_max_body_size=config.max_import_bytes)
+    mcp = McpEndpoint(  # the agents' tools at /mcp (api/mcp.py)
+        keys_required=config.has_keys, max_body_bytes=config.max_body_bytes, loopback=is_loopback(config.host)
+    )
+    handlers = [*ROUTES, uploads, imports, mcp.handler(), *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],
         dependencies={
@@ -191,9 +198,11 @@ def create_app(
             "service": Provide(_service, sync_to_thread=False),
             "jobs": Provide(_jobs, sync_to_thread=False),
             "config": Provide(_config, sync_to_thread=False),
+            "grant": Provide(provide_grant, sync_to_thread=False),
         },
+        guards=[collection_guard],  # a route naming a collection checks the key's scopes (api/scopes.py)
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]
-        lifespan=[*before, lifespan],
+        lifespan=[*before, lifespan, mcp.lifespan],
         middleware=middleware,
         logging_config=None,  # `retrieval serve` configures logging (logfmt with the request id)
         request_max_body_size=config.max_body_bytes,
@@ -210,4 +219,5 @@ def create_app(
     app.state.io_processor = None
     app.state.metrics = metrics
     app.state.lifecycle = lifecycle
+    mcp.state = app.state
     return app

@@ -47,6 +47,7 @@ __all__ = [
     "error_response",
     "error_responses",
     "exception_handlers",
+    "public_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.DocumentNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
     ret.JobNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
     ret.CollectionExistsError: ErrorRow(HTTPStatus.CONFLICT),
+    ret.AccessDeniedError: ErrorRow(HTTPStatus.FORBIDDEN),  # a key outside its scopes (or read-only)
     ret.StorageError: ErrorRow(
         HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
     ),
@@ -134,7 +136,7 @@ _TYPES = {
 _DESCRIPTIONS = {
     400: "The request is malformed or asks for something impossible",
     401: "Missing or wrong API key (only when the server runs with API keys)",
-    403: "A read-only API key cannot write",
+    403: "A read-only API key cannot write, or a scoped key is outside its collections",
     404: "Something the request names (a model, a collection, a document) does not exist",
     409: "The resource exists already",
     413: "The request body (or an uploaded file, or an image) is over its size limit",
@@ -147,9 +149,9 @@ _DESCRIPTIONS = {
 
 MODEL_ERRORS = (400, 401, 404, 413, 500)  # what any POST naming a model can answer
 ENCODE_ERRORS = (*MODEL_ERRORS, 429, 501, 503)  # ... and one that queues work on the model
-READ_ERRORS = (400, 401, 404, 500)  # a GET of a named resource (400: a malformed path parameter)
+READ_ERRORS = (400, 401, 403, 404, 500)  # a GET of a named resource (400: a malformed path parameter; 403: scopes)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 429, 500, 503, 507)  # a retrieval write (encodes, then commits)
-QUERY_ERRORS = (400, 401, 404, 413, 429, 500, 503)  # search / evaluate (encodes the queries)
+QUERY_ERRORS = (400, 401, 403, 404, 413, 429, 500, 503)  # search / evaluate (encodes the queries)
 
 _PAYLOAD_PARAM = re.compile(r"(body|files?)([.\[].*)?")
 
@@ -199,6 +201,15 @@ def _logged_server_error(
     error_id = uuid.uuid4().hex
     log.error("%s %s failed (error id %s)", request.method, request.url.path, error_id, exc_info=exc)
     return error_response(status, f"{public} (error id {error_id})")
+
+
+def public_error(exc: Exception) -> tuple[int, str] | None:
+    """(status, message safe to show) of a typed error, as the REST answer would give it; None for anything else
+    (a bug: log it). For callers that answer outside HTTP, e.g. an MCP tool result."""
+    row = _row_of(exc)
+    if row is None:
+        return None
+    return _status(exc, row), row.hidden or str(getattr(exc, "message", exc))
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:

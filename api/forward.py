@@ -2,8 +2,8 @@
 
 With `--api-workers N` every worker answers the model routes itself, but collections, documents, search and
 jobs live in worker 0 (one SQLite writer, one set of in-memory indexes). The other workers wrap their app in
-`forward_store_routes`, which streams such requests, unchanged (auth headers included), to worker 0 over a
-Unix socket and streams the answer back.
+`forward_store_routes`, which streams such requests, unchanged (auth headers and the client's Host included: the
+MCP endpoint checks it against DNS rebinding), to worker 0 over a Unix socket and streams the answer back.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def forward_store_routes(app: ASGIApp, socket_path: str, prefixes: Sequence[str]
         if scope["type"] != "http" or not scope["path"].startswith(owned):
             await app(scope, receive, send)
             return
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP or k.lower() == b"host"]
         method: str = scope["method"]  # type: ignore[typeddict-item]
         request = client.build_request(method, _target(scope), headers=headers, content=_body(receive))
         try:

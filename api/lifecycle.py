@@ -10,9 +10,11 @@ counts the requests it let through, so a drain knows when the last one has finis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import Literal
 
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -93,6 +95,20 @@ class Lifecycle:
                 f"(limit {self.max_inflight_search}); retry later"
             )
         return None
+
+    @contextlib.contextmanager
+    def search_slot(self) -> Iterator[bool]:
+        """A search admitted outside the middleware (an MCP tool call, whose path says nothing of what it does):
+        yields False, and counts a rejection, when `max_inflight_search` searches are running already."""
+        if self.inflight_search >= self.max_inflight_search:
+            self.rejected += 1
+            yield False
+            return
+        self.inflight_search += 1
+        try:
+            yield True
+        finally:
+            self.inflight_search -= 1
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """The admission middleware described in the module docstring."""

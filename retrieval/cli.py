@@ -1,5 +1,5 @@
-"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest` and `eval` run as
-clients of a running server, `backup` copies a data directory (`retrieval.commands`)."""
+"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval`, `export` and
+`import` run as clients of a running server, `backup` copies a data directory (`retrieval.commands`)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest(sub)
     _add_eval(sub)
     _add_backup(sub)
+    _add_transfer(sub)
     return parser
 
 
@@ -89,6 +90,26 @@ def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     cmd.add_argument("--json", action="store_true", help="print what was copied as JSON")
 
 
+def _add_transfer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser(
+        "export",
+        help="save a collection of a running server as a portable archive (tar: documents, vectors, pages)",
+        description="Every write acknowledged before the export starts is in the archive; writes may go on.",
+    )
+    export.add_argument("collection", help="collection name")
+    export.add_argument("file", type=Path, metavar="FILE", help="where to write the archive (e.g. docs.tar)")
+    _add_client_flags(export)
+    restore = sub.add_parser(
+        "import",
+        help="restore an archive made by `retrieval export` as a new collection of a running server",
+        description="The server checks the archive's checksums and that it serves the archive's models with "
+        "the same vector widths before it writes anything.",
+    )
+    restore.add_argument("file", type=Path, metavar="FILE", help="the archive")
+    restore.add_argument("--name", required=True, help="name of the new collection")
+    _add_client_flags(restore)
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -107,7 +128,12 @@ def _json_object(value: str) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run a client command (`ingest`, `eval`, `backup`) parsed by :func:`build_parser`; its exit status."""
+    """Run a client command (`ingest`, `eval`, `backup`, `export`, `import`) parsed by :func:`build_parser`; its
+    exit status."""
+    if args.command in ("export", "import"):
+        from retrieval.commands.transfer import run_export, run_import
+
+        return run_export(args) if args.command == "export" else run_import(args)
     if args.command == "backup":
         from retrieval.commands.backup import run_backup
 
@@ -274,6 +300,20 @@ def _env_keys(env: Mapping[str, str], name: str) -> list[str]:
     return [k.strip() for k in env.get(name, "").split(",") if k.strip()]
 
 
+def _env_scoped_keys(env: Mapping[str, str]) -> list[Any]:
+    """`RETRIEVAL_SCOPED_KEYS`: a JSON list of `{"key", "collections", "access", "models"}` objects."""
+    raw = env.get("RETRIEVAL_SCOPED_KEYS", "").strip()
+    if not raw:
+        return []
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"RETRIEVAL_SCOPED_KEYS must be a JSON list: {exc}") from exc
+    if not isinstance(parsed, list):
+        raise ValueError(f"RETRIEVAL_SCOPED_KEYS must be a JSON list, got {type(parsed).__name__}")
+    return parsed
+
+
 def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...]:
     """`--model` flags win; else the file's `models`; else the bundled MiniLM."""
     if not args.model and from_file:
@@ -321,6 +361,7 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
             *_env_keys(env, "RETRIEVAL_READ_ONLY_KEYS"),
             *args.read_only_key,
         ]
+        fields["scoped_keys"] = [*fields.get("scoped_keys", ()), *_env_scoped_keys(env)]
         config = msgspec.convert(fields, ServiceConfig)
     except (ValueError, msgspec.ValidationError) as exc:
         parser.error(str(exc))

@@ -10,6 +10,7 @@ import msgspec
 
 from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
+from retrieval.access import KeyTable, ScopedKey
 
 __all__ = ["DEFAULT_MODEL_NAME", "NULL_MODEL_NAME", "ServiceConfig", "default_model_source", "parse_model_arg"]
 
@@ -30,12 +31,14 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key: str | None = None  # one admin key (kept for `--api-key` callers); joins `admin_keys`
     admin_keys: tuple[str, ...] = ()  # keys allowed everything; with no keys at all the API is open
     read_keys: tuple[str, ...] = ()  # keys allowed reads only (GET, search, evaluate, model endpoints)
+    scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/access.py)
     max_body_bytes: int = 16 * 1024 * 1024  # larger JSON request bodies get 413
     max_documents_per_request: int = 1024  # documents in one JSON ingest request (400 above)
     max_query_chars: int = 8192  # characters in one search query (400 above)
     max_top_k: int = 1000  # top_k and candidates of one search (400 above)
     sync_upload_bytes: int = 2 * 1024 * 1024  # file uploads up to this size are ingested before answering
     max_upload_bytes: int = 256 * 1024 * 1024  # larger file uploads get 413
+    max_import_bytes: int = 16 * 1024**3  # larger collection archives (`POST /v1/collections/import`) get 413
     max_finished_jobs: int = 256  # finished background jobs kept for `GET /v1/jobs/{id}`
     snapshot_interval_s: float = 30.0  # seconds between background index snapshots
     log_level: str = "info"  # uvicorn log level
@@ -58,12 +61,17 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def has_keys(self) -> bool:
         """Whether any API key (admin or read-only) is configured, i.e. whether requests need a key."""
-        return bool(self.all_admin_keys or self.read_keys)
+        return bool(self.all_admin_keys or self.read_keys or self.scoped_keys)
 
     @property
     def all_admin_keys(self) -> tuple[str, ...]:
         """`admin_keys` plus `api_key` when set."""
         return (*self.admin_keys, self.api_key) if self.api_key else self.admin_keys
+
+    @property
+    def keys(self) -> KeyTable:
+        """Every configured key, for the auth middleware and the MCP endpoint."""
+        return KeyTable(self.all_admin_keys, self.read_keys, self.scoped_keys)
 
     @property
     def image_limits(self) -> ImageLimits:

@@ -7,6 +7,7 @@ Each error carries the request field at fault (``param``), what was received and
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "CollectionExistsError",
     "CollectionNotFoundError",
     "CorruptFileError",
@@ -124,3 +125,15 @@ class StorageError(RetrievalError):
 class StorageFullError(StorageError):
     """The disk (or quota) under the store is full: SQLite's SQLITE_FULL or ENOSPC/EDQUOT. Nothing was written;
     writes succeed again once space is freed (HTTP 507)."""
+
+
+class AccessDeniedError(RetrievalError):
+    """The request's API key may not read (or write) that collection (HTTP 403)."""
+
+    def __init__(self, collection: str, access: str, *, read_only: bool = False) -> None:
+        reason = (
+            "this API key is read-only"
+            if read_only
+            else f"this API key may not {access} collection `{collection}` (outside its scopes)"
+        )
+        super().__init__(f"Forbidden: {reason}", param="name", received=collection, allowed=access)

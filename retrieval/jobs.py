@@ -44,6 +44,7 @@ class Job(Generic[T]):
     result: T | None = None  # what the work returned; None unless done
     created_at: float = 0.0  # seconds since the epoch
     finished_at: float | None = None  # seconds since the epoch, once done or failed
+    collection: str | None = None  # the collection it works on (a scoped key sees only its collections' jobs)
 
 
 class JobManager(Generic[T]):
@@ -58,9 +59,9 @@ class JobManager(Generic[T]):
         self._slots = asyncio.Semaphore(max_running)
         self._max_finished = max_finished
 
-    def submit(self, work: Work[T], total: int = 0) -> Job[T]:
-        """Queue `work`; returns the queued job at once."""
-        job: Job[T] = Job(uuid.uuid4().hex, "queued", total=total, created_at=time.time())
+    def submit(self, work: Work[T], total: int = 0, *, collection: str | None = None) -> Job[T]:
+        """Queue `work` (on `collection`, when it works on one); returns the queued job at once."""
+        job: Job[T] = Job(uuid.uuid4().hex, "queued", total=total, created_at=time.time(), collection=collection)
         self._jobs[job.id] = job
         self._tasks[job.id] = asyncio.get_running_loop().create_task(self._run(job.id, work), name=f"job-{job.id}")
         return job

@@ -23,7 +23,7 @@ import msgspec
 from retrieval import metrics
 from retrieval.backup import BackupResult, backup_data_dir
 from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
-from retrieval.errors import InvalidRequestError, NotFoundError
+from retrieval.errors import CollectionExistsError, InvalidRequestError, NotFoundError
 from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
 from retrieval.ingest.documents import SourceDocument
@@ -38,6 +38,15 @@ from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
 from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
 from retrieval.store.page_files import PageFileKind, PageFiles
+from retrieval.transfer import (
+    archived_spec,
+    check_dims,
+    clear_scratch,
+    document_batches,
+    export_files,
+    open_archive,
+    page_files,
+)
 from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
 
 __all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
@@ -96,6 +105,7 @@ class RetrievalService:
     ) -> RetrievalService:
         """Open the store, bring every collection's indexes up, create `default` over the first model if missing."""
         service = cls(data_dir, models)
+        clear_scratch(service.data_dir)  # what an export or import cut short by a crash left behind
         for row in service.store.list_collections():
             service._attach(row)
         if default_collection and default_collection not in service._collections:
@@ -175,7 +185,8 @@ class RetrievalService:
         return self._get(name).spec
 
     def collections(self) -> list[CollectionInfo]:
-        return [self.collection(row.name) for row in self.store.list_collections()]
+        """Every collection this process has open (one being imported shows once its indexes are built)."""
+        return [self.collection(row.name) for row in self.store.list_collections() if row.name in self._collections]
 
     async def delete_collection(self, name: str) -> None:
         coll = self._get(name)
@@ -192,6 +203,37 @@ class RetrievalService:
             self.store.get_collection(name)  # raises CollectionNotFoundError
             raise InvalidRequestError(f"collection `{name}` is not loaded", param="name")
         return coll
+
+    # -- export / import (retrieval/transfer/) -----------------------------------------------------------
+    def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
+        """Write `name`'s archive files into `scratch` from one consistent snapshot of the store; returns the
+        (member name, file) pairs of the archive, in order."""
+        self._get(name)
+        return export_files(self.store, self.page_files, name, scratch)
+
+    def import_collection(self, name: str, archive: Path, scratch: Path) -> CollectionInfo:
+        """Restore the archive at `archive` as collection `name`. Checked before anything is written: every
+        file's checksum, the spec against the served models, their vector widths; then the page images, then
+        every document in one store transaction, then the indexes are built."""
+        contents = open_archive(archive, scratch)
+        spec = archived_spec(contents, name)
+        check_spec(spec, self.models)
+        if name in self._collections:
+            raise CollectionExistsError(name)
+        encoders = Encoders.of(spec, self.models)
+        check_dims(contents.manifest.dims, self._dims(spec, encoders, {}))
+        with self.page_files.lock:  # no garbage collection between the files and the rows naming them
+            for png, thumbnail in page_files(contents):
+                self.page_files.put(png, thumbnail)
+            written = self.store.import_collection(
+                name, spec_to_json(spec), contents.manifest.dims, document_batches(contents)
+            )
+        shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)  # never load a deleted namesake's snapshots
+        indexes = IndexSet(spec, self._dims(spec, encoders, contents.manifest.dims), _families(spec))
+        indexes.replay(self.store, name, 0)
+        self._collections[name] = _Collection(spec, encoders, indexes)
+        log.info("collection %s: imported %d chunks at seq %d", name, written.added.size, written.seq)
+        return self.collection(name)
 
     # -- writes ---------------------------------------------------------------------------------------
     async def add_documents(self, name: str, docs: Sequence[SourceDocument]) -> IngestResult:

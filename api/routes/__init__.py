@@ -20,6 +20,7 @@ from api.routes.rerank import create_rerank
 from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
+from api.routes.transfer import export_collection, import_collection
 from api.routes.ui import ui_page, ui_static
 
 MODEL_ROUTES = [create_embeddings, list_models, health, livez, readyz]
@@ -36,7 +37,16 @@ UI_ROUTES: list[HTTPRouteHandler | Router] = [
 ]  # the search page and its static files (open without a key)
 ROUTES += [create_backup]
 UPLOAD_ROUTES = [upload_files]
+ROUTES += [export_collection]
+IMPORT_ROUTES = [import_collection]  # mounted under the archive size limit (`max_import_bytes`)
 
-STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/v1/admin", "/ui")  # paths of every route outside MODEL_ROUTES
+MODEL_PATHS = frozenset(path for handler in MODEL_ROUTES for path in handler.paths)  # a scoped key's `models` scope
+STORE_PREFIXES = (
+    "/v1/collections",
+    "/v1/jobs",
+    "/v1/admin",
+    "/ui",
+    "/mcp",
+)  # paths of every route outside MODEL_ROUTES
 
-__all__ = ["MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]
+__all__ = ["IMPORT_ROUTES", "MODEL_PATHS", "MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]

@@ -12,6 +12,7 @@ from api.schemas.collections import (
     CreateCollection,
     collection_object,
 )
+from retrieval.access import Grant
 from retrieval.service import RetrievalService
 
 __all__ = ["create_collection", "delete_collection", "get_collection", "list_collections"]
@@ -23,13 +24,14 @@ __all__ = ["create_collection", "delete_collection", "get_collection", "list_col
     responses=error_responses(400, 401, 403, 404, 409, 413, 500, 503, 507),
     summary="Create a collection",
 )
-async def create_collection(data: CreateCollection, service: RetrievalService) -> CollectionObject:
+async def create_collection(data: CreateCollection, service: RetrievalService, grant: Grant) -> CollectionObject:
+    grant.require(data.name, "write")
     return collection_object(await service.create_collection(data.to_spec()))
 
 
 @get("/v1/collections", responses=error_responses(401, 500), summary="List collections")
-async def list_collections(service: RetrievalService) -> CollectionList:
-    return CollectionList([collection_object(c) for c in service.collections()])
+async def list_collections(service: RetrievalService, grant: Grant) -> CollectionList:
+    return CollectionList([collection_object(c) for c in service.collections() if grant.allows(c.spec.name, "read")])
 
 
 @get("/v1/collections/{name:str}", responses=error_responses(*READ_ERRORS), summary="A collection with its sizes")

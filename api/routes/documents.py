@@ -126,5 +126,5 @@ async def upload_files(
     files, metadata = await _files(data), _form_metadata(data.get("metadata"))
     if sum(len(f.data) for f in files) <= config.sync_upload_bytes:
         return Response(upload_response(await service.add_files(name, files, metadata)))
-    job = jobs.submit(lambda progress: service.add_files(name, files, metadata, progress))
+    job = jobs.submit(lambda progress: service.add_files(name, files, metadata, progress), collection=name)
     return Response(JobCreated(job.id), status_code=202)

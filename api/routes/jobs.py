@@ -6,6 +6,8 @@ from litestar import get
 
 from api.errors import READ_ERRORS, error_responses
 from api.schemas.jobs import JobObject, job_object
+from retrieval.access import Grant
+from retrieval.errors import JobNotFoundError
 from retrieval.jobs import JobManager
 from retrieval.uploads import UploadResult
 
@@ -17,5 +19,8 @@ __all__ = ["get_job"]
     responses=error_responses(*READ_ERRORS),
     summary="A background job's state, progress and result",
 )
-async def get_job(job_id: str, jobs: JobManager[UploadResult]) -> JobObject:
-    return job_object(jobs.get(job_id))
+async def get_job(job_id: str, jobs: JobManager[UploadResult], grant: Grant) -> JobObject:
+    job = jobs.get(job_id)
+    if not grant.sees_job(job.collection):
+        raise JobNotFoundError(job_id)  # a scoped key sees only the jobs of its collections
+    return job_object(job)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -161,6 +161,30 @@ class Store:
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             self._commit_hook(conn)
         return seq
+
+    def import_collection(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        dims: Mapping[str, int],
+        batches: Iterable[Sequence[DocumentRecord]],
+    ) -> WriteResult:
+        """Create collection ``name`` and write every document of ``batches`` in ONE transaction (an import):
+        either all of it is visible after COMMIT or nothing is. CollectionExistsError if the name is taken; an
+        error raised while ``batches`` is consumed rolls everything back. Returns the write's seq and chunk ids.
+        """
+        config_json = encode_json(dict(config), "config")
+        pinned = _check_dims(dims)
+        added: list[Any] = []
+        with self._db.write() as (conn, seq):
+            if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is not None:
+                raise CollectionExistsError(name)
+            conn.execute("INSERT INTO collections VALUES (?, ?, ?)", (name, config_json, time.time()))
+            conn.executemany("INSERT INTO vector_dims VALUES (?, ?, ?)", [(name, k, d) for k, d in pinned.items()])
+            for batch in batches:
+                added.append(apply(conn, name, seq, prepare(batch, []), [], False).added)
+            self._commit_hook(conn)
+        return WriteResult(seq, np.concatenate(added) if added else np.zeros(0, np.int64))
 
     # writes -----------------------------------------------------------------------------------------------
 

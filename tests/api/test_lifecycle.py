@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.lifecycle import Lifecycle
 from retrieval.backup import STORE_FILE
 from tests.api._crash import ForkLauncher, ServerProcess
 
@@ -152,3 +153,12 @@ def test_a_drain_longer_than_the_timeout_is_cut_off(launcher: ForkLauncher, mini
     for t in threads:
         t.join(timeout=60)
     assert statuses != [200]
+
+
+def test_search_slots_outside_the_middleware_share_the_limit() -> None:
+    lifecycle = Lifecycle(max_inflight_search=1, retry_after_s=1)
+    with lifecycle.search_slot() as first:
+        assert first and lifecycle.inflight_search == 1
+        with lifecycle.search_slot() as second:
+            assert not second and lifecycle.rejected == 1
+    assert lifecycle.inflight_search == 0

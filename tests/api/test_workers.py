@@ -133,6 +133,35 @@ def test_store_routes_answer_through_every_worker(tree: Tree) -> None:
                 assert hits.json()["data"][0]["id"] == "a"
 
 
+def test_export_import_and_mcp_answer_through_every_worker(tree: Tree) -> None:
+    """The routes of issue 22 live in worker 0 too: an archive streams out and back in, and /mcp answers (the
+    client's Host travels with a forwarded request: the MCP endpoint checks it against DNS rebinding)."""
+    with httpx.Client(base_url=tree.url, timeout=30) as client:
+        resp = client.post("/v1/collections", json={"name": "moving", "dense_model": "minilm"})
+        assert resp.status_code == 201, resp.text
+        docs = [{"id": "a", "text": "the cat sat on the mat"}, {"id": "b", "text": "stock markets fell today"}]
+        assert client.post("/v1/collections/moving/documents", json={"documents": docs}).status_code == 200
+    tools = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+    def one(i: int) -> None:
+        with httpx.Client(base_url=tree.url, timeout=30) as fresh:  # concurrent connections reach both workers
+            archive = fresh.get("/v1/collections/moving/export")
+            assert archive.status_code == 200, archive.text
+            made = fresh.post(
+                "/v1/collections/import",
+                params={"name": f"moved-{i}"},
+                content=archive.content,
+                headers={"Content-Type": "application/x-tar"},
+            )
+            assert made.status_code == 201 and made.json()["documents"] == 2, made.text
+            listed = fresh.post("/mcp", json=tools, headers={"Accept": "application/json, text/event-stream"})
+            assert listed.status_code == 200, listed.text
+            assert "search" in [t["name"] for t in listed.json()["result"]["tools"]]
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(8)))
+
+
 def test_dead_engine_gives_503_then_sigterm_leaves_no_children(tree: Tree) -> None:
     children = _children(tree.proc.pid)
     engine_pid = int(re.findall(r"engine process 0 ready \(pid (\d+)\)", tree.log.read_text())[0])

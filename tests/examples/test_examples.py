@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api._server import LiveServer
+from retrieval import ModelRegistry, ServiceConfig
+from retrieval.access import ScopedKey
+from tests.api._server import LiveServer, live_server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -40,6 +42,9 @@ def test_every_example_is_covered() -> None:
         "rag_retrieval",
         "bulk_ingest",
         "langchain_retriever",
+        "scoped_keys",
+        "mcp_agent",
+        "move_collection",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -130,3 +135,42 @@ def test_langchain_retriever(minilm_server: LiveServer, capsys: pytest.CaptureFi
     out = run_example("langchain_retriever", ["--base-url", minilm_server.url, "--collection", "ex-lc"], capsys)
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("id=rs ") and "lang=rust" in lines[0]
+
+
+def test_scoped_keys(minilm_registry: ModelRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    scoped = (
+        ScopedKey("wiki-secret", ("wiki*",), "write"),
+        ScopedKey("chat-secret", ("chat*", "wiki"), "read", models=True),
+    )
+    config = ServiceConfig(admin_keys=("admin-secret",), scoped_keys=scoped)
+    with live_server(minilm_registry, config) as server:
+        keys = ["--admin-key", "admin-secret", "--writer-key", "wiki-secret", "--reader-key", "chat-secret"]
+        out = run_example("scoped_keys", ["--base-url", server.url, *keys], capsys)
+    assert "wiki app sees: ['wiki']" in out and "chat app sees: ['chat-history', 'wiki']" in out
+    assert "chat app found in wiki: tea score=" in out
+    assert "chat app writing wiki: 403 Forbidden" in out and "wiki app writing chat-history: 403 Forbidden" in out
+
+
+def test_mcp_agent(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    with minilm_server.client() as client:
+        model = client.get("/v1/models").json()["data"][0]["id"]
+        assert client.post("/v1/collections", json={"name": "ex-mcp", "dense_model": model}).status_code == 201
+    out = run_example("mcp_agent", ["--url", f"{minilm_server.url}/mcp", "--collection", "ex-mcp"], capsys)
+    assert "tool search(" in out and "collection" in out.split("tool search(")[1].splitlines()[0]
+    assert "added: mcp-fuji, mcp-nile" in out
+    assert re.search(r"^hit mcp-fuji score=", out, flags=re.M)  # the passage that answers ranks first
+    assert "best: Mount Fuji is the highest mountain in Japan" in out
+
+
+def test_move_collection(
+    minilm_server: LiveServer, minilm_registry: ModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with minilm_server.client() as client:
+        model = client.get("/v1/models").json()["data"][0]["id"]
+        assert client.post("/v1/collections", json={"name": "ex-move", "dense_model": model}).status_code == 201
+        docs = [{"id": f"p{i}", "text": f"paragraph {i} about moving collections between servers"} for i in range(6)]
+        assert client.post("/v1/collections/ex-move/documents", json={"documents": docs}).status_code == 200
+    with live_server(minilm_registry) as target:
+        argv = ["--source", minilm_server.url, "--target", target.url, "--collection", "ex-move", "--name", "moved"]
+        out = run_example("move_collection", [*argv, "--query", "moving collections"], capsys)
+    assert "6 documents, 6 chunks" in out and "same hits and scores: True" in out

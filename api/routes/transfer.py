@@ -1,0 +1,107 @@
+"""`GET /v1/collections/{name}/export` streams a collection as a portable tar archive; `POST
+/v1/collections/import?name=NEW` restores one (the archive is the request body) under a new name.
+
+The export is read from one consistent snapshot of the store (every write acknowledged before the request is
+in it) into scratch files under the data directory, then streamed 1 MiB at a time; the import is received to a
+scratch file, checked whole (checksums, spec, served models and their vector widths) before anything is
+written, then written in one store transaction (`retrieval/transfer/`). Scratch files are removed when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from litestar import Request, get, post
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.response import Stream
+
+from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
+from api.schemas.collections import CollectionObject, collection_object
+from retrieval.access import Grant
+from retrieval.service import RetrievalService
+from retrieval.transfer import scratch_dir, tar_stream
+
+__all__ = ["export_collection", "import_collection"]
+
+TAR = "application/x-tar"
+_FLUSH = 1 << 20  # bytes of the request body gathered before one write to the scratch file
+
+
+@dataclass
+class _TarBody(Operation):
+    """The import's OpenAPI operation: its request body is a tar archive (read as a stream, not decoded)."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={TAR: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))},
+            description="a collection archive written by `GET /v1/collections/{name}/export`",
+            required=True,
+        )
+
+
+async def _blocks(chunks: Iterator[bytes], scratch: Path) -> AsyncIterator[bytes]:
+    """`chunks` read off the event loop; the scratch folder goes when the stream ends, however it ends."""
+    try:
+        while (block := await asyncio.to_thread(next, chunks, None)) is not None:
+            yield block
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+@get(
+    "/v1/collections/{name:str}/export",
+    media_type=TAR,
+    responses=error_responses(*READ_ERRORS, 503, 507),
+    summary="Export a collection as a tar archive (documents, chunks, vectors, page images, manifest)",
+)
+async def export_collection(name: str, service: RetrievalService) -> Stream:
+    scratch = scratch_dir(service.data_dir)
+    try:
+        members = await asyncio.to_thread(service.export_collection, name, scratch)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+        raise
+    disposition = {"Content-Disposition": f'attachment; filename="{name}.tar"'}
+    return Stream(_blocks(tar_stream(members), scratch), media_type=TAR, headers=disposition)
+
+
+async def _receive(request: Request, path: Path) -> None:
+    """Write the request body to `path` (the route's body size limit applies while it streams in)."""
+    pending: list[bytes] = []
+    size = 0
+    with open(path, "wb") as out:
+        async for chunk in request.stream():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _FLUSH:
+                await asyncio.to_thread(out.write, b"".join(pending))
+                pending, size = [], 0
+        await asyncio.to_thread(out.write, b"".join(pending))
+
+
+@post(
+    "/v1/collections/import",
+    status_code=201,
+    responses=error_responses(*WRITE_ERRORS, 409),
+    summary="Import a collection archive under a new name (checked whole before anything is written)",
+    operation_class=_TarBody,
+)
+async def import_collection(
+    name: str,
+    request: Request,
+    service: RetrievalService,
+    grant: Grant,
+) -> CollectionObject:
+    grant.require(name, "write")
+    scratch = scratch_dir(service.data_dir)
+    try:
+        await _receive(request, scratch / "upload.tar")
+        info = await asyncio.to_thread(service.import_collection, name, scratch / "upload.tar", scratch / "archive")
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+    return collection_object(info)

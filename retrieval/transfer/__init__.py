@@ -1,0 +1,42 @@
+"""Moving one collection between servers: a portable archive (`archive.py`), written from a consistent snapshot
+of the store (`export.py`) and read back with checks before anything is written (`restore.py`). Scratch space
+for both lives under `<data_dir>/transfers/` and is removed when done (and at start, after a crash)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from retrieval.transfer.archive import FORMAT_VERSION, Archive, Manifest, open_archive, tar_stream
+from retrieval.transfer.export import export_files
+from retrieval.transfer.restore import archived_spec, check_dims, document_batches, page_files
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Archive",
+    "Manifest",
+    "archived_spec",
+    "check_dims",
+    "clear_scratch",
+    "document_batches",
+    "export_files",
+    "open_archive",
+    "page_files",
+    "scratch_dir",
+    "tar_stream",
+]
+
+_SCRATCH = "transfers"
+
+
+def scratch_dir(data_dir: Path) -> Path:
+    """A new empty folder under `<data_dir>/transfers/` (same disk as the store; the caller removes it)."""
+    root = Path(data_dir) / _SCRATCH
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+def clear_scratch(data_dir: Path) -> None:
+    """Remove what exports and imports cut short by a crash left behind (call at start, before serving)."""
+    shutil.rmtree(Path(data_dir) / _SCRATCH, ignore_errors=True)

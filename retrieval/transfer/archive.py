@@ -1,0 +1,183 @@
+"""The portable collection archive: a plain tar (POSIX pax headers, no compression) of JSON, JSONL and `.npy`
+files, never pickle. Written as a stream (`tar_stream`), read back with checks before anything is used
+(`open_archive`).
+
+Layout (format version 1), in this order::
+
+    manifest.json                  Manifest: format, format_version, spec, dims, counts, sha256 + size per file
+    documents.jsonl                one document a line: id, text, metadata, content_hash, source, page, image
+    chunks.jsonl                   one chunk a line, grouped by document in documents.jsonl order: doc_id,
+                                   position, char_start, char_end, page, text, and where its vectors are:
+                                   dense: row, multivector: [start, end) rows, sparse: [start, end) entries
+    vectors/dense.npy              float32 (n, d)
+    vectors/multivector.npy        float16 (tokens, d), every chunk's token vectors one after another
+    vectors/sparse_ids.npy         int32 (entries,), token ids, ascending within a chunk
+    vectors/sparse_weights.npy     float32 (entries,)
+    pages/<sha256>.png             rendered PDF pages (named by the PNG's sha256) and their
+    pages/<sha256>.thumb.jpg       JPEG thumbnails
+
+Reading refuses, before anything is used: a member that is not a regular file or whose name is not in the
+layout (no paths outside the folder, no links), a member given twice, a file the manifest does not list or
+lists with another size or sha256, a listed file that is missing, and another format or format version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from retrieval.errors import InvalidRequestError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "Archive",
+    "FileEntry",
+    "Manifest",
+    "checksum",
+    "open_archive",
+    "tar_stream",
+]
+
+FORMAT = "retrieval-collection"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_MEMBER = re.compile(
+    r"^(manifest\.json|documents\.jsonl|chunks\.jsonl|vectors/(dense|multivector|sparse_ids|sparse_weights)\.npy"
+    r"|pages/[0-9a-f]{64}\.(png|thumb\.jpg))$"
+)
+_BLOCK = 1 << 20
+
+
+class FileEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One data file of the archive."""
+
+    sha256: str  # hex digest of its bytes
+    bytes: int  # its size
+
+
+class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`manifest.json`: what the archive holds and how to check it."""
+
+    format_version: int  # FORMAT_VERSION of the writer
+    collection: str  # the collection's name where it was exported
+    spec: dict[str, Any]  # its CollectionSpec as JSON (models, chunking, index, fusion, pages)
+    dims: dict[str, int]  # stored vector widths: {"dense": d, "multivector": d}
+    seq: int  # store sequence number of the snapshot it was read from
+    documents: int  # documents in documents.jsonl
+    chunks: int  # chunks in chunks.jsonl
+    pages: int  # page images (each a PNG and a thumbnail)
+    files: dict[str, FileEntry]  # every other member: name -> size and sha256
+    created_at: float = 0.0  # seconds since the epoch
+    format: Literal["retrieval-collection"] = "retrieval-collection"  # what kind of archive this is
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An archive extracted into `root` and verified against its manifest."""
+
+    root: Path  # the folder holding the members
+    manifest: Manifest  # its manifest
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+
+def checksum(path: Path) -> FileEntry:
+    """Size and sha256 of the file at `path`."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return FileEntry(digest.hexdigest(), size)
+
+
+def tar_stream(members: Sequence[tuple[str, Path]]) -> Iterator[bytes]:
+    """The bytes of a tar archive of `members` ((name in the archive, file), in order), 1 MiB at a time: each
+    member is a pax header, its bytes and padding to the 512-byte block; two zero blocks end the archive."""
+    now = int(time.time())
+    for name, path in members:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = path.stat().st_size, now, 0o644
+        yield info.tobuf(tarfile.PAX_FORMAT)
+        with open(path, "rb") as f:
+            while block := f.read(_BLOCK):
+                yield block
+        if info.size % tarfile.BLOCKSIZE:
+            yield tarfile.NUL * (tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE)
+    yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)
+
+
+def _bad(message: str, received: object = None) -> InvalidRequestError:
+    return InvalidRequestError(f"archive: {message}", param="archive", received=received)
+
+
+def _extract(tar: tarfile.TarFile, root: Path) -> dict[str, FileEntry]:
+    """Copy every member to `root`, hashing as it goes; refuses anything outside the layout."""
+    found: dict[str, FileEntry] = {}
+    for member in tar:
+        name = member.name
+        if not member.isfile() or not _MEMBER.match(name):
+            raise _bad(f"member `{name[:200]}` is not part of the layout (format version {FORMAT_VERSION})", name)
+        if name in found:
+            raise _bad(f"member `{name}` appears twice", name)
+        source = tar.extractfile(member)
+        if source is None:
+            raise _bad(f"member `{name}` cannot be read", name)
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with source, open(target, "wb") as out:
+            while block := source.read(_BLOCK):
+                out.write(block)
+        found[name] = checksum(target)
+    return found
+
+
+def _manifest(root: Path) -> Manifest:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise _bad("no manifest.json: not a collection archive")
+    raw = path.read_bytes()
+    try:
+        head = msgspec.json.decode(raw)
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            raise _bad("manifest.json is not a collection archive's manifest")
+        if head.get("format_version") != FORMAT_VERSION:
+            raise _bad(
+                f"format version {head.get('format_version')!r}; this server reads {FORMAT_VERSION}",
+                head.get("format_version"),
+            )
+        return msgspec.json.decode(raw, type=Manifest)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _bad(f"manifest.json is malformed ({exc})") from exc
+
+
+def open_archive(path: Path, root: Path) -> Archive:
+    """Extract the tar at `path` into the empty folder `root` and check every file against the manifest."""
+    try:
+        with tarfile.open(path, "r:") as tar:
+            found = _extract(tar, root)
+    except (tarfile.TarError, EOFError) as exc:
+        raise _bad(f"not a readable tar archive ({exc})") from exc
+    manifest = _manifest(root)
+    found.pop(MANIFEST, None)
+    for name in sorted(set(found) | set(manifest.files)):
+        listed, got = manifest.files.get(name), found.get(name)
+        if got is None:
+            raise _bad(f"`{name}` is listed in the manifest but missing", name)
+        if listed is None:
+            raise _bad(f"`{name}` is not listed in the manifest", name)
+        if listed != got:
+            raise _bad(f"`{name}` fails its checksum (sha256 or size differs from the manifest)", name)
+    return Archive(root, manifest)

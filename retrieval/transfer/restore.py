@@ -1,0 +1,176 @@
+"""Read a verified archive (`archive.open_archive`) back into store records, and check it fits the served models.
+
+Nothing here writes: `check_dims` compares the archive's vector widths with the served models' before the
+service writes anything, and `document_batches` yields `DocumentRecord`s (the stored vectors as they were, the
+original content hashes) for one store transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from retrieval.collections import CollectionSpec, spec_from_json
+from retrieval.errors import InvalidRequestError
+from retrieval.store import ChunkRecord, DocumentRecord, PageImage
+from retrieval.transfer.archive import Archive
+
+__all__ = ["archived_spec", "check_dims", "document_batches", "page_files"]
+
+
+def _bad(message: str, param: str = "archive", received: object = None, allowed: object = None) -> InvalidRequestError:
+    return InvalidRequestError(f"archive: {message}", param=param, received=received, allowed=allowed)
+
+
+def archived_spec(archive: Archive, name: str) -> CollectionSpec:
+    """The archive's collection settings under the new `name` (checked against the served models by the caller)."""
+    try:
+        spec = spec_from_json(archive.manifest.spec)
+    except msgspec.ValidationError as exc:
+        raise _bad(f"the manifest's spec is not a collection spec ({exc})", "archive.spec") from exc
+    return msgspec.structs.replace(spec, name=name)
+
+
+def check_dims(archived: Mapping[str, int], served: Mapping[str, int]) -> None:
+    """Every vector width the archive stores must be the width its served model produces.
+
+    >>> check_dims({"dense": 384}, {"dense": 384})
+    >>> check_dims({"dense": 384}, {"dense": 768})
+    Traceback (most recent call last):
+    ...
+    retrieval.errors.InvalidRequestError: archive: dense vectors are 384 wide; the served model makes 768
+    """
+    for kind, dim in archived.items():
+        if kind in served and served[kind] != dim:
+            raise _bad(
+                f"{kind} vectors are {dim} wide; the served model makes {served[kind]}",
+                f"archive.dims.{kind}",
+                dim,
+                served[kind],
+            )
+
+
+def page_files(archive: Archive) -> Iterator[tuple[bytes, bytes]]:
+    """(PNG, thumbnail JPEG) of every page image in the archive."""
+    for name in sorted(archive.manifest.files):
+        if name.startswith("pages/") and name.endswith(".png"):
+            png = archive.path(name)
+            yield png.read_bytes(), png.with_name(png.name.removesuffix(".png") + ".thumb.jpg").read_bytes()
+
+
+def _load(path: Path) -> npt.NDArray[Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError:  # an empty array cannot be memory-mapped
+        return np.load(path, allow_pickle=False)
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise _bad(f"{path.name} line {number} is not JSON ({exc})") from exc
+            if not isinstance(value, dict):
+                raise _bad(f"{path.name} line {number} is not an object")
+            yield value
+
+
+class _Vectors:
+    """The archive's vector arrays, sliced per chunk by the offsets chunks.jsonl gives."""
+
+    def __init__(self, archive: Archive) -> None:
+        folder = archive.path("vectors")
+        self.dense = _load(folder / "dense.npy")
+        self.multivector = _load(folder / "multivector.npy")
+        self.sparse_ids = _load(folder / "sparse_ids.npy")
+        self.sparse_weights = _load(folder / "sparse_weights.npy")
+
+    def of(self, chunk: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if chunk.get("dense") is not None:
+            out["dense"] = np.asarray(_rows(self.dense, chunk["dense"], chunk["dense"] + 1, "dense")[0])
+        if chunk.get("multivector") is not None:
+            start, end = chunk["multivector"]
+            out["multivector"] = np.asarray(_rows(self.multivector, start, end, "multivector"))
+        if chunk.get("sparse") is not None:
+            start, end = chunk["sparse"]
+            ids = _rows(self.sparse_ids, start, end, "sparse_ids").tolist()
+            weights = _rows(self.sparse_weights, start, end, "sparse_weights").tolist()
+            out["sparse"] = dict(zip(ids, weights, strict=True))
+        return out
+
+
+def _rows(array: npt.NDArray[Any] | None, start: object, end: object, name: str) -> npt.NDArray[Any]:
+    ok = isinstance(start, int) and isinstance(end, int) and array is not None and 0 <= start < end <= len(array)
+    if not ok:
+        raise _bad(f"a chunk points at rows [{start}, {end}) of vectors/{name}.npy, which does not hold them")
+    assert array is not None and isinstance(start, int) and isinstance(end, int)
+    return array[start:end]
+
+
+def _chunk(line: Mapping[str, Any], vectors: _Vectors) -> ChunkRecord:
+    try:
+        return ChunkRecord(
+            text=str(line["text"]),
+            position=int(line["position"]),
+            char_start=int(line["char_start"]),
+            char_end=int(line["char_end"]),
+            page=line.get("page"),
+            **vectors.of(line),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(f"a line of chunks.jsonl is malformed ({exc})") from exc
+
+
+def _document(line: Mapping[str, Any], chunks: list[ChunkRecord]) -> DocumentRecord:
+    try:
+        image = line.get("image")
+        return DocumentRecord(
+            id=str(line["id"]),
+            text=str(line["text"]),
+            metadata=dict(line["metadata"]),
+            content_hash=str(line["content_hash"]),
+            source=line.get("source"),
+            page=line.get("page"),
+            chunks=tuple(chunks),
+            image=None if image is None else PageImage(str(image["digest"]), int(image["width"]), int(image["height"])),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(f"a line of documents.jsonl is malformed ({exc})") from exc
+
+
+def document_batches(archive: Archive, batch: int = 256) -> Iterator[list[DocumentRecord]]:
+    """The archive's documents with their chunks and vectors, `batch` documents at a time (chunks.jsonl is
+    read alongside documents.jsonl: each document's chunks come next, in order)."""
+    vectors = _Vectors(archive)
+    chunks = _lines(archive.path("chunks.jsonl"))
+    pending = next(chunks, None)
+    out: list[DocumentRecord] = []
+    n_docs = n_chunks = 0
+    for line in _lines(archive.path("documents.jsonl")):
+        mine: list[ChunkRecord] = []
+        while pending is not None and pending.get("doc_id") == line.get("id"):
+            mine.append(_chunk(pending, vectors))
+            pending = next(chunks, None)
+        out.append(_document(line, mine))
+        n_docs, n_chunks = n_docs + 1, n_chunks + len(mine)
+        if len(out) == batch:
+            yield out
+            out = []
+    if pending is not None:
+        raise _bad(f"chunks.jsonl holds a chunk of `{pending.get('doc_id')}` out of the documents' order")
+    expected = (archive.manifest.documents, archive.manifest.chunks)
+    if (n_docs, n_chunks) != expected:
+        raise _bad(f"holds {n_docs} documents and {n_chunks} chunks; the manifest says {expected[0]} and {expected[1]}")
+    if out:
+        yield out
