@@ -185,6 +185,10 @@ def test_deeply_nested_json_is_a_400_on_every_json_route(roomy_server: LiveServe
             error = _assert_4xx(resp, 400)["error"]
             assert "100000 levels deep, over the limit of 64" in error["message"], (method, path, kind, error)
             assert error["param"] == "body"
+        mcp_headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        for body in DEEP_BODIES.values():  # the MCP endpoint parses its own JSON-RPC bodies (JSON-RPC errors)
+            resp = client.post("/mcp", content=body, headers=mcp_headers)
+            assert 400 <= resp.status_code < 500 and "error" in resp.json(), (resp.status_code, resp.text[:300])
         assert client.get("/readyz").status_code == 200
         assert client.post("/v1/embeddings", json={"input": "still here"}).status_code == 200
         nested_filter = {"query": "q", "filter": {"$and": [{"year": 1}]}}
