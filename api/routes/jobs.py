@@ -1,15 +1,21 @@
-"""`GET /v1/jobs/{id}`: a background job's state and progress."""
+"""`GET /v1/jobs/{id}`: a background job's state and progress; `POST /v1/jobs/{id}/cancel` stops it.
+
+Upload jobs live in memory (`retrieval.jobs`); reindex jobs in the store (`retrieval.reindex`), so their ids
+answer across restarts.
+"""
 
 from __future__ import annotations
 
-from litestar import get
+from litestar import get, post
 
 from api.errors import READ_ERRORS, error_responses
-from api.schemas.jobs import JobObject, job_object
+from api.schemas.jobs import JobObject, job_object, reindex_job_object
+from retrieval.errors import JobNotFoundError
 from retrieval.jobs import JobManager
+from retrieval.reindex import Reindexer
 from retrieval.uploads import UploadResult
 
-__all__ = ["get_job"]
+__all__ = ["cancel_job", "get_job"]
 
 
 @get(
@@ -17,5 +23,22 @@ __all__ = ["get_job"]
     responses=error_responses(*READ_ERRORS),
     summary="A background job's state, progress and result",
 )
-async def get_job(job_id: str, jobs: JobManager[UploadResult]) -> JobObject:
-    return job_object(jobs.get(job_id))
+async def get_job(job_id: str, jobs: JobManager[UploadResult], reindexer: Reindexer) -> JobObject:
+    try:
+        return job_object(jobs.get(job_id))
+    except JobNotFoundError:
+        return reindex_job_object(reindexer.get(job_id))
+
+
+@post(
+    "/v1/jobs/{job_id:str}/cancel",
+    status_code=200,
+    responses=error_responses(400, 401, 403, 404, 500),
+    summary="Cancel a job (a reindex deletes what it built; an upload keeps what it committed)",
+)
+async def cancel_job(job_id: str, jobs: JobManager[UploadResult], reindexer: Reindexer) -> JobObject:
+    try:
+        return job_object(jobs.cancel(job_id))
+    except JobNotFoundError:
+        reindexer.cancel(job_id)
+    return reindex_job_object(await reindexer.wait(job_id))
