@@ -197,6 +197,8 @@ class Reindexer:
         if not self.service.has_collection(row.target):  # a crash before it was created
             await self.service.create_collection(req.target_spec(source_spec))
         copy = can_copy_vectors(source_spec, self.service.spec(row.target))
+        if not copy:
+            self.service.availability(row.target).check_write()  # resumed on a server without its models
         await asyncio.to_thread(self.jobs.progress, row.id, state="running")
         cursor = _Cursor(row.cursor_seq, row.cursor_id, row.done, row.total)
         while await self._scan(row, req, cursor, copy) > req.batch_size:  # catch up until little is left

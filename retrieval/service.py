@@ -205,6 +205,10 @@ class RetrievalService:
         """Whether a collection (not an alias) of that name is open."""
         return name in self._collections
 
+    def availability(self, name: str) -> Availability:
+        """What of the collection needs a model this process does not serve."""
+        return self._get(self.resolve(name)).availability
+
     def visual(self, name: str) -> bool:
         """Whether the collection's multi-vector model reads images (PDF pages become page images)."""
         return self._get(self.resolve(name)).encoders.visual
@@ -457,7 +461,8 @@ class RetrievalService:
     async def evaluate(self, name: str, req: EvalRequest) -> list[EvalRow]:
         """nDCG@10, recall@100 and MRR@10 per mode and per fusion on the caller's judgments."""
         runner = self.runner(name)
-        self._get(runner.spec.name).availability.check_modes(runner.spec, req.modes or [*runner.spec.modes(), "hybrid"])
+        coll = self._get(runner.spec.name)
+        coll.availability.check_modes(coll.spec, ["hybrid"])  # it searches every representation (and fuses)
         return await evaluate(runner, req)
 
     def runner(self, name: str) -> SearchRunner:
