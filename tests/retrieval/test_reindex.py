@@ -12,6 +12,7 @@ import pytest
 
 from encoder import Engine, ModelSpec
 from retrieval import LocalRetrieval, ModelRegistry, RetrievalClient, ServiceConfig
+from retrieval.cli import build_parser, run_command
 from tests.api._server import live_server
 
 DOCS = [{"id": f"d{i}", "text": f"page {i} of the handbook, word w{i}x"} for i in range(30)]
@@ -86,3 +87,28 @@ def test_an_unfinished_job_resumes_when_the_data_directory_is_opened_again(
         assert (job["state"], job["done"], job["target"]) == ("done", 30, "hb2"), job
         assert local.aliases() == [{"alias_name": "hb", "collection_name": "hb2"}]
         assert local.collection("hb")["documents"] == 30
+
+
+def _cli(argv: list[str]) -> int:
+    return run_command(build_parser().parse_args(argv))
+
+
+def test_cli_reindex_and_aliases(registry: ModelRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with live_server(registry, ServiceConfig(data_dir=str(tmp_path))) as live, RetrievalClient(live.url) as client:
+        client.create_collection(name="hb1", dense_model="tiny")
+        client.add_documents("hb1", DOCS)
+        url = ["--url", live.url]
+        assert _cli(["aliases", "set", "hb", "hb1", *url]) == 0
+        assert capsys.readouterr().out == "hb -> hb1\n"
+        argv = ["reindex", "hb", "--target", "hb2", "--dense-model", "tiny2", "--swap-alias", "hb", "--quiet", *url]
+        assert _cli(argv) == 0
+        out = capsys.readouterr().out
+        assert "`hb2` built from `hb1`, 30 documents; alias `hb` now names `hb2`" in out, out
+        assert _cli(["aliases", "set", "hb", "hb1", *url]) == 0  # re-pointed back, in one request
+        assert _cli(["aliases", "rename", "hb", "handbook", *url]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "handbook -> hb1"
+        assert _cli(["reindex", "hb1", "--target", "hb2", "--quiet", *url]) == 1  # hb2 exists
+        assert "already exists" in capsys.readouterr().err
+        assert _cli(["aliases", "delete", "handbook", *url]) == 0
+        assert client.aliases() == []
+        assert _cli(["aliases", "delete", *url]) == 2
