@@ -40,6 +40,7 @@ def test_every_example_is_covered() -> None:
         "rag_retrieval",
         "bulk_ingest",
         "langchain_retriever",
+        "change_models",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -130,3 +131,14 @@ def test_langchain_retriever(minilm_server: LiveServer, capsys: pytest.CaptureFi
     out = run_example("langchain_retriever", ["--base-url", minilm_server.url, "--collection", "ex-lc"], capsys)
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("id=rs ") and "lang=rust" in lines[0]
+
+
+def test_change_models(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--base-url", minilm_server.url, "--alias", "ex-models"]
+    out = run_example("change_models", argv, capsys)
+    assert "job done: 4 documents copied from ex-models-v1 into ex-models-v2" in out, out
+    assert "alias ex-models: ex-models-v1 -> ex-models-v2" in out
+    assert re.search(r"meanwhile: \d+ answered 'tides', 0 failed", out), out
+    assert "now: tides" in out and "deleted ex-models-v1" in out
+    again = run_example("change_models", argv, capsys)
+    assert "alias ex-models: ex-models-v2 -> ex-models-v3" in again and "deleted ex-models-v2" in again
