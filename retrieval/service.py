@@ -108,12 +108,9 @@ class RetrievalService:
         service = cls(data_dir, models)
         for row in service.store.list_collections():
             service._attach(row)
-        if default_collection and default_collection not in service._collections:
-            if service.aliases.is_alias(default_collection):
-                return service
-            default = models.default
-            if "dense" in default.representations:
-                service.create_collection_sync(CollectionSpec(name=default_collection, dense_model=default.name))
+        taken = service.has_collection(default_collection or "") or service.aliases.is_alias(default_collection or "")
+        if default_collection and not taken and "dense" in models.default.representations:
+            service.create_collection_sync(CollectionSpec(name=default_collection, dense_model=models.default.name))
         return service
 
     def _snapshot_dir(self, name: str) -> Path:

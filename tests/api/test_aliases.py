@@ -124,3 +124,16 @@ def test_aliases_survive_a_restart(minilm_registry: ModelRegistry, tmp_path: Pat
     with live_server(minilm_registry, config) as live, live.client() as c:
         assert _aliases(c) == {"docs": "default"}
         assert c.get("/v1/collections/docs").json()["name"] == "default"
+
+
+def test_an_alias_named_default_keeps_default_from_being_created(
+    minilm_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    config = ServiceConfig(data_dir=str(tmp_path / "data"))
+    with live_server(minilm_registry, config) as live, live.client() as c:
+        assert c.post("/v1/collections", json={"name": "main", "dense_model": MINILM}).status_code == 201
+        assert c.delete("/v1/collections/default").status_code == 200
+        assert _act(c, {"create_alias": {"alias_name": "default", "collection_name": "main"}}).status_code == 200
+    with live_server(minilm_registry, config) as live, live.client() as c:
+        assert [coll["name"] for coll in c.get("/v1/collections").json()["data"]] == ["main"]
+        assert c.get("/v1/collections/default").json()["name"] == "main"
