@@ -369,14 +369,17 @@ class RetrievalService:
     ) -> UploadResult:
         """Parse uploaded files (a bad file is reported, the rest go in) and write their documents in batches.
 
-        In a collection whose multi-vector model reads images, PDFs become page images (`upload_pages`)."""
-        name = self.resolve(name)
+        In a collection whose multi-vector model reads images, PDFs become page images (`upload_pages`). Text
+        batches resolve an alias each (after a reindex swap they go to the alias's new collection); page windows
+        are embedded by this collection's model, so one committed after a swap is refused (AliasMovedError,
+        409: the upload is safe to retry, unchanged pages are skipped)."""
+        asked, name = name, self.resolve(name)
         coll = self._writable(name)
         if coll.encoders.visual:
-            pipe = self._page_pipeline(name, coll)
-            text = functools.partial(self._add_parsed, name, metadata=metadata)
+            pipe = self._page_pipeline(name, coll, asked)
+            text = functools.partial(self._add_parsed, asked, metadata=metadata)
             return await upload_pages(files, metadata, pipe, lambda fs, p: text(fs, progress=p), progress)
-        return await self._add_parsed(name, files, metadata, progress)
+        return await self._add_parsed(asked, files, metadata, progress)
 
     async def _add_parsed(
         self,
@@ -393,7 +396,7 @@ class RetrievalService:
 
         return await ingest_files(docs, reports, write, progress)
 
-    def _page_pipeline(self, name: str, coll: _Collection) -> PagePipeline:
+    def _page_pipeline(self, name: str, coll: _Collection, asked: str | None = None) -> PagePipeline:
         """The page stages bound to this collection's models, store and indexes."""
         engine = coll.encoders.multivector
         assert engine is not None
@@ -415,7 +418,7 @@ class RetrievalService:
             return finish(plan, dict(zip(names, done, strict=True)))
 
         async def commit(records: list[DocumentRecord], pages: list[RenderedPage]) -> None:
-            await self._commit(name, coll, records, pages)
+            await self._commit(name, coll, records, pages, asked=asked)
 
         async def stored(ids: list[str]) -> dict[str, str]:
             return await asyncio.to_thread(self.store.content_hashes, name, ids)
