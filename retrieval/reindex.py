@@ -85,6 +85,7 @@ class Reindexer:
         self._tasks: dict[str, asyncio.Task[None]] = {}  # running jobs
         self._cancelled: set[str] = set()  # jobs a client cancelled (vs. a shutdown, which leaves them resumable)
         self._finishing: set[str] = set()  # jobs committing their end: too late to cancel
+        self._started: set[str] = set()  # jobs whose task has begun (a task cancelled earlier would run no code)
 
     # -- starting -------------------------------------------------------------------------------------
     async def start(self, name: str, req: ReindexRequest) -> ReindexJobRow:
@@ -130,7 +131,7 @@ class Reindexer:
 
     def _launch(self, row: ReindexJobRow) -> None:
         self.service.building[row.target] = row.id
-        task = asyncio.get_running_loop().create_task(self._run(row.id), name=f"reindex-{row.id}")
+        task = asyncio.get_running_loop().create_task(self._run(row), name=f"reindex-{row.id}")
         self._tasks[row.id] = task
 
     # -- reading and stopping -------------------------------------------------------------------------
@@ -145,7 +146,8 @@ class Reindexer:
         task = self._tasks.get(job_id)
         if task is not None and not task.done() and job_id not in self._finishing:
             self._cancelled.add(job_id)
-            task.cancel()
+            if job_id in self._started:
+                task.cancel()  # else the task sees `_cancelled` when it starts
         return row
 
     async def wait(self, job_id: str) -> ReindexJobRow:
@@ -163,9 +165,12 @@ class Reindexer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- running --------------------------------------------------------------------------------------
-    async def _run(self, job_id: str) -> None:
-        row = await asyncio.to_thread(self.jobs.get, job_id)
+    async def _run(self, row: ReindexJobRow) -> None:
+        job_id = row.id
+        self._started.add(job_id)  # from here a cancel reaches the handlers below
         try:
+            if job_id in self._cancelled:  # cancelled before the task first ran
+                raise asyncio.CancelledError
             await self._build(row)
         except asyncio.CancelledError:
             if job_id not in self._cancelled:
@@ -180,6 +185,7 @@ class Reindexer:
             self._tasks.pop(job_id, None)
             self._cancelled.discard(job_id)
             self._finishing.discard(job_id)
+            self._started.discard(job_id)
             if self.service.building.get(row.target) == job_id:
                 self.service.building.pop(row.target, None)
 

@@ -192,11 +192,22 @@ def test_searches_and_writes_through_the_alias_during_a_reindex(client: httpx.Cl
 
 def test_cancel_deletes_the_target_and_keeps_the_source(client: httpx.Client) -> None:
     setup_source(client, 300)
-    job = reindex(client, target="v2", dense_model="tiny2", swap_alias="live", batch_size=1)
+    job = reindex(client, target="v2", dense_model="tiny2", swap_alias="live", batch_size=1)  # at once
     cancelled = client.post(f"/v1/jobs/{job['id']}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert (cancelled.json()["state"], cancelled.json()["error"]) == ("failed", "cancelled by a client")
     assert_error(client.get("/v1/collections/v2"), 404, "v2")
+    job = reindex(client, target="v3", dense_model="tiny2", swap_alias="live", batch_size=1)  # now halfway
+    while (progress := client.get(f"/v1/jobs/{job['id']}").json())["done"] < 10:
+        assert progress["state"] in ("queued", "running"), progress
+        time.sleep(0.005)
+    cancelled = client.post(f"/v1/jobs/{job['id']}/cancel").json()
+    assert (cancelled["state"], cancelled["error"], cancelled["done"] >= 10) == (
+        "failed",
+        "cancelled by a client",
+        True,
+    )
+    assert_error(client.get("/v1/collections/v3"), 404, "v3")
     assert client.get("/v1/collections/live").json()["name"] == "v1"
     assert client.get("/v1/collections/v1").json()["documents"] == 300
 
