@@ -47,6 +47,7 @@ class _Work:
     params: PoolingParams
     future: asyncio.Future[object]
     loop: asyncio.AbstractEventLoop
+    background: bool = False  # bulk work (a reindex): runs when no foreground work waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +85,11 @@ class BatchQueue(Protocol):
 
     stats: BatcherStats  # counters read by /metrics
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
-        """Outputs of `items` (same order); raises `OverloadedError` when admission is full."""
+    async def submit(
+        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], *, background: bool = False
+    ) -> list[object]:
+        """Outputs of `items` (same order); raises `OverloadedError` when admission is full. `background` work
+        yields to other work (and is never refused) where the queue supports it."""
         ...
 
     def check_room(self, sequences: int) -> None:
@@ -116,7 +120,10 @@ class Batcher:
     """Runs queued sequences in length-sorted batches: `run` in one worker thread, or `Stages` pipelined.
 
     Admission is bounded by `max_queue` sequences (queued, collated or running): beyond it `submit` raises
-    `OverloadedError` at once. Each pass takes up to `lookahead` queued sequences, sorts them by length and
+    `OverloadedError` at once. Background work (`submit(background=True)`: a reindex) waits in its own queue, is
+    not counted against `max_queue` and runs one batch at a time only while no other work waits, so a search
+    submitted meanwhile waits for one batch at most. Each pass takes up to `lookahead` queued sequences, sorts them
+    by length and
     splits them into batches of at most `max_batch_size` rows and `max_batch_tokens` padded tokens (and, with
     `max_padding`, at most that fraction of padding per batch). Cancelled work is skipped. With `Stages`, at
     most `depth` collated batches exist at once (the running one included); an error in either stage reaches
@@ -149,6 +156,8 @@ class Batcher:
         self._in_flight = 0  # collated batches not yet finished by the model thread (pipeline only)
         self._handoff: queue.SimpleQueue[tuple[list[_Work], object] | None] = queue.SimpleQueue()
         self._queue: deque[_Work] = deque()
+        self._bulk: deque[_Work] = deque()  # background work, taken only when `_queue` is empty
+        self._bulk_queued = 0  # background sequences not yet finished (left out of admission)
         self._cond = threading.Condition()
         self._stopped = False
         self.stats = BatcherStats()
@@ -160,16 +169,21 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
-        """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work."""
+    async def submit(
+        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], *, background: bool = False
+    ) -> list[object]:
+        """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work.
+        `background`: bulk work that yields to everything else (see the class docstring)."""
         loop = asyncio.get_running_loop()
-        work = [_Work(it, p, loop.create_future(), loop) for it, p in zip(items, params, strict=True)]
+        work = [_Work(it, p, loop.create_future(), loop, background) for it, p in zip(items, params, strict=True)]
         with self._cond:
             if self._stopped:
                 raise EncoderError(_SHUTTING_DOWN)
-            self.check_room(len(work))
-            self._queue.extend(work)
+            if not background:
+                self.check_room(len(work))
+            (self._bulk if background else self._queue).extend(work)
             self.stats.queued += len(work)
+            self._bulk_queued += len(work) if background else 0
             self._cond.notify_all()
         try:
             return list(await asyncio.gather(*(w.future for w in work)))
@@ -180,7 +194,7 @@ class Batcher:
     def check_room(self, sequences: int) -> None:
         """See `BatchQueue.check_room`. Called without the lock before tokenising (a stale read only defers the
         decision) and by `submit` under it."""
-        queued = self.stats.queued
+        queued = self.stats.queued - self._bulk_queued
         if queued + sequences > self._max_queue:
             self.stats.rejected += sequences
             raise OverloadedError(
@@ -200,20 +214,24 @@ class Batcher:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._cond:
-            left = list(self._queue)
+            left = [*self._queue, *self._bulk]
             self._queue.clear()
+            self._bulk.clear()
         self._finish(left, [EncoderError(_SHUTTING_DOWN)] * len(left), ran=False)
 
     # -- taking work ---------------------------------------------------------------------------------
     def _take(self) -> list[_Work] | None:
         with self._cond:
-            while not self._queue and not self._stopped:
+            while not self._queue and not self._bulk and not self._stopped:
                 self._cond.wait()
-            self._gather_stragglers()
+            if self._queue:
+                self._gather_stragglers()
             if self._stopped:
                 return None
-            n = min(len(self._queue), self._lookahead)
             self.stats.windows += 1
+            if not self._queue:  # background: one batch's worth, then look for other work again
+                return [self._bulk.popleft() for _ in range(min(len(self._bulk), self._max_batch_size))]
+            n = min(len(self._queue), self._lookahead)
             return [self._queue.popleft() for _ in range(n)]
 
     def _gather_stragglers(self) -> None:
@@ -254,9 +272,14 @@ class Batcher:
         live = [w for w in works if not w.future.done()]
         if skipped := len(works) - len(live):
             with self._cond:
-                self.stats.queued -= skipped
+                self._dequeued([w for w in works if w.future.done()])
                 self.stats.cancelled += skipped
         return live
+
+    def _dequeued(self, works: list[_Work]) -> None:
+        """`works` leave the queue counts (called holding the lock)."""
+        self.stats.queued -= len(works)
+        self._bulk_queued -= sum(w.background for w in works)
 
     # -- running -------------------------------------------------------------------------------------
     def _serial_loop(self) -> None:
@@ -324,7 +347,7 @@ class Batcher:
     def _finish(self, batch: list[_Work], results: Sequence[object], *, ran: bool) -> None:
         """Resolve `batch`'s futures with `results` and take them off the queue counts."""
         with self._cond:
-            self.stats.queued -= len(batch)
+            self._dequeued(batch)
             if ran and batch:
                 self.stats.batches += 1
                 self.stats.sequences += len(batch)

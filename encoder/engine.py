@@ -339,13 +339,15 @@ class Engine(EngineText):
                 results.append(EncodeResult(task, rows, ids))  # type: ignore[arg-type]
         return results
 
-    async def run(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:
+    async def run(self, calls: Sequence[EncodeCall], *, background: bool = False) -> list[EncodeResult]:
         """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread,
-        after a look at the queue so that an overloaded server refuses before tokenising."""
-        self.batcher.check_room(sum(len(c.prompts) for c in calls))
+        after a look at the queue so that an overloaded server refuses before tokenising. `background` work (a
+        reindex) is never refused and runs when no other work waits."""
+        if not background:
+            self.batcher.check_room(sum(len(c.prompts) for c in calls))
         resolved, items = await asyncio.to_thread(self._prepare_all, calls)
         flat_items, flat_params = _flatten(resolved, items)
-        outputs = await self.batcher.submit(flat_items, flat_params)
+        outputs = await self.batcher.submit(flat_items, flat_params, background=background)
         return self._results(resolved, items, list(outputs))
 
     def run_sync(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:

@@ -283,18 +283,20 @@ class RetrievalService:
         return IngestResult([r.id for r in records], skipped + written.skipped, truncated, chunks, written.seq)
 
     async def _encode(
-        self, coll: _Collection, docs: Sequence[SourceDocument]
+        self, coll: _Collection, docs: Sequence[SourceDocument], background: bool = False
     ) -> tuple[list[DocumentRecord], list[str]]:
-        """Chunk and encode `docs` for `coll`: (records, ids cut at the model's limit)."""
+        """Chunk and encode `docs` for `coll`: (records, ids cut at the model's limit). `background`: yield to
+        every other encode (a reindex)."""
         plan = await asyncio.to_thread(plan_ingest, docs, coll.spec, coll.encoders)
         names = list(plan.calls)
-        done = await asyncio.gather(*(self.models.get(e).run(plan.calls[e]) for e in names))
+        runs = (self.models.get(e).run(plan.calls[e], background=background) for e in names)
+        done = await asyncio.gather(*runs)
         return finish(plan, dict(zip(names, done, strict=True))), plan.truncated
 
     async def encode_documents(self, name: str, docs: Sequence[SourceDocument]) -> list[DocumentRecord]:
         """Chunk and encode `docs` for collection `name` as a write would, without writing (a reindex job's
-        encode step; no write gate)."""
-        return (await self._encode(self._get(name), docs))[0]
+        encode step: no write gate, and its encoding yields to searches and writes)."""
+        return (await self._encode(self._get(name), docs, background=True))[0]
 
     async def commit_records(self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = ()) -> int:
         """Commit and index ready records (and deletes) in collection `name`: a reindex job's write, past the

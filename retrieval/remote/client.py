@@ -205,7 +205,10 @@ class RemoteBatcher:
         self._model = model  # served model name, the same in the engine process
         self.stats = BatcherStats()  # batching happens in the engine process; these stay zero here
 
-    async def submit(self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]) -> list[object]:
+    async def submit(
+        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], *, background: bool = False
+    ) -> list[object]:
+        """Encoded by an engine process (`background` is not carried there: it runs as ordinary work)."""
         return list(await self._client.encode(self._model, items, params))
 
     def check_room(self, sequences: int) -> None:
