@@ -230,9 +230,22 @@ class Batcher:
                 return None
             self.stats.windows += 1
             if not self._queue:  # background: one batch's worth, then look for other work again
-                return [self._bulk.popleft() for _ in range(min(len(self._bulk), self._max_batch_size))]
+                return self._one_bulk_batch()
             n = min(len(self._queue), self._lookahead)
             return [self._queue.popleft() for _ in range(n)]
+
+    def _one_bulk_batch(self) -> list[_Work]:
+        """The next background sequences that fit one batch (rows and padded tokens), at least one (called
+        holding the lock): a window of one batch, so other work waits for one forward pass at most."""
+        taken: list[_Work] = []
+        longest = 0
+        while self._bulk and len(taken) < self._max_batch_size:
+            length = max(longest, len(self._bulk[0].item))
+            if taken and length * (len(taken) + 1) > self._max_batch_tokens:
+                break
+            longest = length
+            taken.append(self._bulk.popleft())
+        return taken
 
     def _gather_stragglers(self) -> None:
         """With fewer than a batch queued, wait up to `max_wait_s` for more (called holding the lock).

@@ -304,3 +304,22 @@ def test_background_work_yields_to_other_work_and_is_never_refused() -> None:
     assert seen == [10, 1, 2, 11, 12, 13, 14]
     assert batcher.stats.queued == 0
     batcher.stop()
+
+
+def test_background_windows_hold_one_batch() -> None:
+    """Bulk sequences are taken one token-budgeted batch at a time (not a whole look-ahead window of batches)."""
+    sizes: list[int] = []
+
+    def run(items: list[TokenizedInput], params: list[PoolingParams]) -> list[torch.Tensor]:
+        sizes.append(len(items))
+        return [torch.zeros(1) for _ in items]
+
+    batcher = Batcher(run, max_batch_tokens=40, max_batch_size=256, max_queue=1)
+
+    async def go() -> None:
+        items = [TokenizedInput(list(range(10))) for _ in range(12)]  # 10 tokens each: 4 per 40-token batch
+        assert len(await batcher.submit(items, [PoolingParams()] * 12, background=True)) == 12
+
+    asyncio.run(go())
+    assert sizes == [4, 4, 4] and batcher.stats.windows == 3
+    batcher.stop()
