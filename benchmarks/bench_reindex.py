@@ -126,6 +126,8 @@ def main() -> None:
     server = Server(workdir / "data", [f"{MODEL}={get_model_path()}"])
     try:
         server.start()
+        while httpx.get(f"{server.url}/readyz", timeout=30).status_code != 200:  # models and indexes loading
+            time.sleep(0.1)
         _measure(server, texts, queries, args.batch_size)
     finally:
         server.stop()
