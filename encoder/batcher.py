@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 RunBatch = Callable[[list[TokenizedInput], list[PoolingParams]], list[object]]  # one output per input
 B = TypeVar("B")
 _SHUTTING_DOWN = "the model is shutting down"
+_BULK_SHARE = 4  # a background batch holds 1/4 of the token budget: what a search may wait behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +121,12 @@ class Batcher:
     """Runs queued sequences in length-sorted batches: `run` in one worker thread, or `Stages` pipelined.
 
     Admission is bounded by `max_queue` sequences (queued, collated or running): beyond it `submit` raises
-    `OverloadedError` at once. Background work (`submit(background=True)`: a reindex) waits in its own queue, is
-    not counted against `max_queue` and runs one batch at a time only while no other work waits, so a search
-    submitted meanwhile waits for one batch at most. Each pass takes up to `lookahead` queued sequences, sorts them
-    by length and
+    `OverloadedError` at once. Each pass takes up to `lookahead` queued sequences, sorts them by length and
     splits them into batches of at most `max_batch_size` rows and `max_batch_tokens` padded tokens (and, with
-    `max_padding`, at most that fraction of padding per batch). Cancelled work is skipped. With `Stages`, at
+    `max_padding`, at most that fraction of padding per batch). Cancelled work is skipped. Background work
+    (`submit(background=True)`: a reindex) waits in its own queue, is not counted against `max_queue` and runs
+    one small batch (a quarter of the token budget) at a time only while no other work waits, so a search
+    submitted meanwhile waits for one short forward pass at most. With `Stages`, at
     most `depth` collated batches exist at once (the running one included); an error in either stage reaches
     exactly the futures of the batch it happened in. `stop` fails whatever has not run with `EncoderError`.
     """
@@ -235,13 +236,14 @@ class Batcher:
             return [self._queue.popleft() for _ in range(n)]
 
     def _one_bulk_batch(self) -> list[_Work]:
-        """The next background sequences that fit one batch (rows and padded tokens), at least one (called
-        holding the lock): a window of one batch, so other work waits for one forward pass at most."""
+        """The next background sequences that fit a quarter of a batch's token budget, at least one (called
+        holding the lock): a window of one small batch, so other work waits for one short forward pass at most."""
         taken: list[_Work] = []
         longest = 0
+        budget = self._max_batch_tokens // _BULK_SHARE
         while self._bulk and len(taken) < self._max_batch_size:
             length = max(longest, len(self._bulk[0].item))
-            if taken and length * (len(taken) + 1) > self._max_batch_tokens:
+            if taken and length * (len(taken) + 1) > budget:
                 break
             longest = length
             taken.append(self._bulk.popleft())

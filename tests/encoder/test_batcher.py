@@ -307,17 +307,18 @@ def test_background_work_yields_to_other_work_and_is_never_refused() -> None:
 
 
 def test_background_windows_hold_one_batch() -> None:
-    """Bulk sequences are taken one token-budgeted batch at a time (not a whole look-ahead window of batches)."""
+    """Bulk sequences are taken one small batch at a time (a quarter of the token budget), not a whole look-ahead
+    window of batches."""
     sizes: list[int] = []
 
     def run(items: list[TokenizedInput], params: list[PoolingParams]) -> list[torch.Tensor]:
         sizes.append(len(items))
         return [torch.zeros(1) for _ in items]
 
-    batcher = Batcher(run, max_batch_tokens=40, max_batch_size=256, max_queue=1)
+    batcher = Batcher(run, max_batch_tokens=160, max_batch_size=256, max_queue=1)
 
     async def go() -> None:
-        items = [TokenizedInput(list(range(10))) for _ in range(12)]  # 10 tokens each: 4 per 40-token batch
+        items = [TokenizedInput(list(range(10))) for _ in range(12)]  # 10 tokens each: 4 per 40-token bulk batch
         assert len(await batcher.submit(items, [PoolingParams()] * 12, background=True)) == 12
 
     asyncio.run(go())
