@@ -50,10 +50,11 @@ bench-index: $(STAMP)  ## index families vs raw FAISS / exact search
 bench-quality: $(STAMP)  ## BEIR SciFact nDCG@10 of all-MiniLM-L6-v2 through our encoder + index (needs ../shared/data)
 	$(BIN)/python benchmarks/bench_beir.py
 
-bench-retrieval: $(STAMP)  ## the service over REST: SciFact quality vs ST/bm25s, ingest vs offline, 100k-doc search latency, restart, storage
+bench-retrieval: $(STAMP)  ## the service over REST: SciFact quality vs ST/bm25s, ingest vs offline, 100k-doc search latency, restart, storage, reindex
 	$(BIN)/python benchmarks/bench_retrieval_quality.py
 	$(BIN)/python benchmarks/bench_retrieval_ingest.py
 	$(BIN)/python benchmarks/bench_retrieval_search.py
+	$(BIN)/python benchmarks/bench_reindex.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -31,6 +31,7 @@ from retrieval import ModelRegistry, ServiceConfig
 from retrieval.cli import is_loopback
 from retrieval.jobs import JobManager
 from retrieval.json_depth import MAX_JSON_DEPTH
+from retrieval.reindex import Reindexer
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
 from retrieval.uploads import UploadResult
@@ -64,6 +65,11 @@ def _jobs(state: State) -> JobManager[UploadResult]:
     return jobs
 
 
+def _reindexer(state: State) -> Reindexer:
+    reindexer: Reindexer = state.reindexer
+    return reindexer
+
+
 def _config(state: State) -> ServiceConfig:
     config: ServiceConfig = state.config
     return config
@@ -85,6 +91,8 @@ async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry
     service = await asyncio.to_thread(RetrievalService.open, config.data_path, models)
     app.state.service = service
     app.state.jobs = JobManager[UploadResult](max_finished=config.max_finished_jobs)
+    app.state.reindexer = Reindexer(service)
+    app.state.reindexer.resume()  # reindex jobs a crash interrupted go on
     snapshots = asyncio.get_running_loop().create_task(_snapshots(service, config.snapshot_interval_s))
     try:
         yield
@@ -93,6 +101,7 @@ async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry
         with contextlib.suppress(asyncio.CancelledError):
             await snapshots
         await app.state.jobs.close()
+        await app.state.reindexer.close()  # running reindex jobs stay resumable
         await asyncio.to_thread(service.close)
 
 
@@ -197,6 +206,7 @@ def create_app(
             "registry": Provide(_registry, sync_to_thread=False),
             "service": Provide(_service, sync_to_thread=False),
             "jobs": Provide(_jobs, sync_to_thread=False),
+            "reindexer": Provide(_reindexer, sync_to_thread=False),
             "config": Provide(_config, sync_to_thread=False),
             "grant": Provide(provide_grant, sync_to_thread=False),
         },

@@ -108,6 +108,11 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.JobNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
     ret.CollectionExistsError: ErrorRow(HTTPStatus.CONFLICT),
     ret.AccessDeniedError: ErrorRow(HTTPStatus.FORBIDDEN),  # a key outside its scopes (or read-only)
+    ret.AliasNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
+    ret.AliasExistsError: ErrorRow(HTTPStatus.CONFLICT),
+    ret.ModelUnavailableError: ErrorRow(HTTPStatus.CONFLICT),  # the collection's model is not served here
+    ret.CollectionBusyError: ErrorRow(HTTPStatus.CONFLICT),  # a reindex job is building it
+    ret.AliasMovedError: ErrorRow(HTTPStatus.CONFLICT),  # retried by the service; a 409 only if it keeps moving
     ret.StorageError: ErrorRow(
         HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
     ),
@@ -138,7 +143,8 @@ _DESCRIPTIONS = {
     401: "Missing or wrong API key (only when the server runs with API keys)",
     403: "A read-only API key cannot write, or a scoped key is outside its collections",
     404: "Something the request names (a model, a collection, a document) does not exist",
-    409: "The resource exists already",
+    409: "The name is taken already, or the collection cannot do this now (its model is not served, or a "
+    "reindex job is building it)",
     413: "The request body (or an uploaded file, or an image) is over its size limit",
     429: "The server is overloaded; retry after the Retry-After header's seconds",
     500: "Unexpected server error; the message carries an error id to quote",

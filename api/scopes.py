@@ -40,13 +40,15 @@ __all__ = [
 
 GRANT_STATE = "retrieval_grant"  # the key of a request's Grant in its ASGI scope's "state"
 SCOPED_PREFIXES = ("/v1/collections", "/v1/jobs", "/mcp")  # what a scoped key may reach (then checked per name)
-_WRITE_POSTS = re.compile(r"^/v1/collections(/import|/[^/]+/(documents|documents/delete|files))?/?$")
+_WRITE_POSTS = re.compile(
+    r"^/v1/(collections(/import|/[^/]+/(documents|documents/delete|files|reindex))?|aliases|jobs/[^/]+/cancel)/?$"
+)
 _ADMIN_PREFIX = "/v1/admin/"
 
 
 def is_write(method: str, path: str) -> bool:
-    """Writes: POST that creates or imports a collection, ingests, uploads or deletes documents; DELETE, PUT,
-    PATCH; any request to an admin route.
+    """Writes: POST that creates or imports a collection, ingests, uploads or deletes documents, reindexes,
+    changes aliases or cancels a job; DELETE, PUT, PATCH; any request to an admin route.
 
     >>> is_write("POST", "/v1/collections/docs/search"), is_write("POST", "/v1/collections/docs/files")
     (False, True)
@@ -107,11 +109,15 @@ def grant_of(scope: Scope) -> Grant:
 
 
 def collection_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """The guard of every route: a path that names a collection needs `read` (or `write`, for writes) on it."""
+    """The guard of every route: a path that names a collection (or an alias of one: the collection it points
+    to is checked) needs `read` (or `write`, for writes) on it."""
     name = connection.path_params.get("name")
-    if isinstance(name, str):
+    grant = grant_of(connection.scope)
+    if isinstance(name, str) and grant.role != "admin":
+        service = getattr(connection.app.state, "service", None)
+        target = service.resolve(name) if service is not None else name
         method = str(connection.scope.get("method", "GET"))
-        grant_of(connection.scope).require(name, "write" if is_write(method, connection.scope["path"]) else "read")
+        grant.require(target, "write" if is_write(method, connection.scope["path"]) else "read")
 
 
 def provide_grant(request: Request) -> Grant:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 RunBatch = Callable[[list[TokenizedInput], list[PoolingParams]], list[object]]  # one output per input
 B = TypeVar("B")
 _SHUTTING_DOWN = "the model is shutting down"
+_BULK_SHARE = 4  # a background batch holds 1/4 of the token budget: what a search may wait behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class _Work:
     params: PoolingParams
     future: asyncio.Future[object]
     loop: asyncio.AbstractEventLoop
+    background: bool = False  # bulk work (a reindex): runs when no foreground work waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +116,16 @@ class BatchQueue(Protocol):
     stats: BatcherStats  # counters read by /metrics
 
     async def submit(
-        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], reservation: Reservation | None = None
+        self,
+        items: Sequence[TokenizedInput],
+        params: Sequence[PoolingParams],
+        reservation: Reservation | None = None,
+        *,
+        background: bool = False,
     ) -> list[object]:
         """Outputs of `items` (same order); raises `OverloadedError` when admission is full. The room of
-        `reservation` (from `reserve`) counts towards them."""
+        `reservation` (from `reserve`) counts towards them. `background` work yields to other work (and is never
+        refused) where the queue supports it."""
         ...
 
     def reserve(self, sequences: int) -> Reservation:
@@ -155,7 +163,10 @@ class Batcher:
     Admission is bounded by `max_queue` sequences (queued, collated or running): beyond it `submit` raises
     `OverloadedError` at once. Each pass takes up to `lookahead` queued sequences, sorts them by length and
     splits them into batches of at most `max_batch_size` rows and `max_batch_tokens` padded tokens (and, with
-    `max_padding`, at most that fraction of padding per batch). Cancelled work is skipped. With `Stages`, at
+    `max_padding`, at most that fraction of padding per batch). Cancelled work is skipped. Background work
+    (`submit(background=True)`: a reindex) waits in its own queue, is not counted against `max_queue` and runs
+    one small batch (a quarter of the token budget) at a time only while no other work waits, so a search
+    submitted meanwhile waits for one short forward pass at most. With `Stages`, at
     most `depth` collated batches exist at once (the running one included); an error in either stage reaches
     exactly the futures of the batch it happened in. `stop` fails whatever has not run with `EncoderError`.
     """
@@ -186,6 +197,8 @@ class Batcher:
         self._in_flight = 0  # collated batches not yet finished by the model thread (pipeline only)
         self._handoff: queue.SimpleQueue[tuple[list[_Work], object] | None] = queue.SimpleQueue()
         self._queue: deque[_Work] = deque()
+        self._bulk: deque[_Work] = deque()  # background work, taken only when `_queue` is empty
+        self._bulk_queued = 0  # background sequences not yet finished (left out of admission)
         self._cond = threading.Condition()
         self._stopped = False
         self.stats = BatcherStats()
@@ -198,20 +211,27 @@ class Batcher:
             thread.start()
 
     async def submit(
-        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], reservation: Reservation | None = None
+        self,
+        items: Sequence[TokenizedInput],
+        params: Sequence[PoolingParams],
+        reservation: Reservation | None = None,
+        *,
+        background: bool = False,
     ) -> list[object]:
-        """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work."""
+        """Queue `items` and wait for their outputs (same order). Cancelling the caller cancels the work.
+        `background`: bulk work that yields to everything else (see the class docstring)."""
         loop = asyncio.get_running_loop()
-        work = [_Work(it, p, loop.create_future(), loop) for it, p in zip(items, params, strict=True)]
+        work = [_Work(it, p, loop.create_future(), loop, background) for it, p in zip(items, params, strict=True)]
         with self._cond:
             held = reservation.take() if reservation is not None else 0
             self.stats.reserved -= held
             if self._stopped:
                 raise EncoderError(_SHUTTING_DOWN)
-            if len(work) > held:
+            if not background and len(work) > held:
                 self.check_room(len(work) - held)
-            self._queue.extend(work)
+            (self._bulk if background else self._queue).extend(work)
             self.stats.queued += len(work)
+            self._bulk_queued += len(work) if background else 0
             self._cond.notify_all()
         try:
             return list(await asyncio.gather(*(w.future for w in work)))
@@ -233,9 +253,9 @@ class Batcher:
             self.stats.reserved -= sequences
 
     def check_room(self, sequences: int) -> None:
-        """See `BatchQueue.check_room`: queued and reserved sequences both count. Called without the lock for a
-        look (a stale read only defers the decision), and by `reserve` and `submit` under it."""
-        queued = self.stats.queued + self.stats.reserved
+        """See `BatchQueue.check_room`: queued (but not background) and reserved sequences count. Called without
+        the lock for a look (a stale read only defers the decision), and by `reserve` and `submit` under it."""
+        queued = self.stats.queued - self._bulk_queued + self.stats.reserved
         if queued + sequences > self._max_queue:
             self.stats.rejected += sequences
             raise OverloadedError(
@@ -255,21 +275,39 @@ class Batcher:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._cond:
-            left = list(self._queue)
+            left = [*self._queue, *self._bulk]
             self._queue.clear()
+            self._bulk.clear()
         self._finish(left, [EncoderError(_SHUTTING_DOWN)] * len(left), ran=False)
 
     # -- taking work ---------------------------------------------------------------------------------
     def _take(self) -> list[_Work] | None:
         with self._cond:
-            while not self._queue and not self._stopped:
+            while not self._queue and not self._bulk and not self._stopped:
                 self._cond.wait()
-            self._gather_stragglers()
+            if self._queue:
+                self._gather_stragglers()
             if self._stopped:
                 return None
-            n = min(len(self._queue), self._lookahead)
             self.stats.windows += 1
+            if not self._queue:  # background: one batch's worth, then look for other work again
+                return self._one_bulk_batch()
+            n = min(len(self._queue), self._lookahead)
             return [self._queue.popleft() for _ in range(n)]
+
+    def _one_bulk_batch(self) -> list[_Work]:
+        """The next background sequences that fit a quarter of a batch's token budget, at least one (called
+        holding the lock): a window of one small batch, so other work waits for one short forward pass at most."""
+        taken: list[_Work] = []
+        longest = 0
+        budget = self._max_batch_tokens // _BULK_SHARE
+        while self._bulk and len(taken) < self._max_batch_size:
+            length = max(longest, len(self._bulk[0].item))
+            if taken and length * (len(taken) + 1) > budget:
+                break
+            longest = length
+            taken.append(self._bulk.popleft())
+        return taken
 
     def _gather_stragglers(self) -> None:
         """With fewer than a batch queued, wait up to `max_wait_s` for more (called holding the lock).
@@ -309,9 +347,14 @@ class Batcher:
         live = [w for w in works if not w.future.done()]
         if skipped := len(works) - len(live):
             with self._cond:
-                self.stats.queued -= skipped
+                self._dequeued([w for w in works if w.future.done()])
                 self.stats.cancelled += skipped
         return live
+
+    def _dequeued(self, works: list[_Work]) -> None:
+        """`works` leave the queue counts (called holding the lock)."""
+        self.stats.queued -= len(works)
+        self._bulk_queued -= sum(w.background for w in works)
 
     # -- running -------------------------------------------------------------------------------------
     def _serial_loop(self) -> None:
@@ -379,7 +422,7 @@ class Batcher:
     def _finish(self, batch: list[_Work], results: Sequence[object], *, ran: bool) -> None:
         """Resolve `batch`'s futures with `results` and take them off the queue counts."""
         with self._cond:
-            self.stats.queued -= len(batch)
+            self._dequeued(batch)
             if ran and batch:
                 self.stats.batches += 1
                 self.stats.sequences += len(batch)

@@ -11,6 +11,7 @@ both can prepare batch i + 1 while batch i runs (`pipelined`) and run the forwar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import threading
@@ -339,15 +340,20 @@ class Engine(EngineText):
                 results.append(EncodeResult(task, rows, ids))  # type: ignore[arg-type]
         return results
 
-    async def run(self, calls: Sequence[EncodeCall], reservation: Reservation | None = None) -> list[EncodeResult]:
+    async def run(
+        self, calls: Sequence[EncodeCall], reservation: Reservation | None = None, *, background: bool = False
+    ) -> list[EncodeResult]:
         """Encode several calls as one job through the shared batcher; tokenisation runs in a worker thread.
 
         Room in the queue is reserved before tokenising (or `reservation`'s, taken by a caller that planned the
-        calls itself), so an overloaded server refuses at once, even when a burst arrives all together."""
-        with reservation or self.batcher.reserve(sum(len(c.prompts) for c in calls)) as held:
+        calls itself), so an overloaded server refuses at once, even when a burst arrives all together.
+        `background` work (a reindex) is never refused and runs when no other work waits."""
+        if reservation is None and not background:
+            reservation = self.batcher.reserve(sum(len(c.prompts) for c in calls))
+        with reservation or contextlib.nullcontext():
             resolved, items = await asyncio.to_thread(self._prepare_all, calls)
             flat_items, flat_params = _flatten(resolved, items)
-            outputs = await self.batcher.submit(flat_items, flat_params, held)
+            outputs = await self.batcher.submit(flat_items, flat_params, reservation, background=background)
         return self._results(resolved, items, list(outputs))
 
     def run_sync(self, calls: Sequence[EncodeCall]) -> list[EncodeResult]:

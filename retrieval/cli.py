@@ -1,5 +1,6 @@
-"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval`, `export` and
-`import` run as clients of a running server, `backup` copies a data directory (`retrieval.commands`)."""
+"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval`, `export`,
+`import`, `reindex` and `aliases` run as clients of a running server, `backup` copies a data directory
+(`retrieval.commands`)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_backup(sub)
     _add_transfer(sub)
+    _add_reindex(sub)
+    _add_aliases(sub)
     return parser
 
 
@@ -110,6 +113,34 @@ def _add_transfer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_client_flags(restore)
 
 
+def _add_reindex(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "reindex",
+        help="rebuild a collection into a new one (other models or settings) on a running server, then swap an alias",
+        description="Builds TARGET from COLLECTION's stored documents while both stay searchable, catches up with "
+        "writes made meanwhile and, with --swap-alias, points the alias at TARGET in one step.",
+    )
+    cmd.add_argument("collection", nargs="?", default="", help="the collection (or alias) to rebuild")
+    cmd.add_argument("--target", help="the new collection's name (must not exist)")
+    cmd.add_argument("--swap-alias", default=None, metavar="ALIAS", help="alias pointed at TARGET when it is built")
+    for flag in ("dense-model", "multivector-model", "sparse-model", "reranker"):
+        cmd.add_argument(f"--{flag}", default=None, metavar="MODEL", help=f"TARGET's {flag} ('none' drops it)")
+    cmd.add_argument("--settings", type=_json_object, default={}, help="other settings as JSON (chunking, index ...)")
+    cmd.add_argument("--batch-size", type=_positive, default=None, help="documents per batch (default 64)")
+    cmd.add_argument("--job", default=None, help="follow an existing job instead of starting one")
+    cmd.add_argument("--no-wait", action="store_true", help="print the job and return at once")
+    cmd.add_argument("--quiet", action="store_true", help="no progress line")
+    cmd.add_argument("--json", action="store_true", help="print the job as JSON")
+    _add_client_flags(cmd)
+
+
+def _add_aliases(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser("aliases", help="list the aliases of a running server, or set, delete or rename one")
+    cmd.add_argument("action", nargs="?", default="list", choices=["list", "set", "delete", "rename"])
+    cmd.add_argument("names", nargs="*", help="set ALIAS COLLECTION | delete ALIAS | rename OLD NEW")
+    _add_client_flags(cmd)
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -128,7 +159,8 @@ def _json_object(value: str) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run a client command (`ingest`, `eval`, `backup`, `export`, `import`) parsed by :func:`build_parser`; its
+    """Run a client command (`ingest`, `eval`, `backup`, `export`, `import`,
+    `reindex`, `aliases`) parsed by :func:`build_parser`; its
     exit status."""
     if args.command in ("export", "import"):
         from retrieval.commands.transfer import run_export, run_import
@@ -142,6 +174,10 @@ def run_command(args: argparse.Namespace) -> int:
         from retrieval.commands.ingest import run_ingest
 
         return run_ingest(args)
+    if args.command in ("reindex", "aliases"):
+        from retrieval.commands.reindex import run_aliases, run_reindex
+
+        return run_reindex(args) if args.command == "reindex" else run_aliases(args)
     from retrieval.commands.evaluate import run_eval
 
     return run_eval(args)

@@ -145,6 +145,37 @@ class RetrievalClient:
         result: dict[str, Any] = self.request("DELETE", f"/v1/collections/{name}")
         return result
 
+    # -- aliases and reindex --------------------------------------------------------------------------
+    def aliases(self) -> list[dict[str, Any]]:
+        """``[{alias_name, collection_name}]``, by alias."""
+        return list(self.request("GET", "/v1/aliases")["data"])
+
+    def update_aliases(self, actions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Apply Qdrant's actions (``{"create_alias": {alias_name, collection_name}}``, ``{"delete_alias":
+        {alias_name}}``, ``{"rename_alias": {old_alias_name, new_alias_name}}``) all or none; the aliases after."""
+        return list(self.request("POST", "/v1/aliases", json={"actions": list(actions)})["data"])
+
+    def reindex(
+        self,
+        name: str,
+        target: str,
+        *,
+        swap_alias: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        """Build collection ``target`` from ``name``'s stored documents with ``settings`` changed (models,
+        chunking, index, pages ...), then point ``swap_alias`` at it; the job (finished when ``wait``)."""
+        body = {"target": target, **settings} | ({"swap_alias": swap_alias} if swap_alias else {})
+        job: dict[str, Any] = self.request("POST", f"/v1/collections/{name}/reindex", json=body)
+        return self.wait_job(job["id"], timeout=timeout) if wait else job
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Stop a job; its state afterwards (a cancelled reindex has deleted what it built)."""
+        result: dict[str, Any] = self.request("POST", f"/v1/jobs/{job_id}/cancel")
+        return result
+
     # -- documents ------------------------------------------------------------------------------------
     def add_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Upsert ``[{id?, text, metadata?, vectors?}]``; ``{ids, skipped, truncated, chunks}`` once durable."""

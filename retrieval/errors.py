@@ -8,6 +8,10 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "AliasExistsError",
+    "AliasMovedError",
+    "AliasNotFoundError",
+    "CollectionBusyError",
     "CollectionExistsError",
     "CollectionNotFoundError",
     "CorruptFileError",
@@ -17,6 +21,7 @@ __all__ = [
     "JobNotFoundError",
     "LimitExceededError",
     "ModelNotFoundError",
+    "ModelUnavailableError",
     "NestingTooDeepError",
     "NotFoundError",
     "RetrievalError",
@@ -100,6 +105,65 @@ class CollectionExistsError(RetrievalError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"Collection `{name}` already exists.", param="name", received=name)
+
+
+class AliasNotFoundError(NotFoundError):
+    """No alias has that name."""
+
+    def __init__(self, name: str, param: str = "alias_name") -> None:
+        super().__init__(f"Alias `{name}` does not exist.", param=param, received=name)
+
+
+class AliasExistsError(RetrievalError):
+    """The name is taken already, by an alias or a collection (HTTP 409)."""
+
+    def __init__(self, name: str, taken_by: str, param: str = "alias_name") -> None:
+        super().__init__(f"`{name}` is already the name of {taken_by}.", param=param, received=name)
+
+
+class ModelUnavailableError(RetrievalError):
+    """A collection's model for what the request needs is not served by this process (HTTP 409): the collection
+    opened with the representations it can still serve. Carries the collection, the mode and the model."""
+
+    def __init__(self, collection: str, mode: str, model: str, served: list[str]) -> None:
+        super().__init__(
+            f"Collection `{collection}` cannot {_DOING.get(mode, f'search in mode {mode}')}: it needs model "
+            f"`{model}`, which this server does not serve (serving: {', '.join(served)}). Restart with "
+            f"--model {model}, or reindex the collection into one over a served model.",
+            param="mode",
+            received=mode,
+            allowed=served,
+        )
+        self.collection = collection  # the collection asked for
+        self.mode = mode  # the search mode, or "write" / "rerank"
+        self.model = model  # the model it needs
+
+
+_DOING = {"write": "take writes", "rerank": "rerank with its default reranker"}
+
+
+class CollectionBusyError(RetrievalError):
+    """The collection is being built by a reindex job and takes no other writes until it ends (HTTP 409)."""
+
+    def __init__(self, collection: str, job_id: str) -> None:
+        super().__init__(
+            f"Collection `{collection}` is being built by reindex job `{job_id}` and takes no writes until it "
+            "finishes; write to its source (or the alias) instead.",
+            param="name",
+            received=collection,
+        )
+
+
+class AliasMovedError(RetrievalError):
+    """The alias a write came through was pointed at another collection while the write waited; the caller
+    (the service) retries it against the alias's new collection."""
+
+    def __init__(self, alias: str, collection: str) -> None:
+        super().__init__(
+            f"Alias `{alias}` was pointed at another collection than `{collection}` during the write; retry it.",
+            param="name",
+            received=alias,
+        )
 
 
 class DocumentNotFoundError(NotFoundError):

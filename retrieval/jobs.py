@@ -57,6 +57,7 @@ class JobManager(Generic[T]):
         self._finished: OrderedDict[str, None] = OrderedDict()  # finished ids, oldest first
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_running)
+        self._cancelled: set[str] = set()  # jobs a client cancelled
         self._max_finished = max_finished
 
     def submit(self, work: Work[T], total: int = 0, *, collection: str | None = None) -> Job[T]:
@@ -72,6 +73,16 @@ class JobManager(Generic[T]):
         if job is None:
             raise JobNotFoundError(job_id)
         return job
+
+    def cancel(self, job_id: str) -> Job[T]:
+        """Stop a queued or running job (it fails as cancelled; what it committed stays); returns its state."""
+        job = self.get(job_id)
+        task = self._tasks.get(job_id)
+        if task is not None and not task.done():
+            self._cancelled.add(job_id)
+            task.cancel()
+            self._update(job_id, state="failed", error="cancelled by a client", finished_at=time.time())
+        return self._jobs.get(job_id, job)
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -97,8 +108,10 @@ class JobManager(Generic[T]):
                 result = await work(progress)
             self._update(job_id, state="done", result=result, finished_at=time.time())
         except asyncio.CancelledError:
-            self._update(job_id, state="failed", error="cancelled: the server shut down", finished_at=time.time())
-            raise
+            why = "cancelled by a client" if job_id in self._cancelled else "cancelled: the server shut down"
+            self._update(job_id, state="failed", error=why, finished_at=time.time())
+            if job_id not in self._cancelled:
+                raise
         except RetrievalError as exc:
             self._update(job_id, state="failed", error=exc.message, finished_at=time.time())
         except Exception as exc:  # a bug: the client sees the class only, the log keeps the traceback
@@ -108,6 +121,7 @@ class JobManager(Generic[T]):
             )
         finally:
             self._tasks.pop(job_id, None)
+            self._cancelled.discard(job_id)
             self._retire(job_id)
 
     def _retire(self, job_id: str) -> None:

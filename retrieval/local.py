@@ -18,18 +18,21 @@ import msgspec
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from encoder import ModelSpec
+from retrieval.aliases import AliasActions
 from retrieval.collections import CollectionSpec, Mode, spec_to_json
 from retrieval.config import DEFAULT_MODEL_NAME, default_model_source, parse_model_arg
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.batches import FileBatches, unsupported_files
 from retrieval.ingest.documents import SourceDocument
 from retrieval.registry import ModelRegistry
+from retrieval.reindex import Reindexer, ReindexRequest
 from retrieval.search.evaluate import EvalRequest
 from retrieval.search.fusion import FusionConfig
 from retrieval.search.hits import Hit
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
 from retrieval.service import CollectionInfo, RetrievalService
 from retrieval.store import DocumentRow
+from retrieval.store.reindex_jobs import ReindexJobRow
 
 __all__ = ["LocalRetrieval"]
 
@@ -48,7 +51,24 @@ def _convert(value: Any, kind: type[S], param: str) -> S:
 def _collection_json(info: CollectionInfo) -> dict[str, Any]:
     sizes = {"dense": 0, "multivector": 0, "sparse": 0, "text": 0, "metadata": 0} | info.bytes
     counts = {"documents": info.documents, "chunks": info.chunks, "bytes": sizes, "created_at": info.created_at}
-    return spec_to_json(info.spec) | counts | {"modes": list(info.spec.modes())}
+    available = {
+        k: {f: v for f, v in (("available", s.available), ("model", s.model), ("reason", s.reason)) if v is not None}
+        for k, s in info.available.items()
+    }
+    extra = {"available": available, "aliases": list(info.aliases), "building": info.building}
+    return spec_to_json(info.spec) | counts | {"modes": list(info.spec.modes())} | extra
+
+
+async def _reindexer(service: RetrievalService) -> Reindexer:
+    reindexer = Reindexer(service)
+    reindexer.resume()
+    return reindexer
+
+
+def _job_json(row: ReindexJobRow) -> dict[str, Any]:
+    job = {"id": row.id, "state": row.state, "done": row.done, "total": row.total, "kind": "reindex"}
+    job |= {"phase": row.phase, "source": row.source, "target": row.target}
+    return job | {"swap_alias": row.request.get("swap_alias"), "error": row.error}
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
@@ -106,6 +126,8 @@ class LocalRetrieval:
         self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal())
         self.service = RetrievalService.open(Path(data_dir), self.models, default_collection=default_collection)
         self._stack.callback(self.service.close)
+        self.reindexer: Reindexer = self._portal.call(_reindexer, self.service)  # resumes interrupted jobs
+        self._stack.callback(self._portal.call, self.reindexer.close)  # before the service closes
 
     def _registry(self, models: ModelRegistry | Sequence[ModelSpec | str] | None) -> ModelRegistry:
         if isinstance(models, ModelRegistry):
@@ -143,6 +165,36 @@ class LocalRetrieval:
     def delete_collection(self, name: str) -> dict[str, Any]:
         self._run(self.service.delete_collection, name)
         return {"id": name, "object": "collection", "deleted": True}
+
+    # -- aliases and reindex --------------------------------------------------------------------------
+    def aliases(self) -> list[dict[str, Any]]:
+        return [{"alias_name": a, "collection_name": c} for a, c in self.service.aliases.pairs()]
+
+    def update_aliases(self, actions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Qdrant's actions, as ``RetrievalClient.update_aliases``."""
+        self.service.aliases.apply(_convert({"actions": list(actions)}, AliasActions, "actions").to_actions())
+        return self.aliases()
+
+    def reindex(
+        self, name: str, target: str, *, swap_alias: str | None = None, wait: bool = True, **settings: Any
+    ) -> dict[str, Any]:
+        """As ``RetrievalClient.reindex``; the job runs on this object's event loop (close waits for nothing:
+        an unfinished job resumes the next time the data directory is opened)."""
+        req = _convert({"target": target, "swap_alias": swap_alias, **settings}, ReindexRequest, "reindex")
+        row = self._run(self.reindexer.start, name, req)
+        return self.wait_job(row.id) if wait else self.job(row.id)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A reindex job's state."""
+        return _job_json(self.reindexer.get(job_id))
+
+    def wait_job(self, job_id: str) -> dict[str, Any]:
+        """A reindex job once it has ended (it runs on this object's event loop)."""
+        return _job_json(self._run(self.reindexer.wait, job_id))
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        self._portal.call(self.reindexer.cancel, job_id)  # on the loop's thread: it cancels a task
+        return _job_json(self._run(self.reindexer.wait, job_id))
 
     # -- documents ------------------------------------------------------------------------------------
     def add_documents(self, name: str, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

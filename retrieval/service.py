@@ -21,9 +21,17 @@ from typing import Any
 import msgspec
 
 from retrieval import metrics
+from retrieval.aliases import Aliases
+from retrieval.availability import Availability, RepresentationStatus, served_encoders
 from retrieval.backup import BackupResult, backup_data_dir
 from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
-from retrieval.errors import CollectionExistsError, InvalidRequestError, NotFoundError
+from retrieval.errors import (
+    AliasMovedError,
+    CollectionBusyError,
+    CollectionExistsError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
 from retrieval.ingest.documents import SourceDocument
@@ -64,6 +72,9 @@ class CollectionInfo:
     bytes: dict[str, int]  # stored bytes per representation (dense, multivector, sparse, text)
     created_at: float  # seconds since the epoch
     storage: dict[str, float] = field(default_factory=dict)  # multi-vector index bytes/doc: expected, actual
+    available: dict[str, RepresentationStatus] = field(default_factory=dict)  # per representation, + write
+    aliases: list[str] = field(default_factory=list)  # other names of the collection
+    building: str | None = None  # the reindex job building it, while one does
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class _Collection:
     spec: CollectionSpec
     encoders: Encoders
     indexes: IndexSet
+    availability: Availability  # what needs a model this process does not serve
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -97,21 +109,24 @@ class RetrievalService:
         self.page_stats: dict[str, PageStats] = {}  # collection -> its last page upload's figures
         self._collections: dict[str, _Collection] = {}
         self.opened: dict[str, str] = {}  # collection -> "snapshot" | "rebuild" (how it came up)
+        self.aliases = Aliases(self.store.aliases)  # other names of collections
+        self.building: dict[str, str] = {}  # collection -> the reindex job building it (no other writes)
 
     # -- life cycle -----------------------------------------------------------------------------------
     @classmethod
     def open(
         cls, data_dir: Path, models: ModelRegistry, *, default_collection: str | None = "default"
     ) -> RetrievalService:
-        """Open the store, bring every collection's indexes up, create `default` over the first model if missing."""
+        """Open the store, bring every collection's indexes up (with what the served models allow), create
+        `default` over the first model if no collection or alias has that name (an existing one is never
+        re-pointed)."""
         service = cls(data_dir, models)
         clear_scratch(service.data_dir)  # what an export or import cut short by a crash left behind
         for row in service.store.list_collections():
             service._attach(row)
-        if default_collection and default_collection not in service._collections:
-            default = models.default
-            if "dense" in default.representations:
-                service.create_collection_sync(CollectionSpec(name=default_collection, dense_model=default.name))
+        taken = service.has_collection(default_collection or "") or service.aliases.is_alias(default_collection or "")
+        if default_collection and not taken and "dense" in models.default.representations:
+            service.create_collection_sync(CollectionSpec(name=default_collection, dense_model=models.default.name))
         return service
 
     def _snapshot_dir(self, name: str) -> Path:
@@ -119,15 +134,17 @@ class RetrievalService:
 
     def _attach(self, row: CollectionRow) -> None:
         spec = spec_from_json(row.config)
-        encoders = Encoders.of(spec, self.models)
+        encoders, availability = served_encoders(spec, self.models)
+        if availability.missing:
+            log.warning("collection %s: models not served: %s", spec.name, availability.missing)
         started = time.perf_counter()
-        indexes, how = IndexSet.open(
-            spec, self._dims(spec, encoders, row.dims), _families(spec), self.store, self._snapshot_dir(spec.name)
-        )
+        dims = self._dims(spec, encoders, row.dims)
+        families = [f for f in _families(spec) if f in ("bm25", "sparse") or f in dims]  # a width is needed
+        indexes, how = IndexSet.open(spec, dims, families, self.store, self._snapshot_dir(spec.name))
         self.opened[spec.name] = how
         metrics.count_open(spec.name, how)
         log.info("collection %s: %s in %.2f s (%s)", spec.name, how, time.perf_counter() - started, indexes.sizes())
-        self._collections[spec.name] = _Collection(spec, encoders, indexes)
+        self._collections[spec.name] = _Collection(spec, encoders, indexes, availability)
 
     @staticmethod
     def _dims(spec: CollectionSpec, enc: Encoders, pinned: dict[str, int]) -> dict[str, int]:
@@ -166,33 +183,67 @@ class RetrievalService:
         if spec.name not in self._collections:  # a kill right after a delete committed leaves its snapshots
             shutil.rmtree(self._snapshot_dir(spec.name), ignore_errors=True)  # behind: never load them as ours
         self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
-        self._collections[spec.name] = _Collection(spec, encoders, IndexSet(spec, dims, _families(spec)))
+        indexes = IndexSet(spec, dims, _families(spec))
+        self._collections[spec.name] = _Collection(spec, encoders, indexes, Availability(spec.name))
         return self.collection(spec.name)
 
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         return await asyncio.to_thread(self.create_collection_sync, spec)
 
+    def resolve(self, name: str) -> str:
+        """The collection a request's `name` means: an alias's collection, else `name`. Every collection method
+        calls this first; it is the one place aliases are resolved."""
+        return self.aliases.resolve(name)
+
     def collection(self, name: str) -> CollectionInfo:
+        name = self.resolve(name)
         row = self.store.get_collection(name)
         stats = self.store.stats(name)
         sizes = {k.removesuffix("_bytes"): int(v) for k, v in stats.items() if k.endswith("_bytes")}
         coll = self._get(name)
         storage = coll.indexes.multivector_storage(coll.encoders.multivector)
-        return CollectionInfo(coll.spec, row.documents, row.chunks, sizes, row.created_at, storage)
+        return CollectionInfo(
+            coll.spec,
+            row.documents,
+            row.chunks,
+            sizes,
+            row.created_at,
+            storage,
+            coll.availability.status(coll.spec),
+            self.aliases.of(name),
+            self.building.get(name),
+        )
+
+    def has_collection(self, name: str) -> bool:
+        """Whether a collection (not an alias) of that name is open."""
+        return name in self._collections
+
+    def availability(self, name: str) -> Availability:
+        """What of the collection needs a model this process does not serve."""
+        return self._get(self.resolve(name)).availability
+
+    def visual(self, name: str) -> bool:
+        """Whether the collection's multi-vector model reads images (PDF pages become page images)."""
+        return self._get(self.resolve(name)).encoders.visual
 
     def spec(self, name: str) -> CollectionSpec:
         """The collection's settings (no store read; CollectionNotFoundError when unknown)."""
-        return self._get(name).spec
+        return self._get(self.resolve(name)).spec
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection this process has open (one being imported shows once its indexes are built)."""
         return [self.collection(row.name) for row in self.store.list_collections() if row.name in self._collections]
 
     async def delete_collection(self, name: str) -> None:
+        """Delete the collection (by name or alias) with its aliases; one a reindex job is building is refused."""
+        name = self.resolve(name)
         coll = self._get(name)
+        if name in self.building:
+            raise CollectionBusyError(name, self.building[name])
         async with coll.write_lock:
             await asyncio.to_thread(self.store.delete_collection, name)
             self._collections.pop(name, None)
+            self.aliases.reload()
             await asyncio.to_thread(coll.indexes.drop, self._snapshot_dir(name))
             if coll.encoders.visual:
                 await asyncio.to_thread(self.page_files.collect, self.store.page_digests)
@@ -218,7 +269,7 @@ class RetrievalService:
         contents = open_archive(archive, scratch)
         spec = archived_spec(contents, name)
         check_spec(spec, self.models)
-        if name in self._collections:
+        if name in self._collections or self.aliases.resolve(name) != name:  # one namespace with the aliases
             raise CollectionExistsError(name)
         encoders = Encoders.of(spec, self.models)
         check_dims(contents.manifest.dims, self._dims(spec, encoders, {}))
@@ -231,27 +282,43 @@ class RetrievalService:
         shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)  # never load a deleted namesake's snapshots
         indexes = IndexSet(spec, self._dims(spec, encoders, contents.manifest.dims), _families(spec))
         indexes.replay(self.store, name, 0)
-        self._collections[name] = _Collection(spec, encoders, indexes)
+        self._collections[name] = _Collection(spec, encoders, indexes, Availability(name))
         log.info("collection %s: imported %d chunks at seq %d", name, written.added.size, written.seq)
         return self.collection(name)
 
     # -- writes ---------------------------------------------------------------------------------------
-    async def add_documents(self, name: str, docs: Sequence[SourceDocument]) -> IngestResult:
-        """Encode, commit and index `docs` (upsert by id); returns once the write is durable and searchable."""
+    def _writable(self, name: str) -> _Collection:
+        """The collection, if it takes writes: its models are served and no reindex job is building it."""
         coll = self._get(name)
+        if name in self.building:
+            raise CollectionBusyError(name, self.building[name])
+        coll.availability.check_write()
+        return coll
+
+    async def add_documents(self, name: str, docs: Sequence[SourceDocument]) -> IngestResult:
+        """Encode, commit and index `docs` (upsert by id); returns once the write is durable and searchable.
+
+        Through an alias that a reindex re-points while the write waits for its lock, the write is done again
+        against the alias's new collection (it never lands in the collection the alias has just left)."""
+        for _ in range(3):
+            try:
+                return await self._add_documents(name, docs)
+            except AliasMovedError:
+                continue
+        return await self._add_documents(name, docs)
+
+    async def _add_documents(self, asked: str, docs: Sequence[SourceDocument]) -> IngestResult:
+        name = self.resolve(asked)
+        coll = self._writable(name)
         _check_unique(docs)
         started = time.perf_counter()
         stored = await asyncio.to_thread(self.store.content_hashes, name, [d.id for d in docs])
         same = [stored.get(d.id) == hash_document(d, coll.spec) for d in docs]  # unchanged: not re-encoded
         skipped = [d.id for d, s in zip(docs, same, strict=True) if s]
         fresh = [d for d, s in zip(docs, same, strict=True) if not s]
-        plan = await asyncio.to_thread(plan_ingest, fresh, coll.spec, coll.encoders)
-        names = list(plan.calls)
-        done = await asyncio.gather(*(self.models.get(e).run(plan.calls[e]) for e in names))
-        results = dict(zip(names, done, strict=True))
+        records, truncated = await self._encode(coll, fresh)
         metrics.observe(name, "ingest_encode", time.perf_counter() - started)
-        records = finish(plan, results)
-        written = await self._commit(name, coll, records)
+        written = await self._commit(name, coll, records, asked=asked)
         log.info(
             "collection %s: wrote %d documents (%d unchanged) at seq %d in %.3f s",
             name,
@@ -261,12 +328,53 @@ class RetrievalService:
             time.perf_counter() - started,
         )
         chunks = sum(len(r.chunks) for r in records)
-        return IngestResult([r.id for r in records], skipped + written.skipped, plan.truncated, chunks, written.seq)
+        return IngestResult([r.id for r in records], skipped + written.skipped, truncated, chunks, written.seq)
+
+    async def _encode(
+        self, coll: _Collection, docs: Sequence[SourceDocument], background: bool = False
+    ) -> tuple[list[DocumentRecord], list[str]]:
+        """Chunk and encode `docs` for `coll`: (records, ids cut at the model's limit). `background`: yield to
+        every other encode (a reindex)."""
+        plan = await asyncio.to_thread(plan_ingest, docs, coll.spec, coll.encoders)
+        names = list(plan.calls)
+        runs = (self.models.get(e).run(plan.calls[e], background=background) for e in names)
+        done = await asyncio.gather(*runs)
+        return finish(plan, dict(zip(names, done, strict=True))), plan.truncated
+
+    async def encode_documents(self, name: str, docs: Sequence[SourceDocument]) -> list[DocumentRecord]:
+        """Chunk and encode `docs` for collection `name` as a write would, without writing (a reindex job's
+        encode step: no write gate, and its encoding yields to searches and writes)."""
+        return (await self._encode(self._get(name), docs, background=True))[0]
+
+    async def commit_records(self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = ()) -> int:
+        """Commit and index ready records (and deletes) in collection `name`: a reindex job's write, past the
+        gate that keeps everyone else out of the collection it builds. Returns the write's seq."""
+        coll = self._get(name)
+        if deletes:
+            async with coll.write_lock:
+                written = await asyncio.to_thread(self.store.write, name, (), list(deletes))
+                await asyncio.to_thread(coll.indexes.apply, [], written.removed, written.seq)
+        return (await self._commit(name, coll, records)).seq if records else self.store.last_seq()
+
+    def write_lock(self, name: str) -> asyncio.Lock:
+        """The lock every write to collection `name` commits under (a reindex's last step holds its source's)."""
+        return self._get(name).write_lock
+
+    def page_pipeline(self, name: str) -> PagePipeline:
+        """The page stages of collection `name` (its models read images): what a reindex embeds pages with."""
+        return self._page_pipeline(name, self._get(name))
 
     async def _commit(
-        self, name: str, coll: _Collection, records: list[DocumentRecord], pages: Sequence[RenderedPage] = ()
+        self,
+        name: str,
+        coll: _Collection,
+        records: list[DocumentRecord],
+        pages: Sequence[RenderedPage] = (),
+        *,
+        asked: str | None = None,
     ) -> WriteResult:
-        """Write `pages`' image files (fsynced), then commit `records` in one transaction, then index them."""
+        """Write `pages`' image files (fsynced), then commit `records` in one transaction, then index them.
+        `asked`: the name the request used; if it is an alias that no longer points here, AliasMovedError."""
 
         def write() -> WriteResult:
             if not pages:
@@ -277,6 +385,8 @@ class RetrievalService:
                 return self.store.write(name, records)
 
         async with coll.write_lock:
+            if asked is not None and self.resolve(asked) != name:
+                raise AliasMovedError(asked, name)
             t0 = time.perf_counter()
             written = await asyncio.to_thread(write)
             rows = await asyncio.to_thread(self.store.get_chunks, name, written.added, vectors=coll.spec.vector_kinds())
@@ -287,8 +397,13 @@ class RetrievalService:
 
     async def delete_documents(self, name: str, ids: Sequence[str]) -> int:
         """Delete by id (unknown ids are ignored); returns the number of chunks removed."""
+        asked, name = name, self.resolve(name)
         coll = self._get(name)
+        if name in self.building:
+            raise CollectionBusyError(name, self.building[name])
         async with coll.write_lock:
+            if self.resolve(asked) != name:
+                return await self.delete_documents(asked, ids)  # a reindex re-pointed the alias meanwhile
             written = await asyncio.to_thread(self.store.write, name, (), list(ids))
             await asyncio.to_thread(coll.indexes.apply, [], written.removed, written.seq)
         if coll.encoders.visual and written.removed.size:
@@ -304,13 +419,17 @@ class RetrievalService:
     ) -> UploadResult:
         """Parse uploaded files (a bad file is reported, the rest go in) and write their documents in batches.
 
-        In a collection whose multi-vector model reads images, PDFs become page images (`upload_pages`)."""
-        coll = self._get(name)
+        In a collection whose multi-vector model reads images, PDFs become page images (`upload_pages`). Text
+        batches resolve an alias each (after a reindex swap they go to the alias's new collection); page windows
+        are embedded by this collection's model, so one committed after a swap is refused (AliasMovedError,
+        409: the upload is safe to retry, unchanged pages are skipped)."""
+        asked, name = name, self.resolve(name)
+        coll = self._writable(name)
         if coll.encoders.visual:
-            pipe = self._page_pipeline(name, coll)
-            text = functools.partial(self._add_parsed, name, metadata=metadata)
+            pipe = self._page_pipeline(name, coll, asked)
+            text = functools.partial(self._add_parsed, asked, metadata=metadata)
             return await upload_pages(files, metadata, pipe, lambda fs, p: text(fs, progress=p), progress)
-        return await self._add_parsed(name, files, metadata, progress)
+        return await self._add_parsed(asked, files, metadata, progress)
 
     async def _add_parsed(
         self,
@@ -327,7 +446,7 @@ class RetrievalService:
 
         return await ingest_files(docs, reports, write, progress)
 
-    def _page_pipeline(self, name: str, coll: _Collection) -> PagePipeline:
+    def _page_pipeline(self, name: str, coll: _Collection, asked: str | None = None) -> PagePipeline:
         """The page stages bound to this collection's models, store and indexes."""
         engine = coll.encoders.multivector
         assert engine is not None
@@ -349,7 +468,7 @@ class RetrievalService:
             return finish(plan, dict(zip(names, done, strict=True)))
 
         async def commit(records: list[DocumentRecord], pages: list[RenderedPage]) -> None:
-            await self._commit(name, coll, records, pages)
+            await self._commit(name, coll, records, pages, asked=asked)
 
         async def stored(ids: list[str]) -> dict[str, str]:
             return await asyncio.to_thread(self.store.content_hashes, name, ids)
@@ -360,6 +479,7 @@ class RetrievalService:
     def page_file(self, name: str, digest: str, kind: PageFileKind) -> bytes:
         """The PNG (`image`) or JPEG (`thumbnail`) of a page image that a document of `name` references;
         NotFoundError otherwise."""
+        name = self.resolve(name)
         self._get(name)
         self.page_files.path(digest, kind)  # a malformed digest is a NotFoundError before any store read
         if not self.store.has_page_image(name, digest):
@@ -367,17 +487,21 @@ class RetrievalService:
         return self.page_files.read(digest, kind)
 
     def get_document(self, name: str, doc_id: str) -> DocumentRow:
+        name = self.resolve(name)
         self._get(name)
         return self.store.get_document(name, doc_id)
 
     def get_chunk(self, name: str, key: str) -> ChunkRow:
         """A chunk by its client-visible id (`<doc>#<position>`); DocumentNotFoundError when absent."""
+        name = self.resolve(name)
         self._get(name)
         return self.store.get_chunk_by_key(name, key)
 
     # -- search ---------------------------------------------------------------------------------------
     async def search(self, name: str, plan: SearchPlan) -> list[Hit]:
+        name = self.resolve(name)
         coll = self._get(name)
+        coll.availability.check_search(coll.spec, plan)
         runner = SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models)
         started = time.perf_counter()
         hits = await runner.search(plan)
@@ -386,9 +510,13 @@ class RetrievalService:
 
     async def evaluate(self, name: str, req: EvalRequest) -> list[EvalRow]:
         """nDCG@10, recall@100 and MRR@10 per mode and per fusion on the caller's judgments."""
-        return await evaluate(self.runner(name), req)
+        runner = self.runner(name)
+        coll = self._get(runner.spec.name)
+        coll.availability.check_modes(coll.spec, ["hybrid"])  # it searches every representation (and fuses)
+        return await evaluate(runner, req)
 
     def runner(self, name: str) -> SearchRunner:
+        name = self.resolve(name)
         coll = self._get(name)
         return SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models)
 

@@ -7,15 +7,17 @@ from litestar import Router
 from litestar.handlers import HTTPRouteHandler
 
 from api.routes.admin import create_backup
+from api.routes.aliases import change_aliases, list_aliases
 from api.routes.classify import create_classify
 from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
 from api.routes.embeddings import create_embeddings
-from api.routes.jobs import get_job
+from api.routes.jobs import cancel_job, get_job
 from api.routes.models import list_models
 from api.routes.pages import get_page_image, get_page_thumbnail
 from api.routes.pooling import create_pooling
 from api.routes.probes import health, livez, readyz
+from api.routes.reindex import reindex_collection
 from api.routes.rerank import create_rerank
 from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
@@ -36,6 +38,7 @@ UI_ROUTES: list[HTTPRouteHandler | Router] = [
     ui_static,
 ]  # the search page and its static files (open without a key)
 ROUTES += [create_backup]
+ROUTES += [list_aliases, change_aliases, reindex_collection, cancel_job]  # aliases and zero-downtime reindex
 UPLOAD_ROUTES = [upload_files]
 ROUTES += [export_collection]
 IMPORT_ROUTES = [import_collection]  # mounted under the archive size limit (`max_import_bytes`)
@@ -45,6 +48,7 @@ STORE_PREFIXES = (
     "/v1/collections",
     "/v1/jobs",
     "/v1/admin",
+    "/v1/aliases",
     "/ui",
     "/mcp",
 )  # paths of every route outside MODEL_ROUTES

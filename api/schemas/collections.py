@@ -10,7 +10,14 @@ from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec, PageS
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import CollectionInfo
 
-__all__ = ["CollectionDeleted", "CollectionList", "CollectionObject", "CreateCollection", "collection_object"]
+__all__ = [
+    "Availability",
+    "CollectionDeleted",
+    "CollectionList",
+    "CollectionObject",
+    "CreateCollection",
+    "collection_object",
+]
 
 
 class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -32,6 +39,14 @@ class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return msgspec.convert(msgspec.to_builtins(self), CollectionSpec)
 
 
+class Availability(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Whether one representation (or `write`, or `rerank`) works with the models this server serves."""
+
+    available: bool  # false when the model it needs is not served
+    model: str | None = None  # the model it needs (none for BM25)
+    reason: str | None = None  # why not, when unavailable
+
+
 class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     """A collection: its settings, sizes and searchable modes."""
 
@@ -51,6 +66,9 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float  # seconds since the epoch
     modes: list[str]  # searchable single modes (`hybrid` fuses them all)
     storage: dict[str, float] = {}  # multi-vector index: expected_bytes_per_doc, actual_bytes_per_doc, tokens_per_doc
+    available: dict[str, Availability] = {}  # per representation (+ write, rerank): served or why not
+    aliases: list[str] = []  # other names of the collection
+    building: str | None = None  # the reindex job building it (it takes no other writes until done)
     object: Literal["collection"] = "collection"  # the object type
 
 
@@ -74,6 +92,9 @@ def collection_object(info: CollectionInfo) -> CollectionObject:
         created_at=info.created_at,
         modes=list(spec.modes()),
         storage=dict(info.storage),
+        available={k: Availability(v.available, v.model, v.reason) for k, v in info.available.items()},
+        aliases=list(info.aliases),
+        building=info.building,
     )
 
 

@@ -207,8 +207,14 @@ class RemoteBatcher:
         self.stats = BatcherStats()  # batching happens in the engine process; these stay zero here
 
     async def submit(
-        self, items: Sequence[TokenizedInput], params: Sequence[PoolingParams], reservation: Reservation | None = None
+        self,
+        items: Sequence[TokenizedInput],
+        params: Sequence[PoolingParams],
+        reservation: Reservation | None = None,
+        *,
+        background: bool = False,
     ) -> list[object]:
+        """Encoded by an engine process (`background` is not carried there: it runs as ordinary work)."""
         if reservation is not None:  # the engine's own queue holds it from here on
             self.stats.reserved -= reservation.take()
         return list(await self._client.encode(self._model, items, params))

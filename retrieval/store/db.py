@@ -71,7 +71,22 @@ _SCHEMA_V2 = (
     "CREATE INDEX pages_by_digest ON pages (digest, collection)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
+_SCHEMA_V3 = (
+    # another name for a collection (Qdrant's aliases); every collection route resolves it
+    """CREATE TABLE aliases (
+        alias TEXT PRIMARY KEY, collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+        created_at REAL NOT NULL)""",
+    # a reindex job: builds `target` from `source`'s stored documents; `cursor_*` is the last document copied
+    # in (seq, id) order, so a job resumed after a crash goes on from there
+    """CREATE TABLE reindex_jobs (
+        id TEXT PRIMARY KEY, source TEXT NOT NULL, target TEXT NOT NULL, request TEXT NOT NULL,
+        state TEXT NOT NULL, phase TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER NOT NULL,
+        cursor_seq INTEGER NOT NULL, cursor_id TEXT NOT NULL, error TEXT,
+        created_at REAL NOT NULL, finished_at REAL)""",
+    "CREATE INDEX documents_by_seq ON documents (collection, seq, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 """``MIGRATIONS[v - 1]`` holds the statements that take a database from version ``v - 1`` to ``v``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

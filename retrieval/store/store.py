@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.errors import CollectionExistsError, CollectionNotFoundError, DocumentNotFoundError, InvalidRequestError
+from retrieval.errors import (
+    AliasExistsError,
+    CollectionExistsError,
+    CollectionNotFoundError,
+    DocumentNotFoundError,
+    InvalidRequestError,
+)
+from retrieval.store.aliases import AliasTable, alias_owner
 from retrieval.store.db import Database
 from retrieval.store.reads import as_chunk_ids, check_vectors, chunk_row, chunk_select, load_json
 from retrieval.store.records import (
@@ -37,6 +44,7 @@ from retrieval.store.records import (
     VectorKind,
     WriteResult,
 )
+from retrieval.store.reindex_jobs import ReindexJobTable
 from retrieval.store.writes import apply, check_deletes, encode_json, prepare
 
 __all__ = ["Store"]
@@ -70,6 +78,8 @@ class Store:
         any time by assigning :attr:`before_commit`."""
         self._db = db  # connections, transactions, write lock
         self.before_commit = before_commit  # fault-injection seam (tests only)
+        self.aliases = AliasTable(db, self._commit_hook)  # other names of collections
+        self.reindex_jobs = ReindexJobTable(db, self._commit_hook)  # durable reindex jobs
 
     @classmethod
     def open(cls, path: Path | str, *, before_commit: Callable[[sqlite3.Connection], None] | None = None) -> Store:
@@ -121,6 +131,8 @@ class Store:
         with self._db.write() as (conn, seq):
             if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is not None:
                 raise CollectionExistsError(name)
+            if (owner := alias_owner(conn, name)) is not None:
+                raise AliasExistsError(name, f"an alias of `{owner}`", "name")
             conn.execute("INSERT INTO collections VALUES (?, ?, ?)", (name, config_json, time.time()))
             conn.executemany("INSERT INTO vector_dims VALUES (?, ?, ?)", [(name, k, d) for k, d in pinned.items()])
             self._commit_hook(conn)
@@ -151,6 +163,7 @@ class Store:
         with self._db.write() as (conn, seq):
             _require_collection(conn, name)
             for table, column in (
+                ("aliases", "collection"),
                 ("pages", "collection"),
                 ("chunks", "collection"),
                 ("removals", "collection"),
@@ -304,6 +317,47 @@ class Store:
                 cursor = rows[-1][0]
             if len(rows) < batch:
                 return
+
+    def documents_after(self, collection: str, seq: int, doc_id: str, limit: int) -> list[DocumentRow]:
+        """Up to ``limit`` documents after ``(seq, doc_id)`` in ``(seq, id)`` order (a reindex's scan: a document
+        written later always has a larger seq, so a scan that reaches the end has seen every live document)."""
+        with self._db.read() as conn:
+            _require_collection(conn, collection)
+            rows = conn.execute(
+                "SELECT id, text, metadata, content_hash, source, page, seq FROM documents WHERE collection = ? "
+                "AND (seq > ? OR (seq = ? AND id > ?)) ORDER BY seq, id LIMIT ?",
+                (collection, seq, seq, doc_id, limit),
+            ).fetchall()
+        return [
+            DocumentRow(r[0], r[1], load_json(r[2], f"metadata of `{r[0]}`"), r[3], r[4], r[5], r[6], ()) for r in rows
+        ]
+
+    def document_chunks(
+        self, collection: str, doc_ids: Sequence[str], *, vectors: Sequence[VectorKind] = _NO_VECTORS
+    ) -> dict[str, list[ChunkRow]]:
+        """``{doc_id: its chunks by position}`` for those of ``doc_ids`` that exist."""
+        kinds = check_vectors(vectors)
+        sql = (
+            f"{chunk_select(kinds)} WHERE c.collection = ? AND c.doc_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY c.doc_id, c.position"
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(sql, (collection, _json_list(doc_ids))).fetchall()
+        out: dict[str, list[ChunkRow]] = {}
+        for row in rows:
+            chunk = chunk_row(row, kinds)
+            out.setdefault(chunk.doc_id, []).append(chunk)
+        return out
+
+    def missing_from(self, collection: str, other: str) -> list[str]:
+        """Ids of the documents of ``collection`` that ``other`` does not hold (deleted there since a copy)."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT id FROM documents t WHERE t.collection = ? AND NOT EXISTS "
+                "(SELECT 1 FROM documents s WHERE s.collection = ? AND s.id = t.id) ORDER BY id",
+                (collection, other),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def removed_after(self, collection: str, seq: int, *, upto_seq: int | None = None) -> I64:
         """Chunk ids removed by writes with ``seq < s <= upto_seq``: int64 (n,), ascending."""

@@ -41,6 +41,9 @@ WRITES = {
     ("DELETE", "/v1/collections/{name}/documents/{doc_id}"),
     ("POST", "/v1/collections/import"),
     ("POST", "/v1/admin/backup"),
+    ("POST", "/v1/aliases"),
+    ("POST", "/v1/collections/{name}/reindex"),
+    ("POST", "/v1/jobs/{job_id}/cancel"),
     ("OPTIONS", "/v1/admin/backup"),  # everything under /v1/admin/ is admin-only, whatever the method
 }
 READS = {
@@ -49,6 +52,7 @@ READS = {
     ("GET", "/v1/collections/{name}"),
     ("GET", "/v1/collections/{name}/documents/{doc_id}"),
     ("GET", "/v1/jobs/{job_id}"),
+    ("GET", "/v1/aliases"),
     ("GET", "/v1/collections/{name}/pages/{digest}/image"),
     ("GET", "/v1/collections/{name}/pages/{digest}/thumbnail"),
     ("GET", "/v1/collections/{name}/export"),

@@ -75,6 +75,11 @@ CASES: list[tuple[Exception, int, str, str | None, bool]] = [
     (ret.JobNotFoundError("j1"), 404, "NotFoundError", "id", True),
     (ret.CollectionExistsError("docs"), 409, "ConflictError", "name", True),
     (ret.AccessDeniedError("docs", "write"), 403, "ForbiddenError", "name", True),
+    (ret.AliasNotFoundError("docs"), 404, "NotFoundError", "alias_name", True),
+    (ret.AliasExistsError("docs", "a collection"), 409, "ConflictError", "alias_name", True),
+    (ret.ModelUnavailableError("docs", "dense", "e5", ["minilm"]), 409, "ConflictError", "mode", True),
+    (ret.CollectionBusyError("docs-v2", "j1"), 409, "ConflictError", "name", True),
+    (ret.AliasMovedError("docs", "docs-v1"), 409, "ConflictError", "name", True),
     (ret.StorageError(f"disk full writing {SECRET}"), 503, "ServiceUnavailableError", None, False),
     (ret.StorageFullError(f"SQLITE_FULL writing {SECRET}"), 507, "InsufficientStorageError", None, False),
 ]

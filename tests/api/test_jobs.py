@@ -129,3 +129,27 @@ def test_a_job_whose_files_all_fail_reports_the_reason(client: httpx.Client) -> 
     assert job["state"] == "failed" and "junk.pdf" in str(job["error"]) and "Traceback" not in str(job["error"])
     assert "result" not in job
     assert_error(client.get("/v1/jobs/unknown"), 404, "unknown")
+
+
+def test_cancel_stops_a_running_job_and_says_so() -> None:
+    async def main() -> None:
+        jobs: JobManager[str] = JobManager()
+        started = asyncio.Event()
+
+        async def slow(progress: Progress) -> str:
+            progress(1, 10)
+            started.set()
+            await asyncio.sleep(60)
+            return "never"
+
+        job = jobs.submit(slow)
+        await started.wait()
+        cancelled = jobs.cancel(job.id)
+        assert (cancelled.state, cancelled.error, cancelled.done) == ("failed", "cancelled by a client", 1)
+        await asyncio.sleep(0.01)
+        assert jobs.get(job.id).state == "failed" and jobs.get(job.id).result is None
+        assert jobs.cancel(job.id).error == "cancelled by a client"  # a finished job is left as it is
+        with pytest.raises(JobNotFoundError):
+            jobs.cancel("nope")
+
+    asyncio.run(main())

@@ -320,3 +320,47 @@ def test_stop_fails_pending_work_and_leaves_no_thread() -> None:
     assert not [t for t in set(threading.enumerate()) - before if t.name.endswith("-model")]
     with pytest.raises(EncoderError, match="shutting down"):
         asyncio.run(batcher.submit(_items(5), [PoolingParams()]))
+
+
+def test_background_work_yields_to_other_work_and_is_never_refused() -> None:
+    """A reindex's bulk encoding runs one batch at a time while nothing else waits: work submitted meanwhile
+    goes next, and bulk sequences do not count against `max_queue`."""
+    batcher, gate, seen = _blocking_batcher(max_queue=2)
+
+    async def run() -> None:
+        bulk_items = [TokenizedInput([i]) for i in range(10, 15)]  # 5 > max_queue: background is not refused
+        bulk = asyncio.ensure_future(batcher.submit(bulk_items, [PoolingParams()] * 5, background=True))
+        await asyncio.sleep(0.05)  # the first bulk sequence is running (held at the gate)
+        front = batcher.submit([TokenizedInput([1]), TokenizedInput([2])], [PoolingParams()] * 2)
+        fronted = asyncio.ensure_future(front)  # room: the bulk sequences are not counted
+        await asyncio.sleep(0.05)
+        with pytest.raises(OverloadedError):
+            batcher.check_room(1)  # ... but foreground work is
+        gate.set()
+        assert [t.tolist() for t in await fronted] == [[1.0], [2.0]]
+        assert len(await bulk) == 5
+
+    asyncio.run(run())
+    assert seen == [10, 1, 2, 11, 12, 13, 14]
+    assert batcher.stats.queued == 0
+    batcher.stop()
+
+
+def test_background_windows_hold_one_batch() -> None:
+    """Bulk sequences are taken one small batch at a time (a quarter of the token budget), not a whole look-ahead
+    window of batches."""
+    sizes: list[int] = []
+
+    def run(items: list[TokenizedInput], params: list[PoolingParams]) -> list[torch.Tensor]:
+        sizes.append(len(items))
+        return [torch.zeros(1) for _ in items]
+
+    batcher = Batcher(run, max_batch_tokens=160, max_batch_size=256, max_queue=1)
+
+    async def go() -> None:
+        items = [TokenizedInput(list(range(10))) for _ in range(12)]  # 10 tokens each: 4 per 40-token bulk batch
+        assert len(await batcher.submit(items, [PoolingParams()] * 12, background=True)) == 12
+
+    asyncio.run(go())
+    assert sizes == [4, 4, 4] and batcher.stats.windows == 3
+    batcher.stop()

@@ -45,6 +45,7 @@ def test_every_example_is_covered() -> None:
         "scoped_keys",
         "mcp_agent",
         "move_collection",
+        "change_models",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -174,3 +175,14 @@ def test_move_collection(
         argv = ["--source", minilm_server.url, "--target", target.url, "--collection", "ex-move", "--name", "moved"]
         out = run_example("move_collection", [*argv, "--query", "moving collections"], capsys)
     assert "6 documents, 6 chunks" in out and "same hits and scores: True" in out
+
+
+def test_change_models(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--base-url", minilm_server.url, "--alias", "ex-models"]
+    out = run_example("change_models", argv, capsys)
+    assert "job done: 4 documents copied from ex-models-v1 into ex-models-v2" in out, out
+    assert "alias ex-models: ex-models-v1 -> ex-models-v2" in out
+    assert re.search(r"meanwhile: \d+ answered 'tides', 0 failed", out), out
+    assert "now: tides" in out and "deleted ex-models-v1" in out
+    again = run_example("change_models", argv, capsys)
+    assert "alias ex-models: ex-models-v2 -> ex-models-v3" in again and "deleted ex-models-v2" in again

@@ -186,3 +186,26 @@ def test_a_failed_job_raises_with_its_error() -> None:
     with _client(lambda r: httpx.Response(200, json=running)) as client, pytest.raises(RetrievalClientError) as info:
         client.wait_job("j", timeout=0.0)
     assert info.value.type == "JobTimeout"
+
+
+def test_alias_and_reindex_methods_hit_their_routes() -> None:
+    seen: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        seen.append((request.method, request.url.path, body))
+        if request.url.path.endswith("/reindex"):
+            return httpx.Response(202, json={"id": "j9", "state": "queued", "done": 0, "total": 3})
+        return httpx.Response(200, json={"data": [{"alias_name": "a", "collection_name": "c"}], "id": "j9"})
+
+    with _client(handler) as client:
+        assert client.aliases() == [{"alias_name": "a", "collection_name": "c"}]
+        client.update_aliases([{"delete_alias": {"alias_name": "a"}}])
+        assert client.reindex("a", "c2", swap_alias="a", wait=False, dense_model="m2")["id"] == "j9"
+        client.cancel_job("j9")
+    assert seen == [
+        ("GET", "/v1/aliases", None),
+        ("POST", "/v1/aliases", {"actions": [{"delete_alias": {"alias_name": "a"}}]}),
+        ("POST", "/v1/collections/a/reindex", {"target": "c2", "dense_model": "m2", "swap_alias": "a"}),
+        ("POST", "/v1/jobs/j9/cancel", None),
+    ]
