@@ -27,6 +27,7 @@ from api.request_id import request_id_middleware
 from api.routes import MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
+from retrieval.search.tune import TuneReport
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
 from retrieval.uploads import UploadResult
@@ -49,8 +50,8 @@ def _service(state: State) -> RetrievalService:
     return service
 
 
-def _jobs(state: State) -> JobManager[UploadResult]:
-    jobs: JobManager[UploadResult] = state.jobs
+def _jobs(state: State) -> JobManager[UploadResult | TuneReport]:
+    jobs: JobManager[UploadResult | TuneReport] = state.jobs
     return jobs
 
 
@@ -74,7 +75,7 @@ async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry
     """Open the service (default collection created when missing), run snapshots and jobs; close in order."""
     service = await asyncio.to_thread(RetrievalService.open, config.data_path, models)
     app.state.service = service
-    app.state.jobs = JobManager[UploadResult](max_finished=config.max_finished_jobs)
+    app.state.jobs = JobManager[UploadResult | TuneReport](max_finished=config.max_finished_jobs)
     snapshots = asyncio.get_running_loop().create_task(_snapshots(service, config.snapshot_interval_s))
     try:
         yield

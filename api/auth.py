@@ -27,13 +27,13 @@ Role = Literal["admin", "read"]
 
 _OPEN_EXACT = (*PROBE_PATHS, "/ui")  # /livez, /readyz, /health, /metrics and the search page
 _OPEN_PREFIX = ("/docs", "/ui/")
-_WRITE_POSTS = re.compile(r"^/v1/collections(/[^/]+/(documents|documents/delete|files))?/?$")
+_WRITE_POSTS = re.compile(r"^/v1/collections(/[^/]+/(documents|documents/delete|files|tune))?/?$")
 _ADMIN_PREFIX = "/v1/admin/"
 
 
 def is_write(method: str, path: str) -> bool:
-    """Writes: POST that creates a collection, ingests, uploads or deletes documents; DELETE, PUT, PATCH; any
-    request to an admin route.
+    """Writes: POST that creates a collection, ingests, uploads or deletes documents, or tunes (it may store the
+    result); DELETE, PUT, PATCH; any request to an admin route.
 
     >>> is_write("POST", "/v1/collections/docs/search"), is_write("POST", "/v1/collections/docs/files")
     (False, True)

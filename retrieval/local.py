@@ -183,7 +183,7 @@ class LocalRetrieval:
         filter: Mapping[str, Any] | None = None,
         fusion: Mapping[str, Any] | None = None,
         rerank: Mapping[str, Any] | str | bool | None = None,
-        candidates: int = 100,
+        candidates: int | None = None,
         like: str | None = None,
     ) -> list[dict[str, Any]]:
         """Hits best first, as the REST API answers them (see ``RetrievalClient.search``)."""
@@ -191,14 +191,15 @@ class LocalRetrieval:
             raise InvalidRequestError("give exactly one of `query` and `like`", param="query")
         spec = self.service.collection(name).spec
         checked: Mode = _convert(mode, Mode, "mode")  # type: ignore[arg-type]
+        default_rerank = Rerank(None, spec.rerank_depth) if spec.rerank_depth and like is None else None
         plan = SearchPlan(
             query=query,
             top_k=top_k,
             mode=checked,
             filter=filter,
             fusion=None if fusion is None else _convert(fusion, FusionConfig, "fusion"),
-            rerank=_rerank(rerank),
-            candidates=candidates,
+            rerank=_rerank(rerank) or default_rerank,
+            candidates=candidates if candidates is not None else spec.candidates,
             like=like,
             modes=modes_of(spec, checked),
         )

@@ -22,7 +22,7 @@ import msgspec
 
 from retrieval import metrics
 from retrieval.backup import BackupResult, backup_data_dir
-from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
+from retrieval.collections import CollectionSpec, CollectionUpdate, check_spec, spec_from_json, spec_to_json
 from retrieval.errors import InvalidRequestError, NotFoundError
 from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
@@ -36,6 +36,7 @@ from retrieval.representations import Encoders, image_call
 from retrieval.search.evaluate import EvalRequest, evaluate
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
+from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
 from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
@@ -161,6 +162,18 @@ class RetrievalService:
 
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         return await asyncio.to_thread(self.create_collection_sync, spec)
+
+    async def update_collection(self, name: str, update: CollectionUpdate) -> CollectionInfo:
+        """Change the search defaults (fusion, reranker, candidates, rerank depth) without reindexing: checked,
+        committed to the store (durable), then served by every later search."""
+        coll = self._get(name)
+        async with coll.write_lock:
+            spec = update.apply(coll.spec)
+            await asyncio.to_thread(check_spec, spec, self.models)
+            await asyncio.to_thread(self.store.update_collection, name, spec_to_json(spec))
+            coll.spec = coll.indexes.spec = spec
+        log.info("collection %s: search defaults now %s", name, msgspec.to_builtins(update))
+        return self.collection(name)
 
     def collection(self, name: str) -> CollectionInfo:
         row = self.store.get_collection(name)
@@ -345,6 +358,19 @@ class RetrievalService:
     async def evaluate(self, name: str, req: EvalRequest) -> list[EvalRow]:
         """nDCG@10, recall@100 and MRR@10 per mode and per fusion on the caller's judgments."""
         return await evaluate(self.runner(name), req)
+
+    async def tune(
+        self, name: str, req: TuneRequest, *, apply: bool = False, progress: Progress | None = None
+    ) -> TuneReport:
+        """Choose search defaults on the caller's judgments (`retrieval.search.tune`); with `apply`, store the
+        chosen fusion, candidates and rerank depth as the collection's defaults (durably, no reindexing)."""
+        report = await tune(self.runner(name), req, progress)
+        if apply:
+            chosen = report.chosen
+            update = CollectionUpdate(fusion=report.fusion, candidates=chosen.candidates, rerank_depth=chosen.rerank)
+            await self.update_collection(name, update)
+            report = dataclasses.replace(report, applied=True)
+        return report
 
     def runner(self, name: str) -> SearchRunner:
         coll = self._get(name)

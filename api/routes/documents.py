@@ -28,6 +28,7 @@ from api.schemas.documents import (
 from retrieval import ServiceConfig
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError
 from retrieval.jobs import JobManager
+from retrieval.search.tune import TuneReport
 from retrieval.service import RetrievalService
 from retrieval.uploads import UploadedFile, UploadResult
 
@@ -116,7 +117,7 @@ async def upload_files(
     name: str,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     service: RetrievalService,
-    jobs: JobManager[UploadResult],
+    jobs: JobManager[UploadResult | TuneReport],
     config: ServiceConfig,
 ) -> Response[UploadResponse | JobCreated]:
     service.spec(name)  # an unknown collection is a 404 before any work

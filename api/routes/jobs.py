@@ -7,6 +7,7 @@ from litestar import get
 from api.errors import READ_ERRORS, error_responses
 from api.schemas.jobs import JobObject, job_object
 from retrieval.jobs import JobManager
+from retrieval.search.tune import TuneReport
 from retrieval.uploads import UploadResult
 
 __all__ = ["get_job"]
@@ -17,5 +18,5 @@ __all__ = ["get_job"]
     responses=error_responses(*READ_ERRORS),
     summary="A background job's state, progress and result",
 )
-async def get_job(job_id: str, jobs: JobManager[UploadResult]) -> JobObject:
+async def get_job(job_id: str, jobs: JobManager[UploadResult | TuneReport]) -> JobObject:
     return job_object(jobs.get(job_id))

@@ -22,7 +22,16 @@ from retrieval.errors import InvalidRequestError
 from retrieval.indexes import Family, IndexSet
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
 
-__all__ = ["Candidates", "Rerank", "SearchPlan", "family_query", "fuse_candidates", "modes_of", "ranked"]
+__all__ = [
+    "Candidates",
+    "Rerank",
+    "SearchPlan",
+    "family_query",
+    "fuse_candidates",
+    "modes_of",
+    "ranked",
+    "weighted_modes",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,18 @@ def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
             allowed=[*have, "hybrid"],
         )
     return (mode,)
+
+
+def weighted_modes(modes: tuple[Family, ...], fusion: FusionConfig) -> tuple[Family, ...]:
+    """The families a hybrid search fuses: those the fusion gives a weight of 0 are not searched at all (a tuned
+    default may leave a representation out), unless that would leave none.
+
+    >>> weighted_modes(("dense", "bm25"), FusionConfig(weights={"bm25": 0.0}))
+    ('dense',)
+    """
+    weights = fusion.weights or {}
+    kept = tuple(m for m in modes if weights.get(m, 1.0) != 0)
+    return kept or modes
 
 
 def family_query(family: Family, values: Mapping[str, Any], texts: Sequence[str], i: int) -> Any:
