@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 
 from retrieval.errors import InvalidRequestError
-from retrieval.evaluation import EvalRow
 from retrieval.search.fusion import FusionConfig
-from retrieval.search.grid import Setting, TuneSpace
+from retrieval.search.grid import TuneSpace
 from retrieval.search.tune import TuneReport, TuneRequest
+from retrieval.tables import tune_json
 
 __all__ = ["MAX_BUDGET_S", "SettingObject", "TuneBody", "TuneResult", "tune_result"]
 
@@ -99,34 +99,6 @@ class TuneResult(msgspec.Struct, frozen=True, omit_defaults=True):
     applied: bool = False  # stored as the collection's defaults
 
 
-def setting_object(s: Setting, families: list[str]) -> SettingObject:
-    return SettingObject(s.label(), list(s.modes), s.fusion(families), s.candidates, s.rerank)
-
-
-def _figures(row: EvalRow) -> FiguresObject:
-    return FiguresObject(row.ndcg_at_10, row.recall_at_100, row.mrr_at_10)
-
-
 def tune_result(report: TuneReport) -> TuneResult:
-    families = report.families
-    rows = [
-        TuneRowObject(
-            r.name,
-            setting_object(r.setting, families),
-            _figures(r.train),
-            _figures(r.test) if r.test is not None else None,
-        )
-        for r in report.rows
-    ]
-    return TuneResult(
-        setting_object(report.chosen, families),
-        setting_object(report.default, families),
-        rows,
-        report.tried,
-        report.total,
-        report.seconds,
-        report.train_queries,
-        report.test_queries,
-        report.cv,
-        report.applied,
-    )
+    """The report in its wire form (`retrieval.tables.tune_json`, which the CLI and benchmarks print too)."""
+    return msgspec.convert(tune_json(report), TuneResult)
