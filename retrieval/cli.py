@@ -1,5 +1,5 @@
-"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest` and `eval` run as
-clients of a running server, `backup` copies a data directory (`retrieval.commands`)."""
+"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval` and `tune`
+run as clients of a running server, `backup` copies a data directory (`retrieval.commands`)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_ingest(sub)
     _add_eval(sub)
+    _add_tune(sub)
     _add_backup(sub)
     return parser
 
@@ -74,7 +75,35 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help='a fusion to try (repeatable), e.g. \'{"method": "rrf", "k": 10}\'; default rrf 60, rrf 2, weighted, dbsf',
     )
     _add_client_flags(cmd)
-    cmd.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    _add_output_flags(cmd)
+
+
+def _add_output_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    cmd.add_argument("--save-json", type=Path, default=None, metavar="FILE", help="also write the result as JSON")
+    cmd.add_argument("--chart", type=Path, default=None, metavar="FILE", help="also draw a PNG bar chart")
+
+
+def _add_tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "tune",
+        help="choose fusion, weights, candidates and rerank depth on your judgments (BEIR layout)",
+        description="Tunes on DIR/qrels/train.tsv (or dev, or --split) and reports the chosen and the default "
+        "setting on DIR/qrels/test.tsv, which the server reads only after choosing; with one split it "
+        "cross-validates. --apply stores the choice as the collection's defaults (no reindexing).",
+    )
+    cmd.add_argument("collection", help="collection name")
+    cmd.add_argument("--beir", type=Path, required=True, metavar="DIR", help="folder in BEIR layout")
+    cmd.add_argument("--split", default=None, help="qrels split to tune on (default train, else dev)")
+    cmd.add_argument("--test-split", default="test", help="held-out qrels split for the report (default test)")
+    cmd.add_argument("--budget", type=float, default=60.0, help="seconds for trying settings (default 60)")
+    cmd.add_argument("--folds", type=_positive, default=5, help="cross-validation folds with one split (default 5)")
+    cmd.add_argument("--candidates", type=_positive, nargs="+", default=None, help="candidate depths to try")
+    cmd.add_argument("--rerank", type=_positive, nargs="*", default=None, help="exact-MaxSim rerank depths to try")
+    cmd.add_argument("--apply", action="store_true", help="store the chosen setting as the collection's defaults")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_client_flags(cmd)
+    _add_output_flags(cmd)
 
 
 def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,7 +136,7 @@ def _json_object(value: str) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run a client command (`ingest`, `eval`, `backup`) parsed by :func:`build_parser`; its exit status."""
+    """Run a client command (`ingest`, `eval`, `tune`, `backup`) parsed by :func:`build_parser`; its exit status."""
     if args.command == "backup":
         from retrieval.commands.backup import run_backup
 
@@ -116,6 +145,10 @@ def run_command(args: argparse.Namespace) -> int:
         from retrieval.commands.ingest import run_ingest
 
         return run_ingest(args)
+    if args.command == "tune":
+        from retrieval.commands.tune import run_tune
+
+        return run_tune(args)
     from retrieval.commands.evaluate import run_eval
 
     return run_eval(args)

@@ -57,6 +57,8 @@ def _check_space(space: TuneSpace, max_candidates: int) -> None:
             )
     if not space.weights or any(not 0 <= w <= 1e6 for w in space.weights) or max(space.weights) <= 0:
         raise InvalidRequestError("space.weights must be >= 0 with one above 0", param="space.weights")
+    if not 0 <= space.rerank_top <= 100:
+        raise InvalidRequestError("space.rerank_top must be between 0 and 100", param="space.rerank_top")
     if len(space.weights) ** 4 > 50_000 or not space.methods:
         raise InvalidRequestError("space.weights holds too many values (or space.methods none)", param="space")
 
