@@ -40,6 +40,7 @@ def test_every_example_is_covered() -> None:
         "rag_retrieval",
         "bulk_ingest",
         "langchain_retriever",
+        "tune_fusion",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -130,3 +131,14 @@ def test_langchain_retriever(minilm_server: LiveServer, capsys: pytest.CaptureFi
     out = run_example("langchain_retriever", ["--base-url", minilm_server.url, "--collection", "ex-lc"], capsys)
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("id=rs ") and "lang=rust" in lines[0]
+
+
+def test_tune_fusion(minilm_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "tune.png"
+    argv = ["--base-url", minilm_server.url, "--collection", "ex-tune", "--chart", str(chart)]
+    out = run_example("tune_fusion", argv, capsys)
+    assert re.search(r"^chosen +\S", out, flags=re.M) and re.search(
+        r"^default +dense\+multivector\+bm25", out, flags=re.M
+    )
+    assert "applied: True" in out and "top hit with the tuned default: bike" in out
+    assert chart.read_bytes()[:4] == b"\x89PNG"
