@@ -295,9 +295,9 @@ def cross_validate(matrix: np.ndarray, default: int, folds: int, seed: int = 0) 
     """k-fold estimate of the tuner on held-out queries: per fold, choose the best setting (rows of `matrix`
     (n_settings, n_queries)) on the other folds and score it on this one. None with fewer than 2 queries.
 
-    >>> m = np.array([[0.5, 0.5, 0.5, 0.5], [1.0, 1.0, 0.0, 1.0]])
+    >>> m = np.array([[0.5, 0.5, 0.5, 0.5], [0.9, 0.9, 0.9, 0.9]])  # setting 1 wins on every fold
     >>> cross_validate(m, default=0, folds=2)
-    {'chosen': 0.75, 'default': 0.5, 'folds': 2.0}
+    {'chosen': 0.9, 'default': 0.5, 'folds': 2.0}
     """
     n = matrix.shape[1]
     k = min(folds, n)
