@@ -15,23 +15,21 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from poolers.maxsim import maxsim
 from retrieval.errors import InvalidRequestError
 from retrieval.evaluation import EvalRow, Qrels, dedupe, evaluate_run
-from retrieval.search.evaluate import chunk_parents
-from retrieval.search.fusion import FusionConfig, RankedList, fuse
-from retrieval.search.grid import Judged, QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
+from retrieval.search.fusion import FusionConfig, fuse
+from retrieval.search.grid import QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
 from retrieval.search.hits import SearchRunner
-from retrieval.search.planner import ranked, weighted_modes
-from retrieval.search.queries import query_vectors
+from retrieval.search.planner import weighted_modes
+from retrieval.search.tune_lists import MaxSimCache, query_caches, relevant_qids
 
 __all__ = ["TuneReport", "TuneRequest", "TuneRow", "default_setting", "tune"]
 
 Progress = Callable[[int, int], None]
-_BATCH = 64  # queries encoded and searched together
 
 
 @dataclass(frozen=True)
@@ -74,26 +72,6 @@ class TuneReport:
     applied: bool = False  # stored as the collection's defaults
 
 
-class _MaxSim:
-    """Exact float32 MaxSim of query token vectors against stored chunk token vectors, computed once per pair."""
-
-    def __init__(self, runner: SearchRunner, queries: Sequence[np.ndarray]) -> None:
-        self.runner, self.queries = runner, queries
-        self.cache: list[dict[int, float]] = [{} for _ in queries]
-
-    def scores(self, q: int, ids: Sequence[int]) -> dict[int, float]:
-        known = self.cache[q]
-        missing = [i for i in ids if i not in known]
-        if missing:
-            rows = self.runner.store.get_chunks(
-                self.runner.spec.name, np.array(missing, np.int64), vectors=["multivector"]
-            )
-            for r in rows:
-                if r.multivector is not None:
-                    known[r.chunk_id] = float(maxsim(self.queries[q], r.multivector[None])[0])
-        return {i: known.get(i, -math.inf) for i in ids}
-
-
 def default_setting(runner: SearchRunner, families: Sequence[str], can_rerank: bool) -> Setting:
     """The collection's current defaults as a setting (its rerank depth only when the tuner can reproduce it)."""
     spec = runner.spec
@@ -123,7 +101,7 @@ def ordered(setting: Setting, cache: QueryCache, rerank: Callable[[Sequence[int]
 
 
 def _figures(
-    name: str, setting: Setting, caches: Sequence[QueryCache], qids: Sequence[str], qrels: Qrels, ms: _MaxSim | None
+    name: str, setting: Setting, caches: Sequence[QueryCache], qids: Sequence[str], qrels: Qrels, ms: MaxSimCache | None
 ) -> EvalRow:
     run = {}
     for q, (qid, cache) in enumerate(zip(qids, caches, strict=True)):
@@ -137,60 +115,6 @@ def _figures(
     return evaluate_run(name, setting.label(), run, {q: qrels[q] for q in qids})
 
 
-def _judged(qrels: Qrels, qids: Sequence[str]) -> list[Judged]:
-    out = []
-    for q in qids:
-        grades = qrels[q]
-        ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:10]
-        idcg = math.fsum(g / math.log2(r + 1) for r, g in enumerate(ideal, start=1))
-        out.append(Judged({d: float(max(g, 0)) for d, g in grades.items()}, idcg))
-    return out
-
-
-def _relevant_qids(queries: Mapping[str, str], qrels: Qrels | None) -> list[str]:
-    return [q for q in (qrels or {}) if q in queries and any(g > 0 for g in (qrels or {})[q].values())]
-
-
-async def _search(
-    runner: SearchRunner, families: Sequence[str], texts: list[str], depth: int, tick: Callable[[int], None]
-) -> tuple[dict[str, list[RankedList]], list[np.ndarray]]:
-    """Every family's `depth` best chunks per query (batched), and the query token vectors (for MaxSim)."""
-    lists: dict[str, list[RankedList]] = {f: [] for f in families}
-    tokens: list[np.ndarray] = []
-    wanted = list(families) + (["multivector"] if runner.spec.multivector_model else [])
-    for start in range(0, len(texts), _BATCH):
-        batch = texts[start : start + _BATCH]
-        qv = await query_vectors(runner.enc, batch, wanted)
-        if "multivector" in qv.values:
-            tokens += list(qv.values["multivector"])
-
-        def run(qv_values: dict[str, object] = qv.values, batch: list[str] = batch) -> None:
-            for family in families:
-                queries = batch if family == "bm25" else qv_values[family]
-                result = runner.indexes.search(family, queries, depth, None)  # type: ignore[arg-type]
-                lists[family] += [ranked(result, row) for row in range(len(batch))]
-
-        await asyncio.to_thread(run)
-        tick(len(batch))
-    return lists, tokens
-
-
-async def _caches(
-    runner: SearchRunner,
-    families: Sequence[str],
-    queries: Mapping[str, str],
-    qids: list[str],
-    qrels: Qrels,
-    depth: int,
-    tick: Callable[[int], None],
-) -> tuple[list[QueryCache], _MaxSim | None]:
-    lists, tokens = await _search(runner, families, [queries[q] for q in qids], depth, tick)
-    doc_of = await asyncio.to_thread(chunk_parents, runner, lists)
-    judged = _judged(qrels, qids)
-    caches = [QueryCache({f: lists[f][i] for f in families}, doc_of, judged[i]) for i in range(len(qids))]
-    return caches, (_MaxSim(runner, tokens) if tokens else None)
-
-
 def _ndcg_of(chunks: Sequence[int], cache: QueryCache) -> float:
     """nDCG@10 of one query's ranked chunk ids (a document counts once, at its first chunk)."""
     docs = dedupe(cache.doc_of[c] for c in chunks if c in cache.doc_of)[:10]
@@ -198,7 +122,7 @@ def _ndcg_of(chunks: Sequence[int], cache: QueryCache) -> float:
     return dcg / cache.judged.idcg
 
 
-def _one(setting: Setting, caches: Sequence[QueryCache], ms: _MaxSim | None) -> np.ndarray:
+def _one(setting: Setting, caches: Sequence[QueryCache], ms: MaxSimCache | None) -> np.ndarray:
     """Per-query nDCG@10 float64 (n,) of one setting through the search path (fuse, then rerank)."""
     out = np.zeros(len(caches))
     for q, cache in enumerate(caches):
@@ -256,7 +180,7 @@ def _grid(
     families: Sequence[str],
     space: TuneSpace,
     default: Setting,
-    ms: _MaxSim | None,
+    ms: MaxSimCache | None,
     clock: _Clock,
 ) -> _Scores:
     """Score the default, then every group of the space, then rerank depths on the best ones, until the deadline."""
@@ -324,53 +248,75 @@ def _report_settings(
     return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a tune run tries, fixed before it starts."""
+
+    families: list[str]  # the collection's representations
+    space: TuneSpace  # the request's space (no rerank depths when exact MaxSim cannot rerank)
+    depth: int  # candidates fetched once per representation and query
+    default: Setting  # the collection's current defaults
+    can_rerank: bool  # token vectors and no cross-encoder reranker: rerank depths are tried
+
+
+def _plan(runner: SearchRunner, space: TuneSpace) -> _Plan:
+    spec, families = runner.spec, [str(m) for m in runner.spec.modes()]
+    can_rerank = spec.multivector_model is not None and spec.reranker in (None, spec.multivector_model)
+    if not can_rerank:
+        space = TuneSpace(space.rrf_k, space.methods, space.weights, space.candidates, [], 0)
+    depth = max([*space.candidates, spec.candidates, 100])
+    return _Plan(families, space, depth, default_setting(runner, families, can_rerank), can_rerank)
+
+
+def _clock(progress: Progress | None, total: int) -> _Clock:
+    """A clock whose progress reaches `progress` on the event loop (the grid runs in a worker thread)."""
+    loop, report = asyncio.get_running_loop(), progress or (lambda done, total: None)
+
+    def safe(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(report, done, total)
+
+    return _Clock(safe, total, math.inf)
+
+
+async def _rows(
+    runner: SearchRunner, plan: _Plan, req: TuneRequest, named: list[tuple[str, Setting]], train: tuple[Any, ...]
+) -> tuple[list[TuneRow], int]:
+    """Figures of the reported settings on the tuning split, then -- reading the held-out judgments only now,
+    after the choice -- on the held-out split; and the number of held-out queries."""
+    caches, qids, ms = train
+    on_train = await asyncio.to_thread(lambda: [_figures(n, s, caches, qids, req.train, ms) for n, s in named])
+    on_test: list[EvalRow | None] = [None] * len(named)
+    test_qids = relevant_qids(req.queries, req.test) if req.test is not None else []
+    if req.test is not None and test_qids:
+        t_caches, t_ms = await query_caches(runner, plan.families, req.queries, test_qids, req.test, plan.depth, _skip)
+        test = req.test
+        on_test = list(
+            await asyncio.to_thread(lambda: [_figures(n, s, t_caches, test_qids, test, t_ms) for n, s in named])
+        )
+    rows = [TuneRow(n, s, tr, te) for (n, s), tr, te in zip(named, on_train, on_test, strict=True)]
+    return rows, len(test_qids)
+
+
+def _skip(n: int) -> None:
+    """No progress for the held-out search (the job's steps are the tuning queries and the settings)."""
+
+
 async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None = None) -> TuneReport:
     """Choose the setting with the best nDCG@10 on `req.train`; report it and the default on both splits."""
     started = time.monotonic()
-    spec, families = runner.spec, [str(m) for m in runner.spec.modes()]
-    qids = _relevant_qids(req.queries, req.train)
+    qids = relevant_qids(req.queries, req.train)
     if not qids:
         raise InvalidRequestError("no judged query with a relevant document and a text to tune on", param="qrels")
-    can_rerank = spec.multivector_model is not None and spec.reranker in (None, spec.multivector_model)
-    space = (
-        req.space
-        if can_rerank
-        else TuneSpace(req.space.rrf_k, req.space.methods, req.space.weights, req.space.candidates, [], 0)
-    )
-    depth = max([*space.candidates, spec.candidates, 100])
-    default = default_setting(runner, families, can_rerank)
-    loop, report = asyncio.get_running_loop(), progress or (lambda done, total: None)
-    total = len(qids) + _space_size(families, space, default, can_rerank)
-
-    def safe(done: int, total: int) -> None:  # the grid runs in a worker thread
-        loop.call_soon_threadsafe(report, done, total)
-
-    clock = _Clock(safe, total, math.inf)
-    caches, ms = await _caches(runner, families, req.queries, qids, req.train, depth, clock.tick)
+    plan = _plan(runner, req.space)
+    clock = _clock(progress, len(qids) + _space_size(plan.families, plan.space, plan.default, plan.can_rerank))
+    caches, ms = await query_caches(runner, plan.families, req.queries, qids, req.train, plan.depth, clock.tick)
     clock.deadline = time.monotonic() + req.budget_s
-    scores = await asyncio.to_thread(_grid, caches, families, space, default, ms, clock)
+    scores = await asyncio.to_thread(_grid, caches, plan.families, plan.space, plan.default, ms, clock)
     chosen = scores.settings[scores.best()[0]]
     cv = None if req.test is not None else cross_validate(scores.matrix(), 0, req.folds)
-    named = _report_settings(families, chosen, default, depth)
-    train = await asyncio.to_thread(lambda: [_figures(n, s, caches, qids, req.train, ms) for n, s in named])
-    tests: list[EvalRow | None] = [None] * len(named)
-    test_qids = _relevant_qids(req.queries, req.test)
-    if req.test is not None and test_qids:  # the held-out judgments are read only now, after the choice
-        t_caches, t_ms = await _caches(runner, families, req.queries, test_qids, req.test, depth, lambda n: None)
-        tests = await asyncio.to_thread(
-            lambda: [_figures(n, s, t_caches, test_qids, req.test or {}, t_ms) for n, s in named]
-        )
-    rows = [TuneRow(n, s, tr, te) for (n, s), tr, te in zip(named, train, tests, strict=True)]
-    return TuneReport(
-        chosen,
-        default,
-        chosen.fusion(families),
-        rows,
-        clock.done - len(qids),
-        clock.total - len(qids),
-        time.monotonic() - started,
-        len(qids),
-        len(test_qids),
-        families,
-        cv,
-    )
+    named = _report_settings(plan.families, chosen, plan.default, plan.depth)
+    rows, n_test = await _rows(runner, plan, req, named, (caches, qids, ms))
+    tried, total = clock.done - len(qids), clock.total - len(qids)
+    seconds = time.monotonic() - started
+    fusion = chosen.fusion(plan.families)
+    return TuneReport(chosen, plan.default, fusion, rows, tried, total, seconds, len(qids), n_test, plan.families, cv)
