@@ -164,9 +164,10 @@ class QueryCache:
         return self._unions[c]
 
 
-def _terms(cache: QueryCache, families: Sequence[str], config: FusionConfig, c: int) -> tuple[np.ndarray, ...]:
-    """(ids (u,), docs (u,), gains (u,), simple, C float64 (u, f) terms, P float64 (u, f) presence)."""
-    ids, docs, gains, simple = cache.union(families, c)
+def _terms(
+    cache: QueryCache, ids: np.ndarray, families: Sequence[str], config: FusionConfig, c: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Over the union `ids` (u,): each list's fusion term, float64 (u, f), and whether it holds the id (u, f)."""
     terms = np.zeros((ids.size, len(families)))
     present = np.zeros((ids.size, len(families)))
     for j, family in enumerate(families):
@@ -174,7 +175,7 @@ def _terms(cache: QueryCache, families: Sequence[str], config: FusionConfig, c: 
         pos = np.searchsorted(ids, lst_ids)
         terms[pos, j] = lst_terms
         present[pos, j] = 1.0
-    return ids, docs, gains, np.array(simple), terms, present
+    return terms, present
 
 
 def ndcg_ranked(
@@ -219,10 +220,11 @@ def score_group(
     out = np.zeros((vectors.shape[0], len(caches)))
     on = (vectors > 0).astype(np.float64).T  # (f, n)
     for q, cache in enumerate(caches):
-        ids, docs, gains, simple, terms, present = _terms(cache, families, config, c)
+        ids, docs, gains, simple = cache.union(families, c)
         if ids.size == 0:
             continue
+        terms, present = _terms(cache, ids, families, config, c)
         fused = (terms @ vectors.T).astype(np.float32)  # float32 as `fuse` ranks: equal sums tie, smaller id first
         fused[present @ on == 0] = -math.inf  # an id only in lists the vector leaves out is not a candidate
-        out[:, q] = _column_ndcg(fused, docs, gains, bool(simple), cache.judged.idcg)
+        out[:, q] = _column_ndcg(fused, docs, gains, simple, cache.judged.idcg)
     return out
