@@ -137,6 +137,12 @@ def main() -> None:
     ap.add_argument("--pools", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--smoke", type=int, default=None, help="only N queries per split (no floors): a quick check")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the service's data here (outside the repository) so a rerun skips encoding; default: a temp dir",
+    )
     ap.add_argument("--chart", type=Path, default=None, help="write a PNG bar chart of the report")
     ap.add_argument("--json", type=Path, default=None, help="write the report as JSON")
     args = ap.parse_args()
@@ -152,9 +158,10 @@ def main() -> None:
         name="scifact", dense_model=MODEL, multivector_model=MODEL, chunking=ChunkingSpec(mode="truncate"), index=index
     )
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
-        svc = RetrievalService.open(Path(tmp), models, default_collection=None)
-        svc.create_collection_sync(spec)
-        seconds = asyncio.run(_ingest(svc, corpus, args.batch))
+        svc = RetrievalService.open(args.data_dir or Path(tmp), models, default_collection=None)
+        if "scifact" not in {c.spec.name for c in svc.collections()}:
+            svc.create_collection_sync(spec)
+        seconds = asyncio.run(_ingest(svc, corpus, args.batch))  # unchanged documents are skipped, not encoded
         print(f"# ingested {len(corpus)} documents in {seconds:.0f}s (one forward pass per document)")
         space = TuneSpace(candidates=args.candidates, rerank=args.rerank)
         req = TuneRequest(queries, splits["train"], splits["test"], budget_s=args.budget, space=space)

@@ -71,8 +71,8 @@ class SearchRunner:
     async def search(self, plan: SearchPlan) -> list[Hit]:
         if not plan.modes:
             plan = dataclasses.replace(plan, modes=modes_of(self.spec, plan.mode))
-        fusion = plan.fusion or self.spec.fusion
-        plan = dataclasses.replace(plan, modes=weighted_modes(plan.modes, fusion))
+        modes, fusion = weighted_modes(plan.modes, plan.fusion or self.spec.fusion)
+        plan = dataclasses.replace(plan, modes=modes)
         allowed = await asyncio.to_thread(self.allowed_ids, plan.filter)
         if allowed is not None and allowed.size == 0:
             return []

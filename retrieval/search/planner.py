@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -72,16 +73,20 @@ def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
     return (mode,)
 
 
-def weighted_modes(modes: tuple[Family, ...], fusion: FusionConfig) -> tuple[Family, ...]:
-    """The families a hybrid search fuses: those the fusion gives a weight of 0 are not searched at all (a tuned
-    default may leave a representation out), unless that would leave none.
+def weighted_modes(modes: tuple[Family, ...], fusion: FusionConfig) -> tuple[tuple[Family, ...], FusionConfig]:
+    """The families a hybrid search fuses, and the fusion over them: those the fusion gives a weight of 0 are
+    not searched at all (a tuned default may leave a representation out), unless that would leave none.
 
-    >>> weighted_modes(("dense", "bm25"), FusionConfig(weights={"bm25": 0.0}))
-    ('dense',)
+    >>> modes, fusion = weighted_modes(("dense", "bm25"), FusionConfig(weights={"dense": 2.0, "bm25": 0.0}))
+    >>> modes, fusion.weights
+    (('dense',), {'dense': 2.0})
     """
     weights = fusion.weights or {}
-    kept = tuple(m for m in modes if weights.get(m, 1.0) != 0)
-    return kept or modes
+    kept = tuple(m for m in modes if weights.get(m, 1.0) != 0) or modes
+    if not weights:
+        return kept, fusion
+    left = {m: w for m, w in weights.items() if w != 0 or m in kept}  # a weight naming no list still fails in fuse
+    return kept, msgspec.structs.replace(fusion, weights=left)
 
 
 def family_query(family: Family, values: Mapping[str, Any], texts: Sequence[str], i: int) -> Any:

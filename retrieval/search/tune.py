@@ -27,7 +27,7 @@ from retrieval.search.hits import SearchRunner
 from retrieval.search.planner import weighted_modes
 from retrieval.search.tune_lists import MaxSimCache, query_caches, relevant_qids
 
-__all__ = ["TuneReport", "TuneRequest", "TuneRow", "default_setting", "tune"]
+__all__ = ["TuneReport", "TuneRequest", "TuneRow", "choose", "cross_validate", "default_setting", "tune"]
 
 Progress = Callable[[int, int], None]
 
@@ -75,7 +75,7 @@ class TuneReport:
 def default_setting(runner: SearchRunner, families: Sequence[str], can_rerank: bool) -> Setting:
     """The collection's current defaults as a setting (its rerank depth only when the tuner can reproduce it)."""
     spec = runner.spec
-    modes = weighted_modes(tuple(families), spec.fusion)  # type: ignore[arg-type]
+    modes, _ = weighted_modes(tuple(families), spec.fusion)  # type: ignore[arg-type]
     given = spec.fusion.weights or {}
     weights = tuple(float(given.get(m, 1.0)) for m in modes)
     rerank = spec.rerank_depth if can_rerank else 0
@@ -215,9 +215,27 @@ def _space_size(families: Sequence[str], space: TuneSpace, default: Setting, can
     return 1 + groups + (space.rerank_top * len(space.rerank) if can_rerank else 0)
 
 
+def choose(matrix: np.ndarray) -> int:
+    """The setting to keep, a row of `matrix` (n_settings, n_queries) of per-query nDCG@10 in the order tried
+    (most plausible first): the first whose mean is within one standard error of the best mean (Breiman's
+    one-SE rule; the error of the per-query differences to the best). On SciFact's train split this rule
+    cross-validated better than the plain best mean, bootstrap voting and best average fold rank.
+
+    >>> choose(np.array([[0.50, 0.50, 0.50, 0.50], [0.70, 0.30, 0.60, 0.40], [0.90, 0.90, 0.90, 0.90]]))
+    2
+    >>> choose(np.array([[0.5, 0.9, 0.5, 0.9], [0.55, 0.9, 0.55, 0.9]]))  # 0.025 better, SE 0.014: not enough
+    1
+    """
+    means = matrix.mean(axis=1)
+    best = int(np.argmax(means))
+    se = (matrix - matrix[best]).std(axis=1) / math.sqrt(max(1, matrix.shape[1]))
+    return int(np.flatnonzero(means >= means[best] - se)[0])
+
+
 def cross_validate(matrix: np.ndarray, default: int, folds: int, seed: int = 0) -> dict[str, float] | None:
-    """k-fold estimate of the tuner on held-out queries: per fold, choose the best setting (rows of `matrix`
-    (n_settings, n_queries)) on the other folds and score it on this one. None with fewer than 2 queries.
+    """k-fold estimate of the tuner on held-out queries: per fold, choose a setting (rows of `matrix`
+    (n_settings, n_queries)) on the other folds with :func:`choose` and score it on this one. None with fewer
+    than 2 queries.
 
     >>> m = np.array([[0.5, 0.5, 0.5, 0.5], [0.9, 0.9, 0.9, 0.9]])  # setting 1 wins on every fold
     >>> cross_validate(m, default=0, folds=2)
@@ -231,8 +249,7 @@ def cross_validate(matrix: np.ndarray, default: int, folds: int, seed: int = 0) 
     held = np.zeros(n)
     for part in parts:
         rest = np.setdiff1d(np.arange(n), part)
-        means = matrix[:, rest].mean(axis=1)
-        held[part] = matrix[int(np.argmax(means)), part]  # argmax: the first of equals, as `_Scores.best`
+        held[part] = matrix[choose(matrix[:, rest]), part]
     return {"chosen": float(held.mean()), "default": float(matrix[default].mean()), "folds": float(k)}
 
 
@@ -312,7 +329,7 @@ async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None
     caches, ms = await query_caches(runner, plan.families, req.queries, qids, req.train, plan.depth, clock.tick)
     clock.deadline = time.monotonic() + req.budget_s
     scores = await asyncio.to_thread(_grid, caches, plan.families, plan.space, plan.default, ms, clock)
-    chosen = scores.settings[scores.best()[0]]
+    chosen = scores.settings[choose(scores.matrix())]
     cv = None if req.test is not None else cross_validate(scores.matrix(), 0, req.folds)
     named = _report_settings(plan.families, chosen, plan.default, plan.depth)
     rows, n_test = await _rows(runner, plan, req, named, (caches, qids, ms))

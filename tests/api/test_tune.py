@@ -79,6 +79,10 @@ def test_patch_changes_search_defaults_without_reindexing(client: httpx.Client) 
     assert after["fusion"] == fusion and after["candidates"] == 40 and after["chunks"] == before["chunks"]
     hits = client.post("/v1/collections/tune-me/search", json={"query": "jazz music number 4"}).json()["data"]
     assert hits[0]["id"] == "d4" and set(hits[0]["scores"]) == {"dense"}  # weight 0: not searched
+    two = {"method": "rrf", "k": 10, "weights": {"dense": 1.0, "multivector": 0.0, "bm25": 0.5}}
+    assert client.patch("/v1/collections/tune-me", json={"fusion": two}).status_code == 200
+    hits = client.post("/v1/collections/tune-me/search", json={"query": "jazz music number 4"}).json()["data"]
+    assert hits[0]["id"] == "d4" and set(hits[0]["scores"]) == {"dense", "bm25", "fusion"}
     assert_error(client.patch("/v1/collections/tune-me", json={"rerank_depth": 500}), 400, "rerank_depth")
     assert_error(client.patch("/v1/collections/tune-me", json={"fusion": {"weights": {"sparse": 1}}}), 400)
     assert_error(client.patch("/v1/collections/tune-me", json={"nope": 1}), 400)
