@@ -47,8 +47,9 @@ bench-index: $(STAMP)  ## index families vs raw FAISS / exact search
 	$(BIN)/python benchmarks/bench_index_sparse.py
 	$(BIN)/python benchmarks/bench_maxsim.py
 
-bench-quality: $(STAMP)  ## BEIR SciFact nDCG@10 of all-MiniLM-L6-v2 through our encoder + index (needs ../shared/data)
+bench-quality: $(STAMP)  ## BEIR SciFact nDCG@10 of all-MiniLM-L6-v2 (encoder + index; tuned dense + token MaxSim + BM25) (needs ../shared/data)
 	$(BIN)/python benchmarks/bench_beir.py
+	$(BIN)/python benchmarks/bench_tune_scifact.py
 
 bench-retrieval: $(STAMP)  ## the service over REST: SciFact quality vs ST/bm25s, ingest vs offline, 100k-doc search latency, restart, storage, reindex
 	$(BIN)/python benchmarks/bench_retrieval_quality.py

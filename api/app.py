@@ -32,6 +32,7 @@ from retrieval.cli import is_loopback
 from retrieval.jobs import JobManager
 from retrieval.json_depth import MAX_JSON_DEPTH
 from retrieval.reindex import Reindexer
+from retrieval.search.tune import TuneReport
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
 from retrieval.uploads import UploadResult
@@ -60,8 +61,8 @@ def _service(state: State) -> RetrievalService:
     return service
 
 
-def _jobs(state: State) -> JobManager[UploadResult]:
-    jobs: JobManager[UploadResult] = state.jobs
+def _jobs(state: State) -> JobManager[UploadResult | TuneReport]:
+    jobs: JobManager[UploadResult | TuneReport] = state.jobs
     return jobs
 
 
@@ -90,7 +91,7 @@ async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry
     """Open the service (default collection created when missing), run snapshots and jobs; close in order."""
     service = await asyncio.to_thread(RetrievalService.open, config.data_path, models)
     app.state.service = service
-    app.state.jobs = JobManager[UploadResult](max_finished=config.max_finished_jobs)
+    app.state.jobs = JobManager[UploadResult | TuneReport](max_finished=config.max_finished_jobs)
     app.state.reindexer = Reindexer(service)
     app.state.reindexer.resume()  # reindex jobs a crash interrupted go on
     snapshots = asyncio.get_running_loop().create_task(_snapshots(service, config.snapshot_interval_s))

@@ -41,14 +41,14 @@ __all__ = [
 GRANT_STATE = "retrieval_grant"  # the key of a request's Grant in its ASGI scope's "state"
 SCOPED_PREFIXES = ("/v1/collections", "/v1/jobs", "/mcp")  # what a scoped key may reach (then checked per name)
 _WRITE_POSTS = re.compile(
-    r"^/v1/(collections(/import|/[^/]+/(documents|documents/delete|files|reindex))?|aliases|jobs/[^/]+/cancel)/?$"
+    r"^/v1/(collections(/import|/[^/]+/(documents|documents/delete|files|reindex|tune))?|aliases|jobs/[^/]+/cancel)/?$"
 )
 _ADMIN_PREFIX = "/v1/admin/"
 
 
 def is_write(method: str, path: str) -> bool:
     """Writes: POST that creates or imports a collection, ingests, uploads or deletes documents, reindexes,
-    changes aliases or cancels a job; DELETE, PUT, PATCH; any request to an admin route.
+    changes aliases, cancels a job or tunes (it may store the result); DELETE, PUT, PATCH; an admin route.
 
     >>> is_write("POST", "/v1/collections/docs/search"), is_write("POST", "/v1/collections/docs/files")
     (False, True)

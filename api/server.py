@@ -1,5 +1,5 @@
 """The `retrieval` console script: parse flags (retrieval.cli); `serve` builds the app and runs uvicorn, the
-client commands (`ingest`, `eval`) run without loading the server.
+client commands (`ingest`, `eval`, `tune`, `backup`) run without loading the server.
 
 `serve` binds first and loads in the background (`/readyz` turns 200 when done). On SIGTERM (or Ctrl-C) it
 drains: readiness turns false and new requests get 503 with `Retry-After` while the requests in flight finish,

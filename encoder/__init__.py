@@ -18,6 +18,8 @@ from encoder.prompts import PromptRole
 from encoder.resolve import ModelInfo, resolve_model, tasks_for_architecture
 from encoder.results import EncodeCall, EncodeResult, SparseWeights
 from encoder.types import (
+    COMBINED_TASKS,
+    DENSE_TOKENS_TASK,
     M3_TASK,
     EmbeddingMode,
     M3Output,
@@ -32,6 +34,8 @@ from encoder.types import (
 )
 
 __all__ = [
+    "COMBINED_TASKS",
+    "DENSE_TOKENS_TASK",
     "M3_TASK",
     "BatchQueue",
     "BatcherStats",

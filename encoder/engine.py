@@ -37,7 +37,7 @@ from encoder.results import EncodeCall, EncodeResult
 from encoder.text import EngineText
 from encoder.tokpool import TokenizePool
 from encoder.types import (
-    M3_TASK,
+    COMBINED_TASKS,
     ModelKind,
     ModelSpec,
     PoolingParams,
@@ -334,7 +334,7 @@ class Engine(EngineText):
             rows, start = flat[start : start + len(its)], start + len(its)
             ids = [it.input_ids for it in its]
             task = call.params.task or "embed"
-            if task == M3_TASK:
+            if task in COMBINED_TASKS:
                 results.append(EncodeResult(task, [], ids, m3=rows))  # type: ignore[arg-type]
             else:
                 results.append(EncodeResult(task, rows, ids))  # type: ignore[arg-type]

@@ -35,7 +35,8 @@ class EncodeResult:
     """The outputs of one call, in input order.
 
     `outputs` are the raw pooled tensors of the task (vLLM's `/pooling` data: float32, CPU); `m3` holds
-    BGE-M3's three-in-one results for task ``embed&token_embed&token_classify`` (and `outputs` is empty then).
+    the combined results of tasks ``embed&token_embed&token_classify`` (BGE-M3) and ``embed&token_embed`` (a dense
+    model's pooled and token vectors from one pass), and `outputs` is empty then.
     The typed accessors return numpy for the layers above.
     """
 
@@ -67,7 +68,7 @@ class EncodeResult:
         return [_f32(t) for t in self.outputs]
 
     def sparse(self) -> list[SparseWeights]:
-        """BGE-M3's lexical weights per input (M3 task)."""
+        """BGE-M3's lexical weights per input (M3 task; empty dicts for ``embed&token_embed``)."""
         return [m.sparse for m in self.m3]
 
     def scores(self) -> npt.NDArray[np.float32]:

@@ -12,6 +12,8 @@ import numpy.typing as npt
 from poolers.pooling import PoolingType
 
 __all__ = [
+    "COMBINED_TASKS",
+    "DENSE_TOKENS_TASK",
     "M3_TASK",
     "ConvertMode",
     "DType",
@@ -39,9 +41,15 @@ Task = Literal[
     "token_classify",
     "plugin",
     "embed&token_embed&token_classify",  # BGE-M3 dense + ColBERT + sparse from one pass (-> M3Output)
+    "embed&token_embed",  # a dense model's pooled vector + its token vectors from one pass (-> M3Output)
 ]
 M3_TASK: Task = "embed&token_embed&token_classify"
 """BGE-M3's dense + ColBERT + sparse from one forward pass."""
+DENSE_TOKENS_TASK: Task = "embed&token_embed"
+"""A dense model's pooled vector and its L2-normalised token vectors from one forward pass (late interaction
+from a dense encoder); the result rows are :class:`M3Output` with empty ``sparse``."""
+COMBINED_TASKS: frozenset[Task] = frozenset({M3_TASK, DENSE_TOKENS_TASK})
+"""Tasks whose rows are :class:`M3Output` (several representations of one input)."""
 ModelKind = Literal["dense", "multi-vector", "cross-encoder", "classifier", "reward", "token-classifier"]
 """What a served model is, for the layers above (BGE-M3 is `dense` and also offers the other representations)."""
 Representation = Literal["dense", "multivector", "sparse"]
@@ -118,10 +126,11 @@ class TokenizedInput:
 
 @dataclass(frozen=True, slots=True)
 class M3Output:
-    """BGE-M3's three representations of one input, from one forward pass (task :data:`M3_TASK`)."""
+    """Several representations of one input from one forward pass: BGE-M3's three (task :data:`M3_TASK`), or a
+    dense model's pooled vector and token vectors (task :data:`DENSE_TOKENS_TASK`, `sparse` empty)."""
 
-    dense: npt.NDArray[np.float32]  # float32 (d,): L2-normalised CLS vector (Matryoshka-truncated when asked)
-    colbert: npt.NDArray[np.float32]  # float32 (n - 1, d'): colbert_linear of every token but BOS, L2-normalised
+    dense: npt.NDArray[np.float32]  # float32 (d,): L2-normalised pooled vector (Matryoshka-truncated when asked)
+    colbert: npt.NDArray[np.float32]  # float32 (m, d'): token vectors, L2-normalised (BGE-M3: all but BOS)
     sparse: dict[int, float]  # token id -> max relu(sparse_linear) weight; special ids and w <= 0 dropped
 
 

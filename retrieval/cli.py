@@ -1,5 +1,5 @@
-"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval`, `export`,
-`import`, `reindex` and `aliases` run as clients of a running server, `backup` copies a data directory
+"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval`, `tune`,
+`export`, `import`, `reindex` and `aliases` run as clients of a running server, `backup` copies a data directory
 (`retrieval.commands`)."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_ingest(sub)
     _add_eval(sub)
+    _add_tune(sub)
     _add_backup(sub)
     _add_transfer(sub)
     _add_reindex(sub)
@@ -78,7 +79,35 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help='a fusion to try (repeatable), e.g. \'{"method": "rrf", "k": 10}\'; default rrf 60, rrf 2, weighted, dbsf',
     )
     _add_client_flags(cmd)
-    cmd.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    _add_output_flags(cmd)
+
+
+def _add_output_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    cmd.add_argument("--save-json", type=Path, default=None, metavar="FILE", help="also write the result as JSON")
+    cmd.add_argument("--chart", type=Path, default=None, metavar="FILE", help="also draw a PNG bar chart")
+
+
+def _add_tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "tune",
+        help="choose fusion, weights, candidates and rerank depth on your judgments (BEIR layout)",
+        description="Tunes on DIR/qrels/train.tsv (or dev, or --split) and reports the chosen and the default "
+        "setting on DIR/qrels/test.tsv, which the server reads only after choosing; with one split it "
+        "cross-validates. --apply stores the choice as the collection's defaults (no reindexing).",
+    )
+    cmd.add_argument("collection", help="collection name")
+    cmd.add_argument("--beir", type=Path, required=True, metavar="DIR", help="folder in BEIR layout")
+    cmd.add_argument("--split", default=None, help="qrels split to tune on (default train, else dev)")
+    cmd.add_argument("--test-split", default="test", help="held-out qrels split for the report (default test)")
+    cmd.add_argument("--budget", type=float, default=60.0, help="seconds for trying settings (default 60)")
+    cmd.add_argument("--folds", type=_positive, default=5, help="cross-validation folds with one split (default 5)")
+    cmd.add_argument("--candidates", type=_positive, nargs="+", default=None, help="candidate depths to try")
+    cmd.add_argument("--rerank", type=_positive, nargs="*", default=None, help="exact-MaxSim rerank depths to try")
+    cmd.add_argument("--apply", action="store_true", help="store the chosen setting as the collection's defaults")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_client_flags(cmd)
+    _add_output_flags(cmd)
 
 
 def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -159,8 +188,8 @@ def _json_object(value: str) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run a client command (`ingest`, `eval`, `backup`, `export`, `import`,
-    `reindex`, `aliases`) parsed by :func:`build_parser`; its
+    """Run a client command (`ingest`, `eval`, `tune`, `backup`, `export`,
+    `import`, `reindex`, `aliases`) parsed by :func:`build_parser`; its
     exit status."""
     if args.command in ("export", "import"):
         from retrieval.commands.transfer import run_export, run_import
@@ -178,6 +207,10 @@ def run_command(args: argparse.Namespace) -> int:
         from retrieval.commands.reindex import run_aliases, run_reindex
 
         return run_reindex(args) if args.command == "reindex" else run_aliases(args)
+    if args.command == "tune":
+        from retrieval.commands.tune import run_tune
+
+        return run_tune(args)
     from retrieval.commands.evaluate import run_eval
 
     return run_eval(args)

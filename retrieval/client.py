@@ -141,6 +141,12 @@ class RetrievalClient:
         result: dict[str, Any] = self.request("GET", f"/v1/collections/{name}")
         return result
 
+    def update_collection(self, name: str, **fields: Any) -> dict[str, Any]:
+        """``PATCH /v1/collections/{name}``: ``fusion``, ``reranker``, ``candidates``, ``rerank_depth`` (search
+        defaults that change without reindexing); fields not given stay as they are."""
+        result: dict[str, Any] = self.request("PATCH", f"/v1/collections/{name}", json=fields)
+        return result
+
     def delete_collection(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("DELETE", f"/v1/collections/{name}")
         return result
@@ -213,11 +219,21 @@ class RetrievalClient:
         result: dict[str, Any] = self.request("GET", f"/v1/jobs/{job_id}")
         return result
 
-    def wait_job(self, job_id: str, *, timeout: float | None = None, poll: float = 0.2) -> dict[str, Any]:
-        """Poll until the job is done; a failed job raises ``JobFailed``, a timeout ``JobTimeout``."""
+    def wait_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        poll: float = 0.2,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job is done (``progress(done, total)`` after each poll); a failed job raises
+        ``JobFailed``, a timeout ``JobTimeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.job(job_id)
+            if progress is not None:
+                progress(int(job.get("done", 0)), int(job.get("total", 0)))
             if job["state"] == "done":
                 return job
             if job["state"] == "failed":
@@ -265,3 +281,24 @@ class RetrievalClient:
             body["fusions"] = [dict(f) for f in fusions]
         result: dict[str, Any] = self.request("POST", f"/v1/collections/{name}/evaluate", json=body)
         return result
+
+    def tune(
+        self,
+        name: str,
+        queries: Mapping[str, str],
+        qrels: Mapping[str, Mapping[str, int]],
+        test_qrels: Mapping[str, Mapping[str, int]] | None = None,
+        *,
+        budget_s: float | None = None,
+        folds: int | None = None,
+        apply: bool = False,
+        space: Mapping[str, Any] | None = None,
+    ) -> str:
+        """``POST /v1/collections/{name}/tune``; the job id (``wait_job(id)["tune"]`` is the report)."""
+        body: dict[str, Any] = {"queries": dict(queries), "qrels": {q: dict(j) for q, j in qrels.items()}}
+        if test_qrels is not None:
+            body["test_qrels"] = {q: dict(j) for q, j in test_qrels.items()}
+        fields = {"budget_s": budget_s, "folds": folds, "space": dict(space) if space else None}
+        body |= {k: v for k, v in fields.items() if v is not None}
+        body["apply"] = apply
+        return str(self.request("POST", f"/v1/collections/{name}/tune", json=body)["job"])

@@ -22,6 +22,7 @@ from retrieval.store import VectorKind
 __all__ = [
     "ChunkingSpec",
     "CollectionSpec",
+    "CollectionUpdate",
     "IndexSpec",
     "Mode",
     "PageSpec",
@@ -74,6 +75,8 @@ class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     index: IndexSpec = IndexSpec()  # index settings
     fusion: FusionConfig = FusionConfig()  # default fusion for hybrid search (RRF, k = 60)
     pages: PageSpec = PageSpec()  # PDF page rendering (used when the multi-vector model reads images)
+    candidates: int = 100  # default candidates per representation before fusion and rerank (1..10000)
+    rerank_depth: int = 0  # default: rerank this many fused candidates when a search names no rerank; 0 = none
 
     def modes(self) -> list[Mode]:
         """The single-representation modes this collection can search."""
@@ -136,6 +139,32 @@ def check_spec(spec: CollectionSpec, models: ModelRegistry) -> None:
             )
     _check_chunking(spec.chunking)
     _check_pages(spec.pages)
+    _check_defaults(spec)
+
+
+def _check_defaults(spec: CollectionSpec) -> None:
+    """The search defaults: candidates in 1..10000, rerank depth in 0..candidates, a usable fusion."""
+    if not 1 <= spec.candidates <= 10_000:
+        raise InvalidRequestError(
+            "candidates must be between 1 and 10000", param="candidates", received=spec.candidates, allowed=[1, 10_000]
+        )
+    if not 0 <= spec.rerank_depth <= spec.candidates:
+        raise InvalidRequestError(
+            "rerank_depth must be between 0 (no default rerank) and candidates",
+            param="rerank_depth",
+            received=spec.rerank_depth,
+            allowed=[0, spec.candidates],
+        )
+    if spec.fusion.k < 1:
+        raise InvalidRequestError("fusion.k must be >= 1", param="fusion.k", received=spec.fusion.k)
+    unknown = sorted(set(spec.fusion.weights or {}) - set(spec.modes()))
+    if unknown:
+        raise InvalidRequestError(
+            f"fusion.weights names representations the collection does not keep: {unknown}",
+            param="fusion.weights",
+            received=unknown,
+            allowed=list(spec.modes()),
+        )
 
 
 _PAGE_BOUNDS = {"dpi": (36, 300), "thumbnail_px": (32, 1024), "max_pages": (1, 100_000), "window": (1, 64)}
@@ -165,6 +194,20 @@ def _check_chunking(chunking: ChunkingSpec) -> None:
             param="chunking.overlap",
             received=chunking.overlap,
         )
+
+
+class CollectionUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Settings that change without reindexing (`PATCH /v1/collections/{name}`); UNSET fields stay as they are."""
+
+    fusion: FusionConfig | msgspec.UnsetType = msgspec.UNSET  # default fusion for hybrid search
+    reranker: str | msgspec.UnsetType | None = msgspec.UNSET  # default rerank model; None = none (exact MaxSim)
+    candidates: int | msgspec.UnsetType = msgspec.UNSET  # default candidates per representation
+    rerank_depth: int | msgspec.UnsetType = msgspec.UNSET  # default rerank depth (0 = no default rerank)
+
+    def apply(self, spec: CollectionSpec) -> CollectionSpec:
+        """`spec` with the given fields replaced (validate the result with :func:`check_spec`)."""
+        changes = {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not msgspec.UNSET}
+        return msgspec.structs.replace(spec, **changes)
 
 
 def spec_to_json(spec: CollectionSpec) -> dict[str, object]:

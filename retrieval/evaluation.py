@@ -11,7 +11,8 @@ ids and their integer grades. Definitions (``trec_eval -c``, relevance level 1):
   judged grades sorted descending and cut at k; recall@k: relevant in the top k / relevant; MRR@k:
   ``1 / rank`` of the first relevant document within the top k, else 0.
 
-Also: :func:`load_beir` reads a BEIR dataset folder and :func:`format_table` prints an evaluation table.
+Also: :func:`load_beir` reads a BEIR dataset folder, :func:`load_judgments` only its queries and one split's
+qrels (no corpus), and :func:`format_table` prints an evaluation table.
 """
 
 from __future__ import annotations
@@ -28,15 +29,18 @@ from retrieval.errors import CorruptFileError, InvalidRequestError
 __all__ = [
     "BeirData",
     "EvalRow",
+    "Judgments",
     "Qrels",
     "Run",
     "dedupe",
     "evaluate_run",
     "format_table",
     "load_beir",
+    "load_judgments",
     "mrr_at_k",
     "ndcg_at_k",
     "recall_at_k",
+    "splits_of",
 ]
 
 Run = Mapping[str, Sequence[str]]
@@ -213,3 +217,36 @@ def load_beir(folder: Path, split: str = "test") -> BeirData:
             allowed="every judged query",
         )
     return BeirData(corpus, {qid: texts[qid] for qid in qrels}, qrels)
+
+
+class Judgments(NamedTuple):
+    """One split's judgments with the text of its judged queries (no corpus)."""
+
+    queries: dict[str, str]  # query id -> text, only the queries judged in the split
+    qrels: dict[str, dict[str, int]]  # query id -> document id -> grade
+
+
+def splits_of(folder: Path) -> list[str]:
+    """The qrels splits a BEIR folder holds, e.g. ``["dev", "test", "train"]`` (sorted)."""
+    return sorted(p.stem for p in (Path(folder) / "qrels").glob("*.tsv"))
+
+
+def load_judgments(folder: Path, split: str) -> Judgments:
+    """``queries.jsonl`` and ``qrels/<split>.tsv`` of a BEIR folder; only that split's file is opened.
+
+    Raises:
+        CorruptFileError: a malformed line, or a judged query without text.
+        FileNotFoundError: a missing file.
+    """
+    folder = Path(folder)
+    qrels = _read_qrels(folder / "qrels" / f"{split}.tsv")
+    texts = {str(q["_id"]): str(q.get("text") or "") for q in _jsonl(folder / "queries.jsonl")}
+    missing = sorted(set(qrels) - set(texts))
+    if missing:
+        raise CorruptFileError(
+            f"{folder / 'queries.jsonl'}: judged queries without text: {missing[:5]}.",
+            param=str(folder / "queries.jsonl"),
+            received=missing[:5],
+            allowed="every judged query",
+        )
+    return Judgments({qid: texts[qid] for qid in qrels}, qrels)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 JobState = Literal["queued", "running", "done", "failed"]
+JobKind = Literal["upload", "tune"]  # what a job of the manager does (reindex jobs live in the store)
 Progress = Callable[[int, int], None]
 """Called by the work with `(done, total)` whenever it advances."""
 Work = Callable[[Progress], Awaitable[T]]
@@ -45,6 +46,7 @@ class Job(Generic[T]):
     created_at: float = 0.0  # seconds since the epoch
     finished_at: float | None = None  # seconds since the epoch, once done or failed
     collection: str | None = None  # the collection it works on (a scoped key sees only its collections' jobs)
+    kind: JobKind = "upload"  # what it does
 
 
 class JobManager(Generic[T]):
@@ -60,9 +62,13 @@ class JobManager(Generic[T]):
         self._cancelled: set[str] = set()  # jobs a client cancelled
         self._max_finished = max_finished
 
-    def submit(self, work: Work[T], total: int = 0, *, collection: str | None = None) -> Job[T]:
+    def submit(
+        self, work: Work[T], total: int = 0, *, collection: str | None = None, kind: JobKind = "upload"
+    ) -> Job[T]:
         """Queue `work` (on `collection`, when it works on one); returns the queued job at once."""
-        job: Job[T] = Job(uuid.uuid4().hex, "queued", total=total, created_at=time.time(), collection=collection)
+        job: Job[T] = Job(
+            uuid.uuid4().hex, "queued", total=total, created_at=time.time(), collection=collection, kind=kind
+        )
         self._jobs[job.id] = job
         self._tasks[job.id] = asyncio.get_running_loop().create_task(self._run(job.id, work), name=f"job-{job.id}")
         return job

@@ -19,7 +19,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from encoder import ModelSpec
 from retrieval.aliases import AliasActions
-from retrieval.collections import CollectionSpec, Mode, spec_to_json
+from retrieval.collections import CollectionSpec, CollectionUpdate, Mode, spec_to_json
 from retrieval.config import DEFAULT_MODEL_NAME, default_model_source, parse_model_arg
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.batches import FileBatches, unsupported_files
@@ -28,11 +28,14 @@ from retrieval.registry import ModelRegistry
 from retrieval.reindex import Reindexer, ReindexRequest
 from retrieval.search.evaluate import EvalRequest
 from retrieval.search.fusion import FusionConfig
+from retrieval.search.grid import TuneSpace
 from retrieval.search.hits import Hit
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
+from retrieval.search.tune import TuneReport, TuneRequest
 from retrieval.service import CollectionInfo, RetrievalService
 from retrieval.store import DocumentRow
 from retrieval.store.reindex_jobs import ReindexJobRow
+from retrieval.tables import tune_json
 
 __all__ = ["LocalRetrieval"]
 
@@ -162,6 +165,32 @@ class LocalRetrieval:
     def collection(self, name: str) -> dict[str, Any]:
         return _collection_json(self.service.collection(name))
 
+    def update_collection(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Change `fusion`, `reranker`, `candidates`, `rerank_depth` (as ``PATCH /v1/collections/{name}``)."""
+        update = _convert(fields, CollectionUpdate, "collection")
+        return _collection_json(self._run(self.service.update_collection, name, update))
+
+    def tune(
+        self,
+        name: str,
+        queries: Mapping[str, str],
+        qrels: Mapping[str, Mapping[str, int]],
+        test_qrels: Mapping[str, Mapping[str, int]] | None = None,
+        *,
+        budget_s: float = 60.0,
+        folds: int = 5,
+        apply: bool = False,
+        space: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Tune and return the report (the ``tune`` object of a finished REST tune job; runs to completion)."""
+        tune_space = _convert(dict(space or {}), TuneSpace, "space")
+        req = TuneRequest(queries, qrels, test_qrels, budget_s, folds, tune_space)
+
+        async def run() -> TuneReport:
+            return await self.service.tune(name, req, apply=apply)
+
+        return tune_json(self._run(run))
+
     def delete_collection(self, name: str) -> dict[str, Any]:
         self._run(self.service.delete_collection, name)
         return {"id": name, "object": "collection", "deleted": True}
@@ -235,7 +264,7 @@ class LocalRetrieval:
         filter: Mapping[str, Any] | None = None,
         fusion: Mapping[str, Any] | None = None,
         rerank: Mapping[str, Any] | str | bool | None = None,
-        candidates: int = 100,
+        candidates: int | None = None,
         like: str | None = None,
     ) -> list[dict[str, Any]]:
         """Hits best first, as the REST API answers them (see ``RetrievalClient.search``)."""
@@ -243,14 +272,15 @@ class LocalRetrieval:
             raise InvalidRequestError("give exactly one of `query` and `like`", param="query")
         spec = self.service.collection(name).spec
         checked: Mode = _convert(mode, Mode, "mode")  # type: ignore[arg-type]
+        default_rerank = Rerank(None, spec.rerank_depth) if spec.rerank_depth and like is None else None
         plan = SearchPlan(
             query=query,
             top_k=top_k,
             mode=checked,
             filter=filter,
             fusion=None if fusion is None else _convert(fusion, FusionConfig, "fusion"),
-            rerank=_rerank(rerank),
-            candidates=candidates,
+            rerank=_rerank(rerank) or default_rerank,
+            candidates=candidates if candidates is not None else spec.candidates,
             like=like,
             modes=modes_of(spec, checked),
         )

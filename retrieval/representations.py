@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from encoder import (
+    DENSE_TOKENS_TASK,
     M3_TASK,
     EncodeCall,
     EncodeResult,
@@ -70,26 +71,35 @@ def values_of(kinds: Sequence[str], result: EncodeResult) -> dict[str, Any]:
 
 
 def combined(engine: Engine, kinds: Sequence[str]) -> bool:
-    """Whether `engine` should give `kinds` from one BGE-M3 pass."""
-    return engine.supports(M3_TASK) and (len(kinds) > 1 or "sparse" in kinds)
+    """Whether `engine` should give `kinds` from one pass: BGE-M3's three-in-one, or a dense model that serves
+    both the dense and the token-vector (late interaction) representation of a collection."""
+    if engine.supports(M3_TASK):
+        return len(kinds) > 1 or "sparse" in kinds
+    return set(kinds) == {"dense", "multivector"} and engine.supports(DENSE_TOKENS_TASK)
 
 
 def encode_calls(
     engine: Engine, kinds: Sequence[str], texts: list[str], role: PromptRole
 ) -> list[tuple[list[str], EncodeCall]]:
-    """The calls that give `kinds` for `texts` with `engine` as a `role`: one BGE-M3 pass when it serves
-    several representations (or sparse), else one call per representation."""
+    """The calls that give `kinds` for `texts` with `engine` as a `role`: one pass when it serves several
+    representations (BGE-M3; a dense model's pooled and token vectors), else one call per representation."""
     opts = TokenOptions(truncate_prompt_tokens=-1, prompt_name=engine.prompt(role))
     if combined(engine, kinds):
-        return [(list(kinds), EncodeCall(texts, PoolingParams(task=M3_TASK), opts))]
+        task = M3_TASK if engine.supports(M3_TASK) else DENSE_TOKENS_TASK
+        return [(list(kinds), EncodeCall(texts, PoolingParams(task=task), opts))]
     out = []
     for kind in kinds:
         adapter = engine.role_adapter(role)  # jina-embeddings-v3: retrieval.query / retrieval.passage
         if kind == "dense":
             params = PoolingParams(task="embed", adapter=adapter)
         else:
-            mode = role if engine.late_interaction else None
-            params = PoolingParams(task="token_embed", embedding_mode=mode, adapter=adapter)
+            late = engine.late_interaction  # a dense model's token vectors: L2-normalised for MaxSim
+            params = PoolingParams(
+                task="token_embed",
+                embedding_mode=role if late else None,
+                use_activation=None if late else True,
+                adapter=adapter,
+            )
         out.append(([kind], EncodeCall(texts, params, opts)))
     return out
 

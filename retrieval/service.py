@@ -24,7 +24,7 @@ from retrieval import metrics
 from retrieval.aliases import Aliases
 from retrieval.availability import Availability, RepresentationStatus, served_encoders
 from retrieval.backup import BackupResult, backup_data_dir
-from retrieval.collections import CollectionSpec, check_spec, spec_from_json, spec_to_json
+from retrieval.collections import CollectionSpec, CollectionUpdate, check_spec, spec_from_json, spec_to_json
 from retrieval.errors import (
     AliasMovedError,
     CollectionBusyError,
@@ -44,6 +44,7 @@ from retrieval.representations import Encoders, image_call
 from retrieval.search.evaluate import EvalRequest, evaluate
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
+from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
 from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import (
@@ -195,6 +196,19 @@ class RetrievalService:
         calls this first; it is the one place aliases are resolved."""
         return self.aliases.resolve(name)
 
+    async def update_collection(self, name: str, update: CollectionUpdate) -> CollectionInfo:
+        """Change the search defaults (fusion, reranker, candidates, rerank depth) without reindexing: checked,
+        committed to the store (durable), then served by every later search."""
+        name = self.resolve(name)
+        coll = self._get(name)
+        async with coll.write_lock:
+            spec = update.apply(coll.spec)
+            await asyncio.to_thread(check_spec, spec, self.models)
+            await asyncio.to_thread(self.store.update_collection, name, spec_to_json(spec))
+            coll.spec = coll.indexes.spec = spec
+        log.info("collection %s: search defaults now %s", name, msgspec.to_builtins(update))
+        return self.collection(name)
+
     def collection(self, name: str) -> CollectionInfo:
         name = self.resolve(name)
         row = self.store.get_collection(name)
@@ -259,6 +273,7 @@ class RetrievalService:
     def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
         """Write `name`'s archive files into `scratch` from one consistent snapshot of the store; returns the
         (member name, file) pairs of the archive, in order."""
+        name = self.resolve(name)
         self._get(name)
         return export_files(self.store, self.page_files, name, scratch)
 
@@ -514,6 +529,19 @@ class RetrievalService:
         coll = self._get(runner.spec.name)
         coll.availability.check_modes(coll.spec, ["hybrid"])  # it searches every representation (and fuses)
         return await evaluate(runner, req)
+
+    async def tune(
+        self, name: str, req: TuneRequest, *, apply: bool = False, progress: Progress | None = None
+    ) -> TuneReport:
+        """Choose search defaults on the caller's judgments (`retrieval.search.tune`); with `apply`, store the
+        chosen fusion, candidates and rerank depth as the collection's defaults (durably, no reindexing)."""
+        report = await tune(self.runner(name), req, progress)
+        if apply:
+            chosen = report.chosen
+            update = CollectionUpdate(fusion=report.fusion, candidates=chosen.candidates, rerank_depth=chosen.rerank)
+            await self.update_collection(name, update)
+            report = dataclasses.replace(report, applied=True)
+        return report
 
     def runner(self, name: str) -> SearchRunner:
         name = self.resolve(name)

@@ -9,7 +9,13 @@ from litestar.handlers import HTTPRouteHandler
 from api.routes.admin import create_backup
 from api.routes.aliases import change_aliases, list_aliases
 from api.routes.classify import create_classify
-from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
+from api.routes.collections import (
+    create_collection,
+    delete_collection,
+    get_collection,
+    list_collections,
+    update_collection,
+)
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
 from api.routes.embeddings import create_embeddings
 from api.routes.jobs import cancel_job, get_job
@@ -23,15 +29,16 @@ from api.routes.score import create_score
 from api.routes.search import evaluate_collection, search_collection
 from api.routes.tokenize import create_detokenize, create_tokenize
 from api.routes.transfer import export_collection, import_collection
+from api.routes.tune import tune_collection
 from api.routes.ui import ui_page, ui_static
 
 MODEL_ROUTES = [create_embeddings, list_models, health, livez, readyz]
 MODEL_ROUTES += [create_score, create_rerank, create_classify, create_tokenize, create_detokenize]
 MODEL_ROUTES += [create_pooling]
 ROUTES = [*MODEL_ROUTES]
-ROUTES += [create_collection, list_collections, get_collection, delete_collection]
+ROUTES += [create_collection, list_collections, get_collection, delete_collection, update_collection]
 ROUTES += [ingest_documents, delete_documents, get_document, delete_document]
-ROUTES += [search_collection, evaluate_collection, get_job]
+ROUTES += [search_collection, evaluate_collection, tune_collection, get_job]
 ROUTES += [get_page_image, get_page_thumbnail]
 UI_ROUTES: list[HTTPRouteHandler | Router] = [
     ui_page,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import delete, get, post
+from litestar import delete, get, patch, post
 
 from api.errors import READ_ERRORS, error_responses
 from api.schemas.collections import (
@@ -10,12 +10,13 @@ from api.schemas.collections import (
     CollectionList,
     CollectionObject,
     CreateCollection,
+    UpdateCollection,
     collection_object,
 )
 from retrieval.access import Grant
 from retrieval.service import RetrievalService
 
-__all__ = ["create_collection", "delete_collection", "get_collection", "list_collections"]
+__all__ = ["create_collection", "delete_collection", "get_collection", "list_collections", "update_collection"]
 
 
 @post(
@@ -37,6 +38,16 @@ async def list_collections(service: RetrievalService, grant: Grant) -> Collectio
 @get("/v1/collections/{name:str}", responses=error_responses(*READ_ERRORS), summary="A collection with its sizes")
 async def get_collection(name: str, service: RetrievalService) -> CollectionObject:
     return collection_object(service.collection(name))
+
+
+@patch(
+    "/v1/collections/{name:str}",
+    status_code=200,
+    responses=error_responses(400, 401, 403, 404, 500, 503, 507),
+    summary="Change a collection's search defaults (fusion, reranker, candidates, rerank depth) without reindexing",
+)
+async def update_collection(name: str, data: UpdateCollection, service: RetrievalService) -> CollectionObject:
+    return collection_object(await service.update_collection(name, data.to_update()))
 
 
 @delete(

@@ -29,6 +29,7 @@ from retrieval import ServiceConfig
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError
 from retrieval.jobs import JobManager
 from retrieval.json_depth import check_json_depth
+from retrieval.search.tune import TuneReport
 from retrieval.service import RetrievalService
 from retrieval.uploads import UploadedFile, UploadResult
 
@@ -119,12 +120,14 @@ async def upload_files(
     name: str,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     service: RetrievalService,
-    jobs: JobManager[UploadResult],
+    jobs: JobManager[UploadResult | TuneReport],
     config: ServiceConfig,
 ) -> Response[UploadResponse | JobCreated]:
     service.spec(name)  # an unknown collection is a 404 before any work
     files, metadata = await _files(data), _form_metadata(data.get("metadata"))
     if sum(len(f.data) for f in files) <= config.sync_upload_bytes:
         return Response(upload_response(await service.add_files(name, files, metadata)))
-    job = jobs.submit(lambda progress: service.add_files(name, files, metadata, progress), collection=name)
+    job = jobs.submit(
+        lambda progress: service.add_files(name, files, metadata, progress), collection=service.resolve(name)
+    )
     return Response(JobCreated(job.id), status_code=202)

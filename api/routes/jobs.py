@@ -14,6 +14,7 @@ from retrieval.access import Grant
 from retrieval.errors import JobNotFoundError
 from retrieval.jobs import JobManager
 from retrieval.reindex import Reindexer
+from retrieval.search.tune import TuneReport
 from retrieval.uploads import UploadResult
 
 __all__ = ["cancel_job", "get_job"]
@@ -24,7 +25,9 @@ __all__ = ["cancel_job", "get_job"]
     responses=error_responses(*READ_ERRORS),
     summary="A background job's state, progress and result",
 )
-async def get_job(job_id: str, jobs: JobManager[UploadResult], reindexer: Reindexer, grant: Grant) -> JobObject:
+async def get_job(
+    job_id: str, jobs: JobManager[UploadResult | TuneReport], reindexer: Reindexer, grant: Grant
+) -> JobObject:
     try:
         job = jobs.get(job_id)
     except JobNotFoundError:
@@ -43,7 +46,9 @@ async def get_job(job_id: str, jobs: JobManager[UploadResult], reindexer: Reinde
     responses=error_responses(400, 401, 403, 404, 500),
     summary="Cancel a job (a reindex deletes what it built; an upload keeps what it committed)",
 )
-async def cancel_job(job_id: str, jobs: JobManager[UploadResult], reindexer: Reindexer, grant: Grant) -> JobObject:
+async def cancel_job(
+    job_id: str, jobs: JobManager[UploadResult | TuneReport], reindexer: Reindexer, grant: Grant
+) -> JobObject:
     try:
         job = jobs.get(job_id)
     except JobNotFoundError:

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec, PageSpec
+from retrieval.collections import ChunkingSpec, CollectionSpec, CollectionUpdate, IndexSpec, PageSpec
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import CollectionInfo
 
@@ -16,6 +16,7 @@ __all__ = [
     "CollectionList",
     "CollectionObject",
     "CreateCollection",
+    "UpdateCollection",
     "collection_object",
 ]
 
@@ -33,6 +34,8 @@ class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     index: IndexSpec = IndexSpec()  # index settings per representation
     fusion: FusionConfig = FusionConfig()  # default fusion for hybrid search
     pages: PageSpec = PageSpec()  # PDF page rendering {dpi, thumbnail_px, max_pages, window} (image models)
+    candidates: int = 100  # default candidates per representation before fusion and rerank
+    rerank_depth: int = 0  # default rerank depth when a search names no rerank (0 = none)
 
     def to_spec(self) -> CollectionSpec:
         """The domain spec (validated against the served models by the service)."""
@@ -60,6 +63,8 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     index: IndexSpec  # index settings
     fusion: FusionConfig  # default hybrid fusion
     pages: PageSpec  # PDF page rendering settings (used when the multi-vector model reads images)
+    candidates: int  # default candidates per representation before fusion and rerank
+    rerank_depth: int  # default rerank depth when a search names no rerank (0 = none)
     documents: int  # live documents
     chunks: int  # live chunks
     bytes: dict[str, int]  # stored bytes per representation: dense, multivector, sparse, text, metadata
@@ -86,6 +91,8 @@ def collection_object(info: CollectionInfo) -> CollectionObject:
         index=spec.index,
         fusion=spec.fusion,
         pages=spec.pages,
+        candidates=spec.candidates,
+        rerank_depth=spec.rerank_depth,
         documents=info.documents,
         chunks=info.chunks,
         bytes=dict(info.bytes),
@@ -96,6 +103,18 @@ def collection_object(info: CollectionInfo) -> CollectionObject:
         aliases=list(info.aliases),
         building=info.building,
     )
+
+
+class UpdateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`PATCH /v1/collections/{name}`: search defaults that change without reindexing; absent fields stay."""
+
+    fusion: FusionConfig | msgspec.UnsetType = msgspec.UNSET  # default hybrid fusion {method, k, weights}
+    reranker: str | msgspec.UnsetType | None = msgspec.UNSET  # default rerank model; null = none
+    candidates: int | msgspec.UnsetType = msgspec.UNSET  # default candidates per representation
+    rerank_depth: int | msgspec.UnsetType = msgspec.UNSET  # default rerank depth (0 = no default rerank)
+
+    def to_update(self) -> CollectionUpdate:
+        return CollectionUpdate(self.fusion, self.reranker, self.candidates, self.rerank_depth)
 
 
 class CollectionList(msgspec.Struct, frozen=True):

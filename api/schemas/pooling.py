@@ -27,7 +27,7 @@ __all__ = [
     "request_task",
 ]
 
-_TASKS: frozenset[str] = frozenset(get_args(Task)) - {"score"}
+_TASKS: frozenset[str] = frozenset(get_args(Task)) - {"score", "embed&token_embed"}
 _REMOVED = {
     "encode": "Task `encode` was removed; use `token_embed` or `token_classify` instead.",
     "score": "Task `score` was removed; use the /score API instead.",
@@ -67,6 +67,12 @@ def request_task(req: PoolingRequest) -> Task | None:
         return task  # type: ignore[return-value]
     if task in _REMOVED:
         raise InvalidInputError(_REMOVED[task], param="task")
+    if task == "embed&token_embed":
+        raise InvalidInputError(
+            "Task `embed&token_embed` is internal to collections (dense and token vectors of one model from one "
+            "pass); ask for `embed` or `token_embed`.",
+            param="task",
+        )
     if task == "embed&token_classify":
         raise InvalidInputError(
             "Task `embed&token_classify` is internal to IO processor plugins; use "

@@ -57,20 +57,23 @@ class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mode: Mode = "hybrid"  # dense | multivector | sparse | bm25 | hybrid
     filter: dict[str, Any] | None = None  # metadata filter in operator form ($eq, $in, $gt, $and, $or, ...)
     fusion: FusionConfig | None = None  # hybrid fusion; None = the collection's default
-    rerank: RerankOptions | None = None  # optional rerank stage
-    candidates: int = 100  # candidates per representation before fusion and rerank
+    rerank: RerankOptions | None = None  # optional rerank stage; None = the collection's default (rerank_depth)
+    candidates: int | None = None  # candidates per representation before fusion and rerank; None = collection's
     like: str | None = None  # "more like this": a stored document id
 
     def to_plan(self, spec: CollectionSpec, limits: SearchLimits) -> SearchPlan:
         """The validated plan: limits checked, query typed, modes resolved against the collection."""
+        candidates = self.candidates if self.candidates is not None else spec.candidates
         _check_count("top_k", self.top_k, limits.max_top_k)
-        _check_count("candidates", self.candidates, limits.max_top_k)
+        _check_count("candidates", candidates, max(limits.max_top_k, spec.candidates))
         if self.rerank is not None:
             _check_count("rerank.top_n", self.rerank.top_n, limits.max_top_k)
         if (self.query is None) == (self.like is None):
             raise InvalidRequestError("give exactly one of `query` or `like`", param="query")
         query = self._query(limits.max_query_chars)
         rerank = Rerank(self.rerank.model, self.rerank.top_n) if self.rerank is not None else None
+        if rerank is None and spec.rerank_depth > 0 and self.like is None:
+            rerank = Rerank(None, spec.rerank_depth)  # the collection's tuned default
         return SearchPlan(
             query=query,
             top_k=self.top_k,
@@ -78,7 +81,7 @@ class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             filter=self.filter,
             fusion=self.fusion,
             rerank=rerank,
-            candidates=self.candidates,
+            candidates=candidates,
             like=self.like,
             modes=modes_of(spec, self.mode),
         )

@@ -29,6 +29,7 @@ TASK_API_NAMES: dict[Task, str] = {
     "token_classify": "Token Classification API",
     "plugin": "IO Processor Plugin API",
     "embed&token_embed&token_classify": "Dense+Sparse+ColBERT API",
+    "embed&token_embed": "Dense+Token Embeddings API",
 }
 
 

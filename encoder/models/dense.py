@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import msgspec
 import torch
 
 from encoder.batch import Batch
+from encoder.errors import UnsupportedTaskError
 from encoder.models.base import ModelAdapter, load_st_dense_heads
-from encoder.types import PoolingParams, Task
+from encoder.types import DENSE_TOKENS_TASK, M3Output, PoolingParams, Representation, Task
 from poolers.dense import DenseHead
 from poolers.matryoshka import truncate_and_normalize
 from poolers.pooling import pool, pool_all
@@ -32,7 +35,13 @@ class _Stack(torch.nn.Module):
 
 
 class DenseEmbedder(ModelAdapter):
-    """`embed`: pooled (CLS/MEAN/LAST) -> ST Dense heads -> Matryoshka -> L2; `token_embed`: every kept token."""
+    """`embed`: pooled (CLS/MEAN/LAST) -> ST Dense heads -> Matryoshka -> L2; `token_embed`: every kept token;
+    `embed&token_embed`: both from one forward pass, the token vectors always L2-normalised (late interaction).
+
+    The token vectors are sentence-transformers' ``encode(output_value="token_embeddings")``: the backbone's last
+    hidden state at every attended position -- padding dropped, ``[CLS]`` and ``[SEP]`` kept (ST 6.3 keeps
+    them too), before the Pooling/Dense/Normalize modules.
+    """
 
     module: _Stack
 
@@ -47,17 +56,45 @@ class DenseEmbedder(ModelAdapter):
 
     def output_size(self, task: Task) -> int:
         projected = self.module.out_features
-        return projected if projected is not None and task == "embed" else self.info.hidden_size
+        return projected if projected is not None and task in ("embed", DENSE_TOKENS_TASK) else self.info.hidden_size
 
-    def pool(
-        self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]
-    ) -> list[torch.Tensor]:
+    @property
+    def representations(self) -> frozenset[Representation]:
+        """Dense vectors, and -- when the model also gives token vectors -- a multi-vector representation."""
+        if not self.supports("embed"):
+            return frozenset()
+        return frozenset({"dense", "multivector"}) if self.supports("token_embed") else frozenset({"dense"})
+
+    def check_task(self, task: Task) -> None:
+        if task == DENSE_TOKENS_TASK:
+            for part in ("embed", "token_embed"):
+                if part not in self.info.tasks:
+                    raise UnsupportedTaskError("The model does not support Dense+Token Embeddings API")
+            return
+        super().check_task(task)
+
+    def check_params(self, params: PoolingParams) -> None:
+        """The combined task validates `dimensions` as `embed` does (it applies to the pooled vector only)."""
+        joint = params.task == DENSE_TOKENS_TASK
+        super().check_params(msgspec.structs.replace(params, task="embed") if joint else params)
+
+    def pool(self, task: Task, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[Any]:
         if task == "embed":
             pooled = self.module.project(pool(hidden, batch.attention_mask, self.info.pooling_type))
             return self._finish(list(pooled.float().cpu()), params)
         if task == "token_embed":
             return self._finish([t.cpu() for t in pool_all(hidden, batch.keep_mask)], params)
+        if task == DENSE_TOKENS_TASK:
+            return self._joint(hidden, batch, params)
         return super().pool(task, hidden, batch, params)
+
+    def _joint(self, hidden: torch.Tensor, batch: Batch, params: Sequence[PoolingParams]) -> list[M3Output]:
+        """Pooled vector (as `embed`) and L2-normalised token vectors (as `token_embed` with use_activation) of
+        each row, from the same hidden states (B, T, h)."""
+        dense = self.pool("embed", hidden, batch, params)
+        plain = [PoolingParams(task="token_embed", use_activation=True) for _ in params]
+        tokens = self.pool("token_embed", hidden, batch, plain)
+        return [M3Output(d.float().numpy(), t.float().numpy(), {}) for d, t in zip(dense, tokens, strict=True)]
 
     def _finish(self, rows: list[torch.Tensor], params: Sequence[PoolingParams]) -> list[torch.Tensor]:
         out = []

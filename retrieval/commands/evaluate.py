@@ -1,8 +1,8 @@
 """`retrieval eval COLLECTION --beir DIR`: the server's evaluation of your judgments, as a table or JSON.
 
-Reads ``DIR/queries.jsonl`` and ``DIR/qrels/<split>.tsv`` here (``load_beir``, which reads the corpus file
-too) and asks ``POST /v1/collections/{name}/evaluate`` for nDCG@10, recall@100 and
-MRR@10 of every mode and fusion.
+Reads ``DIR/queries.jsonl`` and ``DIR/qrels/<split>.tsv`` here (``load_judgments``) and asks
+``POST /v1/collections/{name}/evaluate`` for nDCG@10, recall@100 and MRR@10 of every mode and fusion; prints a
+table (or JSON) and can save the JSON (``--save-json``) and a PNG bar chart (``--chart``).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.errors import RetrievalError
-from retrieval.evaluation import format_table, load_beir
+from retrieval.evaluation import format_table, load_judgments
+from retrieval.tables import eval_chart
 
 __all__ = ["run_eval"]
 
@@ -21,7 +23,7 @@ __all__ = ["run_eval"]
 def run_eval(args: argparse.Namespace) -> int:
     """The `eval` command: 0 on success, 1 when the data cannot be read or the server refuses."""
     try:
-        data = load_beir(args.beir, args.split)
+        data = load_judgments(args.beir, args.split)
     except (OSError, RetrievalError) as exc:
         print(f"error: cannot read {args.beir}: {exc}", file=sys.stderr)
         return 1
@@ -32,6 +34,10 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     rows = result["data"]
+    if args.save_json:
+        Path(args.save_json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if args.chart:
+        eval_chart(rows, args.chart, title=f"{args.collection} ({args.split})")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

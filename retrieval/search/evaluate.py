@@ -21,7 +21,7 @@ from retrieval.search.hits import SearchRunner
 from retrieval.search.planner import family_query, ranked
 from retrieval.search.queries import query_vectors
 
-__all__ = ["DEFAULT_FUSIONS", "EvalRequest", "evaluate", "fusion_label"]
+__all__ = ["DEFAULT_FUSIONS", "EvalRequest", "chunk_parents", "evaluate", "fusion_label"]
 
 DEFAULT_FUSIONS: tuple[FusionConfig, ...] = (
     FusionConfig(method="rrf", k=60),
@@ -64,7 +64,7 @@ async def evaluate(runner: SearchRunner, req: EvalRequest) -> list[EvalRow]:
     texts = [req.queries[q] for q in qids]
     qv = await query_vectors(runner.enc, texts, have)
     lists = await asyncio.to_thread(_search_all, runner, have, qv.values, texts)
-    doc_of = await asyncio.to_thread(_parents, runner, lists)
+    doc_of = await asyncio.to_thread(chunk_parents, runner, lists)
     rows = [
         evaluate_run(m, None, _run(qids, [lists[m][i] for i in range(len(qids))], doc_of), req.qrels) for m in modes
     ]
@@ -87,7 +87,8 @@ def _search_all(
     return out
 
 
-def _parents(runner: SearchRunner, lists: Mapping[str, list[RankedList]]) -> dict[int, str]:
+def chunk_parents(runner: SearchRunner, lists: Mapping[str, list[RankedList]]) -> dict[int, str]:
+    """Chunk id -> its document's id, for every chunk in `lists` (family -> one ranked list per query)."""
     ids = np.unique(np.concatenate([r.ids for rs in lists.values() for r in rs] or [np.zeros(0, np.int64)]))
     out: dict[int, str] = {}
     for start in range(0, ids.size, 5000):

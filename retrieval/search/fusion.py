@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from retrieval.errors import InvalidRequestError
 
-__all__ = ["FusionConfig", "FusionMethod", "RankedList", "fuse"]
+__all__ = ["FusionConfig", "FusionMethod", "RankedList", "fuse", "list_terms"]
 
 FusionMethod = Literal["rrf", "weighted", "dbsf"]
 """How :func:`fuse` combines lists: reciprocal ranks, min-max scores, or mean +- 3 sigma scores."""
@@ -124,6 +124,18 @@ def _contributions(ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float64], 
     if config.method == "weighted":
         return _minmax(scores)
     return _dbsf(scores)
+
+
+def list_terms(ranked: RankedList, config: FusionConfig) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """One list's ids (``-1`` and repeats dropped) and each one's term in :func:`fuse` before the list's weight:
+    int64 (m,), float64 (m,). The fused score of an id is the weighted sum of its terms over the lists.
+
+    >>> ids, terms = list_terms(RankedList(np.array([4, 2]), np.array([3.0, 1.0], np.float32)), FusionConfig(k=1))
+    >>> ids.tolist(), terms.tolist()
+    ([4, 2], [0.5, 0.3333333333333333])
+    """
+    ids, scores = _clean(ranked)
+    return ids, _contributions(ids, scores, config) if len(ids) else np.zeros(0, np.float64)
 
 
 def fuse(lists: Mapping[str, RankedList], config: FusionConfig) -> RankedList:

@@ -24,7 +24,14 @@ from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders
 from retrieval.search.filters import compile_filter, parse_filter
 from retrieval.search.fusion import RankedList
-from retrieval.search.planner import Candidates, SearchPlan, fuse_candidates, modes_of, search_families
+from retrieval.search.planner import (
+    Candidates,
+    SearchPlan,
+    fuse_candidates,
+    modes_of,
+    search_families,
+    weighted_modes,
+)
 from retrieval.search.queries import QueryVectors, image_modes, image_query_vectors, query_vectors
 from retrieval.serving.scoring import ScoreOptions, score
 from retrieval.store import ChunkRow, PageImage, Store
@@ -64,6 +71,8 @@ class SearchRunner:
     async def search(self, plan: SearchPlan) -> list[Hit]:
         if not plan.modes:
             plan = dataclasses.replace(plan, modes=modes_of(self.spec, plan.mode))
+        modes, fusion = weighted_modes(plan.modes, plan.fusion or self.spec.fusion)
+        plan = dataclasses.replace(plan, modes=modes)
         allowed = await asyncio.to_thread(self.allowed_ids, plan.filter)
         if allowed is not None and allowed.size == 0:
             return []
@@ -78,7 +87,7 @@ class SearchRunner:
         cands = await search_families(self.indexes, plan, qv.values, qv.texts, allowed)
         for name, lst in cands.lists.items():
             cands.lists[name] = _without(lst, exclude)
-        cands = fuse_candidates(cands, plan.fusion or self.spec.fusion)
+        cands = fuse_candidates(cands, fusion)
         assert cands.order is not None
         reranked: dict[int, float] = {}
         if plan.rerank is not None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -22,7 +23,16 @@ from retrieval.errors import InvalidRequestError
 from retrieval.indexes import Family, IndexSet
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
 
-__all__ = ["Candidates", "Rerank", "SearchPlan", "family_query", "fuse_candidates", "modes_of", "ranked"]
+__all__ = [
+    "Candidates",
+    "Rerank",
+    "SearchPlan",
+    "family_query",
+    "fuse_candidates",
+    "modes_of",
+    "ranked",
+    "weighted_modes",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,22 @@ def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
             allowed=[*have, "hybrid"],
         )
     return (mode,)
+
+
+def weighted_modes(modes: tuple[Family, ...], fusion: FusionConfig) -> tuple[tuple[Family, ...], FusionConfig]:
+    """The families a hybrid search fuses, and the fusion over them: those the fusion gives a weight of 0 are
+    not searched at all (a tuned default may leave a representation out), unless that would leave none.
+
+    >>> modes, fusion = weighted_modes(("dense", "bm25"), FusionConfig(weights={"dense": 2.0, "bm25": 0.0}))
+    >>> modes, fusion.weights
+    (('dense',), {'dense': 2.0})
+    """
+    weights = fusion.weights or {}
+    kept = tuple(m for m in modes if weights.get(m, 1.0) != 0) or modes
+    if not weights:
+        return kept, fusion
+    left = {m: w for m, w in weights.items() if w != 0 or m in kept}  # a weight naming no list still fails in fuse
+    return kept, msgspec.structs.replace(fusion, weights=left)
 
 
 def family_query(family: Family, values: Mapping[str, Any], texts: Sequence[str], i: int) -> Any:

@@ -138,6 +138,16 @@ class Store:
             self._commit_hook(conn)
         return seq
 
+    def update_collection(self, name: str, config: Mapping[str, Any]) -> int:
+        """Replace the JSON ``config`` of collection ``name`` (settings that need no reindexing) in one durable
+        transaction; returns the write's seq. CollectionNotFoundError if absent."""
+        config_json = encode_json(dict(config), "config")
+        with self._db.write() as (conn, seq):
+            _require_collection(conn, name)
+            conn.execute("UPDATE collections SET config = ? WHERE name = ?", (config_json, name))
+            self._commit_hook(conn)
+        return seq
+
     def get_collection(self, name: str) -> CollectionRow:
         """The collection with its document and chunk counts; CollectionNotFoundError if absent."""
         with self._db.read() as conn:

@@ -35,6 +35,8 @@ PUBLIC |= {"/docs/oauth2-redirect.html", "/ui", "/ui/static/{file_path}"}  # the
 WRITES = {
     ("POST", "/v1/collections"),
     ("DELETE", "/v1/collections/{name}"),
+    ("PATCH", "/v1/collections/{name}"),
+    ("POST", "/v1/collections/{name}/tune"),  # it may store the tuned defaults
     ("POST", "/v1/collections/{name}/documents"),
     ("POST", "/v1/collections/{name}/documents/delete"),
     ("POST", "/v1/collections/{name}/files"),

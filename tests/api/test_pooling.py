@@ -143,6 +143,7 @@ def test_concurrent_query_and_document_requests(server: LiveServer) -> None:
         ),
         ({"model": "colbert", "input": "x", "task": "encode"}, 400, "task", "was removed"),
         ({"model": "colbert", "input": "x", "task": "nope"}, 400, "task", "Unknown task"),
+        ({"model": "dense", "input": "x", "task": "embed&token_embed"}, 400, "task", "internal to collections"),
         ({"model": "colbert", "input": "x", "task": M3_TASK}, 501, None, "does not support"),
         (
             {"model": "m3", "input": "x", "task": M3_TASK, "encoding_format": "bytes"},

@@ -42,7 +42,8 @@ def engine(prompted: Path) -> Engine:
 
 
 def test_capabilities(engine: Engine, tiny_store: Callable[[str], Path]) -> None:
-    assert engine.kind == "dense" and engine.representations == {"dense"} and not engine.late_interaction
+    assert engine.kind == "dense" and not engine.late_interaction
+    assert engine.representations == {"dense", "multivector"}  # its token vectors serve late interaction
     assert engine.supports("embed") and not engine.supports("classify") and engine.default_task == "embed"
     assert engine.dimensions() == 32 and engine.max_model_len == 64
     with pytest.raises(UnsupportedTaskError, match="Classification API"):

@@ -64,3 +64,27 @@ def test_minilm_defaults(minilm_engine: Engine) -> None:
     info = minilm_engine.info
     assert (info.pooling_type, info.max_model_len, info.hidden_size) == ("MEAN", 256, 384)
     assert minilm_engine.encode_sync(["hello"], PoolingParams()).outputs[0].shape == (384,)
+
+
+def test_token_vectors_are_sentence_transformers_token_embeddings_normalised(
+    minilm_engine: Engine, minilm_path: Path
+) -> None:
+    """`token_embed` (use_activation) and the one-pass `embed&token_embed` give ST's
+    `output_value="token_embeddings"` rows (padding dropped, [CLS]/[SEP] kept), L2-normalised per token."""
+    from sentence_transformers import SentenceTransformer
+
+    from encoder import DENSE_TOKENS_TASK
+
+    texts = ["hello", "late interaction from a dense encoder, with a longer sentence", "a b c"]
+    cut = TokenOptions(truncate_prompt_tokens=-1)
+    tokens = minilm_engine.encode_sync(texts, PoolingParams(task="token_embed", use_activation=True), cut)
+    joint = minilm_engine.encode_sync(texts, PoolingParams(task=DENSE_TOKENS_TASK), cut)
+    dense = minilm_engine.encode_sync(texts, PoolingParams(task="embed"), cut).dense()
+    ref = SentenceTransformer(str(minilm_path), device="cpu").encode(texts, output_value="token_embeddings")
+    for ours, both, st, ids in zip(
+        tokens.multivectors(), joint.multivectors(), ref, tokens.prompt_token_ids, strict=True
+    ):
+        expected = F.normalize(st.float(), dim=-1).numpy()
+        assert ours.shape == expected.shape == (len(ids), 384)  # every attended token, specials included
+        assert abs(ours - expected).max() < 1e-5 and abs(both - ours).max() < 1e-6
+    assert abs(joint.dense() - dense).max() < 1e-6 and joint.sparse() == [{}, {}, {}]

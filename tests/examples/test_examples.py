@@ -46,6 +46,7 @@ def test_every_example_is_covered() -> None:
         "mcp_agent",
         "move_collection",
         "change_models",
+        "tune_fusion",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -186,3 +187,14 @@ def test_change_models(minilm_server: LiveServer, capsys: pytest.CaptureFixture[
     assert "now: tides" in out and "deleted ex-models-v1" in out
     again = run_example("change_models", argv, capsys)
     assert "alias ex-models: ex-models-v2 -> ex-models-v3" in again and "deleted ex-models-v2" in again
+
+
+def test_tune_fusion(minilm_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "tune.png"
+    argv = ["--base-url", minilm_server.url, "--collection", "ex-tune", "--chart", str(chart)]
+    out = run_example("tune_fusion", argv, capsys)
+    assert re.search(r"^chosen +\S", out, flags=re.M) and re.search(
+        r"^default +dense\+multivector\+bm25", out, flags=re.M
+    )
+    assert "applied: True" in out and "top hit with the tuned default: bike" in out
+    assert chart.read_bytes()[:4] == b"\x89PNG"

@@ -150,6 +150,16 @@ def test_bad_client_flags_exit_with_usage(argv: list[str], capsys: pytest.Captur
     assert exc.value.code == 2 and "usage: retrieval" in capsys.readouterr().err
 
 
+def test_tune_flags() -> None:
+    args = build_parser().parse_args(
+        ["tune", "docs", "--beir", "d", "--budget", "30", "--candidates", "50", "100", "--rerank", "--apply"]
+    )
+    assert (args.command, args.split, args.test_split, args.budget, args.folds) == ("tune", None, "test", 30.0, 5)
+    assert args.candidates == [50, 100] and args.rerank == [] and args.apply and not args.json
+    out = build_parser().parse_args(["eval", "docs", "--beir", "d", "--save-json", "e.json", "--chart", "e.png"])
+    assert (out.save_json, out.chart) == (Path("e.json"), Path("e.png"))
+
+
 def test_client_commands_have_no_server_configuration() -> None:
     with pytest.raises(SystemExit) as exc:
         config_from_args(["ingest", "docs", "f"])

@@ -98,6 +98,24 @@ def test_evaluate_against_hand_made_judgments(local: LocalRetrieval) -> None:
         assert (row["ndcg_at_10"], row["recall_at_100"], row["mrr_at_10"]) == (1.0, 1.0, 1.0)
 
 
+def test_tune_and_update_collection_in_process(local: LocalRetrieval) -> None:
+    local.add_documents("default", DOCS)
+    queries = {"q1": "rocket engine kerosene oxygen", "q2": "bread dough rise"}
+    report = local.tune(
+        "default",
+        queries,
+        {"q1": {"rocket": 1}},
+        {"q2": {"bread": 1}},
+        apply=True,
+        space={"weights": [0.0, 1.0], "candidates": [10]},
+    )
+    assert report["applied"] and [r["name"] for r in report["rows"]][:2] == ["chosen", "default"]
+    assert report["rows"][0]["test"]["ndcg_at_10"] == 1.0 and report["train_queries"] == 1
+    assert local.collection("default")["candidates"] == report["chosen"]["candidates"]
+    changed = local.update_collection("default", fusion={"method": "dbsf"}, candidates=30)
+    assert changed["fusion"]["method"] == "dbsf" and changed["candidates"] == 30
+
+
 def test_upload_files_reports_each_file_and_pages_cite(local: LocalRetrieval, tmp_path: Path) -> None:
     folder = tmp_path / "files"
     folder.mkdir()

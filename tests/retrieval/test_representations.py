@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from encoder import M3_TASK, Engine, ModelSpec
+from encoder import DENSE_TOKENS_TASK, M3_TASK, Engine, ModelSpec
 from retrieval.collections import CollectionSpec
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders, combined, encode_calls
@@ -53,7 +53,18 @@ def test_bge_m3_serving_several_representations_runs_one_combined_pass(models: M
     assert _plan(m3, ["dense", "multivector", "sparse"]) == [(["dense", "multivector", "sparse"], M3_TASK, None)]
     assert _plan(m3, ["sparse"]) == [(["sparse"], M3_TASK, None)]
     assert _plan(m3, ["dense"]) == [(["dense"], "embed", None)]  # one representation: its own task
-    assert not combined(models.get("dense"), ["dense", "multivector"])
+
+
+def test_a_dense_engine_serving_dense_and_tokens_runs_one_pass(models: ModelRegistry) -> None:
+    """Late interaction from a dense encoder: one `embed&token_embed` call per chunk batch, not two passes;
+    alone, its token vectors are asked for L2-normalised (MaxSim compares cosines)."""
+    dense = models.get("dense")
+    assert combined(dense, ["dense", "multivector"]) and not combined(dense, ["multivector"])
+    assert _plan(dense, ["dense", "multivector"], "document") == [(["dense", "multivector"], DENSE_TOKENS_TASK, None)]
+    ((kinds, call),) = encode_calls(dense, ["multivector"], ["t"], "query")
+    assert kinds == ["multivector"] and call.params.task == "token_embed" and call.params.use_activation is True
+    ((_, colbert_call),) = encode_calls(models.get("colbert"), ["multivector"], ["t"], "query")
+    assert colbert_call.params.use_activation is None  # a ColBERT model normalises by its own config
 
 
 def test_encoders_of_a_collection(models: ModelRegistry) -> None:

@@ -241,6 +241,28 @@ def test_bge_m3_collection_gets_three_representations_from_one_pass(svc: Retriev
         assert search(svc, "m3", docs[9].text, mode, top_k=3)[0].doc_id == "d9", mode
 
 
+def test_a_dense_model_as_multivector_model_keeps_its_token_vectors_from_one_pass(svc: RetrievalService) -> None:
+    """Late interaction from a dense encoder: the chunk's pooled vector and its normalised token vectors come from
+    one forward pass (one sequence per chunk), are stored, and are searched with MaxSim (pooled by pool_factor)."""
+    from index import MultiVectorConfig
+    from retrieval.collections import IndexSpec
+
+    index = IndexSpec(multivector=MultiVectorConfig(kind="two_stage", pool_factor=2, first_stage="binary"))
+    svc.create_collection_sync(CollectionSpec(name="late", dense_model="dense", multivector_model="dense", index=index))
+    engine = svc.models.get("dense")
+    before = engine.stats.sequences
+    docs = _docs(20)
+    run(svc.add_documents("late", docs))
+    assert engine.stats.sequences - before == 20  # one sequence per chunk for both representations
+    row = svc.get_chunk("late", "d3")
+    stored = svc.store.get_chunks("late", np.array([row.chunk_id]), vectors=["dense", "multivector"])[0]
+    assert stored.multivector is not None and stored.dense is not None
+    assert stored.multivector.shape[0] == len(engine.tokenize(docs[3].text))  # every token, [CLS]/[SEP] kept
+    assert np.allclose(np.linalg.norm(stored.multivector.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    for mode in ("multivector", "hybrid"):
+        assert search(svc, "late", docs[3].text, mode, top_k=3)[0].doc_id == "d3", mode
+
+
 def test_restart_uses_snapshots_then_rebuilds_a_corrupt_one(tmp_path: Path, registry: ModelRegistry) -> None:
     svc = RetrievalService.open(tmp_path, registry)
     docs = _docs(40)

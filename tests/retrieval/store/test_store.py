@@ -36,6 +36,16 @@ def test_collections_lifecycle(store: Store) -> None:
         store.create_collection("x", {"bad": float("nan")})
 
 
+def test_update_collection_replaces_its_settings_durably(store: Store) -> None:
+    store.create_collection("b", {"bm25": True, "fusion": {"method": "rrf"}})
+    seq = store.update_collection("b", {"bm25": True, "fusion": {"method": "dbsf"}})
+    assert seq == store.last_seq() and store.get_collection("b").config["fusion"] == {"method": "dbsf"}
+    with pytest.raises(CollectionNotFoundError):
+        store.update_collection("zz", {})
+    with Store.open(store.path) as again:  # committed: another connection reads it from the file
+        assert again.get_collection("b").config["fusion"] == {"method": "dbsf"}
+
+
 def test_write_then_read_back(store: Store) -> None:
     docs = [make_doc(i) for i in range(6)]
     result = store.write("c", docs)

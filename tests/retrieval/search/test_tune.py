@@ -1,0 +1,119 @@
+"""The fusion tuner end to end on a real MiniLM collection (dense + its token vectors + BM25)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from retrieval import ModelRegistry
+from retrieval.collections import CollectionSpec
+from retrieval.ingest.documents import SourceDocument
+from retrieval.search.grid import TuneSpace
+from retrieval.search.planner import SearchPlan
+from retrieval.search.tune import TuneRequest, cross_validate
+from retrieval.service import RetrievalService
+from tests.conftest import MINILM
+
+TOPICS = ["protein folding", "volcano eruption", "stock market", "football match", "jazz music", "rain forest"]
+SMALL = TuneSpace(weights=[0.0, 0.5, 1.0], candidates=[20, 10], rerank=[5], rerank_top=2)
+
+
+def _corpus() -> tuple[list[SourceDocument], dict[str, str], dict[str, dict[str, int]]]:
+    rng = np.random.default_rng(3)
+    docs, queries, qrels = [], {}, {}
+    for i in range(36):
+        topic = TOPICS[i % len(TOPICS)]
+        words = " ".join(rng.choice(["study", "report", "new", "data", "large", "early", "many"], 6))
+        docs.append(SourceDocument(id=f"d{i}", text=f"{topic} {words} number {i}"))
+        queries[f"q{i}"] = f"{topic} {words.split()[0]} number {i}"
+        qrels[f"q{i}"] = {f"d{i}": 1, f"d{(i + 6) % 36}": 1}
+    return docs, queries, qrels
+
+
+class _Watched(dict[str, dict[str, int]]):
+    """Held-out judgments that remember how far the tuner had got when it first read them."""
+
+    def __init__(self, data: Mapping[str, dict[str, int]], log: list[tuple[int, int]]) -> None:
+        super().__init__(data)
+        self.log = log
+        self.first: tuple[int, int] | None = None
+
+    def _seen(self) -> None:
+        if self.first is None:
+            self.first = self.log[-1] if self.log else (0, 0)
+
+    def __getitem__(self, key: str) -> dict[str, int]:
+        self._seen()
+        return super().__getitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._seen()
+        return super().__iter__()
+
+    def items(self) -> Any:
+        self._seen()
+        return super().items()
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory, minilm_registry: ModelRegistry) -> Iterator[RetrievalService]:
+    service = RetrievalService.open(tmp_path_factory.mktemp("tune"), minilm_registry, default_collection=None)
+    service.create_collection_sync(CollectionSpec(name="t", dense_model=MINILM, multivector_model=MINILM))
+    docs, _, _ = _corpus()
+    asyncio.run(service.add_documents("t", docs))
+    yield service
+    service.close()
+
+
+def test_tune_reports_chosen_and_default_and_reads_test_judgments_only_after_choosing(svc: RetrievalService) -> None:
+    _, queries, qrels = _corpus()
+    train = {q: qrels[q] for q in list(qrels)[:24]}
+    log: list[tuple[int, int]] = []
+    test = _Watched({q: qrels[q] for q in list(qrels)[24:]}, log)
+    req = TuneRequest(queries, train, test, budget_s=60, space=SMALL)
+    report = asyncio.run(svc.tune("t", req, progress=lambda d, t: log.append((d, t))))
+    assert test.first is not None and test.first[0] == test.first[1]  # read only once every setting was tried
+    assert report.tried == report.total > 50 and report.train_queries == 24 and report.test_queries == 12
+    names = [r.name for r in report.rows]
+    assert names[:3] == ["chosen", "default", "dense"] or names[:2] == ["chosen", "default"]
+    assert {"dense", "multivector", "bm25"} <= set(names)
+    by = {r.name: r for r in report.rows}
+    assert by["chosen"].train.ndcg_at_10 >= by["default"].train.ndcg_at_10 - 1e-9
+    assert all(r.test is not None and 0 <= r.test.ndcg_at_10 <= 1 for r in report.rows)
+    assert report.default.label() == "dense+multivector+bm25 rrf k=60 c=100" and report.cv is None
+    assert not report.applied and svc.spec("t").fusion.method == "rrf" and svc.spec("t").candidates == 100
+
+
+def test_without_a_test_split_cross_validation_estimates_and_apply_stores_the_choice(svc: RetrievalService) -> None:
+    _, queries, qrels = _corpus()
+    req = TuneRequest(queries, qrels, None, budget_s=60, folds=3, space=SMALL)
+    report = asyncio.run(svc.tune("t", req, apply=True))
+    assert report.cv is not None and report.cv["folds"] == 3 and 0 <= report.cv["chosen"] <= 1
+    assert all(r.test is None for r in report.rows) and report.test_queries == 0 and report.applied
+    spec = svc.spec("t")
+    assert spec.fusion == report.fusion and spec.candidates == report.chosen.candidates
+    assert spec.rerank_depth == report.chosen.rerank
+    again = RetrievalService.open(svc.data_dir, svc.models, default_collection=None)  # durable: a second reader
+    try:
+        assert again.spec("t").fusion == report.fusion
+    finally:
+        again.store.close()
+    hits = asyncio.run(svc.search("t", SearchPlan(queries["q4"], top_k=3)))
+    assert hits and hits[0].doc_id in qrels["q4"]
+
+
+def test_a_tiny_budget_stops_early_but_still_reports_the_default(svc: RetrievalService) -> None:
+    _, queries, qrels = _corpus()
+    report = asyncio.run(svc.tune("t", TuneRequest(queries, qrels, None, budget_s=1e-6, space=SMALL)))
+    assert report.tried < report.total and report.rows[1].name == "default"
+
+
+def test_cross_validate_chooses_on_the_other_folds() -> None:
+    m = np.array([[0.5] * 6, [1, 1, 1, 0, 0, 0]], float)
+    est = cross_validate(m, default=0, folds=2, seed=1)
+    assert est is not None and est["default"] == 0.5 and 0 <= est["chosen"] <= 1
+    assert cross_validate(m[:, :1], 0, 5) is None
