@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -149,9 +150,19 @@ def _loader(
         log.info("serving %s", ", ".join(e.name for e in models))
         if store == "own":
             await stack.enter_async_context(_retrieval(app, config, models))
+        _freeze_startup_objects()
         lifecycle.set_ready()
 
     return load
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything loaded at start (models, tokenizers, indexes: objects that live as long as the process)
+    out of the garbage collector's sight. A full collection walked them all and took about 300 ms here, which
+    a burst of requests triggers and every request in flight then waits for (a 256-request burst's 429s came in
+    p50 330-390 ms instead of about 100 ms)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _load_in_background(load: Callable[[], Awaitable[None]], lifecycle: Lifecycle) -> None:
