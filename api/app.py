@@ -24,7 +24,7 @@ from api.lifecycle import Lifecycle
 from api.limits import too_large
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.routes import BULK_ROUTES, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.jobs import JobManager
 from retrieval.service import RetrievalService
@@ -176,7 +176,8 @@ def create_app(
         middleware.append(auth_middleware(config.all_admin_keys, config.read_keys))
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
     uploads = Router("/", route_handlers=UPLOAD_ROUTES, request_max_body_size=config.max_upload_bytes)
-    handlers = [*ROUTES, uploads, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
+    bulk = Router("/", route_handlers=BULK_ROUTES, request_max_body_size=config.max_bulk_bytes)
+    handlers = [*ROUTES, uploads, bulk, *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],
         dependencies={

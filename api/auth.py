@@ -27,7 +27,7 @@ Role = Literal["admin", "read"]
 
 _OPEN_EXACT = (*PROBE_PATHS, "/ui")  # /livez, /readyz, /health, /metrics and the search page
 _OPEN_PREFIX = ("/docs", "/ui/")
-_WRITE_POSTS = re.compile(r"^/v1/collections(/[^/]+/(documents|documents/delete|files))?/?$")
+_WRITE_POSTS = re.compile(r"^/v1/collections(/[^/]+/(documents|documents/delete|files|bulk))?/?$")
 _ADMIN_PREFIX = "/v1/admin/"
 
 

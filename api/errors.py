@@ -105,6 +105,7 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.DocumentNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
     ret.JobNotFoundError: ErrorRow(HTTPStatus.NOT_FOUND),
     ret.CollectionExistsError: ErrorRow(HTTPStatus.CONFLICT),
+    ret.VectorProvenanceError: ErrorRow(HTTPStatus.CONFLICT),  # vectors of another model than the collection's
     ret.StorageError: ErrorRow(
         HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
     ),
@@ -135,7 +136,7 @@ _DESCRIPTIONS = {
     401: "Missing or wrong API key (only when the server runs with API keys)",
     403: "A read-only API key cannot write",
     404: "Something the request names (a model, a collection, a document) does not exist",
-    409: "The resource exists already",
+    409: "The resource exists already, or the request conflicts with it (vectors of another model)",
     413: "The request body (or an uploaded file, or an image) is over its size limit",
     429: "The server is overloaded; retry after the Retry-After header's seconds",
     500: "Unexpected server error; the message carries an error id to quote",

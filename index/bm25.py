@@ -112,6 +112,10 @@ class BM25Index:
             self._engine, self._engine_slots = engine, slots
         return self._engine
 
+    def build(self) -> None:
+        """Build the bm25s index over the live texts now rather than at the next search (after a bulk load)."""
+        self._index()
+
     def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
         """Best ``k`` documents per query text by BM25, optionally only among ``allowed_ids``.
 

@@ -21,6 +21,7 @@ __all__ = [
     "StorageError",
     "StorageFullError",
     "UnsupportedFileError",
+    "VectorProvenanceError",
 ]
 
 
@@ -111,3 +112,8 @@ class StorageError(RetrievalError):
 class StorageFullError(StorageError):
     """The disk (or quota) under the store is full: SQLite's SQLITE_FULL or ENOSPC/EDQUOT. Nothing was written;
     writes succeed again once space is freed (HTTP 507)."""
+
+
+class VectorProvenanceError(RetrievalError):
+    """Vectors of a bulk input were made by another model than the collection's, or say nothing of their model
+    (HTTP 409); nothing was written. Trusting the vectors (`trust_vectors`) loads them anyway."""

@@ -224,6 +224,15 @@ class IndexSet:
         log.info("collection %s: dense index is now %s (%d vectors)", collection, config.kind, len(fresh))
         return True
 
+    def finish_bulk(self, store: Store, collection: str) -> None:
+        """After a bulk load: move the dense index to the kind its size calls for (IVF built once, from the
+        store) and build BM25's index now, so the first search after the load pays for neither."""
+        self.upgrade(store, collection)
+        bm25 = self.indexes.get("bm25")
+        if isinstance(bm25, BM25Index):
+            with self.lock.write():
+                bm25.build()
+
     # -- snapshots ------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         """Write every index atomically with the seq it contains (skipped when nothing changed). Holds the read

@@ -7,6 +7,7 @@ from litestar import Router
 from litestar.handlers import HTTPRouteHandler
 
 from api.routes.admin import create_backup
+from api.routes.bulk import bulk_load
 from api.routes.classify import create_classify
 from api.routes.collections import create_collection, delete_collection, get_collection, list_collections
 from api.routes.documents import delete_document, delete_documents, get_document, ingest_documents, upload_files
@@ -36,7 +37,8 @@ UI_ROUTES: list[HTTPRouteHandler | Router] = [
 ]  # the search page and its static files (open without a key)
 ROUTES += [create_backup]
 UPLOAD_ROUTES = [upload_files]
+BULK_ROUTES = [bulk_load]  # mounted under `max_bulk_bytes`
 
 STORE_PREFIXES = ("/v1/collections", "/v1/jobs", "/v1/admin", "/ui")  # paths of every route outside MODEL_ROUTES
 
-__all__ = ["MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]
+__all__ = ["BULK_ROUTES", "MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]
