@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,6 @@ import msgspec
 import numpy as np
 
 from encoder import ModelFingerprint
-
 from retrieval.bulk.provenance import check_provenance, fingerprint_for, read_provenance
 from retrieval.bulk.rows import Assembler, Layout, RowError
 from retrieval.bulk.source import BulkInput
@@ -221,7 +221,10 @@ def _index_rows(records: Sequence[DocumentRecord], written: WriteResult) -> list
     return out
 
 
-def _write_batch(target: BulkTarget, batch: list[Item], report: BulkReport) -> None:
+def _commit(
+    target: BulkTarget, batch: list[Item], report: BulkReport
+) -> tuple[list[DocumentRecord], WriteResult] | None:
+    """Encode what lacks vectors and write one batch in one transaction; None when nothing changed."""
     stored = target.store.content_hashes(target.name, [d.id for d in batch])
     ready = [d for d in batch if isinstance(d, DocumentRecord) and stored.get(d.id) != d.content_hash]
     sources = [d for d in batch if isinstance(d, SourceDocument) and stored.get(d.id) != hash_document(d, target.spec)]
@@ -230,10 +233,15 @@ def _write_batch(target: BulkTarget, batch: list[Item], report: BulkReport) -> N
     records = filled + _encode_sources(target, sources)
     report.encoded += len(sources) + (0 if filled is ready else len(ready))
     if not records:
-        return
+        return None
     written = target.store.write(target.name, records)
-    target.indexes.apply(_index_rows(records, written), written.removed, written.seq)
     report.unchanged += len(written.skipped)
+    return records, written
+
+
+def _index(target: BulkTarget, records: list[DocumentRecord], written: WriteResult, report: BulkReport) -> None:
+    """Apply one committed batch to the indexes; only then does it count as loaded."""
+    target.indexes.apply(_index_rows(records, written), written.removed, written.seq)
     report.documents += len(records) - len(written.skipped)
     report.chunks += int(written.added.size)
     report.batches += 1
@@ -246,7 +254,11 @@ def bulk_load(
     options: BulkOptions | None = None,
     progress: Callable[[BulkReport], None] | None = None,
 ) -> BulkReport:
-    """Load `inputs` into `target` (see the module doc); `progress` is called after each committed batch."""
+    """Load `inputs` into `target` (see the module doc); `progress` is called after each loaded batch.
+
+    Two stages overlap: while a worker thread adds batch i to the indexes (BM25 tokenising, FAISS adds), this
+    thread reads, checks and commits batch i + 1 (SQLite works outside the interpreter lock).
+    """
     options = options or BulkOptions()
     if options.batch_documents < 1:
         raise InvalidRequestError(
@@ -256,10 +268,20 @@ def bulk_load(
     layouts = check_inputs(target, inputs, options)
     report = BulkReport()
     errors = _Errors(report, options.max_errors)
-    for batch in _batches(_items(inputs, layouts, target, errors), options.batch_documents, errors):
-        _write_batch(target, batch, report)
-        if progress is not None:
-            progress(report)
+    with ThreadPoolExecutor(1, thread_name_prefix="bulk-index") as indexer:
+        pending: Future[None] | None = None
+        for batch in _batches(_items(inputs, layouts, target, errors), options.batch_documents, errors):
+            committed = _commit(target, batch, report)
+            _wait(pending, progress, report)
+            pending = None if committed is None else indexer.submit(_index, target, *committed, report)
+        _wait(pending, progress, report)
     target.indexes.finish_bulk(target.store, target.name)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _wait(pending: Future[None] | None, progress: Callable[[BulkReport], None] | None, report: BulkReport) -> None:
+    if pending is not None:
+        pending.result()
+        if progress is not None:
+            progress(report)

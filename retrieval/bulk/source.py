@@ -56,7 +56,7 @@ def _parquet(path: Path) -> BulkInput:
         with pq.ParquetFile(path) as f:
             yield from f.iter_batches(batch_size=_READ_ROWS)
 
-    return BulkInput(str(path), schema, batches)
+    return BulkInput(str(path), schema, _checked(path, batches))
 
 
 def _jsonl(path: Path) -> BulkInput:
@@ -64,16 +64,31 @@ def _jsonl(path: Path) -> BulkInput:
     return BulkInput(str(path), table.schema, lambda: iter(table.to_batches(_READ_ROWS)))
 
 
+def _checked(path: Path, batches: Callable[[], Iterator[pa.RecordBatch]]) -> Callable[[], Iterator[pa.RecordBatch]]:
+    """`batches` with a damaged file (a truncated stream, a broken page) as a CorruptFileError naming it."""
+
+    def read() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches()
+        except (pa.ArrowException, OSError) as exc:
+            raise _corrupt(path, exc) from exc
+
+    return read
+
+
 def open_stream_file(path: Path, name: str | None = None) -> BulkInput:
     """An Arrow IPC stream stored in `path` (what the REST route spools a request body to)."""
-    with pa.OSFile(str(path), "rb") as f:
-        schema = pa.ipc.open_stream(f).schema
+    try:
+        with pa.OSFile(str(path), "rb") as f:
+            schema = pa.ipc.open_stream(f).schema
+    except (pa.ArrowException, OSError) as exc:
+        raise _corrupt(Path(name or path), exc) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         with pa.memory_map(str(path)) as source:
             yield from pa.ipc.open_stream(source)
 
-    return BulkInput(name or str(path), schema, batches)
+    return BulkInput(name or str(path), schema, _checked(Path(name or path), batches))
 
 
 def open_inputs(paths: Sequence[Path]) -> list[BulkInput]:

@@ -32,6 +32,7 @@ WRITES = {
     ("POST", "/v1/collections/{name}/documents"),
     ("POST", "/v1/collections/{name}/documents/delete"),
     ("POST", "/v1/collections/{name}/files"),
+    ("POST", "/v1/collections/{name}/bulk"),
     ("DELETE", "/v1/collections/{name}/documents/{doc_id}"),
     ("POST", "/v1/admin/backup"),
     ("OPTIONS", "/v1/admin/backup"),  # everything under /v1/admin/ is admin-only, whatever the method
