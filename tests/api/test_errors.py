@@ -73,6 +73,13 @@ CASES: list[tuple[Exception, int, str, str | None, bool]] = [
     (ret.DocumentNotFoundError("docs", "d1"), 404, "NotFoundError", "id", True),
     (ret.JobNotFoundError("j1"), 404, "NotFoundError", "id", True),
     (ret.CollectionExistsError("docs"), 409, "ConflictError", "name", True),
+    (
+        ret.VectorProvenanceError("vectors of another model", param="trust_vectors"),
+        409,
+        "ConflictError",
+        "trust_vectors",
+        True,
+    ),
     (ret.StorageError(f"disk full writing {SECRET}"), 503, "ServiceUnavailableError", None, False),
     (ret.StorageFullError(f"SQLITE_FULL writing {SECRET}"), 507, "InsufficientStorageError", None, False),
 ]

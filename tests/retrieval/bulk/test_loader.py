@@ -162,3 +162,54 @@ def test_missing_inputs_and_columns_are_errors(svc: RetrievalService, tmp_path: 
     pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), tmp_path / "bad.parquet")
     with pytest.raises(Exception, match="no `text` column"):
         _load(svc, tmp_path / "bad.parquet")
+
+
+def test_all_three_representations_round_trip_through_parquet(
+    tiny_store: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """BGE-M3 (dense, multi-vector and sparse from one pass): chunk rows exported from an ordinary ingest load
+    into another collection with every vector as the store kept it, and the model check passes."""
+    spec = ModelSpec(
+        source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}
+    )
+    reg = ModelRegistry([Engine.load(spec)])
+    svc = RetrievalService.open(tmp_path / "data", reg, default_collection=None)
+    try:
+        kinds = ["dense", "multivector", "sparse"]
+        for name in ("m3rest", "m3bulk"):
+            svc.create_collection_sync(
+                CollectionSpec(name=name, dense_model="m3", multivector_model="m3", sparse_model="m3")
+            )
+        asyncio.run(svc.add_documents("m3rest", [SourceDocument(f"d{i}", t) for i, t in enumerate(TEXTS)]))
+        rows = [r for batch in svc.store.iter_chunks("m3rest", vectors=kinds) for r in batch]
+        from retrieval.store import ChunkRecord, DocumentRecord
+
+        records = [
+            DocumentRecord(
+                r.doc_id,
+                r.text,
+                r.metadata,
+                "",
+                chunks=(ChunkRecord(r.text, 0, 0, len(r.text), None, r.dense, r.multivector, r.sparse),),
+            )
+            for r in rows
+        ]
+        engine = reg.get("m3")
+        meta = as_metadata({k: fingerprint_for(engine, k, kinds) for k in kinds}, ChunkingSpec())
+        dims = {"dense": rows[0].dense.shape[0]}  # type: ignore[union-attr]
+        pq.write_table(records_table(records, kinds, dims, meta), tmp_path / "m3.parquet")
+        report = svc.bulk_load_sync("m3bulk", open_inputs([tmp_path / "m3.parquet"]))
+        assert (report.documents, report.failed, report.encoded) == (len(TEXTS), 0, 0)
+        loaded = {r.key: r for batch in svc.store.iter_chunks("m3bulk", vectors=kinds) for r in batch}
+        for r in rows:
+            got = loaded[r.key]
+            assert np.array_equal(got.dense, r.dense) and np.array_equal(got.multivector, r.multivector)
+            assert got.sparse == r.sparse
+        for mode in ("dense", "multivector", "sparse", "hybrid"):
+            plan = SearchPlan(query="genes of science", top_k=5, mode=mode)
+            bulk = asyncio.run(svc.search("m3bulk", plan))
+            rest = asyncio.run(svc.search("m3rest", plan))
+            assert [(h.id, pytest.approx(h.score, abs=1e-5)) for h in bulk] == [(h.id, h.score) for h in rest], mode
+    finally:
+        svc.close()
+        reg.close()
