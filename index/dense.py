@@ -148,6 +148,23 @@ class DenseIndex:
 
     compact = rebuild
 
+    def converted(self, config: DenseConfig) -> DenseIndex:
+        """A new index built under `config` (another kind: flat -> IVF after a bulk load) over this one's live
+        vectors and ids, read back from this index (lossless for flat / HNSW / IVF-Flat); this one is unchanged.
+        Memory: one float32 copy of the live vectors besides the new index."""
+        out = DenseIndex(self.dim, config)
+        slots, keep = self._slots.compacted()
+        if self._built is None or keep.size == 0:
+            return out
+        x = np.asarray(self._built.index.reconstruct_batch(keep), dtype=np.float32)
+        built = build_index(config, self.dim, x)
+        if built.positional:
+            built.index.add(x)
+        else:
+            built.index.add_with_ids(x, np.arange(keep.size, dtype=np.int64))
+        out._slots, out._built = slots, built
+        return out
+
     def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
         """Best ``k`` live ids per query, optionally only among ``allowed_ids``.
 

@@ -224,10 +224,20 @@ class IndexSet:
         log.info("collection %s: dense index is now %s (%d vectors)", collection, config.kind, len(fresh))
         return True
 
-    def finish_bulk(self, store: Store, collection: str) -> None:
-        """After a bulk load: move the dense index to the kind its size calls for (IVF built once, from the
-        store) and build BM25's index now, so the first search after the load pays for neither."""
-        self.upgrade(store, collection)
+    def finish_bulk(self, collection: str) -> None:
+        """After a bulk load (the caller holds off other writers): move the dense index to the kind its size
+        calls for, built once from the vectors it holds (searches go on meanwhile; flat -> IVF), and build
+        BM25's index now, so the first search after the load pays for neither."""
+        live = self.indexes.get("dense")
+        if isinstance(live, DenseIndex) and self.spec.index.dense.kind == "auto":
+            config = live_dense_config(self.spec.index.dense, len(live))
+            if config.kind != live.config.kind:
+                with self.lock.read():
+                    fresh = live.converted(config)
+                with self.lock.write():
+                    self.indexes["dense"] = fresh
+                    self.saved_seq = -1  # the next snapshot writes the new kind
+                log.info("collection %s: dense index built as %s after a bulk load", collection, config.kind)
         bm25 = self.indexes.get("bm25")
         if isinstance(bm25, BM25Index):
             with self.lock.write():

@@ -275,7 +275,7 @@ def bulk_load(
             _wait(pending, progress, report)
             pending = None if committed is None else indexer.submit(_index, target, *committed, report)
         _wait(pending, progress, report)
-    target.indexes.finish_bulk(target.store, target.name)
+    target.indexes.finish_bulk(target.name)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -196,6 +196,19 @@ def test_auto_policy_moves_from_flat_to_ivf(dense_data) -> None:
     assert recall(index.search(q, 10).ids, _oracle(x, ids, q, 10)) >= 0.95
 
 
+def test_converted_builds_another_kind_over_the_same_live_vectors(dense_data) -> None:
+    ids, x, q = dense_data
+    flat = DenseIndex(DIM, DenseConfig(kind="flat", metric="cosine"))
+    flat.add(ids, x)
+    flat.remove(ids[:100])
+    ivf = flat.converted(DenseConfig(kind="ivf_flat", metric="cosine", nprobe=10_000))
+    assert (ivf.kind, len(ivf), flat.kind, len(flat)) == ("ivf_flat", len(ids) - 100, "flat", len(ids) - 100)
+    want, got = flat.search(q, 10), ivf.search(q, 10)
+    np.testing.assert_array_equal(want.ids, got.ids)  # every list probed: the exact answer, same ids
+    np.testing.assert_allclose(want.scores, got.scores, rtol=1e-5)
+    assert DenseIndex(DIM).converted(DenseConfig(kind="ivf_flat")).kind is None  # empty stays empty
+
+
 def test_cosine_normalises(dense_data) -> None:
     ids, x, q = dense_data
     index = DenseIndex(DIM, DenseConfig(kind="flat", metric="cosine"))
