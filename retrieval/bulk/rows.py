@@ -238,8 +238,9 @@ class Assembler:
         pending.chunks.append(chunk)
 
     def _finish(self, doc: _Pending) -> Iterator[tuple[int, DocumentRecord]]:
-        if doc.errors:
-            self.errors += doc.errors
+        if doc.errors:  # one bad chunk row leaves its whole document out: never a partial document
+            whole = f" (document `{doc.id}` left out: its other chunk rows are not loaded either)"
+            self.errors += [RowError(e.row, e.id, e.param, e.message + whole) for e in doc.errors]
             return
         try:
             text = _rebuild_text(doc.chunks)

@@ -154,6 +154,18 @@ def test_chunk_rows_rebuild_documents_and_rerun_skips_them(svc: RetrievalService
         assert (again.text, again.chunk_keys) == (s.text, s.chunk_keys)
     again = svc.bulk_load_sync("default", open_inputs([tmp_path / "chunks.parquet"]))
     assert (again.documents, again.unchanged) == (0, 3)
+    table = pq.read_table(tmp_path / "chunks.parquet")
+    dense = table.column("dense").to_pylist()
+    dense[1][0] = float("nan")  # the second chunk of the first document
+    bad = table.set_column(
+        table.schema.get_field_index("dense"), "dense", pa.array(dense, table.schema.field("dense").type)
+    )
+    pq.write_table(bad, tmp_path / "bad.parquet")
+    svc.create_collection_sync(CollectionSpec(name="partial", dense_model="dense"))
+    report = svc.bulk_load_sync("partial", open_inputs([tmp_path / "bad.parquet"]))
+    assert (report.documents, report.failed) == (2, 1) and report.rejected[0].row == 1
+    assert "document `L0` left out" in report.rejected[0].message
+    assert svc.collection("partial").documents == 2  # never a partial document
 
 
 def test_missing_inputs_and_columns_are_errors(svc: RetrievalService, tmp_path: Path) -> None:
