@@ -158,9 +158,9 @@ def _every_row_as_ingested(embedded: Path, store_file: Path) -> None:
 def test_a_job_killed_midway_resumes_writing_only_the_missing_blocks(
     ray_address: str, minilm_path: Path, tmp_path: Path
 ) -> None:
-    source, out = _scifact(tmp_path / "small.jsonl", 120), tmp_path / "out"
+    source, out = _scifact(tmp_path / "small.jsonl", 60), tmp_path / "out"
     argv = [sys.executable, "-m", "api.server", "embed", str(source), "--output", str(out), "--model", str(minilm_path)]
-    argv += ["--name", MINILM, "--block-size", "10", "--actors", "1", "--address", ray_address]
+    argv += ["--name", MINILM, "--block-size", "5", "--actors", "1", "--address", ray_address]
     log = (tmp_path / "embed.log").open("wb")
     child = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
@@ -172,7 +172,7 @@ def test_a_job_killed_midway_resumes_writing_only_the_missing_blocks(
     log.close()
     done = {p.name for p in out.glob("part-*.parquet")}
     assert 2 <= len(done) < 12
-    report = embed_dataset([source], out, model=ModelSpec(source=str(minilm_path), name=MINILM), block_size=10)
+    report = embed_dataset([source], out, model=ModelSpec(source=str(minilm_path), name=MINILM), block_size=5)
     assert (report.blocks, report.skipped, report.written) == (12, len(done), 12 - len(done)), report
     assert {p.name for p in out.glob("part-*.parquet")} > done and len(list(out.glob("part-*.parquet"))) == 12
     assert not list(out.glob(".*.tmp")), "no temporary file is left behind"
