@@ -268,14 +268,13 @@ def bulk_load(
     layouts = check_inputs(target, inputs, options)
     report = BulkReport()
     errors = _Errors(report, options.max_errors)
-    with ThreadPoolExecutor(1, thread_name_prefix="bulk-index") as indexer:
+    with target.indexes.bulk(target.name), ThreadPoolExecutor(1, thread_name_prefix="bulk-index") as indexer:
         pending: Future[None] | None = None
         for batch in _batches(_items(inputs, layouts, target, errors), options.batch_documents, errors):
             committed = _commit(target, batch, report)
             _wait(pending, progress, report)
             pending = None if committed is None else indexer.submit(_index, target, *committed, report)
         _wait(pending, progress, report)
-    target.indexes.finish_bulk(target.name)
     report.seconds = time.perf_counter() - started
     return report
 
