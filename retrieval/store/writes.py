@@ -58,6 +58,8 @@ def encode_json(value: Any, param: str) -> str:
         raise InvalidRequestError(
             f"{param} must be a JSON object", param=param, received=type(value).__name__, allowed="object"
         )
+    if not value:
+        return "{}"  # the common case (no metadata) without building a JSON encoder per document
     try:
         return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
