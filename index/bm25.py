@@ -49,7 +49,7 @@ def tokenize(texts: list[str], config: BM25Config) -> list[list[str]]:
     out = bm25s.tokenize(
         texts, stopwords=config.stopwords or [], stemmer=stemmer, return_ids=False, show_progress=False
     )
-    return [list(t) for t in out]
+    return out if isinstance(out, list) else [list(t) for t in out]  # bm25s hands fresh lists: no copy
 
 
 _MIN_DEAD_TO_COMPACT = 256  # dead slots below which compaction is not worth a pass
