@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install serve test lint typecheck bench bench-encoder bench-index bench-quality bench-retrieval clean
+.PHONY: help install serve test lint typecheck bench bench-encoder bench-index bench-quality bench-retrieval bench-large clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ lint: $(STAMP)  ## ruff lint + format check, import-layer contracts
 typecheck: $(STAMP)  ## mypy over the packages
 	$(BIN)/mypy
 
-bench: bench-encoder bench-index bench-quality bench-retrieval  ## every benchmark (prints ours-vs-peer ratios)
+bench: bench-encoder bench-index bench-quality bench-retrieval bench-large  ## every benchmark (prints ours-vs-peer ratios)
 
 bench-encoder: $(STAMP)  ## encoder throughput vs sentence-transformers, HTTP vs offline
 	$(BIN)/python benchmarks/bench_encode.py
@@ -56,6 +56,10 @@ bench-retrieval: $(STAMP)  ## the service over REST: SciFact quality vs ST/bm25s
 	$(BIN)/python benchmarks/bench_retrieval_ingest.py
 	$(BIN)/python benchmarks/bench_retrieval_search.py
 	$(BIN)/python benchmarks/bench_reindex.py
+
+bench-large: $(STAMP)  ## large corpora: Ray Data embed vs one process, bulk load vs REST and vs the raw floor
+	$(BIN)/python benchmarks/bench_embed_ray.py
+	$(BIN)/python benchmarks/bench_bulk_load.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -26,7 +26,7 @@ from api.limits import LimitedRequest, too_large
 from api.mcp import McpEndpoint
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
-from api.routes import IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
+from api.routes import BULK_ROUTES, IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from api.scopes import collection_guard, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.cli import is_loopback
@@ -211,7 +211,8 @@ def create_app(
     mcp = McpEndpoint(  # the agents' tools at /mcp (api/mcp.py)
         keys_required=config.has_keys, max_body_bytes=config.max_body_bytes, loopback=is_loopback(config.host)
     )
-    handlers = [*ROUTES, uploads, imports, mcp.handler(), *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
+    bulk = Router("/", route_handlers=BULK_ROUTES, request_max_body_size=config.max_bulk_bytes)
+    handlers = [*ROUTES, uploads, imports, bulk, mcp.handler(), *UI_ROUTES] if store == "own" else [*MODEL_ROUTES]
     app = Litestar(
         route_handlers=[*handlers, metrics_endpoint],
         dependencies={

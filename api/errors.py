@@ -113,6 +113,7 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.ModelUnavailableError: ErrorRow(HTTPStatus.CONFLICT),  # the collection's model is not served here
     ret.CollectionBusyError: ErrorRow(HTTPStatus.CONFLICT),  # a reindex job is building it
     ret.AliasMovedError: ErrorRow(HTTPStatus.CONFLICT),  # retried by the service; a 409 only if it keeps moving
+    ret.VectorProvenanceError: ErrorRow(HTTPStatus.CONFLICT),  # vectors of another model than the collection's
     ret.StorageError: ErrorRow(
         HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
     ),
@@ -144,7 +145,7 @@ _DESCRIPTIONS = {
     403: "A read-only API key cannot write, or a scoped key is outside its collections",
     404: "Something the request names (a model, a collection, a document) does not exist",
     409: "The name is taken already, or the collection cannot do this now (its model is not served, or a "
-    "reindex job is building it)",
+    "reindex job is building it), or bulk vectors were made by another model",
     413: "The request body (or an uploaded file, or an image) is over its size limit",
     429: "The server is overloaded; retry after the Retry-After header's seconds",
     500: "Unexpected server error; the message carries an error id to quote",

@@ -41,7 +41,7 @@ __all__ = [
 GRANT_STATE = "retrieval_grant"  # the key of a request's Grant in its ASGI scope's "state"
 SCOPED_PREFIXES = ("/v1/collections", "/v1/jobs", "/mcp")  # what a scoped key may reach (then checked per name)
 _WRITE_POSTS = re.compile(
-    r"^/v1/(collections(/import|/[^/]+/(documents|documents/delete|files|reindex|tune))?|aliases|jobs/[^/]+/cancel)/?$"
+    r"^/v1/(collections(/import|/[^/]+/(documents|documents/delete|files|bulk|reindex|tune))?|aliases|jobs/[^/]+/cancel)/?$"
 )
 _ADMIN_PREFIX = "/v1/admin/"
 

@@ -13,6 +13,7 @@ from encoder.errors import (
     OverloadedError,
     UnsupportedTaskError,
 )
+from encoder.fingerprint import ModelFingerprint
 from encoder.inputs import EncoderInput, ImagePart, MultimodalInput, Prompt, TextPair, TextPart, content_input
 from encoder.prompts import PromptRole
 from encoder.resolve import ModelInfo, resolve_model, tasks_for_architecture
@@ -49,6 +50,7 @@ __all__ = [
     "InputTooLongError",
     "InvalidInputError",
     "M3Output",
+    "ModelFingerprint",
     "ModelInfo",
     "ModelKind",
     "ModelLoadError",

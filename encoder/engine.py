@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import threading
@@ -26,6 +27,7 @@ from encoder.batcher import Batcher, BatcherStats, BatchQueue, Reservation, Stag
 from encoder.chat import chat_images, render_chat, split_rendered
 from encoder.compiled import CompiledForward, bucket_width
 from encoder.device import resolve_device, resolve_dtype
+from encoder.fingerprint import ModelFingerprint, weights_digest
 from encoder.inputs import ImagePart, MultimodalInput
 from encoder.media import ImageLimits, load_image
 from encoder.models.base import ModelAdapter
@@ -38,6 +40,7 @@ from encoder.text import EngineText
 from encoder.tokpool import TokenizePool
 from encoder.types import (
     COMBINED_TASKS,
+    M3_TASK,
     ModelKind,
     ModelSpec,
     PoolingParams,
@@ -134,6 +137,25 @@ class Engine(EngineText):
         """The task adapter for queries / documents (`retrieval.query` / `retrieval.passage`), if the model has it."""
         name = {"query": "retrieval.query", "document": "retrieval.passage"}[role]
         return name if name in self.adapters else None
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """sha256 over the checkpoint's weight files (computed once, on first use; MiniLM takes ~0.2 s)."""
+        return weights_digest(self.info.root)
+
+    def fingerprint(self, task: Task) -> ModelFingerprint:
+        """What the document-side vectors of `task` depend on: weights, width, pooling, normalisation, prompt."""
+        return ModelFingerprint(
+            model=self.name,
+            weights_sha256=self.weights_sha256,
+            revision=self.info.spec.revision,
+            task=task,
+            dimensions=self.dimensions(task) if task != M3_TASK else self.info.hidden_size,
+            pooling=str(self.info.pooling_type),
+            normalize=self.info.normalize,
+            prompt=self.prompt("document"),
+            max_model_len=self.max_model_len,
+        )
 
     # -- feeding the model ---------------------------------------------------------------------------
     @property

@@ -49,7 +49,7 @@ def tokenize(texts: list[str], config: BM25Config) -> list[list[str]]:
     out = bm25s.tokenize(
         texts, stopwords=config.stopwords or [], stemmer=stemmer, return_ids=False, show_progress=False
     )
-    return [list(t) for t in out]
+    return out if isinstance(out, list) else [list(t) for t in out]  # bm25s hands fresh lists: no copy
 
 
 _MIN_DEAD_TO_COMPACT = 256  # dead slots below which compaction is not worth a pass
@@ -111,6 +111,10 @@ class BM25Index:
             engine.index(corpus, show_progress=False)
             self._engine, self._engine_slots = engine, slots
         return self._engine
+
+    def build(self) -> None:
+        """Build the bm25s index over the live texts now rather than at the next search (after a bulk load)."""
+        self._index()
 
     def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
         """Best ``k`` documents per query text by BM25, optionally only among ``allowed_ids``.

@@ -148,6 +148,39 @@ class DenseIndex:
 
     compact = rebuild
 
+    def converted(self, config: DenseConfig) -> DenseIndex:
+        """A new index built under `config` (another kind: flat -> IVF after a bulk load) over this one's live
+        vectors and ids, read back from this index (lossless for flat / HNSW / IVF-Flat); this one is unchanged.
+        Memory: a flat index holding just its live vectors is read in place (no writer may add to it meanwhile);
+        any other, one float32 copy of the live vectors besides the new index."""
+        out = DenseIndex(self.dim, config)
+        slots, keep = self._slots.compacted()
+        if self._built is None or keep.size == 0:
+            return out
+        x = self._stored(keep)
+        if x is None:
+            x = np.asarray(self._built.index.reconstruct_batch(keep), dtype=np.float32)
+        built = build_index(config, self.dim, x)
+        if built.positional:
+            built.index.add(x)
+        else:
+            built.index.add_with_ids(x, np.arange(keep.size, dtype=np.int64))
+        out._slots, out._built = slots, built
+        return out
+
+    def _stored(self, keep: I64) -> F32 | None:
+        """The flat index's own storage as float32 (n, dim), no copy, when its rows are exactly the slots `keep`
+        in order (a bulk-loaded collection); None otherwise. Valid while nothing is added to this index."""
+        index = None if self._built is None else self._built.index
+        if not isinstance(index, faiss.IndexIDMap2):
+            return None
+        flat = faiss.downcast_index(index.index)
+        if not isinstance(flat, faiss.IndexFlat) or flat.ntotal != keep.size:
+            return None
+        if not np.array_equal(faiss.vector_to_array(index.id_map), keep):
+            return None
+        return faiss.rev_swig_ptr(flat.get_xb(), keep.size * self.dim).reshape(keep.size, self.dim)
+
     def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
         """Best ``k`` live ids per query, optionally only among ``allowed_ids``.
 

@@ -1,6 +1,6 @@
-"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `eval`, `tune`,
-`export`, `import`, `reindex` and `aliases` run as clients of a running server, `backup` copies a data directory
-(`retrieval.commands`)."""
+"""Command-line parsing (the one place flags are read): `serve` -> `ServiceConfig`; `ingest`, `load`, `eval`,
+`tune`, `export`, `import`, `reindex` and `aliases` run as clients of a running server, `backup` copies a data
+directory, `embed` runs a Ray Data job (`retrieval.commands`)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer(sub)
     _add_reindex(sub)
     _add_aliases(sub)
+    _add_load(sub)
+    _add_embed(sub)
     return parser
 
 
@@ -170,6 +172,45 @@ def _add_aliases(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _add_client_flags(cmd)
 
 
+def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "load",
+        help="bulk-load Parquet written by `embed` (or any Parquet/JSONL with id, text, vectors) into a collection",
+        description="Streams each file to a running server as Arrow IPC (or, with --server-path, has the server "
+        "read it under its bulk_root) and writes it in large transactions. Re-running skips stored documents.",
+    )
+    cmd.add_argument("collection", help="collection name")
+    cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (.parquet, .jsonl, .arrow)")
+    _add_client_flags(cmd)
+    cmd.add_argument("--server-path", action="store_true", help="PATHs are relative to the server's bulk_root")
+    cmd.add_argument("--trust-vectors", action="store_true", help="load vectors made by another or an unknown model")
+    cmd.add_argument("--batch", type=_positive, default=10_000, help="documents per transaction (default 10000)")
+    cmd.add_argument("--id-column", default=None, help="document id column (default doc_id, id or _id)")
+    cmd.add_argument("--dense-column", default="dense", help="dense vector column (default dense)")
+    cmd.add_argument("--create", action="store_true", help="create the collection over the default model if missing")
+
+
+def _add_embed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser(
+        "embed",
+        help="chunk and encode files into Parquet as a Ray Data job (local Ray or a cluster), for `load`",
+        description="Reads JSONL, Parquet, text, Markdown and PDF (the service's parsers), chunks with the "
+        "model's tokenizer as a collection would, encodes with stateful actors and writes one Parquet file per "
+        "input block. Re-running skips blocks whose file exists, so an interrupted job resumes.",
+    )
+    cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    cmd.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the Parquet files")
+    cmd.add_argument("--model", default=None, metavar="PATH_OR_ID", help="model (default: the bundled MiniLM)")
+    cmd.add_argument("--name", default=None, help="served name recorded with the vectors (default: the model)")
+    cmd.add_argument("--actors", type=_positive, default=None, help="encoder actors (default: GPUs, else 1)")
+    cmd.add_argument("--gpus-per-actor", type=float, default=None, help="GPUs per actor (default 1 when any)")
+    cmd.add_argument("--block-size", type=_positive, default=1000, help="documents per input block (default 1000)")
+    cmd.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray instance)")
+    cmd.add_argument("--chunking", type=_json_object, default={}, help='e.g. {"mode": "split", "max_tokens": 256}')
+    cmd.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    cmd.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], default="auto")
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -199,6 +240,14 @@ def run_command(args: argparse.Namespace) -> int:
         from retrieval.commands.backup import run_backup
 
         return run_backup(args)
+    if args.command == "load":
+        from retrieval.commands.load import run_load
+
+        return run_load(args)
+    if args.command == "embed":
+        from retrieval.commands.embed import run_embed
+
+        return run_embed(args)
     if args.command == "ingest":
         from retrieval.commands.ingest import run_ingest
 
@@ -291,6 +340,9 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="concurrent search/evaluate requests; more get 429 with Retry-After (default 32)",
     )
+    serve.add_argument(
+        "--bulk-root", default=None, help="folder whose files `POST .../bulk` may load by path (default: off)"
+    )
     serve.add_argument("--log-level", default=None, help="uvicorn log level (default info)")
     serve.add_argument(
         "--disable-uvicorn-access-log",
@@ -349,6 +401,7 @@ _PLAIN_FLAGS = (
     "engine_processes",
     "drain_timeout_s",
     "max_inflight_search",
+    "bulk_root",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,30 @@ class RetrievalClient:
         body = {"documents": list(documents)}
         result: dict[str, Any] = self.request("POST", f"/v1/collections/{name}/documents", json=body)
         return result
+
+    def bulk_path(self, name: str, path: str, **options: Any) -> dict[str, Any]:
+        """``POST .../bulk`` of files under the server's ``bulk_root``; the load report once all is committed."""
+        result: dict[str, Any] = self.request("POST", f"/v1/collections/{name}/bulk", json={"path": path, **options})
+        return result
+
+    def bulk_stream(self, name: str, body: Callable[[], Iterable[bytes]], **options: Any) -> dict[str, Any]:
+        """``POST .../bulk`` of an Arrow IPC stream; ``body()`` makes the stream afresh for each (re)try."""
+        params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in options.items() if v is not None}
+        headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
+        path = f"/v1/collections/{name}/bulk"
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._http.post(path, content=body(), params=params, headers=headers, timeout=None)
+            except httpx.TransportError as exc:
+                raise RetrievalClientError(None, type(exc).__name__, f"{self.base_url}{path}: {exc}") from exc
+            if response.status_code in _RETRY_STATUS and attempt < self.max_retries:
+                self._sleep(retry_delay(response, attempt))
+                continue
+            if response.is_error:
+                raise _error_of(response)
+            result: dict[str, Any] = response.json()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def delete_documents(self, name: str, ids: Sequence[str]) -> dict[str, Any]:
         """``{deleted, chunks}``; unknown ids are ignored."""

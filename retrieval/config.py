@@ -50,6 +50,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_workers: int = 1  # HTTP processes; 1 = one process doing everything (no engine process)
     engine_processes: int = 0  # with api_workers > 1: engine processes; 0 = one per visible GPU, one on CPU
     backup_root: str | None = None  # `POST /v1/admin/backup` writes only into new folders under it; None = off
+    bulk_root: str | None = None  # `POST .../bulk` with a JSON `path` reads only files under it; None = off
+    max_bulk_bytes: int = 64 * 1024**3  # an Arrow IPC stream body of `POST .../bulk` (spooled to the data dir)
     max_inflight_search: int = 32  # concurrent search/evaluate requests; beyond -> 429 with Retry-After
     retry_after_s: int = 1  # the Retry-After seconds of a 429 or of a 503 while starting or draining
     drain_timeout_s: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish before exiting

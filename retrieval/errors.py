@@ -28,6 +28,7 @@ __all__ = [
     "StorageError",
     "StorageFullError",
     "UnsupportedFileError",
+    "VectorProvenanceError",
 ]
 
 
@@ -201,3 +202,8 @@ class AccessDeniedError(RetrievalError):
             else f"this API key may not {access} collection `{collection}` (outside its scopes)"
         )
         super().__init__(f"Forbidden: {reason}", param="name", received=collection, allowed=access)
+
+
+class VectorProvenanceError(RetrievalError):
+    """Vectors of a bulk input were made by another model than the collection's, or say nothing of their model
+    (HTTP 409); nothing was written. Trusting the vectors (`trust_vectors`) loads them anyway."""

@@ -15,6 +15,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,6 +141,7 @@ class IndexSet:
         self.seq = 0  # last store write applied
         self.saved_seq = -1  # last seq written to snapshots (-1 = never)
         self.dropped = False  # the collection was deleted: never snapshot again
+        self.bulk_loading = False  # a bulk load is running: no background upgrade or snapshot until it ends
 
     # -- keeping in step ------------------------------------------------------------------------------
     def apply(self, rows: Sequence[ChunkRow], removed: npt.NDArray[np.int64], seq: int) -> None:
@@ -200,8 +202,8 @@ class IndexSet:
         store, outside the lock, then catch up on writes made meanwhile and swap it in. Reads and writes
         continue on the old index throughout; returns whether a swap happened."""
         live = self.indexes.get("dense")
-        if not isinstance(live, DenseIndex) or self.spec.index.dense.kind != "auto":
-            return False
+        if self.bulk_loading or not isinstance(live, DenseIndex) or self.spec.index.dense.kind != "auto":
+            return False  # a bulk load converts the index itself, once, at its end (`finish_bulk`)
         config = live_dense_config(self.spec.index.dense, len(live))
         if config.kind == live.config.kind:
             return False
@@ -224,12 +226,52 @@ class IndexSet:
         log.info("collection %s: dense index is now %s (%d vectors)", collection, config.kind, len(fresh))
         return True
 
+    @contextlib.contextmanager
+    def bulk(self, collection: str) -> Iterator[None]:
+        """A bulk load runs inside this (the caller holds off other writers). Meanwhile the background
+        snapshot neither upgrades the dense index (reading every stored chunk back) nor saves snapshots
+        (which hold the read side while writing, stalling the load's next batch): the store holds every
+        committed batch, and a restart replays what no snapshot has. At the end, `finish_bulk`."""
+        self.bulk_loading = True
+        try:
+            yield
+        finally:
+            self.bulk_loading = False
+        self.finish_bulk(collection)
+
+    def finish_bulk(self, collection: str) -> None:
+        """After a bulk load (no other writers): move the dense index to the kind its size calls for, built
+        once from the vectors it holds (searches go on meanwhile; flat -> IVF), while BM25's index is built now
+        in this thread, so the first search after the load pays for neither. FAISS works outside the
+        interpreter lock, so the two builds overlap."""
+        with ThreadPoolExecutor(1, thread_name_prefix="bulk-dense") as pool:
+            dense = pool.submit(self._converted_dense)
+            bm25 = self.indexes.get("bm25")
+            if isinstance(bm25, BM25Index):
+                with self.lock.write():
+                    bm25.build()
+            fresh = dense.result()
+        if fresh is not None:
+            with self.lock.write():
+                self.indexes["dense"] = fresh
+                self.saved_seq = -1  # the next snapshot writes the new kind
+            log.info("collection %s: dense index built as %s after a bulk load", collection, fresh.config.kind)
+
+    def _converted_dense(self) -> DenseIndex | None:
+        """The live dense index rebuilt as the kind its size calls for; None when it already is that kind.
+        Reads the live index without the lock: no writer runs (bulk), and FAISS reads beside searches."""
+        live = self.indexes.get("dense")
+        if not isinstance(live, DenseIndex) or self.spec.index.dense.kind != "auto":
+            return None
+        config = live_dense_config(self.spec.index.dense, len(live))
+        return None if config.kind == live.config.kind else live.converted(config)
+
     # -- snapshots ------------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         """Write every index atomically with the seq it contains (skipped when nothing changed). Holds the read
         side: searches go on meanwhile; writes wait until the files are written."""
         with self._saving, self.lock.read():
-            if self.dropped or self.saved_seq == self.seq:
+            if self.dropped or self.bulk_loading or self.saved_seq == self.seq:
                 return
             for family, index in self.indexes.items():
                 index.save(folder / family, seq=self.seq)

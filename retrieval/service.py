@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -57,6 +57,9 @@ from retrieval.transfer import (
     page_files,
 )
 from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
+
+if TYPE_CHECKING:  # pyarrow is imported only by a bulk load
+    from retrieval.bulk import BulkInput, BulkOptions, BulkReport
 
 __all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
 
@@ -409,6 +412,41 @@ class RetrievalService:
             metrics.observe(name, "ingest_write", time.perf_counter() - t0)
         metrics.count_documents(name, len(records))
         return written
+
+    def bulk_load_sync(
+        self,
+        name: str,
+        inputs: Sequence[BulkInput],
+        options: BulkOptions | None = None,
+        progress: Callable[[BulkReport], None] | None = None,
+    ) -> BulkReport:
+        """Load Parquet / JSONL / Arrow rows in large batches (`retrieval.bulk`); the caller holds no lock other
+        writers of `name` wait on (scripts, `retrieval load --data-dir`); the server uses `bulk_load`."""
+        from retrieval.bulk import BulkTarget, bulk_load
+
+        name = self.resolve(name)
+        coll = self._writable(name)
+        report = bulk_load(
+            BulkTarget(name, coll.spec, coll.encoders, self.store, coll.indexes), inputs, options, progress
+        )
+        metrics.count_documents(name, report.documents)
+        log.info(
+            "collection %s: bulk load of %d rows: %d documents written, %d unchanged, %d rows refused, %.2f s",
+            name,
+            report.rows,
+            report.documents,
+            report.unchanged,
+            report.failed,
+            report.seconds,
+        )
+        return report
+
+    async def bulk_load(self, name: str, inputs: Sequence[BulkInput], options: BulkOptions | None = None) -> BulkReport:
+        """`bulk_load_sync` in a worker thread, holding the collection's write lock (searches go on)."""
+        name = self.resolve(name)
+        coll = self._writable(name)
+        async with coll.write_lock:
+            return await asyncio.to_thread(self.bulk_load_sync, name, inputs, options)
 
     async def delete_documents(self, name: str, ids: Sequence[str]) -> int:
         """Delete by id (unknown ids are ignored); returns the number of chunks removed."""

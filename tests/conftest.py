@@ -105,6 +105,31 @@ def minilm_registry(minilm_path: Path) -> Iterator[ModelRegistry]:
 
 
 @pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """One local Ray instance for the whole session (2 CPUs, a small object store, a private temp folder removed
+    at the end), started by the first test that asks for it: Ray costs seconds to start, and only the tests of
+    `retrieval.distributed` and its example import it."""
+    import tempfile
+
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=256 * 1024**2,
+        _temp_dir=temp,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def minilm_server(minilm_registry: ModelRegistry) -> Iterator[LiveServer]:
     """A live server on 127.0.0.1 serving the real MiniLM (shared by the API and example tests)."""
     with live_server(minilm_registry) as server:

@@ -74,3 +74,26 @@ def test_nothing_outside_the_encoder_reaches_into_it(folder: str) -> None:
     """Layers above the encoder use Engine's public methods only (CONVENTIONS.md, "At the joins")."""
     reaches = [hit for path in sorted((ROOT / folder).rglob("*.py")) for hit in _internal_reaches(path)]
     assert not reaches, f"code outside encoder/ reaches into its internals: {reaches}"
+
+
+def test_ray_is_imported_only_by_retrieval_distributed() -> None:
+    """Ray lives in one package, imported only when asked for (DESIGN.md, "Scale beyond one machine")."""
+    home = ROOT / "retrieval" / "distributed"
+    bad = [
+        str(path.relative_to(ROOT))
+        for layer in ("api", "retrieval", "encoder", "index", "poolers")
+        for path in (ROOT / layer).rglob("*.py")
+        if home not in path.parents and "ray" in _imports(path)
+    ]
+    assert not bad, f"only retrieval/distributed/ may import ray: {bad}"
+
+
+def test_the_one_process_service_loads_neither_ray_nor_pyarrow() -> None:
+    """Building the app and the CLI parser imports no Ray and no pyarrow (the bulk path imports it lazily)."""
+    code = (
+        "import sys; import api.app, api.server, retrieval, retrieval.service, retrieval.cli; "
+        "print(sorted(m for m in ('ray', 'pyarrow') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout

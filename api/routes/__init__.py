@@ -8,6 +8,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from api.routes.admin import create_backup
 from api.routes.aliases import change_aliases, list_aliases
+from api.routes.bulk import bulk_load
 from api.routes.classify import create_classify
 from api.routes.collections import (
     create_collection,
@@ -49,6 +50,7 @@ ROUTES += [list_aliases, change_aliases, reindex_collection, cancel_job]  # alia
 UPLOAD_ROUTES = [upload_files]
 ROUTES += [export_collection]
 IMPORT_ROUTES = [import_collection]  # mounted under the archive size limit (`max_import_bytes`)
+BULK_ROUTES = [bulk_load]  # mounted under `max_bulk_bytes`
 
 MODEL_PATHS = frozenset(path for handler in MODEL_ROUTES for path in handler.paths)  # a scoped key's `models` scope
 STORE_PREFIXES = (
@@ -60,4 +62,13 @@ STORE_PREFIXES = (
     "/mcp",
 )  # paths of every route outside MODEL_ROUTES
 
-__all__ = ["IMPORT_ROUTES", "MODEL_PATHS", "MODEL_ROUTES", "ROUTES", "STORE_PREFIXES", "UI_ROUTES", "UPLOAD_ROUTES"]
+__all__ = [
+    "BULK_ROUTES",
+    "IMPORT_ROUTES",
+    "MODEL_PATHS",
+    "MODEL_ROUTES",
+    "ROUTES",
+    "STORE_PREFIXES",
+    "UI_ROUTES",
+    "UPLOAD_ROUTES",
+]

@@ -53,8 +53,11 @@ def _real_array(value: Any, param: str, dtype: str, ndim: int) -> npt.NDArray[An
             received=f"{arr.dtype} {arr.shape}",
             allowed=f"real {ndim}-D array",
         )
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = arr.astype(dtype)
+    if arr.dtype == np.dtype(dtype):
+        out = arr  # nothing to convert (bulk loads hand float32 rows): no cast, no error-state context
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = arr.astype(dtype)
     if not np.isfinite(out).all():
         raise InvalidRequestError(
             f"{param} holds NaN or infinity (or values out of {np.dtype(dtype).name} range)",

@@ -58,6 +58,8 @@ def encode_json(value: Any, param: str) -> str:
         raise InvalidRequestError(
             f"{param} must be a JSON object", param=param, received=type(value).__name__, allowed="object"
         )
+    if not value:
+        return "{}"  # the common case (no metadata) without building a JSON encoder per document
     try:
         return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
@@ -202,25 +204,65 @@ def _remove_document(conn: sqlite3.Connection, collection: str, doc_id: str, seq
     return removed
 
 
-def _insert_document(conn: sqlite3.Connection, collection: str, p: PreparedDocument, seq: int) -> list[int]:
-    d = p.record
-    conn.execute(_INSERT_DOC, (collection, d.id, d.text, p.metadata_json, d.content_hash, d.source, d.page, seq))
-    if d.image is not None:
-        image = (collection, d.id, d.image.digest, d.image.width, d.image.height)
-        conn.execute("INSERT INTO pages (collection, doc_id, digest, width, height) VALUES (?, ?, ?, ?, ?)", image)
-    added = []
-    for c in p.chunks:
-        try:
-            cur = conn.execute(_INSERT_CHUNK, (collection, d.id, *c[:6], seq, *c[6:]))
-        except sqlite3.IntegrityError as e:  # the only constraint a validated chunk can break: UNIQUE key
-            raise _bad(
-                f"chunk key `{c[0]}` of document `{d.id}` is already used by another document ({e})",
-                "id",
-                c[0],
-                "document ids whose chunk keys (id or id#position) do not collide",
-            ) from e
-        added.append(int(cur.lastrowid or 0))
-    return added
+def _last_chunk_id(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _collision(conn: sqlite3.Connection, collection: str, rows: list[tuple[Any, ...]]) -> InvalidRequestError:
+    """The chunk key of `rows` that another document holds (what made the insert fail)."""
+    for row in rows:
+        owner = conn.execute(
+            "SELECT doc_id FROM chunks WHERE collection = ? AND key = ? AND doc_id != ?", (collection, row[2], row[1])
+        ).fetchone()
+        if owner is not None:
+            break
+    else:
+        row, owner = rows[0], ("?",)
+    return _bad(
+        f"chunk key `{row[2]}` of document `{row[1]}` is already used by document `{owner[0]}`",
+        "id",
+        row[2],
+        "document ids whose chunk keys (id or id#position) do not collide",
+    )
+
+
+def _insert_documents(conn: sqlite3.Connection, collection: str, docs: list[PreparedDocument], seq: int) -> list[int]:
+    """Insert documents and their chunks with one statement each (executemany); the new chunk ids in order.
+
+    Chunk ids come from AUTOINCREMENT under the write lock: one statement's rows take the consecutive ids
+    after the largest ever given (`sqlite_sequence`), so they are known without reading them back.
+    """
+    if not docs:
+        return []
+    conn.executemany(
+        _INSERT_DOC,
+        [
+            (
+                collection,
+                p.record.id,
+                p.record.text,
+                p.metadata_json,
+                p.record.content_hash,
+                p.record.source,
+                p.record.page,
+                seq,
+            )
+            for p in docs
+        ],
+    )
+    images = [(collection, p.record.id, p.record.image) for p in docs if p.record.image is not None]
+    conn.executemany(
+        "INSERT INTO pages (collection, doc_id, digest, width, height) VALUES (?, ?, ?, ?, ?)",
+        [(c, d, i.digest, i.width, i.height) for c, d, i in images],
+    )
+    rows = [(collection, p.record.id, *c[:6], seq, *c[6:]) for p in docs for c in p.chunks]
+    first = _last_chunk_id(conn) + 1
+    try:
+        conn.executemany(_INSERT_CHUNK, rows)
+    except sqlite3.IntegrityError as e:  # the only constraint a validated chunk can break: UNIQUE key
+        raise _collision(conn, collection, rows) from e
+    return list(range(first, first + len(rows)))
 
 
 def _stored_hashes(conn: sqlite3.Connection, collection: str, ids: list[str]) -> dict[str, str]:
@@ -239,9 +281,9 @@ def apply(
     """Apply one write inside an open transaction; every row written carries ``seq``."""
     _check_dims(conn, collection, prepared)
     stored = _stored_hashes(conn, collection, [p.record.id for p in prepared])
-    added: list[int] = []
     removed: list[int] = []
     skipped: list[str] = []
+    fresh: list[PreparedDocument] = []
     for p in prepared:
         doc_id = p.record.id
         if skip_unchanged and stored.get(doc_id) == p.record.content_hash:
@@ -249,7 +291,8 @@ def apply(
             continue
         if doc_id in stored:
             removed += _remove_document(conn, collection, doc_id, seq)
-        added += _insert_document(conn, collection, p, seq)
+        fresh.append(p)
+    added = _insert_documents(conn, collection, fresh, seq)
     for doc_id in deletes:
         removed += _remove_document(conn, collection, doc_id, seq)
     return WriteResult(seq, np.array(added, np.int64), np.array(removed, np.int64), skipped)

@@ -40,6 +40,7 @@ WRITES = {
     ("POST", "/v1/collections/{name}/documents"),
     ("POST", "/v1/collections/{name}/documents/delete"),
     ("POST", "/v1/collections/{name}/files"),
+    ("POST", "/v1/collections/{name}/bulk"),
     ("DELETE", "/v1/collections/{name}/documents/{doc_id}"),
     ("POST", "/v1/collections/import"),
     ("POST", "/v1/admin/backup"),

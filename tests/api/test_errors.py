@@ -80,6 +80,13 @@ CASES: list[tuple[Exception, int, str, str | None, bool]] = [
     (ret.ModelUnavailableError("docs", "dense", "e5", ["minilm"]), 409, "ConflictError", "mode", True),
     (ret.CollectionBusyError("docs-v2", "j1"), 409, "ConflictError", "name", True),
     (ret.AliasMovedError("docs", "docs-v1"), 409, "ConflictError", "name", True),
+    (
+        ret.VectorProvenanceError("vectors of another model", param="trust_vectors"),
+        409,
+        "ConflictError",
+        "trust_vectors",
+        True,
+    ),
     (ret.StorageError(f"disk full writing {SECRET}"), 503, "ServiceUnavailableError", None, False),
     (ret.StorageFullError(f"SQLITE_FULL writing {SECRET}"), 507, "InsufficientStorageError", None, False),
 ]

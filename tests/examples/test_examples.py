@@ -47,6 +47,7 @@ def test_every_example_is_covered() -> None:
         "move_collection",
         "change_models",
         "tune_fusion",
+        "embed_and_load",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -198,3 +199,17 @@ def test_tune_fusion(minilm_server: LiveServer, tmp_path: Path, capsys: pytest.C
     )
     assert "applied: True" in out and "top hit with the tuned default: bike" in out
     assert chart.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_embed_and_load(
+    ray_address: str, minilm_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(4):
+        (tmp_path / "in" / f"n{i}.md").parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / f"n{i}.md").write_text(f"# Note {i}\nbody {i} about topic {i}")
+    argv = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--base-url", minilm_server.url]
+    out = run_example("embed_and_load", [*argv, "--collection", "ex-embed"], capsys)
+    assert "embedded: blocks=1 written=1 skipped=0 chunks=4" in out
+    assert "loaded: written=4 unchanged=0 collection_documents=4" in out
+    again = run_example("embed_and_load", [*argv, "--collection", "ex-embed"], capsys)
+    assert "written=0 skipped=1" in again and "loaded: written=0 unchanged=4 collection_documents=4" in again

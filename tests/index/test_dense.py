@@ -196,6 +196,36 @@ def test_auto_policy_moves_from_flat_to_ivf(dense_data) -> None:
     assert recall(index.search(q, 10).ids, _oracle(x, ids, q, 10)) >= 0.95
 
 
+def test_converted_builds_another_kind_over_the_same_live_vectors(dense_data) -> None:
+    ids, x, q = dense_data
+    flat = DenseIndex(DIM, DenseConfig(kind="flat", metric="cosine"))
+    flat.add(ids, x)
+    flat.remove(ids[:100])
+    ivf = flat.converted(DenseConfig(kind="ivf_flat", metric="cosine", nprobe=10_000))
+    assert (ivf.kind, len(ivf), flat.kind, len(flat)) == ("ivf_flat", len(ids) - 100, "flat", len(ids) - 100)
+    want, got = flat.search(q, 10), ivf.search(q, 10)
+    np.testing.assert_array_equal(want.ids, got.ids)  # every list probed: the exact answer, same ids
+    np.testing.assert_allclose(want.scores, got.scores, rtol=1e-5)
+    assert DenseIndex(DIM).converted(DenseConfig(kind="ivf_flat")).kind is None  # empty stays empty
+
+
+def test_converted_reads_a_flat_index_in_place_and_gives_the_same_answers(dense_data) -> None:
+    ids, x, q = dense_data
+    flat = DenseIndex(DIM, DenseConfig(kind="flat", metric="cosine"))
+    flat.add(ids, x)  # what a bulk load leaves: live rows only, in slot order
+    _, keep = flat._slots.compacted()
+    stored = flat._stored(keep)
+    assert stored is not None and not stored.flags.owndata  # the flat storage itself, not a copy
+    np.testing.assert_allclose(stored, flat.faiss_index.reconstruct_batch(keep), rtol=0, atol=0)
+    ivf = flat.converted(DenseConfig(kind="ivf_flat", metric="cosine", nprobe=10_000))
+    want, got = flat.search(q, 10), ivf.search(q, 10)
+    np.testing.assert_array_equal(want.ids, got.ids)
+    np.testing.assert_allclose(want.scores, got.scores, rtol=1e-5)
+    ivf.add(ids[:5], x[:5] * 2.0)  # the new index owns its vectors: upserts work after the old one is gone
+    del flat
+    assert len(ivf) == len(ids) and ivf.search(x[:1], 1).ids[0, 0] == ids[0]
+
+
 def test_cosine_normalises(dense_data) -> None:
     ids, x, q = dense_data
     index = DenseIndex(DIM, DenseConfig(kind="flat", metric="cosine"))

@@ -149,3 +149,25 @@ def test_read_write_lock_lets_readers_overlap_and_keeps_writers_alone() -> None:
     for t in threads:
         t.join(timeout=5)
     assert peak[0] >= 2 and log == [0]
+
+
+def test_a_bulk_window_holds_off_snapshots_and_upgrades_then_converts_once(tmp_path: Path) -> None:
+    spec = CollectionSpec(
+        name="c", dense_model="d", index=IndexSpec(dense=DenseConfig(metric="cosine", auto_flat_max=12, nlist=2))
+    )
+    store = _store(tmp_path, range(12))
+    folder = tmp_path / "snap"
+    indexes = IndexSet(spec, {"dense": DIM}, ("dense", "bm25"))
+    with indexes.bulk("c"):
+        indexes.replay(store, "c", 0)  # the committed batches, as a load applies them
+        assert indexes.sizes()["dense"] > 12
+        assert indexes.upgrade(store, "c") is False  # the background tick reads nothing back meanwhile
+        indexes.save(folder)
+        assert not folder.exists() and indexes.saved_seq == -1  # nor does it snapshot a half-loaded collection
+    assert indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert indexes.bulk_loading is False
+    ids, vectors = _dense_rows(store)
+    got = indexes.search("dense", vectors[:3], 1, None)
+    assert got.ids[:, 0].tolist() == ids[:3].tolist()  # every vector kept through the conversion
+    indexes.save(folder)
+    assert indexes.saved_seq == indexes.seq and (folder / "dense").exists()

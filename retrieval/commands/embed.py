@@ -1,0 +1,59 @@
+"""`retrieval embed PATH... --output DIR`: the Ray Data embedding job (`retrieval.distributed.embed_dataset`).
+
+Exit status: 0 when every file was read; 1 when a file could not be read (the rest were embedded); 130 when
+interrupted (finished blocks are kept: run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import msgspec
+
+from encoder import ModelSpec
+from retrieval.collections import ChunkingSpec
+from retrieval.config import DEFAULT_MODEL_NAME, default_model_source
+
+__all__ = ["run_embed"]
+
+
+def _model(args: argparse.Namespace) -> ModelSpec:
+    if args.model is None:
+        return ModelSpec(
+            source=default_model_source(), name=args.name or DEFAULT_MODEL_NAME, device=args.device, dtype=args.dtype
+        )
+    return ModelSpec(source=args.model, name=args.name, device=args.device, dtype=args.dtype)
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    """The `embed` command; its exit status (see the module doc)."""
+    from retrieval.distributed import embed_dataset
+
+    try:
+        chunking = msgspec.convert(args.chunking, ChunkingSpec)
+    except msgspec.ValidationError as exc:
+        print(f"error: --chunking: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = embed_dataset(
+            list(args.paths),
+            args.output,
+            model=_model(args),
+            chunking=chunking,
+            actors=args.actors,
+            gpus_per_actor=args.gpus_per_actor,
+            block_size=args.block_size,
+            address=args.address,
+        )
+    except KeyboardInterrupt:
+        print("interrupted: finished blocks are kept; run the same command again to resume", file=sys.stdout)
+        return 130
+    for error in report.errors:
+        print(f"FAILED {error}", file=sys.stdout)
+    print(
+        f"{report.blocks} blocks ({report.skipped} already done, {report.written} written): {report.documents} "
+        f"documents, {report.chunks} chunks in {report.seconds:.1f} s -> {report.output}",
+        file=sys.stdout,
+    )
+    return 1 if report.errors else 0
