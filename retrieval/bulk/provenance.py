@@ -42,7 +42,7 @@ class Provenance(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def _task(engine: Engine, kind: str, kinds: Sequence[str]) -> Task:
-    if combined(engine, kinds):
+    if combined(engine, kinds) and engine.supports(M3_TASK):  # a dense model's one pass gives the same vectors
         return M3_TASK
     return "embed" if kind == "dense" else "token_embed"
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import ray
 import ray.data
 
-from encoder import Engine, ModelSpec
+from encoder import M3_TASK, Engine, ModelSpec
 from retrieval.bulk import as_metadata, fingerprint_for, records_table
 from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.distributed.blocks import Block, plan_blocks, read_block
@@ -53,8 +53,17 @@ class EmbedReport:
     output: Path = Path()  # the folder of Parquet files
 
 
-def _spec(engine: Engine, chunking: ChunkingSpec) -> CollectionSpec:
+def _kinds(engine: Engine) -> list[str]:
+    """The representations `embed` writes: the model's own. A dense model's token vectors (a collection may keep
+    them for late interaction) are not written: about 200 kB a document, and `load` encodes what is missing."""
     reps = engine.representations
+    if "dense" in reps and not engine.late_interaction and not engine.supports(M3_TASK):
+        reps = reps - {"multivector"}
+    return [k for k in _KINDS if k in reps]
+
+
+def _spec(engine: Engine, chunking: ChunkingSpec) -> CollectionSpec:
+    reps = _kinds(engine)
     return CollectionSpec(
         name="embed",
         dense_model=engine.name if "dense" in reps else None,
@@ -66,7 +75,7 @@ def _spec(engine: Engine, chunking: ChunkingSpec) -> CollectionSpec:
 
 
 def _model_record(engine: Engine, chunking: ChunkingSpec) -> tuple[list[str], dict[bytes, Any]]:
-    kinds: list[str] = [k for k in _KINDS if k in engine.representations]
+    kinds = _kinds(engine)
     return kinds, as_metadata({k: fingerprint_for(engine, k, kinds) for k in kinds}, chunking)
 
 
