@@ -227,8 +227,8 @@ class Batcher:
             self.stats.reserved -= held
             if self._stopped:
                 raise EncoderError(_SHUTTING_DOWN)
-            if not background and len(work) > held:
-                self.check_room(len(work) - held)
+            if not background and len(work) > held:  # more than was reserved (its room is back): check it all
+                self.check_room(len(work))
             (self._bulk if background else self._queue).extend(work)
             self.stats.queued += len(work)
             self._bulk_queued += len(work) if background else 0

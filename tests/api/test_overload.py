@@ -113,7 +113,6 @@ def run_burst(server: ServerProcess, n: int, max_queue: int, texts: int = 8) -> 
     admitted = [o for o in outcomes if o.status == 200]
     refused = [o for o in outcomes if o.status == 429]
     assert len(admitted) + len(refused) == n, sorted({o.status for o in outcomes})  # no 5xx, nothing lost
-    assert len(admitted) == max_queue // texts, len(admitted)  # exactly what the queue holds is admitted
     assert all(o.retry_after is not None for o in refused)
     return {
         "served": len(admitted),
@@ -145,6 +144,7 @@ def test_a_burst_is_refused_at_once(server: ServerProcess) -> None:
     burst(server.url, burst_requests("tiny", 8))  # warm-up: first batches of this shape
     fig = run_burst(server, 256, MAX_QUEUE)
     print(" ".join(f"{k}={v:.4g}" for k, v in fig.items()))  # the figures, with -s
+    assert fig["served"] == MAX_QUEUE // 8  # exactly what the queue holds is admitted (room held from admission)
     assert fig["refused_p50_s"] < 0.25 and fig["refused_p99_s"] < 1.0, fig
 
 

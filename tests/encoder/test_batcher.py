@@ -118,6 +118,27 @@ def test_a_burst_is_refused_while_the_admitted_work_is_still_tokenising(
     engine.close()
 
 
+def test_a_submit_larger_than_its_reservation_never_overfills_the_queue() -> None:
+    """A rerank reserves one sequence per document, then may queue one more (the query): the surplus is checked
+    with the whole submit counted, so the queue never holds more than its bound (it reached 513 of 512)."""
+    batcher, gate, _ = _blocking_batcher(max_queue=3)
+
+    async def run() -> None:
+        first = asyncio.ensure_future(batcher.submit([TokenizedInput([1])], [PoolingParams()]))
+        await asyncio.sleep(0.05)
+        held = batcher.reserve(2)  # 1 queued + 2 reserved = 3: full
+        with pytest.raises(OverloadedError):
+            await batcher.submit(
+                [TokenizedInput([2]), TokenizedInput([3]), TokenizedInput([4])], [PoolingParams()] * 3, held
+            )
+        assert batcher.stats.queued == 1 and batcher.stats.reserved == 0  # refused whole; the room came back
+        gate.set()
+        await first
+
+    asyncio.run(run())
+    batcher.stop()
+
+
 def test_full_queue_is_rejected_at_once() -> None:
     batcher, gate, _ = _blocking_batcher(max_queue=2)
 
