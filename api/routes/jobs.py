@@ -6,18 +6,38 @@ answer across restarts.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import get, post
 
 from api.errors import READ_ERRORS, error_responses
 from api.schemas.jobs import JobObject, job_object, reindex_job_object
 from retrieval.access import Grant
 from retrieval.errors import JobNotFoundError
-from retrieval.jobs import JobManager
+from retrieval.jobs import Job, JobManager
 from retrieval.reindex import Reindexer
 from retrieval.search.tune import TuneReport
+from retrieval.store.reindex_jobs import ReindexJobRow
 from retrieval.uploads import UploadResult
 
 __all__ = ["cancel_job", "get_job"]
+
+
+Jobs = JobManager[UploadResult | TuneReport]
+
+
+def _find(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> tuple[Job[Any] | ReindexJobRow, str | None]:
+    """The job (an upload or tune job of the manager, else a reindex job of the store) and its collection; a job
+    outside the key's scopes is as unknown (a scoped key sees only the jobs of its collections)."""
+    try:
+        job: Job[Any] | ReindexJobRow = jobs.get(job_id)
+        collection = job.collection  # type: ignore[union-attr]
+    except JobNotFoundError:
+        job = reindexer.get(job_id)
+        collection = job.source
+    if not grant.sees_job(collection):
+        raise JobNotFoundError(job_id)
+    return job, collection
 
 
 @get(
@@ -25,19 +45,9 @@ __all__ = ["cancel_job", "get_job"]
     responses=error_responses(*READ_ERRORS),
     summary="A background job's state, progress and result",
 )
-async def get_job(
-    job_id: str, jobs: JobManager[UploadResult | TuneReport], reindexer: Reindexer, grant: Grant
-) -> JobObject:
-    try:
-        job = jobs.get(job_id)
-    except JobNotFoundError:
-        row = reindexer.get(job_id)
-        if not grant.sees_job(row.source):
-            raise JobNotFoundError(job_id) from None  # a scoped key sees only the jobs of its collections
-        return reindex_job_object(row)
-    if not grant.sees_job(job.collection):
-        raise JobNotFoundError(job_id)
-    return job_object(job)
+async def get_job(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> JobObject:
+    job, _ = _find(job_id, jobs, reindexer, grant)
+    return reindex_job_object(job) if isinstance(job, ReindexJobRow) else job_object(job)
 
 
 @post(
@@ -46,20 +56,11 @@ async def get_job(
     responses=error_responses(400, 401, 403, 404, 500),
     summary="Cancel a job (a reindex deletes what it built; an upload keeps what it committed)",
 )
-async def cancel_job(
-    job_id: str, jobs: JobManager[UploadResult | TuneReport], reindexer: Reindexer, grant: Grant
-) -> JobObject:
-    try:
-        job = jobs.get(job_id)
-    except JobNotFoundError:
-        row = reindexer.get(job_id)
-        if not grant.sees_job(row.source):
-            raise JobNotFoundError(job_id) from None
-        grant.require(row.source, "write")
+async def cancel_job(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> JobObject:
+    job, collection = _find(job_id, jobs, reindexer, grant)
+    if collection is not None:
+        grant.require(collection, "write")
+    if isinstance(job, ReindexJobRow):
         reindexer.cancel(job_id)
         return reindex_job_object(await reindexer.wait(job_id))
-    if not grant.sees_job(job.collection):
-        raise JobNotFoundError(job_id)
-    if job.collection is not None:
-        grant.require(job.collection, "write")
     return job_object(jobs.cancel(job_id))
