@@ -203,20 +203,11 @@ def load_beir(folder: Path, split: str = "test") -> BeirData:
         FileNotFoundError: a missing file.
     """
     folder = Path(folder)
-    qrels = _read_qrels(folder / "qrels" / f"{split}.tsv")
+    judged = load_judgments(folder, split)
     corpus = {
         str(d["_id"]): (str(d.get("title") or ""), str(d.get("text") or "")) for d in _jsonl(folder / "corpus.jsonl")
     }
-    texts = {str(q["_id"]): str(q.get("text") or "") for q in _jsonl(folder / "queries.jsonl")}
-    missing = sorted(set(qrels) - set(texts))
-    if missing:
-        raise CorruptFileError(
-            f"{folder / 'queries.jsonl'}: judged queries without text: {missing[:5]}.",
-            param=str(folder / "queries.jsonl"),
-            received=missing[:5],
-            allowed="every judged query",
-        )
-    return BeirData(corpus, {qid: texts[qid] for qid in qrels}, qrels)
+    return BeirData(corpus, judged.queries, judged.qrels)
 
 
 class Judgments(NamedTuple):
