@@ -15,7 +15,13 @@ from typing import Any
 import msgspec
 
 from encoder.types import ModelSpec
-from retrieval.config import DEFAULT_MODEL_NAME, ServiceConfig, default_model_source, parse_model_arg
+from retrieval.config import (
+    DEFAULT_MODEL_NAME,
+    ServiceConfig,
+    default_model_source,
+    parse_json_text,
+    parse_model_arg,
+)
 
 __all__ = ["build_parser", "config_from_args", "is_loopback", "run_command"]
 
@@ -424,16 +430,8 @@ def _env_keys(env: Mapping[str, str], name: str) -> list[str]:
 
 def _env_scoped_keys(env: Mapping[str, str]) -> list[Any]:
     """`RETRIEVAL_SCOPED_KEYS`: a JSON list of `{"key", "collections", "access", "models"}` objects."""
-    raw = env.get("RETRIEVAL_SCOPED_KEYS", "").strip()
-    if not raw:
-        return []
-    try:
-        parsed = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"RETRIEVAL_SCOPED_KEYS must be a JSON list: {exc}") from exc
-    if not isinstance(parsed, list):
-        raise ValueError(f"RETRIEVAL_SCOPED_KEYS must be a JSON list, got {type(parsed).__name__}")
-    return parsed
+    keys: list[Any] = parse_json_text(env.get("RETRIEVAL_SCOPED_KEYS"), "RETRIEVAL_SCOPED_KEYS", list)
+    return keys
 
 
 def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...]:

@@ -12,7 +12,14 @@ from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
 from retrieval.access import KeyTable, ScopedKey
 
-__all__ = ["DEFAULT_MODEL_NAME", "NULL_MODEL_NAME", "ServiceConfig", "default_model_source", "parse_model_arg"]
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "NULL_MODEL_NAME",
+    "ServiceConfig",
+    "default_model_source",
+    "parse_json_text",
+    "parse_model_arg",
+]
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _IMAGE_DEFAULTS = ImageLimits()
@@ -92,15 +99,17 @@ def default_model_source() -> str:
     return str(get_model_path())
 
 
-def _json_option(value: str | None, flag: str) -> dict[str, Any]:
-    if not value:
-        return {}
+def parse_json_text(value: str | None, flag: str, kind: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
+    """A flag's or variable's JSON text as a `kind` (object or list; empty when unset); ValueError naming `flag`."""
+    what = "a JSON object" if kind is dict else "a JSON list"
+    if not value or not value.strip():
+        return kind()
     try:
         parsed = json.loads(value)
     except ValueError as exc:
-        raise ValueError(f"{flag} must be a JSON object: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise ValueError(f"{flag} must be a JSON object, got {type(parsed).__name__}")
+        raise ValueError(f"{flag} must be {what}: {exc}") from exc
+    if not isinstance(parsed, kind):
+        raise ValueError(f"{flag} must be {what}, got {type(parsed).__name__}")
     return parsed
 
 
@@ -126,11 +135,11 @@ def parse_model_arg(
     name, sep, source = arg.partition("=")
     if not sep:
         name, source = "", arg
-    overrides = _json_option(hf_overrides, "--hf-overrides")
+    overrides = parse_json_text(hf_overrides, "--hf-overrides")
     if source == NULL_MODEL_NAME:  # the bundled MiniLM's tokenizer and config, no weights, zero outputs
         name, source = name or NULL_MODEL_NAME, default_model_source()
         overrides = {**overrides, "architectures": [_NULL_ARCHITECTURE]}
-    pooler = _json_option(pooler_config, "--pooler-config")
+    pooler = parse_json_text(pooler_config, "--pooler-config")
     fields: dict[str, Any] = {
         "source": source,
         "name": name or None,
