@@ -6,6 +6,7 @@ each as the reference. numpy in, numpy out; may use :mod:`poolers.maxsim`, never
 """
 
 from index.bm25 import BM25Index
+from index.bm25_stats import BM25Stats
 from index.config import BM25Config, DenseConfig, MultiVectorConfig
 from index.dense import DenseIndex
 from index.device import gpu_count
@@ -41,6 +42,7 @@ __all__ = [
     "MISSING_SCORE",
     "BM25Config",
     "BM25Index",
+    "BM25Stats",
     "DenseConfig",
     "DenseIndex",
     "DenseKind",

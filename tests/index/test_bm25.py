@@ -94,3 +94,14 @@ def test_invalid() -> None:
         BM25Index().add([1], "not a list")
     with pytest.raises(InvalidVectorsError):
         BM25Index().add([1], [3])
+
+
+def test_a_collection_whose_texts_have_no_token_matches_nothing() -> None:
+    """bm25s cannot index an empty vocabulary; such a collection (stopwords, one-letter words) has no hits."""
+    a = BM25Index()
+    a.add([1, 2], ["the of", "a b c"])
+    a.build()
+    res = a.search(["the alpha", "b"], 3)
+    assert (res.ids == -1).all() and np.isneginf(res.scores).all()
+    a.add([3], ["alpha beta"])
+    assert a.search(["the alpha"], 3).ids.tolist() == [[3, -1, -1]]
