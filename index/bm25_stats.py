@@ -89,8 +89,8 @@ class TermPostings:
         self.lengths = lengths  # int64 (n,): token count of each document (bm25s's length)
         self.total_length = n_tokens  # sum of lengths
         self._indptr = tf.indptr.astype(np.int64)  # (vocab + 1,): postings of column c are [c], [c + 1]
-        self._rows = tf.indices.astype(np.int64)  # (nnz,): row of each posting
-        self._tf = tf.data.astype(np.float64)  # (nnz,): term frequency of each posting
+        self._rows = tf.indices  # int32 (nnz,): row of each posting
+        self._tf = tf.data  # float32 (nnz,): term frequency of each posting (exact small integers)
 
     def doc_freq(self, term: str) -> int:
         """Live documents holding ``term`` (0 for a term none holds)."""
