@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,6 +37,7 @@ from retrieval.reindex import Reindexer
 from retrieval.search.tune import TuneReport
 from retrieval.service import RetrievalService
 from retrieval.serving.plugins import IOProcessor, load_plugin
+from retrieval.sharding.group import ShardBackend
 from retrieval.uploads import UploadResult
 
 __all__ = ["StoreRole", "create_app"]
@@ -90,7 +92,12 @@ async def _snapshots(service: RetrievalService, interval_s: float) -> None:
 @asynccontextmanager
 async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry) -> AsyncIterator[None]:
     """Open the service (default collection created when missing), run snapshots and jobs; close in order."""
-    service = await asyncio.to_thread(RetrievalService.open, config.data_path, models)
+    shards = await asyncio.to_thread(_shard_backend, config)
+    service = await asyncio.to_thread(
+        functools.partial(
+            RetrievalService.open, config.data_path, models, shards=shards, shard_timeout_s=config.shard_timeout_s
+        )
+    )
     app.state.service = service
     app.state.jobs = JobManager[UploadResult | TuneReport](max_finished=config.max_finished_jobs)
     app.state.reindexer = Reindexer(service)
@@ -105,6 +112,18 @@ async def _retrieval(app: Litestar, config: ServiceConfig, models: ModelRegistry
         await app.state.jobs.close()
         await app.state.reindexer.close()  # running reindex jobs stay resumable
         await asyncio.to_thread(service.close)
+
+
+def _shard_backend(config: ServiceConfig) -> ShardBackend | None:
+    """With `--ray`: join the cluster and place shard actors there (Ray is imported only then)."""
+    if config.ray is None:
+        return None
+    from retrieval.distributed.shards import RayShardBackend, connect
+
+    connect(config.ray, config.ray_namespace)
+    backend = RayShardBackend(config.data_path, config.ray_namespace)
+    log.info("sharded collections on %s", backend.describe())
+    return backend
 
 
 def _plugin(config: ServiceConfig, models: ModelRegistry) -> IOProcessor | None:

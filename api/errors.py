@@ -114,6 +114,7 @@ ERROR_ROWS: dict[type[Exception], ErrorRow] = {
     ret.CollectionBusyError: ErrorRow(HTTPStatus.CONFLICT),  # a reindex job is building it
     ret.AliasMovedError: ErrorRow(HTTPStatus.CONFLICT),  # retried by the service; a 409 only if it keeps moving
     ret.VectorProvenanceError: ErrorRow(HTTPStatus.CONFLICT),  # vectors of another model than the collection's
+    ret.ShardUnavailableError: ErrorRow(HTTPStatus.SERVICE_UNAVAILABLE),  # with Retry-After; names the shard
     ret.StorageError: ErrorRow(
         HTTPStatus.SERVICE_UNAVAILABLE, "The store could not complete the request; nothing was written"
     ),
@@ -227,7 +228,7 @@ def _domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[E
         return _logged_server_error(request, exc, row.hidden, row.status)
     status = _status(exc, row)
     headers = None
-    if isinstance(exc, enc.OverloadedError):
+    if isinstance(exc, (enc.OverloadedError, ret.ShardUnavailableError)):
         headers = {"Retry-After": str(exc.retry_after)}
     elif status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)

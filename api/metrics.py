@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -105,8 +106,11 @@ class Metrics:
         return wrapped
 
 
-@get("/metrics", include_in_schema=False, sync_to_thread=False)
-def metrics_endpoint(request: Request) -> Response[bytes]:
+@get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response[bytes]:
     metrics: Metrics = request.app.state.metrics
+    service = getattr(request.app.state, "service", None)
+    if service is not None and service.sharded_names():
+        await asyncio.to_thread(service.refresh_shard_metrics)  # each shard's state and sizes, now
     body = generate_latest(metrics.registry) + generate_latest(retrieval_metrics.REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -391,6 +391,21 @@ def _add_worker_flags(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="with --api-workers above 1: engine processes, one per GPU (default: every visible GPU, 1 on CPU)",
     )
+    serve.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="auto|local|ADDRESS",
+        help="join a Ray cluster (default `auto`: the one `ray start` runs here) to serve sharded collections",
+    )
+    serve.add_argument(
+        "--shard-timeout",
+        dest="shard_timeout_s",
+        type=float,
+        default=None,
+        help="with --ray: seconds a call waits for a shard before it counts as down (default 30)",
+    )
 
 
 _PLAIN_FLAGS = (
@@ -408,6 +423,8 @@ _PLAIN_FLAGS = (
     "drain_timeout_s",
     "max_inflight_search",
     "bulk_root",
+    "ray",
+    "shard_timeout_s",
 )
 
 

@@ -17,6 +17,7 @@ from index import BM25Config, DenseConfig, MultiVectorConfig
 from retrieval.errors import InvalidRequestError
 from retrieval.registry import ModelRegistry
 from retrieval.search.fusion import FusionConfig
+from retrieval.sharding.routing import MAX_SHARDS
 from retrieval.store import VectorKind
 
 __all__ = [
@@ -77,6 +78,7 @@ class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pages: PageSpec = PageSpec()  # PDF page rendering (used when the multi-vector model reads images)
     candidates: int = 100  # default candidates per representation before fusion and rerank (1..10000)
     rerank_depth: int = 0  # default: rerank this many fused candidates when a search names no rerank; 0 = none
+    shards: int = 1  # documents spread over this many shard actors by a hash of their id (> 1 needs `--ray`)
 
     def modes(self) -> list[Mode]:
         """The single-representation modes this collection can search."""
@@ -140,6 +142,8 @@ def check_spec(spec: CollectionSpec, models: ModelRegistry) -> None:
     _check_chunking(spec.chunking)
     _check_pages(spec.pages)
     _check_defaults(spec)
+    if not 1 <= spec.shards <= MAX_SHARDS:
+        raise InvalidRequestError(f"shards must be in 1..{MAX_SHARDS}", param="shards", received=spec.shards)
 
 
 def _check_defaults(spec: CollectionSpec) -> None:

@@ -62,6 +62,9 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_inflight_search: int = 32  # concurrent search/evaluate requests; beyond -> 429 with Retry-After
     retry_after_s: int = 1  # the Retry-After seconds of a 429 or of a 503 while starting or draining
     drain_timeout_s: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish before exiting
+    ray: str | None = None  # `--ray`: join this Ray cluster ("auto", "local", or an address) for sharded collections
+    ray_namespace: str = "retrieval"  # Ray namespace of the shard actors (one per service data directory)
+    shard_timeout_s: float = 30.0  # how long a call waits for a shard before the shard counts as down (503)
 
     @property
     def data_path(self) -> Path:

@@ -25,6 +25,7 @@ __all__ = [
     "NestingTooDeepError",
     "NotFoundError",
     "RetrievalError",
+    "ShardUnavailableError",
     "StorageError",
     "StorageFullError",
     "UnsupportedFileError",
@@ -207,3 +208,25 @@ class AccessDeniedError(RetrievalError):
 class VectorProvenanceError(RetrievalError):
     """Vectors of a bulk input were made by another model than the collection's, or say nothing of their model
     (HTTP 409); nothing was written. Trusting the vectors (`trust_vectors`) loads them anyway."""
+
+
+class ShardUnavailableError(RetrievalError):
+    """One or more shards of a sharded collection did not answer (restarting, or on a node that is gone): HTTP
+    503 with Retry-After. A search may set `allow_partial` to get the other shards' hits instead; a write that
+    names this error was not acknowledged for the documents of the shards it names (retrying is safe: writes
+    are upserts by id)."""
+
+    retry_after = 1  # seconds a client waits before retrying
+
+    def __init__(
+        self, collection: str, shards: list[int], total: int, detail: str = "", written: tuple[str, ...] = ()
+    ) -> None:
+        names = ", ".join(str(s) for s in shards)
+        done = f"; documents {list(written)} on the other shards were written" if written else ""
+        super().__init__(
+            f"Collection `{collection}`: shard {names} of {total} is unavailable{f' ({detail})' if detail else ''}"
+            f"{done}; retry after a moment, or set allow_partial for a search.",
+            param="name",
+            received=collection,
+        )
+        self.collection, self.shards, self.total, self.written = collection, list(shards), total, list(written)

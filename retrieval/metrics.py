@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["REGISTRY", "count_documents", "count_open", "observe"]
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["REGISTRY", "count_documents", "count_open", "observe", "set_shards"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _STAGE_SECONDS = Histogram(
@@ -29,6 +32,36 @@ _OPENS = Counter(
     ["collection", "how"],
     registry=REGISTRY,
 )
+
+
+_SHARD_UP = Gauge(
+    "retrieval_shard_up",
+    "1 when the shard of a sharded collection answered the last look, else 0",
+    ["collection", "shard", "host"],
+    registry=REGISTRY,
+)
+_SHARD_DOCUMENTS = Gauge(
+    "retrieval_shard_documents",
+    "Live documents per shard of a sharded collection (at the last look)",
+    ["collection", "shard", "host"],
+    registry=REGISTRY,
+)
+_SHARD_BYTES = Gauge(
+    "retrieval_shard_bytes",
+    "Stored bytes per shard of a sharded collection (at the last look)",
+    ["collection", "shard", "host"],
+    registry=REGISTRY,
+)
+
+
+def set_shards(collection: str, shards: Sequence[Any]) -> None:
+    """Record each shard's state and sizes (`retrieval.sharding.collection.ShardStatus` rows)."""
+    for s in shards:
+        labels = (collection, str(s.shard), s.host)
+        _SHARD_UP.labels(*labels).set(1 if s.state == "alive" else 0)
+        if s.state == "alive":
+            _SHARD_DOCUMENTS.labels(*labels).set(s.documents)
+            _SHARD_BYTES.labels(*labels).set(s.bytes)
 
 
 def observe(collection: str, stage: str, seconds: float) -> None:

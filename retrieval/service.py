@@ -45,6 +45,9 @@ from retrieval.search.evaluate import EvalRequest, evaluate
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
 from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
+from retrieval.sharding.collection import ShardedCollection, ShardStatus
+from retrieval.sharding.group import ShardBackend
+from retrieval.sharding.ids import ChunkIds
 from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import (
@@ -79,6 +82,7 @@ class CollectionInfo:
     available: dict[str, RepresentationStatus] = field(default_factory=dict)  # per representation, + write
     aliases: list[str] = field(default_factory=list)  # other names of the collection
     building: str | None = None  # the reindex job building it, while one does
+    shards: list[ShardStatus] = field(default_factory=list)  # a sharded collection's shards: node, sizes, state
 
 
 @dataclass(frozen=True)
@@ -115,16 +119,27 @@ class RetrievalService:
         self.opened: dict[str, str] = {}  # collection -> "snapshot" | "rebuild" (how it came up)
         self.aliases = Aliases(self.store.aliases)  # other names of collections
         self.building: dict[str, str] = {}  # collection -> the reindex job building it (no other writes)
+        self.shard_backend: ShardBackend | None = None  # Ray shard actors (`serve --ray`); None: one process
+        self.shard_timeout_s = 30.0  # how long a call waits for a shard before it counts as down
+        self._sharded: dict[str, ShardedCollection] = {}  # sharded collections (their documents live in shards)
+        self._unopened: dict[str, str] = {}  # collection -> why this process cannot open it
 
     # -- life cycle -----------------------------------------------------------------------------------
     @classmethod
     def open(
-        cls, data_dir: Path, models: ModelRegistry, *, default_collection: str | None = "default"
+        cls,
+        data_dir: Path,
+        models: ModelRegistry,
+        *,
+        default_collection: str | None = "default",
+        shards: ShardBackend | None = None,
+        shard_timeout_s: float = 30.0,
     ) -> RetrievalService:
         """Open the store, bring every collection's indexes up (with what the served models allow), create
         `default` over the first model if no collection or alias has that name (an existing one is never
-        re-pointed)."""
+        re-pointed). `shards`: where sharded collections' shard actors live (`serve --ray`)."""
         service = cls(data_dir, models)
+        service.shard_backend, service.shard_timeout_s = shards, shard_timeout_s
         clear_scratch(service.data_dir)  # what an export or import cut short by a crash left behind
         for row in service.store.list_collections():
             service._attach(row)
@@ -141,6 +156,15 @@ class RetrievalService:
         encoders, availability = served_encoders(spec, self.models)
         if availability.missing:
             log.warning("collection %s: models not served: %s", spec.name, availability.missing)
+        if spec.shards > 1:
+            try:
+                self._attach_sharded(row, spec, encoders, availability, create=False)
+            except Exception as exc:  # the other collections still open; this one says why
+                self._unopened.setdefault(
+                    spec.name, f"collection `{spec.name}`: its shards could not be opened ({exc})"
+                )
+                log.error("%s", self._unopened[spec.name])
+            return
         started = time.perf_counter()
         dims = self._dims(spec, encoders, row.dims)
         families = [f for f in _families(spec) if f in ("bm25", "sparse") or f in dims]  # a width is needed
@@ -149,6 +173,72 @@ class RetrievalService:
         metrics.count_open(spec.name, how)
         log.info("collection %s: %s in %.2f s (%s)", spec.name, how, time.perf_counter() - started, indexes.sizes())
         self._collections[spec.name] = _Collection(spec, encoders, indexes, availability)
+
+    def _attach_sharded(
+        self, row: CollectionRow, spec: CollectionSpec, encoders: Encoders, availability: Availability, *, create: bool
+    ) -> ShardedCollection:
+        """Find (or, when `create`, place and start) the shard actors of a sharded collection."""
+        if self.shard_backend is None:
+            self._unopened[spec.name] = (
+                f"collection `{spec.name}` has {spec.shards} shards: serve with `retrieval serve --ray` to open it"
+            )
+            log.warning("%s", self._unopened[spec.name])
+            raise InvalidRequestError(self._unopened[spec.name], param="shards", received=spec.shards)
+        dims = self._dims(spec, encoders, row.dims)
+        group = self.shard_backend.open_group(spec.name, row.config, dims, spec.shards, create=create)
+        ids = ChunkIds(self.data_dir / "shards" / spec.name / "chunk_ids.sqlite3")
+        coll = ShardedCollection(spec, encoders, availability, group, self.shard_timeout_s, row.created_at, dims, ids)
+        self._sharded[spec.name] = coll
+        self.opened[spec.name] = "shards"
+        return coll
+
+    def _create_sharded(self, spec: CollectionSpec, encoders: Encoders, dims: dict[str, int]) -> CollectionInfo:
+        """A collection of `spec.shards` shard actors spread over the cluster; every shard answers before the
+        collection exists (else nothing is left behind)."""
+        if self.shard_backend is None:
+            raise InvalidRequestError(
+                "a collection with more than one shard needs `retrieval serve --ray`",
+                param="shards",
+                received=spec.shards,
+            )
+        if spec.name in self._sharded:
+            raise CollectionExistsError(spec.name)
+        self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
+        try:
+            row = self.store.get_collection(spec.name)
+            coll = self._attach_sharded(row, spec, encoders, Availability(spec.name), create=True)
+            coll.fanout().all("info")
+        except Exception:
+            self.store.delete_collection(spec.name)
+            self._sharded.pop(spec.name, None)
+            raise
+        return self.collection(spec.name)
+
+    def _sharded_info(self, coll: ShardedCollection) -> CollectionInfo:
+        shards, sizes = coll.status()
+        alive = [s for s in shards if s.state == "alive"]
+        metrics.set_shards(coll.name, shards)
+        return CollectionInfo(
+            coll.spec,
+            sum(s.documents for s in alive),
+            sum(s.chunks for s in alive),
+            sizes,
+            coll.created_at,
+            {},
+            coll.availability.status(coll.spec),
+            self.aliases.of(coll.name),
+            None,
+            shards,
+        )
+
+    def sharded_names(self) -> list[str]:
+        """The sharded collections this process coordinates."""
+        return list(self._sharded)
+
+    def refresh_shard_metrics(self) -> None:
+        """Look at every shard now (state, documents, bytes) for `/metrics`."""
+        for coll in list(self._sharded.values()):
+            metrics.set_shards(coll.name, coll.status()[0])
 
     @staticmethod
     def _dims(spec: CollectionSpec, enc: Encoders, pinned: dict[str, int]) -> dict[str, int]:
@@ -168,10 +258,14 @@ class RetrievalService:
                 coll.indexes.save(self._snapshot_dir(name))
             except OSError as exc:  # a failed snapshot loses nothing: the store replays at start
                 log.warning("snapshot of %s failed: %s", name, exc)
+        for sharded in list(self._sharded.values()):
+            sharded.save_snapshots()
 
     def backup(self, dest: Path) -> BackupResult:
         """A consistent copy of the data directory into `dest` (new or empty) while writes go on."""
         result = backup_data_dir(self.data_dir, dest, self.store)
+        for sharded in list(self._sharded.values()):  # each shard into dest/shards/<name>/<i> on its own node
+            sharded.backup(dest)
         log.info("backup to %s: seq %d, %d documents in %.2f s", dest, result.seq, result.documents, result.seconds)
         return result
 
@@ -184,6 +278,8 @@ class RetrievalService:
         check_spec(spec, self.models)
         encoders = Encoders.of(spec, self.models)
         dims = self._dims(spec, encoders, {})
+        if spec.shards > 1:
+            return self._create_sharded(spec, encoders, dims)
         if spec.name not in self._collections:  # a kill right after a delete committed leaves its snapshots
             shutil.rmtree(self._snapshot_dir(spec.name), ignore_errors=True)  # behind: never load them as ours
         self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
@@ -203,17 +299,21 @@ class RetrievalService:
         """Change the search defaults (fusion, reranker, candidates, rerank depth) without reindexing: checked,
         committed to the store (durable), then served by every later search."""
         name = self.resolve(name)
-        coll = self._get(name)
+        coll = self._entry(name)
         async with coll.write_lock:
             spec = update.apply(coll.spec)
             await asyncio.to_thread(check_spec, spec, self.models)
             await asyncio.to_thread(self.store.update_collection, name, spec_to_json(spec))
-            coll.spec = coll.indexes.spec = spec
+            coll.spec = spec
+            if isinstance(coll, _Collection):
+                coll.indexes.spec = spec
         log.info("collection %s: search defaults now %s", name, msgspec.to_builtins(update))
         return self.collection(name)
 
     def collection(self, name: str) -> CollectionInfo:
         name = self.resolve(name)
+        if name in self._sharded:
+            return self._sharded_info(self._sharded[name])
         row = self.store.get_collection(name)
         stats = self.store.stats(name)
         sizes = {k.removesuffix("_bytes"): int(v) for k, v in stats.items() if k.endswith("_bytes")}
@@ -233,27 +333,34 @@ class RetrievalService:
 
     def has_collection(self, name: str) -> bool:
         """Whether a collection (not an alias) of that name is open."""
-        return name in self._collections
+        return name in self._collections or name in self._sharded
 
     def availability(self, name: str) -> Availability:
         """What of the collection needs a model this process does not serve."""
-        return self._get(self.resolve(name)).availability
+        return self._entry(self.resolve(name)).availability
 
     def visual(self, name: str) -> bool:
         """Whether the collection's multi-vector model reads images (PDF pages become page images)."""
-        return self._get(self.resolve(name)).encoders.visual
+        return self._entry(self.resolve(name)).encoders.visual
 
     def spec(self, name: str) -> CollectionSpec:
         """The collection's settings (no store read; CollectionNotFoundError when unknown)."""
-        return self._get(self.resolve(name)).spec
+        return self._entry(self.resolve(name)).spec
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection this process has open (one being imported shows once its indexes are built)."""
-        return [self.collection(row.name) for row in self.store.list_collections() if row.name in self._collections]
+        rows = self.store.list_collections()
+        return [self.collection(row.name) for row in rows if self.has_collection(row.name)]
 
     async def delete_collection(self, name: str) -> None:
         """Delete the collection (by name or alias) with its aliases; one a reindex job is building is refused."""
         name = self.resolve(name)
+        if name in self._sharded:
+            await asyncio.to_thread(self._sharded[name].drop)  # 503 (nothing deleted) when a shard is down
+            await asyncio.to_thread(self.store.delete_collection, name)
+            self._sharded.pop(name, None)
+            self.aliases.reload()
+            return
         coll = self._get(name)
         if name in self.building:
             raise CollectionBusyError(name, self.building[name])
@@ -266,11 +373,23 @@ class RetrievalService:
                 await asyncio.to_thread(self.page_files.collect, self.store.page_digests)
 
     def _get(self, name: str) -> _Collection:
+        """A collection held in this process (a sharded one is refused: the operation is one-process only)."""
         coll = self._collections.get(name)
         if coll is None:
+            if name in self._sharded:
+                raise InvalidRequestError(
+                    f"collection `{name}` is sharded; this operation (page images, export, import, reindex) is not "
+                    "available for sharded collections yet",
+                    param="name",
+                    received=name,
+                )
             self.store.get_collection(name)  # raises CollectionNotFoundError
-            raise InvalidRequestError(f"collection `{name}` is not loaded", param="name")
+            raise InvalidRequestError(self._unopened.get(name, f"collection `{name}` is not loaded"), param="name")
         return coll
+
+    def _entry(self, name: str) -> _Collection | ShardedCollection:
+        """A collection of either kind (settings, encoders, availability)."""
+        return self._sharded.get(name) or self._get(name)
 
     # -- export / import (retrieval/transfer/) -----------------------------------------------------------
     def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
@@ -327,6 +446,8 @@ class RetrievalService:
 
     async def _add_documents(self, asked: str, docs: Sequence[SourceDocument]) -> IngestResult:
         name = self.resolve(asked)
+        if name in self._sharded:
+            return await self._add_sharded(self._sharded[name], docs)
         coll = self._writable(name)
         _check_unique(docs)
         started = time.perf_counter()
@@ -348,8 +469,22 @@ class RetrievalService:
         chunks = sum(len(r.chunks) for r in records)
         return IngestResult([r.id for r in records], skipped + written.skipped, truncated, chunks, written.seq)
 
+    async def _add_sharded(self, coll: ShardedCollection, docs: Sequence[SourceDocument]) -> IngestResult:
+        coll.availability.check_write()
+        _check_unique(docs)
+        started = time.perf_counter()
+        done = await coll.write(docs, functools.partial(self._encode, coll))
+        metrics.count_documents(coll.name, len(done.ids))
+        log.info(
+            "collection %s: wrote %d documents over shards in %.3f s",
+            coll.name,
+            len(done.ids),
+            time.perf_counter() - started,
+        )
+        return IngestResult(done.ids, done.skipped, done.truncated, done.chunks, done.seq)
+
     async def _encode(
-        self, coll: _Collection, docs: Sequence[SourceDocument], background: bool = False
+        self, coll: _Collection | ShardedCollection, docs: Sequence[SourceDocument], background: bool = False
     ) -> tuple[list[DocumentRecord], list[str]]:
         """Chunk and encode `docs` for `coll`: (records, ids cut at the model's limit). `background`: yield to
         every other encode (a reindex)."""
@@ -425,10 +560,13 @@ class RetrievalService:
         from retrieval.bulk import BulkTarget, bulk_load
 
         name = self.resolve(name)
-        coll = self._writable(name)
-        report = bulk_load(
-            BulkTarget(name, coll.spec, coll.encoders, self.store, coll.indexes), inputs, options, progress
-        )
+        if name in self._sharded:
+            self._sharded[name].availability.check_write()
+            target = self._sharded[name].bulk_target()
+        else:
+            coll = self._writable(name)
+            target = BulkTarget(name, coll.spec, coll.encoders, self.store, coll.indexes)
+        report = bulk_load(target, inputs, options, progress)
         metrics.count_documents(name, report.documents)
         log.info(
             "collection %s: bulk load of %d rows: %d documents written, %d unchanged, %d rows refused, %.2f s",
@@ -444,13 +582,15 @@ class RetrievalService:
     async def bulk_load(self, name: str, inputs: Sequence[BulkInput], options: BulkOptions | None = None) -> BulkReport:
         """`bulk_load_sync` in a worker thread, holding the collection's write lock (searches go on)."""
         name = self.resolve(name)
-        coll = self._writable(name)
+        coll = self._sharded[name] if name in self._sharded else self._writable(name)
         async with coll.write_lock:
             return await asyncio.to_thread(self.bulk_load_sync, name, inputs, options)
 
     async def delete_documents(self, name: str, ids: Sequence[str]) -> int:
         """Delete by id (unknown ids are ignored); returns the number of chunks removed."""
         asked, name = name, self.resolve(name)
+        if name in self._sharded:
+            return await self._sharded[name].delete(ids)
         coll = self._get(name)
         if name in self.building:
             raise CollectionBusyError(name, self.building[name])
@@ -477,6 +617,11 @@ class RetrievalService:
         are embedded by this collection's model, so one committed after a swap is refused (AliasMovedError,
         409: the upload is safe to retry, unchanged pages are skipped)."""
         asked, name = name, self.resolve(name)
+        if name in self._sharded:
+            self._sharded[name].availability.check_write()
+            if self._sharded[name].encoders.visual:
+                self._get(name)  # page images: refused for a sharded collection, with the reason
+            return await self._add_parsed(asked, files, metadata, progress)
         coll = self._writable(name)
         if coll.encoders.visual:
             pipe = self._page_pipeline(name, coll, asked)
@@ -541,30 +686,46 @@ class RetrievalService:
 
     def get_document(self, name: str, doc_id: str) -> DocumentRow:
         name = self.resolve(name)
-        self._get(name)
-        return self.store.get_document(name, doc_id)
+        return self._reader(name).get_document(name, doc_id)
 
     def get_chunk(self, name: str, key: str) -> ChunkRow:
         """A chunk by its client-visible id (`<doc>#<position>`); DocumentNotFoundError when absent."""
         name = self.resolve(name)
+        return self._reader(name).get_chunk_by_key(name, key)
+
+    def _reader(self, name: str) -> Store:
+        """The store that holds `name`'s rows: this process's, or the shards' (read by owner)."""
+        if name in self._sharded:
+            return self._sharded[name].runner(self.models)[0].store
         self._get(name)
-        return self.store.get_chunk_by_key(name, key)
+        return self.store
 
     # -- search ---------------------------------------------------------------------------------------
     async def search(self, name: str, plan: SearchPlan) -> list[Hit]:
+        return (await self.search_shards(name, plan))[0]
+
+    async def search_shards(self, name: str, plan: SearchPlan) -> tuple[list[Hit], list[int] | None]:
+        """The hits, and for a sharded collection the shards that answered (fewer than all only when the plan
+        allows a partial answer; otherwise a shard that does not answer is a ShardUnavailableError)."""
         name = self.resolve(name)
-        coll = self._get(name)
+        coll = self._entry(name)
         coll.availability.check_search(coll.spec, plan)
-        runner = SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models)
+        answered: list[int] | None = None
+        if isinstance(coll, ShardedCollection):
+            runner, fan = coll.runner(self.models, allow_partial=plan.allow_partial)
+        else:
+            runner, fan = SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models), None
         started = time.perf_counter()
         hits = await runner.search(plan)
         metrics.observe(name, f"search_{plan.mode}", time.perf_counter() - started)
-        return hits
+        if fan is not None:
+            answered = fan.answered()
+        return hits, answered
 
     async def evaluate(self, name: str, req: EvalRequest) -> list[EvalRow]:
         """nDCG@10, recall@100 and MRR@10 per mode and per fusion on the caller's judgments."""
         runner = self.runner(name)
-        coll = self._get(runner.spec.name)
+        coll = self._entry(runner.spec.name)
         coll.availability.check_modes(coll.spec, ["hybrid"])  # it searches every representation (and fuses)
         return await evaluate(runner, req)
 
@@ -583,6 +744,8 @@ class RetrievalService:
 
     def runner(self, name: str) -> SearchRunner:
         name = self.resolve(name)
+        if name in self._sharded:
+            return self._sharded[name].runner(self.models)[0]
         coll = self._get(name)
         return SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models)
 

@@ -34,7 +34,8 @@ async def search_collection(
     name: str, data: SearchRequest, service: RetrievalService, config: ServiceConfig
 ) -> SearchResponse:
     plan = data.to_plan(service.spec(name), _limits(config))
-    return search_response(await service.search(name, plan), plan.mode, name)
+    hits, answered = await service.search_shards(name, plan)
+    return search_response(hits, plan.mode, name, answered, service.spec(name).shards)
 
 
 @post(

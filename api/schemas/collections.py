@@ -16,6 +16,7 @@ __all__ = [
     "CollectionList",
     "CollectionObject",
     "CreateCollection",
+    "ShardObject",
     "UpdateCollection",
     "collection_object",
 ]
@@ -36,6 +37,7 @@ class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pages: PageSpec = PageSpec()  # PDF page rendering {dpi, thumbnail_px, max_pages, window} (image models)
     candidates: int = 100  # default candidates per representation before fusion and rerank
     rerank_depth: int = 0  # default rerank depth when a search names no rerank (0 = none)
+    shards: int = 1  # spread the documents over this many shard actors (more than 1 needs `serve --ray`)
 
     def to_spec(self) -> CollectionSpec:
         """The domain spec (validated against the served models by the service)."""
@@ -48,6 +50,19 @@ class Availability(msgspec.Struct, frozen=True, omit_defaults=True):
     available: bool  # false when the model it needs is not served
     model: str | None = None  # the model it needs (none for BM25)
     reason: str | None = None  # why not, when unavailable
+
+
+class ShardObject(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One shard of a sharded collection."""
+
+    shard: int  # its index (documents go to shard blake2b(id) mod shards)
+    host: str  # the host it is pinned to (node label `retrieval-host`, or the node's IP address)
+    state: Literal["alive", "unavailable"]  # unavailable: restarting, or its node is gone
+    node: str = ""  # the Ray node id it runs on
+    documents: int = 0  # live documents
+    chunks: int = 0  # live chunks
+    bytes: int = 0  # stored bytes, every representation
+    reason: str | None = None  # why it is unavailable
 
 
 class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +89,8 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     available: dict[str, Availability] = {}  # per representation (+ write, rerank): served or why not
     aliases: list[str] = []  # other names of the collection
     building: str | None = None  # the reindex job building it (it takes no other writes until done)
+    shards: int = 1  # shard actors holding its documents (1: this process)
+    shard_status: list[ShardObject] = []  # a sharded collection's shards: host, node, state, sizes
     object: Literal["collection"] = "collection"  # the object type
 
 
@@ -102,6 +119,11 @@ def collection_object(info: CollectionInfo) -> CollectionObject:
         available={k: Availability(v.available, v.model, v.reason) for k, v in info.available.items()},
         aliases=list(info.aliases),
         building=info.building,
+        shards=spec.shards,
+        shard_status=[
+            ShardObject(s.shard, s.host, s.state, s.node, s.documents, s.chunks, s.bytes, s.reason)  # type: ignore[arg-type]
+            for s in info.shards
+        ],
     )
 
 

@@ -60,6 +60,7 @@ class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rerank: RerankOptions | None = None  # optional rerank stage; None = the collection's default (rerank_depth)
     candidates: int | None = None  # candidates per representation before fusion and rerank; None = collection's
     like: str | None = None  # "more like this": a stored document id
+    allow_partial: bool = False  # sharded collection: with a shard down, answer from the others (`partial`)
 
     def to_plan(self, spec: CollectionSpec, limits: SearchLimits) -> SearchPlan:
         """The validated plan: limits checked, query typed, modes resolved against the collection."""
@@ -84,6 +85,7 @@ class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             candidates=candidates,
             like=self.like,
             modes=modes_of(spec, self.mode),
+            allow_partial=self.allow_partial,
         )
 
     def _query(self, max_chars: int) -> str | MultimodalInput | None:
@@ -130,6 +132,8 @@ class SearchResponse(msgspec.Struct, frozen=True):
     data: list[HitObject]  # hits, best first
     mode: Mode  # the mode searched
     object: Literal["list"] = "list"  # the object type
+    partial: bool = False  # sharded collection: some shard did not answer (`allow_partial`); hits of the others
+    shards: list[int] | msgspec.UnsetType = msgspec.UNSET  # sharded collection: the shards the hits cover
 
 
 def page_url(collection: str, digest: str, kind: str) -> str:
@@ -164,8 +168,14 @@ def _hit(h: Hit, collection: str) -> HitObject:
     )
 
 
-def search_response(hits: list[Hit], mode: Mode, collection: str) -> SearchResponse:
-    return SearchResponse([_hit(h, collection) for h in hits], mode)
+def search_response(
+    hits: list[Hit], mode: Mode, collection: str, answered: list[int] | None = None, shards: int = 1
+) -> SearchResponse:
+    """The wire answer; `answered`: the shards of a sharded collection that answered (of `shards`)."""
+    data = [_hit(h, collection) for h in hits]
+    if answered is None:
+        return SearchResponse(data, mode)
+    return SearchResponse(data, mode, partial=len(answered) < shards, shards=answered)
 
 
 class EvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

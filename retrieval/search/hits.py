@@ -74,7 +74,7 @@ class SearchRunner:
         modes, fusion = weighted_modes(plan.modes, plan.fusion or self.spec.fusion)
         plan = dataclasses.replace(plan, modes=modes)
         allowed = await asyncio.to_thread(self.allowed_ids, plan.filter)
-        if allowed is not None and allowed.size == 0:
+        if isinstance(allowed, np.ndarray) and allowed.size == 0:  # (a sharded collection pushes the filter down)
             return []
         exclude: set[int] = set()
         if plan.like is not None:

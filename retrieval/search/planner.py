@@ -56,6 +56,7 @@ class SearchPlan:
     candidates: int = 100  # candidates per representation before fusion / rerank
     like: str | None = None  # "more like this": a stored document id
     modes: tuple[Family, ...] = ()  # the families searched (filled by `modes_of`)
+    allow_partial: bool = False  # sharded collection: answer from the shards that answer (else 503 naming one)
 
 
 def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:

@@ -218,6 +218,7 @@ class Store:
         deletes: Sequence[str] = (),
         *,
         skip_unchanged: bool = True,
+        first_ids: Mapping[str, int] | None = None,
     ) -> WriteResult:
         """Upsert and delete documents in ONE transaction; returns only after COMMIT.
 
@@ -226,7 +227,8 @@ class Store:
         listed in ``skipped``. Deleting an unknown id is a no-op. An id may not be both upserted and deleted.
         Vectors are validated here (InvalidRequestError, param ``vectors.dense`` ...): finite values, and the
         width pinned for the collection. A SQLite failure rolls back and raises StorageError; nothing partial
-        is ever visible.
+        is ever visible. `first_ids` (a shard of a sharded collection): doc id -> the id of its first chunk, as
+        the coordinator handed them out (ids never reused: each is above every id the store ever gave).
         """
         delete_ids = check_deletes(deletes)
         prepared = prepare(upserts, delete_ids)
@@ -236,7 +238,7 @@ class Store:
                 return WriteResult(self._last_seq(conn))
         with self._db.write() as (conn, seq):
             _require_collection(conn, collection)
-            result = apply(conn, collection, seq, prepared, delete_ids, skip_unchanged)
+            result = apply(conn, collection, seq, prepared, delete_ids, skip_unchanged, first_ids)
             self._commit_hook(conn)
         return result
 

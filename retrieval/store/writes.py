@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ _CHUNK_COLUMNS = (
     "dense, multivector, mv_rows, mv_dim, sparse_ids, sparse_weights"
 )
 _INSERT_CHUNK = f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+_INSERT_CHUNK_AT = f"INSERT INTO chunks (chunk_id, {_CHUNK_COLUMNS}) VALUES ({', '.join('?' * 16)})"
 _INSERT_DOC = (
     "INSERT INTO documents (collection, id, text, metadata, content_hash, source, page, seq) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -227,11 +228,19 @@ def _collision(conn: sqlite3.Connection, collection: str, rows: list[tuple[Any, 
     )
 
 
-def _insert_documents(conn: sqlite3.Connection, collection: str, docs: list[PreparedDocument], seq: int) -> list[int]:
+def _insert_documents(
+    conn: sqlite3.Connection,
+    collection: str,
+    docs: list[PreparedDocument],
+    seq: int,
+    first_ids: Mapping[str, int] | None = None,
+) -> list[int]:
     """Insert documents and their chunks with one statement each (executemany); the new chunk ids in order.
 
     Chunk ids come from AUTOINCREMENT under the write lock: one statement's rows take the consecutive ids
-    after the largest ever given (`sqlite_sequence`), so they are known without reading them back.
+    after the largest ever given (`sqlite_sequence`), so they are known without reading them back. With
+    `first_ids` (a shard's write: doc id -> the id of its first chunk, handed out by the coordinator so ids
+    follow the collection's write order across shards), chunk i of a document gets `first + i`.
     """
     if not docs:
         return []
@@ -257,6 +266,13 @@ def _insert_documents(conn: sqlite3.Connection, collection: str, docs: list[Prep
         [(c, d, i.digest, i.width, i.height) for c, d, i in images],
     )
     rows = [(collection, p.record.id, *c[:6], seq, *c[6:]) for p in docs for c in p.chunks]
+    if first_ids is not None:
+        ids = [first_ids[p.record.id] + i for p in docs for i in range(len(p.chunks))]
+        try:
+            conn.executemany(_INSERT_CHUNK_AT, [(i, *r) for i, r in zip(ids, rows, strict=True)])
+        except sqlite3.IntegrityError as e:
+            raise _collision(conn, collection, rows) from e
+        return ids
     first = _last_chunk_id(conn) + 1
     try:
         conn.executemany(_INSERT_CHUNK, rows)
@@ -277,6 +293,7 @@ def apply(
     prepared: list[PreparedDocument],
     deletes: list[str],
     skip_unchanged: bool,
+    first_ids: Mapping[str, int] | None = None,
 ) -> WriteResult:
     """Apply one write inside an open transaction; every row written carries ``seq``."""
     _check_dims(conn, collection, prepared)
@@ -292,7 +309,7 @@ def apply(
         if doc_id in stored:
             removed += _remove_document(conn, collection, doc_id, seq)
         fresh.append(p)
-    added = _insert_documents(conn, collection, fresh, seq)
+    added = _insert_documents(conn, collection, fresh, seq, first_ids)
     for doc_id in deletes:
         removed += _remove_document(conn, collection, doc_id, seq)
     return WriteResult(seq, np.array(added, np.int64), np.array(removed, np.int64), skipped)

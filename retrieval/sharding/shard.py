@@ -1,0 +1,176 @@
+"""One shard of a sharded collection: its own SQLite store and index snapshots, owning its documents completely.
+
+A `ShardCore` is what a shard actor (`retrieval.distributed.shards`) runs, and holds no Ray: the same durability
+contract as the one-process service, per shard. A write commits to the shard's store in one transaction, is
+applied to its indexes, and only then returns (the coordinator acknowledges after every shard it touched has
+returned). At start the shard loads its snapshots and replays newer rows, or rebuilds from its store, so a
+restarted shard answers with every write it acknowledged. Chunk ids leave the shard as collection-wide ids
+are the collection's own, handed out by the coordinator (`retrieval.sharding.ids`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from index import BM25Index, BM25Stats, SearchResult
+from retrieval.backup import BackupResult, backup_data_dir
+from retrieval.collections import spec_from_json
+from retrieval.errors import CollectionNotFoundError
+from retrieval.indexes import Family, IndexSet
+from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Store, VectorKind
+
+__all__ = ["Pushdown", "ShardCore", "ShardInfo", "ShardWrite"]
+
+log = logging.getLogger(__name__)
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Pushdown:
+    """A compiled metadata filter sent to every shard, which turns it into its own allowed chunk ids."""
+
+    where: str  # SQL over the documents table (retrieval.search.filters.compile_filter)
+    params: tuple[Any, ...]  # its parameters
+
+
+@dataclass(frozen=True)
+class ShardWrite:
+    """What one shard committed (and indexed)."""
+
+    seq: int  # the shard store's sequence number of the write
+    written: list[str] = field(default_factory=list)  # document ids written
+    skipped: list[str] = field(default_factory=list)  # upserts left alone (same content hash)
+    removed: int = 0  # chunks removed (replaced or deleted)
+    added: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # the new chunks' ids
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One shard's sizes, as `GET /v1/collections/{name}` and `/metrics` show them."""
+
+    documents: int  # live documents
+    chunks: int  # live chunks
+    bytes: dict[str, int]  # stored bytes per representation
+    seq: int  # last write
+    opened: str  # "snapshot" | "rebuild" | "new": how the shard came up
+    node: str = ""  # where it runs (filled by the actor)
+
+
+class ShardCore:
+    """The documents of shard `shard` of one collection, under `folder` (a data directory of its own)."""
+
+    def __init__(self, folder: Path, shard: int, spec_json: Mapping[str, Any], dims: Mapping[str, int]) -> None:
+        self.folder, self.shard = Path(folder), shard
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.spec = spec_from_json(dict(spec_json))
+        self.name = self.spec.name
+        self.store = Store.open(self.folder / "store.sqlite3")
+        families: list[Family] = list(self.spec.modes())  # type: ignore[arg-type]
+        try:
+            pinned = self.store.get_collection(self.name).dims
+        except CollectionNotFoundError:  # a new shard
+            self.store.create_collection(self.name, dict(spec_json), dims=dict(dims))
+            self.indexes, self.opened = IndexSet(self.spec, dict(dims), families), "new"
+        else:
+            self.indexes, self.opened = IndexSet.open(self.spec, dict(pinned), families, self.store, self._snapshots())
+        self._write_lock = threading.Lock()  # one write at a time; searches go on beside it (IndexSet's lock)
+        log.info(
+            "shard %d of %s: %s at seq %d (%s)", shard, self.name, self.opened, self.store.last_seq(), self.sizes()
+        )
+
+    def _snapshots(self) -> Path:
+        return self.folder / "indexes" / self.name
+
+    def sizes(self) -> dict[str, int]:
+        return self.indexes.sizes()
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def write(
+        self, records: Sequence[DocumentRecord], deletes: Sequence[str] = (), first_ids: Mapping[str, int] | None = None
+    ) -> ShardWrite:
+        """Commit `records` (upserts) and `deletes` in one transaction, index them, return. `first_ids`: doc id
+        -> its first chunk's id, as the coordinator handed them out."""
+        with self._write_lock:
+            done = self.store.write(self.name, list(records), list(deletes), first_ids=first_ids)
+            vectors: list[VectorKind] = self.spec.vector_kinds()
+            rows = self.store.get_chunks(self.name, done.added, vectors=vectors) if done.added.size else []
+            self.indexes.apply(rows, done.removed, done.seq)
+        skipped = set(done.skipped)
+        written = [r.id for r in records if r.id not in skipped]
+        return ShardWrite(done.seq, written, list(done.skipped), int(done.removed.size), done.added)
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        return self.store.content_hashes(self.name, list(ids))
+
+    # -- search ---------------------------------------------------------------------------------------
+    def search(
+        self, family: Family, queries: Any, k: int, pushdown: Pushdown | None, stats: BM25Stats | None = None
+    ) -> SearchResult:
+        """Best `k` of this shard per query; `stats`: BM25 statistics of the whole collection."""
+        allowed = None if pushdown is None else self.store.chunk_ids_where(self.name, pushdown.where, pushdown.params)
+        if family == "bm25" and stats is not None:
+            index = self.indexes.indexes["bm25"]
+            assert isinstance(index, BM25Index)
+            with self.indexes.lock.read():
+                result = index.search(queries, k, allowed, stats=stats)
+        else:
+            result = self.indexes.search(family, queries, k, allowed)
+        return result
+
+    def bm25_stats(self, terms: Sequence[str]) -> BM25Stats:
+        """This shard's BM25 statistics for `terms` (summed over shards by the coordinator)."""
+        index = self.indexes.indexes["bm25"]
+        assert isinstance(index, BM25Index)
+        with self.indexes.lock.read():
+            return index.stats(terms)
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def get_chunks(self, ids: I64, vectors: Sequence[VectorKind] = ()) -> list[ChunkRow]:
+        """Chunks by id (ids of other shards' or deleted chunks are absent)."""
+        return self.store.get_chunks(self.name, ids, vectors=list(vectors))
+
+    def get_chunk_by_key(self, key: str, vectors: Sequence[VectorKind] = ()) -> ChunkRow:
+        return self.store.get_chunk_by_key(self.name, key, vectors=list(vectors))
+
+    def get_document(self, doc_id: str) -> DocumentRow:
+        return self.store.get_document(self.name, doc_id)
+
+    def page_images(self, doc_ids: Sequence[str]) -> dict[str, PageImage]:
+        return self.store.page_images(self.name, list(doc_ids))
+
+    def info(self) -> ShardInfo:
+        row = self.store.get_collection(self.name)
+        stats = self.store.stats(self.name)
+        sizes = {k.removesuffix("_bytes"): int(v) for k, v in stats.items() if k.endswith("_bytes")}
+        return ShardInfo(row.documents, row.chunks, sizes, self.store.last_seq(), self.opened)
+
+    # -- operations -----------------------------------------------------------------------------------
+    def save_snapshots(self) -> None:
+        """Write changed index snapshots (a failed one loses nothing: the store replays at start)."""
+        try:
+            self.indexes.save(self._snapshots())
+        except OSError as exc:
+            log.warning("snapshot of shard %d of %s failed: %s", self.shard, self.name, exc)
+
+    def backup(self, dest: Path) -> BackupResult:
+        """A consistent copy of this shard's data directory into `dest` (on this shard's node)."""
+        return backup_data_dir(self.folder, Path(dest), self.store)
+
+    def close(self) -> None:
+        self.save_snapshots()
+        self.store.close()
+
+    def drop(self) -> None:
+        """The collection is deleted: forget its indexes, close the store, remove the shard's folder."""
+        self.indexes.drop(self._snapshots())
+        self.store.close()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,144 @@
+"""Sharded collections through the service with in-process shards: every mode merges to exactly the unsharded
+answer, writes route by id, a down shard is a 503 or a partial answer, a restarted shard has every
+acknowledged write, and `/evaluate` works unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from encoder import Engine, ModelSpec
+from retrieval import ModelRegistry
+from retrieval.collections import CollectionSpec
+from retrieval.errors import DocumentNotFoundError, InvalidRequestError, ShardUnavailableError
+from retrieval.search.evaluate import EvalRequest
+from retrieval.search.planner import SearchPlan, modes_of
+from retrieval.service import RetrievalService
+from retrieval.sharding.routing import shard_of
+from tests.retrieval.sharding.equality import assert_same_ranking, corpus, plans, queries, search
+from tests.retrieval.sharding.local_group import LocalBackend
+
+N_DOCS = 600
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
+    specs = [
+        ModelSpec(source=str(tiny_store("bert_st_mean")), name="dense"),
+        ModelSpec(source=str(tiny_store("hf_colbert")), name="colbert"),
+        ModelSpec(source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}),
+        ModelSpec(source=str(tiny_store("bert_ce")), name="ce", convert="classify"),
+    ]
+    reg = ModelRegistry([Engine.load(s) for s in specs])
+    yield reg
+    reg.close()
+
+
+def _spec(name: str, shards: int) -> CollectionSpec:
+    return CollectionSpec(name=name, dense_model="dense", multivector_model="colbert", sparse_model="m3", shards=shards)
+
+
+@pytest.fixture(scope="module")
+def filled(
+    tmp_path_factory: pytest.TempPathFactory, registry: ModelRegistry
+) -> Iterator[tuple[RetrievalService, LocalBackend]]:
+    """One service: `one` (this process), `two` and `three` (in-process shards), the same documents in each."""
+    root = tmp_path_factory.mktemp("sharded")
+    backend = LocalBackend(root / "shards")
+    svc = RetrievalService.open(root / "data", registry, default_collection=None, shards=backend)
+    docs = corpus(N_DOCS)
+    for name, shards in (("one", 1), ("two", 2), ("three", 3)):
+        svc.create_collection_sync(_spec(name, shards))
+        for i in range(0, len(docs), 200):
+            asyncio.run(svc.add_documents(name, docs[i : i + 200]))
+    yield svc, backend
+    svc.close()
+
+
+def test_every_mode_merges_to_the_unsharded_answer(filled: tuple[RetrievalService, LocalBackend]) -> None:
+    svc, _ = filled
+    spec = svc.spec("one")
+    for query in queries(corpus(N_DOCS), 3):
+        for label, plan in plans(spec, query, "ce"):
+            want = search(svc, "one", plan)
+            assert want, label
+            for name in ("two", "three"):
+                assert_same_ranking(search(svc, name, plan), want, f"{name} {label}")
+
+
+def test_documents_live_on_the_shard_their_id_hashes_to(filled: tuple[RetrievalService, LocalBackend]) -> None:
+    svc, backend = filled
+    group = backend.groups["three"]
+    counts = [core.info().documents for core in group.cores]
+    assert sum(counts) == N_DOCS and min(counts) > N_DOCS // 5
+    for doc_id in ("doc-0", "doc-17", "doc-599"):
+        owner = shard_of(doc_id, 3)
+        assert group.cores[owner].get_document(doc_id).id == doc_id
+        for other in set(range(3)) - {owner}:
+            with pytest.raises(DocumentNotFoundError):
+                group.cores[other].get_document(doc_id)
+    info = svc.collection("three")
+    assert info.documents == N_DOCS and [s.documents for s in info.shards] == counts
+    assert svc.get_document("three", "doc-17").text == svc.get_document("one", "doc-17").text
+    assert svc.get_chunk("three", "doc-17").doc_id == "doc-17"
+
+
+def test_evaluate_on_a_sharded_collection_equals_the_unsharded(filled: tuple[RetrievalService, LocalBackend]) -> None:
+    svc, _ = filled
+    docs = corpus(N_DOCS)
+    qs = {f"q{i}": q for i, q in enumerate(queries(docs, 12, seed=5))}
+    qrels = {qid: {docs[(7 * i) % N_DOCS].id: 1} for i, qid in enumerate(qs)}
+    req = EvalRequest(queries=qs, qrels=qrels)
+    want = asyncio.run(svc.evaluate("one", req))
+    got = asyncio.run(svc.evaluate("three", req))
+    assert [(r.mode, r.fusion) for r in got] == [(r.mode, r.fusion) for r in want]
+    assert any(r.ndcg_at_10 > 0 for r in want)
+    for a, b in zip(got, want, strict=True):
+        assert a == pytest.approx(b, abs=1e-9), (a, b)
+
+
+def test_a_down_shard_is_a_503_or_a_partial_answer_and_comes_back_whole(
+    tmp_path: Path, registry: ModelRegistry
+) -> None:
+    backend = LocalBackend(tmp_path / "shards")
+    svc = RetrievalService.open(tmp_path / "data", registry, default_collection=None, shards=backend)
+    try:
+        svc.create_collection_sync(CollectionSpec(name="c", dense_model="dense", shards=3))
+        docs = corpus(90)
+        asyncio.run(svc.add_documents("c", docs))
+        group = backend.groups["c"]
+        group.down.add(1)
+        plan = SearchPlan(docs[0].text, mode="hybrid", modes=modes_of(svc.spec("c"), "hybrid"))
+        with pytest.raises(ShardUnavailableError, match="shard 1 of 3"):
+            asyncio.run(svc.search("c", plan))
+        hits, answered = asyncio.run(svc.search_shards("c", SearchPlan(**{**plan.__dict__, "allow_partial": True})))
+        assert answered == [0, 2] and hits
+        assert all(shard_of(h.doc_id, 3) != 1 for h in hits)
+        on_down = next(d for d in corpus(200)[90:] if shard_of(d.id, 3) == 1)
+        elsewhere = next(d for d in corpus(200)[90:] if shard_of(d.id, 3) == 0)
+        with pytest.raises(ShardUnavailableError) as refused:
+            asyncio.run(svc.add_documents("c", [on_down, elsewhere]))
+        assert refused.value.written == []  # the down shard refused before anything was written anywhere
+        assert svc.collection("c").shards[1].state == "unavailable"
+        group.restart(1)  # reopens from its store and snapshots
+        assert svc.collection("c").documents == 90
+        done = asyncio.run(svc.add_documents("c", [on_down, elsewhere]))
+        assert sorted(done.ids) == sorted([on_down.id, elsewhere.id])
+        assert asyncio.run(svc.delete_documents("c", [on_down.id])) == 1
+        assert svc.collection("c").documents == 91
+    finally:
+        svc.close()
+
+
+def test_sharded_collections_need_a_backend(tmp_path: Path, registry: ModelRegistry) -> None:
+    svc = RetrievalService.open(tmp_path, registry, default_collection=None)
+    try:
+        with pytest.raises(InvalidRequestError, match="--ray"):
+            svc.create_collection_sync(CollectionSpec(name="c", dense_model="dense", shards=2))
+        with pytest.raises(InvalidRequestError, match="shards must be"):
+            svc.create_collection_sync(CollectionSpec(name="c", dense_model="dense", shards=0))
+    finally:
+        svc.close()
