@@ -173,7 +173,7 @@ class MultiVectorIndex:
         """
         qs = as_multivectors(queries, self.dim, "queries")
         k, allowed = check_k(k), as_allowed_ids(allowed_ids)
-        cand = None if allowed is None else self._slots.slots_of(allowed)
+        cand = None if allowed is None else np.sort(self._slots.slots_of(allowed))  # ties: ascending id
         if len(self) == 0 or not qs or (cand is not None and cand.size == 0):
             return empty_result(len(qs), k)
         n_rerank = max(k, self.config.rerank * -(-k // 10))

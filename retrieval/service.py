@@ -67,6 +67,7 @@ if TYPE_CHECKING:  # pyarrow is imported only by a bulk load
 __all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
 
 log = logging.getLogger(__name__)
+_SHARD_START_S = 120.0  # how long a new shard actor may take to start (a worker process, imports, an empty store)
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ class RetrievalService:
         try:
             row = self.store.get_collection(spec.name)
             coll = self._attach_sharded(row, spec, encoders, Availability(spec.name), create=True)
-            coll.fanout().all("info")
+            coll.fanout(timeout_s=max(_SHARD_START_S, self.shard_timeout_s)).all("info")  # each started
         except Exception:
             self.store.delete_collection(spec.name)
             self._sharded.pop(spec.name, None)

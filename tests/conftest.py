@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +14,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Ray's nodes, drivers and actors in tests use the loopback address only (Ray otherwise advertises, and resolves
+# 127.0.0.1 to, the machine's routable address); read when Ray is imported, inherited by the nodes it starts.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
@@ -104,29 +108,42 @@ def minilm_registry(minilm_path: Path) -> Iterator[ModelRegistry]:
     registry.close()
 
 
+SHARD_HOSTS = ("a", "b", "c")  # the `retrieval-host` labels of the test cluster's one-CPU worker nodes
+
+
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """One local Ray instance for the whole session (2 CPUs, a small object store, a private temp folder removed
-    at the end), started by the first test that asks for it: Ray costs seconds to start, and only the tests of
-    `retrieval.distributed` and its example import it."""
+def ray_cluster() -> Iterator[Any]:
+    """One local Ray cluster for the whole session (`ray.cluster_utils.Cluster`): a head with 2 CPUs (the Ray Data
+    tests) and three one-CPU nodes labelled `retrieval-host=a|b|c` where shard actors live, a small object store
+    each, a private temp folder removed at the end. Started by the first test that asks for it (Ray costs seconds
+    to start); only the tests of `retrieval.distributed` and its examples import Ray."""
     import tempfile
 
     import ray
+    from ray.cluster_utils import Cluster
 
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=256 * 1024**2,
-        _temp_dir=temp,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
+    small = {"object_store_memory": 128 * 1024**2}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False, "temp_dir": temp, **small},
     )
+    cluster.shard_nodes = {h: cluster.add_node(num_cpus=1, labels={"retrieval-host": h}, **small) for h in SHARD_HOSTS}
+    cluster.node_args = small
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
     try:
-        yield str(ray.get_runtime_context().gcs_address)
+        yield cluster
     finally:
         ray.shutdown()
+        cluster.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_cluster: Any) -> str:
+    """The GCS address of the session's Ray cluster (a driver joins it with `ray.init(address=...)`)."""
+    return str(ray_cluster.address)
 
 
 @pytest.fixture(scope="session")

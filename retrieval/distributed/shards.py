@@ -1,6 +1,7 @@
 """Shards of sharded collections as named, detached Ray actors (`retrieval serve --ray`).
 
-Each shard of collection C is the actor `C/<i>` in the service's Ray namespace, created with
+Each shard of collection C is the actor `C/<i>@<tag>` in the service's Ray namespace (the tag names the
+service's data directory, so two services sharing a cluster never share actors), created with
 `lifetime="detached"` (it outlives the API process, which finds it again by name after a restart) and
 `max_restarts=-1` (Ray restarts it after a crash; it reopens its store and snapshots). A shard is pinned to one
 host, because its data directory lives there: the node carrying the Ray label `retrieval-host=<name>` when the
@@ -15,6 +16,7 @@ turns a shard that cannot answer into a `ShardDown`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -90,7 +92,7 @@ class RayShardGroup:
     def _actor(self, shard: int) -> Any:
         folder = str(self.backend.shard_folder(self.collection, shard))
         options: dict[str, Any] = {
-            "name": f"{self.collection}/{shard}",
+            "name": f"{self.collection}/{shard}@{self.backend.tag}",
             "namespace": self.backend.namespace,
             "lifetime": "detached",
             "get_if_exists": True,
@@ -147,6 +149,7 @@ class RayShardBackend:
         self, data_dir: Path, namespace: str = "retrieval", *, num_cpus: float = 0, max_concurrency: int = 16
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.tag = hashlib.blake2b(str(self.data_dir).encode(), digest_size=4).hexdigest()  # in actor names
         self.namespace, self.num_cpus, self.max_concurrency = namespace, num_cpus, max_concurrency
 
     def shard_folder(self, collection: str, shard: int) -> Path:

@@ -87,8 +87,8 @@ class ShardedCollection:
     def name(self) -> str:
         return self.spec.name
 
-    def fanout(self, *, allow_partial: bool = False) -> Fanout:
-        return Fanout(self.name, self.group, self.timeout_s, allow_partial=allow_partial)
+    def fanout(self, *, allow_partial: bool = False, timeout_s: float | None = None) -> Fanout:
+        return Fanout(self.name, self.group, timeout_s or self.timeout_s, allow_partial=allow_partial)
 
     def runner(self, models: ModelRegistry, *, allow_partial: bool = False) -> tuple[SearchRunner, Fanout]:
         """A search runner reading the shards (and the fan-out, to tell which answered)."""

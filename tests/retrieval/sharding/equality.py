@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from encoder import Engine, ModelSpec
+from retrieval import ModelRegistry
 from retrieval.collections import CollectionSpec
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.fusion import FusionConfig
@@ -18,6 +21,22 @@ from retrieval.search.planner import Rerank, SearchPlan, modes_of
 from retrieval.service import RetrievalService
 
 VOCAB = [f"{a}{b}{c}" for a in "bcdfgklmnprstv" for b in "aeiou" for c in ("n", "r", "s", "th", "x", "l", "m")]
+
+
+def four_models(tiny_store: Callable[[str], Path]) -> ModelRegistry:
+    """Tiny dense, ColBERT, BGE-M3 (sparse) and cross-encoder checkpoints, served together."""
+    specs = [
+        ModelSpec(source=str(tiny_store("bert_st_mean")), name="dense"),
+        ModelSpec(source=str(tiny_store("hf_colbert")), name="colbert"),
+        ModelSpec(source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}),
+        ModelSpec(source=str(tiny_store("bert_ce")), name="ce", convert="classify"),
+    ]
+    return ModelRegistry([Engine.load(s) for s in specs])
+
+
+def every_representation(name: str, shards: int) -> CollectionSpec:
+    """Dense, multi-vector, sparse and BM25 over the `four_models`."""
+    return CollectionSpec(name=name, dense_model="dense", multivector_model="colbert", sparse_model="m3", shards=shards)
 
 
 def corpus(n: int, seed: int = 0) -> list[SourceDocument]:
@@ -64,10 +83,45 @@ def search(svc: RetrievalService, name: str, plan: SearchPlan) -> list[Hit]:
 
 def assert_same_ranking(got: list[Hit], want: list[Hit], label: str, tol: float = 1e-5) -> None:
     """Same ids in the same order, every stage's score within `tol` (chunk ids follow the write order on every
-    shard, so even equal scores break the same way as in one store)."""
+    shard, so even exactly equal scores break the same way as in one store)."""
     assert [h.id for h in got] == [h.id for h in want], (label, [h.id for h in got], [h.id for h in want])
     for a, b in zip(got, want, strict=True):
         assert abs(a.score - b.score) <= tol, (label, a.id, a.score, b.score)
         assert a.scores.keys() == b.scores.keys(), (label, a.id, a.scores, b.scores)
         for stage, s in b.scores.items():
             assert abs(a.scores[stage] - s) <= tol, (label, a.id, stage, a.scores, b.scores)
+
+
+def assert_same_candidates(got: list[Hit], want: list[Hit], label: str, tol: float = 1e-5) -> int:
+    """One representation's candidate list: position by position the same score within `tol`, and the same id
+    except where two candidates' scores are within `tol` of each other (a float near-tie: a matrix product over
+    other shapes rounds the last bit differently, and may swap them). Returns how many positions were swapped."""
+    assert len(got) == len(want), (label, len(got), len(want))
+    swapped = 0
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert abs(a.score - b.score) <= tol, (label, i, a.id, a.score, b.id, b.score)
+        if a.id != b.id:
+            near = [h.score for h in want if h.id == a.id] or [a.score]
+            assert abs(near[0] - b.score) <= tol or abs(a.score - b.score) <= tol, (label, i, a.id, b.id)
+            swapped += 1
+    return swapped
+
+
+def compare(searcher: Callable[[str, SearchPlan], list[Hit]], name: str, plan: SearchPlan, label: str) -> bool:
+    """`name` against the unsharded `one`: identical (True), or, when a candidate list holds a float near-tie that
+    rounded the other way, every representation's candidate list equal within 1e-5 (False: the fused or
+    reranked order may then differ at that tie, as in any engine that scores in float)."""
+    want, got = searcher("one", plan), searcher(name, plan)
+    assert want, label
+    try:
+        assert_same_ranking(got, want, label)
+        return True
+    except AssertionError:
+        swaps = 0
+        for family in plan.modes:
+            deep = dataclasses.replace(
+                plan, mode=family, modes=(family,), fusion=None, rerank=None, top_k=plan.candidates
+            )
+            swaps += assert_same_candidates(searcher(name, deep), searcher("one", deep), f"{label} {family}")
+        assert swaps, f"{label}: the answers differ but every candidate list is identical"
+        return False

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
 from retrieval.collections import CollectionSpec
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError, ShardUnavailableError
@@ -18,7 +17,15 @@ from retrieval.search.evaluate import EvalRequest
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
 from retrieval.sharding.routing import shard_of
-from tests.retrieval.sharding.equality import assert_same_ranking, corpus, plans, queries, search
+from tests.retrieval.sharding.equality import (
+    assert_same_ranking,
+    corpus,
+    every_representation,
+    four_models,
+    plans,
+    queries,
+    search,
+)
 from tests.retrieval.sharding.local_group import LocalBackend
 
 N_DOCS = 600
@@ -26,19 +33,9 @@ N_DOCS = 600
 
 @pytest.fixture(scope="module")
 def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
-    specs = [
-        ModelSpec(source=str(tiny_store("bert_st_mean")), name="dense"),
-        ModelSpec(source=str(tiny_store("hf_colbert")), name="colbert"),
-        ModelSpec(source=str(tiny_store("bge_m3")), name="m3", hf_overrides={"architectures": ["BgeM3EmbeddingModel"]}),
-        ModelSpec(source=str(tiny_store("bert_ce")), name="ce", convert="classify"),
-    ]
-    reg = ModelRegistry([Engine.load(s) for s in specs])
+    reg = four_models(tiny_store)
     yield reg
     reg.close()
-
-
-def _spec(name: str, shards: int) -> CollectionSpec:
-    return CollectionSpec(name=name, dense_model="dense", multivector_model="colbert", sparse_model="m3", shards=shards)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +48,7 @@ def filled(
     svc = RetrievalService.open(root / "data", registry, default_collection=None, shards=backend)
     docs = corpus(N_DOCS)
     for name, shards in (("one", 1), ("two", 2), ("three", 3)):
-        svc.create_collection_sync(_spec(name, shards))
+        svc.create_collection_sync(every_representation(name, shards))
         for i in range(0, len(docs), 200):
             asyncio.run(svc.add_documents(name, docs[i : i + 200]))
     yield svc, backend
