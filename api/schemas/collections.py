@@ -16,6 +16,7 @@ __all__ = [
     "CollectionList",
     "CollectionObject",
     "CreateCollection",
+    "ImportedCollection",
     "UpdateCollection",
     "collection_object",
 ]
@@ -75,6 +76,13 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     aliases: list[str] = []  # other names of the collection
     building: str | None = None  # the reindex job building it (it takes no other writes until done)
     object: Literal["collection"] = "collection"  # the object type
+
+
+class ImportedCollection(CollectionObject, frozen=True, kw_only=True):
+    """`POST /v1/collections/import`: the collection restored, and where each of its indexes came from."""
+
+    indexes: dict[str, Literal["snapshot", "rebuilt"]] = {}  # family -> loaded from the archive's snapshot, or
+    # built from the imported rows (the archive had none, or one that is damaged or from other index settings)
 
 
 def collection_object(info: CollectionInfo) -> CollectionObject:
