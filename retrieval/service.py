@@ -252,7 +252,7 @@ class RetrievalService:
         return self._get(self.resolve(name)).spec
 
     def collections(self) -> list[CollectionInfo]:
-        """Every collection this process has open (one being imported shows once its indexes are built)."""
+        """Every collection this process has open (one being imported shows once its indexes are up)."""
         return [self.collection(row.name) for row in self.store.list_collections() if row.name in self._collections]
 
     async def delete_collection(self, name: str) -> None:

@@ -232,7 +232,7 @@ def test_an_unusable_snapshot_is_rebuilt_and_said(
             assert both and all(found[d] == expected[d] for d in both), key
 
 
-def test_a_version_1_archive_listing_snapshots_is_refused(
+def test_a_version_1_archive_listing_snapshots_or_a_later_version_is_refused(
     source: tuple[Path, dict[str, Any]], target: RetrievalService, tmp_path: Path
 ) -> None:
     def claims_snapshots(root: Path, manifest: dict[str, Any]) -> None:
@@ -240,6 +240,11 @@ def test_a_version_1_archive_listing_snapshots_is_refused(
         manifest["format_version"] = 1
         del manifest["indexes"]
 
+    def later(root: Path, manifest: dict[str, Any]) -> None:
+        manifest["format_version"] = 3
+
     with pytest.raises(InvalidRequestError, match="format version 1 carries no index snapshots"):
         _import(target, _repack(source[0], tmp_path / "v1.tar", claims_snapshots), "copy")
+    with pytest.raises(InvalidRequestError, match="format version 3; this server reads 1 and 2"):
+        _import(target, _repack(source[0], tmp_path / "v3.tar", later), "copy")
     assert not target.has_collection("copy") and target.store.list_collections() == []
