@@ -190,8 +190,11 @@ def test_every_representation_and_page_images_travel(tiny_store: Callable[[str],
             for name in queries:
                 _export(client, name, tmp_path / f"{name}.tar")
         with live_server(registry, ServiceConfig(data_dir=str(tmp_path / "b"))) as b, b.client() as client:
-            for name in queries:
-                assert _import(client, tmp_path / f"{name}.tar", name).status_code == 201
+            origins = {name: _import(client, tmp_path / f"{name}.tar", name).json()["indexes"] for name in queries}
+            assert origins == {  # every family, multi-vector and sparse too, comes from its snapshot
+                "m3": {"dense": "snapshot", "multivector": "snapshot", "sparse": "snapshot", "bm25": "snapshot"},
+                "pdfs": {"dense": "snapshot", "multivector": "snapshot", "bm25": "snapshot"},
+            }
             assert _every_mode(client, queries) == reference
             assert _page(client) == page  # the same image bytes under the same URL
     finally:
