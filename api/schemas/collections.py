@@ -79,10 +79,11 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ImportedCollection(CollectionObject, frozen=True, kw_only=True):
-    """`POST /v1/collections/import`: the collection restored, and where each of its indexes came from."""
+    """`POST /v1/collections/import`: the collection restored, and where each of its indexes came from: the
+    archive's snapshot, or built from the imported rows (the archive had none, or a damaged one, or one from other
+    index settings)."""
 
-    indexes: dict[str, Literal["snapshot", "rebuilt"]] = {}  # family -> loaded from the archive's snapshot, or
-    # built from the imported rows (the archive had none, or one that is damaged or from other index settings)
+    indexes: dict[str, Literal["snapshot", "rebuilt"]] = {}  # family -> from the archive's snapshot, or rebuilt
 
 
 def collection_object(info: CollectionInfo) -> CollectionObject:
