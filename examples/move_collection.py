@@ -5,8 +5,10 @@ other, and check both answer a query alike (issue 22, item 5).
 
 The same from a shell: `retrieval export docs docs.tar --url http://old:8000` then
 `retrieval import docs.tar --name docs --url http://new:8000`. The export is consistent while writes go on (every
-write acknowledged before it began is in the archive); the import checks every file's checksum and that the
-target serves the archive's models with the same vector widths before it writes anything.
+write acknowledged before it began is in the archive, and so are the collection's index snapshots, taken for the
+same writes); the import checks every file's checksum and that the target serves the archive's models with the
+same vector widths before it writes anything, then installs the snapshots under the target's chunk ids (nothing
+is retrained) and says per index whether it came from the snapshot or was rebuilt.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
         size = export(args.source, args.source_key, args.collection, archive)
         made = restore(args.target, args.target_key, archive, args.name)
     print(f"moved {args.collection} ({size} bytes): {made['documents']} documents, {made['chunks']} chunks")
+    indexes = made["indexes"]
+    assert isinstance(indexes, dict)
+    print("indexes:", ", ".join(f"{family} {how}" for family, how in indexes.items()))  # snapshot or rebuilt
     with RetrievalClient(args.source, args.source_key) as src, RetrievalClient(args.target, args.target_key) as dst:
         before = [(h["id"], round(h["score"], 6)) for h in src.search(args.collection, args.query, top_k=3)]
         after = [(h["id"], round(h["score"], 6)) for h in dst.search(args.name, args.query, top_k=3)]

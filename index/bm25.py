@@ -28,7 +28,7 @@ from index.bm25_stats import BM25Stats, TermPostings
 from index.config import BM25Config, config_from_meta, config_to_meta
 from index.errors import IndexConfigError, IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
-from index.slots import SlotMap, empty_result
+from index.slots import RemapIds, SlotMap, empty_result
 from index.sparse import rank_row
 from index.types import SearchResult
 from index.validate import as_allowed_ids, as_ids, as_texts, check_k
@@ -63,7 +63,7 @@ def tokenize(texts: list[str], config: BM25Config) -> list[list[str]]:
 _MIN_DEAD_TO_COMPACT = 256  # dead slots below which compaction is not worth a pass
 
 
-class BM25Index:
+class BM25Index(RemapIds):
     """Texts under external int64 ids, searched with BM25."""
 
     family = "bm25"

@@ -26,7 +26,7 @@ from index.device import GpuReplica
 from index.errors import IndexCorruptError
 from index.faiss_build import Built, build_index, resolve_kind
 from index.persist import load_snapshot, save_snapshot
-from index.slots import SlotMap, empty_result, finalize, topk_rows
+from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
 from index.types import SearchResult
 from index.validate import as_allowed_ids, as_ids, as_matrix, check_k
 
@@ -38,7 +38,7 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 
-class DenseIndex:
+class DenseIndex(RemapIds):
     """Dense vectors ``float32 (n, dim)`` under external int64 ids, searched by inner product."""
 
     family = "dense"

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from index.bm25 import tokenize
 from index.config import BM25Config, config_from_meta, config_to_meta
 from index.persist import load_snapshot, save_snapshot
-from index.slots import SlotMap, empty_result, finalize, topk_rows
+from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
 from index.sparse import rank_row, to_csr
 from index.types import Metric, SearchResult
 from index.validate import (
@@ -41,7 +41,7 @@ def _split(arr: npt.NDArray[Any], lengths: npt.NDArray[np.int64]) -> list[npt.ND
     return [arr[a:b] for a, b in zip(np.concatenate([[0], cuts[:-1]]), cuts, strict=True)]
 
 
-class _ExactBase:
+class _ExactBase(RemapIds):
     """Slot bookkeeping shared by the exact indexes: items live in ``self._items[slot]``."""
 
     family: ClassVar[str]

@@ -35,7 +35,7 @@ from index.config import MultiVectorConfig, config_from_meta, config_to_meta
 from index.device import torch_device
 from index.errors import IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
-from index.slots import SlotMap, empty_result, finalize, topk_rows
+from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
 from index.token_candidates import TokenCandidates
 from index.token_store import TokenStore
 from index.types import MISSING_SCORE, SearchResult
@@ -80,7 +80,7 @@ def score_slots(
     return maxsim_packed(q, tokens, offsets, query_mask=mask, dtype=dtype, device=torch_device()), slots
 
 
-class MultiVectorIndex:
+class MultiVectorIndex(RemapIds):
     """Documents of float32 ``(m_i, dim)`` token vectors under external int64 ids, searched by MaxSim."""
 
     family = "multivector"

@@ -17,8 +17,9 @@ __all__ = ["Index"]
 
 @runtime_checkable
 class Index(Protocol):
-    """`add(ids, items)`, `search(queries, k, allowed_ids)`, `remove(ids)`, `len()`, `save(dir, seq)`; `load`
-    is a classmethod of each family. `seq` is the store sequence number a loaded snapshot contains."""
+    """`add(ids, items)`, `search(queries, k, allowed_ids)`, `remove(ids)`, `len()`, `save(dir, seq)`,
+    `remap_ids(old, new)`; `load` is a classmethod of each family. `seq` is the store sequence number a loaded
+    snapshot contains."""
 
     seq: int | None  # last write included in the snapshot it was loaded from (None: never saved)
 
@@ -35,3 +36,6 @@ class Index(Protocol):
 
     def save(self, directory: str | os.PathLike[str], seq: int | None = None) -> None:
         """Atomically write the index to `directory`, recording `seq`."""
+
+    def remap_ids(self, old: Any, new: Any) -> None:
+        """Rename every live id `old[i]` to `new[i]` (int64 (m,) each), the indexed data left as it is."""

@@ -8,12 +8,16 @@ tombstone (external id ``-1``) until the owning index compacts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
+from index.errors import InvalidIdsError
 from index.types import MISSING_ID, MISSING_SCORE, SearchResult
+from index.validate import as_ids
 
-__all__ = ["SlotMap", "empty_result", "finalize", "topk_rows"]
+__all__ = ["RemapIds", "SlotMap", "empty_result", "finalize", "topk_rows"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -88,6 +92,38 @@ class SlotMap:
         """A new map over live slots only, renumbered ``0..n_live-1``, and the old slots in new order."""
         keep = self.live_slots()
         return SlotMap(self._ext[keep]), keep
+
+    def remapped(self, old: I64, new: I64) -> SlotMap:
+        """A map with the same slots (tombstones kept) whose live external ids are renamed ``old[i] -> new[i]``
+        (``old``, ``new``: int64 (m,), each unique). Every live id must be among ``old``; ids of ``old`` not in
+        the map are ignored. The index data keyed by slot stays valid as it is.
+
+        >>> SlotMap(np.array([7, -1, 9])).remapped(np.array([9, 7, 5]), np.array([90, 70, 50])).slot_ids.tolist()
+        [70, -1, 90]
+        """
+        old, new = as_ids(old), as_ids(new, len(old))
+        live = self.live_slots()
+        ext = self._ext[live]
+        order = np.argsort(old)
+        pos = order[np.searchsorted(old, ext, sorter=order).clip(0, old.size - 1)] if old.size else live[:0]
+        unknown = int((old[pos] != ext).sum()) if old.size else ext.size
+        if unknown:
+            raise InvalidIdsError("old", "every live id of the index", f"{unknown} live ids not among them")
+        out = self._ext[: self._n].copy()
+        out[live] = new[pos]
+        return SlotMap(out)
+
+
+class RemapIds:
+    """Mixin of every index family (each keeps its ids in the slot map ``self._slots``): rename the ids."""
+
+    _slots: SlotMap
+
+    def remap_ids(self, old: Any, new: Any) -> None:
+        """Rename every live id ``old[i]`` to ``new[i]`` (int64 (m,) each, unique), nothing else changes (vectors,
+        FAISS structures, trained centroids): an index moved to a store that numbers its items anew.
+        InvalidIdsError (and no change) when a live id is not among ``old``."""
+        self._slots = self._slots.remapped(np.asarray(old), np.asarray(new))
 
 
 def finalize(scores: npt.NDArray[np.floating], labels: I64, slots: SlotMap) -> SearchResult:

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from index.errors import IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
-from index.slots import SlotMap, empty_result
+from index.slots import RemapIds, SlotMap, empty_result
 from index.types import MISSING_ID, MISSING_SCORE, SearchResult, SparseItem
 from index.validate import as_allowed_ids, as_ids, as_sparse_items, check_k
 
@@ -100,7 +100,7 @@ class SparseRows:
         self._inverted = None
 
 
-class SparseIndex:
+class SparseIndex(RemapIds):
     """``{token_id: weight}`` documents under external int64 ids, scored by sparse dot product."""
 
     family = "sparse"

@@ -40,7 +40,7 @@ from index.storage import expected_bytes_per_doc
 from retrieval.collections import CollectionSpec
 from retrieval.store import ChunkRow, Store, VectorKind
 
-__all__ = ["Family", "IndexSet"]
+__all__ = ["Family", "IndexSet", "load_index"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ def _new(family: Family, spec: CollectionSpec, dims: dict[str, int], n: int = 0)
     return BM25Index(spec.index.bm25)
 
 
-def _load(family: Family, folder: Path) -> AnyIndex:
+def load_index(family: Family, folder: Path) -> AnyIndex:
+    """The `family` index saved in `folder` (checksums verified): IndexStoreError, OSError or ValueError when
+    it is missing, damaged or of another format."""
     cls: Any = {"dense": DenseIndex, "multivector": MultiVectorIndex, "sparse": SparseIndex, "bm25": BM25Index}
     return cls[family].load(folder)
 
@@ -277,12 +279,44 @@ class IndexSet:
                 index.save(folder / family, seq=self.seq)
             self.saved_seq = self.seq
 
+    def save_copy(self, folder: Path) -> list[Family]:
+        """Write every index into `folder/<family>/` with the seq it contains (an export's copy: the collection's
+        own snapshots and `saved_seq` are left alone); returns the families written. Holds the read side."""
+        with self.lock.read():
+            for family, index in self.indexes.items():
+                index.save(folder / family, seq=self.seq)
+            return list(self.indexes)
+
+    def fits(self, family: Family, index: AnyIndex) -> bool:
+        """Whether `index` was built with this collection's settings for `family` (dimension, index config)."""
+        return family in self.indexes and _same_settings(self, {family: index})
+
     def drop(self, folder: Path) -> None:
         """The collection is deleted: wait for a snapshot in progress, forbid later ones, remove `folder`
         (a background save holding a stale reference could otherwise write it again after the removal)."""
         with self._saving, self.lock.write():
             self.dropped = True
             shutil.rmtree(folder, ignore_errors=True)
+
+    @classmethod
+    def adopt(
+        cls,
+        spec: CollectionSpec,
+        dims: dict[str, int],
+        families: Sequence[Family],
+        store: Store,
+        ready: dict[Family, AnyIndex],
+    ) -> IndexSet:
+        """The indexes of a collection whose store rows were just written (an import): the `ready` ones as they
+        are (they hold exactly those rows, under the store's chunk ids), every other family built from the
+        store. Nothing may write to the collection meanwhile; the result is at the store's last seq."""
+        built = cls(spec, dims, families)
+        rest = cls(spec, dims, [f for f in built.families if f not in ready])
+        if rest.families:
+            rest.replay(store, spec.name, 0)
+        built.indexes = {f: ready[f] if f in ready else rest.indexes[f] for f in built.families}
+        built.seq = store.last_seq()
+        return built
 
     @classmethod
     def open(
@@ -314,7 +348,7 @@ def _load_all(families: Iterable[Family], folder: Path) -> dict[Family, AnyIndex
     loaded: dict[Family, AnyIndex] = {}
     for family in families:
         try:
-            loaded[family] = _load(family, folder / family)
+            loaded[family] = load_index(family, folder / family)
         except (IndexStoreError, OSError, ValueError) as exc:
             log.warning("snapshot %s is unusable (%s); rebuilding from the store", folder / family, exc)
             return None

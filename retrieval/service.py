@@ -51,13 +51,17 @@ from retrieval.sharding.ids import ChunkIds
 from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import (
+    ChunkLedger,
+    IndexOrigin,
     archived_spec,
     check_dims,
     clear_scratch,
     document_batches,
     export_files,
+    freeze,
     open_archive,
     page_files,
+    restore_indexes,
 )
 from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
 
@@ -349,7 +353,7 @@ class RetrievalService:
         return self._entry(self.resolve(name)).spec
 
     def collections(self) -> list[CollectionInfo]:
-        """Every collection this process has open (one being imported shows once its indexes are built)."""
+        """Every collection this process has open (one being imported shows once its indexes are up)."""
         rows = self.store.list_collections()
         return [self.collection(row.name) for row in rows if self.has_collection(row.name)]
 
@@ -393,36 +397,47 @@ class RetrievalService:
         return self._sharded.get(name) or self._get(name)
 
     # -- export / import (retrieval/transfer/) -----------------------------------------------------------
-    def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
-        """Write `name`'s archive files into `scratch` from one consistent snapshot of the store; returns the
-        (member name, file) pairs of the archive, in order."""
+    async def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
+        """Write `name`'s archive files into `scratch` from one consistent snapshot of the store and of the
+        collection's indexes; returns the (member name, file) pairs of the archive, in order."""
         name = self.resolve(name)
-        self._get(name)
-        return export_files(self.store, self.page_files, name, scratch)
+        coll = self._get(name)
+        async with coll.write_lock:  # no write of the collection between the store copy and the index snapshots
+            families = await asyncio.to_thread(freeze, self.store, coll.indexes, scratch)
+        return await asyncio.to_thread(export_files, self.page_files, name, scratch, families)
 
-    def import_collection(self, name: str, archive: Path, scratch: Path) -> CollectionInfo:
+    def import_collection(
+        self, name: str, archive: Path, scratch: Path
+    ) -> tuple[CollectionInfo, dict[Family, IndexOrigin]]:
         """Restore the archive at `archive` as collection `name`. Checked before anything is written: every
         file's checksum, the spec against the served models, their vector widths; then the page images, then
-        every document in one store transaction, then the indexes are built."""
+        every document in one store transaction, then the indexes are adopted from the archive's snapshots (or
+        built from the store); returns the collection and, per index family, which."""
         contents = open_archive(archive, scratch)
         spec = archived_spec(contents, name)
         check_spec(spec, self.models)
         if name in self._collections or self.aliases.resolve(name) != name:  # one namespace with the aliases
             raise CollectionExistsError(name)
-        encoders = Encoders.of(spec, self.models)
+        encoders, ledger = Encoders.of(spec, self.models), ChunkLedger()
         check_dims(contents.manifest.dims, self._dims(spec, encoders, {}))
         with self.page_files.lock:  # no garbage collection between the files and the rows naming them
             for png, thumbnail in page_files(contents):
                 self.page_files.put(png, thumbnail)
-            written = self.store.import_collection(
-                name, spec_to_json(spec), contents.manifest.dims, document_batches(contents)
-            )
+            batches = document_batches(contents, ledger=ledger)
+            written = self.store.import_collection(name, spec_to_json(spec), contents.manifest.dims, batches)
         shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)  # never load a deleted namesake's snapshots
-        indexes = IndexSet(spec, self._dims(spec, encoders, contents.manifest.dims), _families(spec))
-        indexes.replay(self.store, name, 0)
+        dims = self._dims(spec, encoders, contents.manifest.dims)
+        indexes, origins = restore_indexes(contents, spec, dims, _families(spec), self.store, ledger, written.added)
+        try:  # a restart loads them as they are (a trained IVF is never retrained)
+            indexes.save(self._snapshot_dir(name))
+        except OSError as exc:  # the background snapshot tries again; nothing is lost
+            log.warning("snapshot of %s failed: %s", name, exc)
         self._collections[name] = _Collection(spec, encoders, indexes, Availability(name))
-        log.info("collection %s: imported %d chunks at seq %d", name, written.added.size, written.seq)
-        return self.collection(name)
+        self.opened[name] = "snapshot" if set(origins.values()) <= {"snapshot"} else "rebuild"
+        log.info(
+            "collection %s: imported %d chunks at seq %d, indexes %s", name, written.added.size, written.seq, origins
+        )
+        return self.collection(name), origins
 
     # -- writes ---------------------------------------------------------------------------------------
     def _writable(self, name: str) -> _Collection:

@@ -1,10 +1,12 @@
 """`GET /v1/collections/{name}/export` streams a collection as a portable tar archive; `POST
 /v1/collections/import?name=NEW` restores one (the archive is the request body) under a new name.
 
-The export is read from one consistent snapshot of the store (every write acknowledged before the request is
-in it) into scratch files under the data directory, then streamed 1 MiB at a time; the import is received to a
-scratch file, checked whole (checksums, spec, served models and their vector widths) before anything is
-written, then written in one store transaction (`retrieval/transfer/`). Scratch files are removed when done.
+The export is read from one consistent snapshot of the store and of the collection's indexes (every write
+acknowledged before the request is in it) into scratch files under the data directory, then streamed 1 MiB at a
+time; the import is received to a scratch file, checked whole (checksums, spec, served models and their vector
+widths) before anything is written, then written in one store transaction, its indexes adopted from the
+archive's snapshots or built from the rows (`retrieval/transfer/`; the answer says which per index family).
+Scratch files are removed when done.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from litestar import Request, get, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.response import Stream
 
 from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
-from api.schemas.collections import CollectionObject, collection_object
+from api.schemas.collections import ImportedCollection, collection_object
 from retrieval.access import Grant
 from retrieval.service import RetrievalService
 from retrieval.transfer import scratch_dir, tar_stream
@@ -57,12 +60,12 @@ async def _blocks(chunks: Iterator[bytes], scratch: Path) -> AsyncIterator[bytes
     "/v1/collections/{name:str}/export",
     media_type=TAR,
     responses=error_responses(*READ_ERRORS, 503, 507),
-    summary="Export a collection as a tar archive (documents, chunks, vectors, page images, manifest)",
+    summary="Export a collection as a tar archive (documents, chunks, vectors, page images, index snapshots, manifest)",
 )
 async def export_collection(name: str, service: RetrievalService) -> Stream:
     scratch = scratch_dir(service.data_dir)
     try:
-        members = await asyncio.to_thread(service.export_collection, name, scratch)
+        members = await service.export_collection(name, scratch)
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
         raise
@@ -88,7 +91,8 @@ async def _receive(request: Request, path: Path) -> None:
     "/v1/collections/import",
     status_code=201,
     responses=error_responses(*WRITE_ERRORS, 409),
-    summary="Import a collection archive under a new name (checked whole before anything is written)",
+    summary="Import a collection archive under a new name (checked whole before anything is written; says per index "
+    "family whether it came from the archive's snapshot or was rebuilt)",
     operation_class=_TarBody,
 )
 async def import_collection(
@@ -96,12 +100,15 @@ async def import_collection(
     request: Request,
     service: RetrievalService,
     grant: Grant,
-) -> CollectionObject:
+) -> ImportedCollection:
     grant.require(name, "write")
     scratch = scratch_dir(service.data_dir)
     try:
         await _receive(request, scratch / "upload.tar")
-        info = await asyncio.to_thread(service.import_collection, name, scratch / "upload.tar", scratch / "archive")
+        info, origins = await asyncio.to_thread(
+            service.import_collection, name, scratch / "upload.tar", scratch / "archive"
+        )
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
-    return collection_object(info)
+    indexes = {str(family): how for family, how in origins.items()}
+    return ImportedCollection(**msgspec.structs.asdict(collection_object(info)), indexes=indexes)

@@ -16,6 +16,7 @@ __all__ = [
     "CollectionList",
     "CollectionObject",
     "CreateCollection",
+    "ImportedCollection",
     "ShardObject",
     "UpdateCollection",
     "collection_object",
@@ -92,6 +93,14 @@ class CollectionObject(msgspec.Struct, frozen=True, kw_only=True):
     shards: int = 1  # shard actors holding its documents (1: this process)
     shard_status: list[ShardObject] = []  # a sharded collection's shards: host, node, state, sizes
     object: Literal["collection"] = "collection"  # the object type
+
+
+class ImportedCollection(CollectionObject, frozen=True, kw_only=True):
+    """`POST /v1/collections/import`: the collection restored, and where each of its indexes came from: the
+    archive's snapshot, or built from the imported rows (the archive had none, or a damaged one, or one from other
+    index settings)."""
+
+    indexes: dict[str, Literal["snapshot", "rebuilt"]] = {}  # family -> from the archive's snapshot, or rebuilt
 
 
 def collection_object(info: CollectionInfo) -> CollectionObject:

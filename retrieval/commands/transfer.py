@@ -3,7 +3,8 @@
 Both are clients of a running server (`--url`, `--api-key`). `export` saves the archive that
 `GET /v1/collections/{name}/export` streams (to `FILE.part`, renamed to FILE once complete, so a cut-off download
 never looks whole); `import` streams FILE to `POST /v1/collections/import?name=NEW`, which checks the whole
-archive (checksums, models, vector widths) before writing anything. Exit status 0 on success, 1 otherwise.
+archive (checksums, models, vector widths) before writing anything, and prints per index family whether it came
+from the archive's snapshot or was rebuilt from the rows. Exit status 0 on success, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -84,4 +85,6 @@ def run_import(args: argparse.Namespace) -> int:
         return 1
     body = resp.json()
     print(f"imported {args.file} as collection {body['name']}: {body['documents']} documents, {body['chunks']} chunks")
+    indexes = body.get("indexes") or {}
+    print("indexes: " + (", ".join(f"{family} {how}" for family, how in indexes.items()) or "none"))
     return 0

@@ -1,6 +1,7 @@
 """Moving one collection between servers: a portable archive (`archive.py`), written from a consistent snapshot
-of the store (`export.py`) and read back with checks before anything is written (`restore.py`). Scratch space
-for both lives under `<data_dir>/transfers/` and is removed when done (and at start, after a crash)."""
+of the store and of the collection's indexes (`export.py`), read back with checks before anything is written
+(`restore.py`), its index snapshots renamed to the importing store's chunk ids and adopted (`snapshots.py`).
+Scratch space for both lives under `<data_dir>/transfers/` and is removed when done (and at start, after a crash)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,27 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from retrieval.transfer.archive import FORMAT_VERSION, Archive, Manifest, open_archive, tar_stream
-from retrieval.transfer.export import export_files
-from retrieval.transfer.restore import archived_spec, check_dims, document_batches, page_files
+from retrieval.transfer.archive import FORMAT_VERSION, READS, Archive, Manifest, open_archive, tar_stream
+from retrieval.transfer.export import export_files, freeze
+from retrieval.transfer.restore import ChunkLedger, archived_spec, check_dims, document_batches, page_files
+from retrieval.transfer.snapshots import IndexOrigin, restore_indexes
 
 __all__ = [
     "FORMAT_VERSION",
+    "READS",
     "Archive",
+    "ChunkLedger",
+    "IndexOrigin",
     "Manifest",
     "archived_spec",
     "check_dims",
     "clear_scratch",
     "document_batches",
     "export_files",
+    "freeze",
     "open_archive",
     "page_files",
+    "restore_indexes",
     "scratch_dir",
     "tar_stream",
 ]

@@ -2,23 +2,30 @@
 files, never pickle. Written as a stream (`tar_stream`), read back with checks before anything is used
 (`open_archive`).
 
-Layout (format version 1), in this order::
+Layout (format version 2), in this order::
 
-    manifest.json                  Manifest: format, format_version, spec, dims, counts, sha256 + size per file
+    manifest.json                  Manifest: format, format_version, spec, dims, counts, index families,
+                                   sha256 + size per file
     documents.jsonl                one document a line: id, text, metadata, content_hash, source, page, image
-    chunks.jsonl                   one chunk a line, grouped by document in documents.jsonl order: doc_id,
-                                   position, char_start, char_end, page, text, and where its vectors are:
-                                   dense: row, multivector: [start, end) rows, sparse: [start, end) entries
+    chunks.jsonl                   one chunk a line, grouped by document in documents.jsonl order: chunk_id (the
+                                   exporting store's), doc_id, position, char_start, char_end, page, text, and
+                                   where its vectors are: dense: row, multivector: [start, end) rows, sparse:
+                                   [start, end) entries
     vectors/dense.npy              float32 (n, d)
     vectors/multivector.npy        float16 (tokens, d), every chunk's token vectors one after another
     vectors/sparse_ids.npy         int32 (entries,), token ids, ascending within a chunk
     vectors/sparse_weights.npy     float32 (entries,)
     pages/<sha256>.png             rendered PDF pages (named by the PNG's sha256) and their
     pages/<sha256>.thumb.jpg       JPEG thumbnails
+    indexes/<family>/...           each index family's snapshot (`index/persist.py`: its own manifest.json and
+                                   data files), holding exactly the exported rows under their chunk_ids
+
+Format version 1 (still read) has no `indexes/` and no chunk_id: its importer builds every index anew.
 
 Reading refuses, before anything is used: a member that is not a regular file or whose name is not in the
 layout (no paths outside the folder, no links), a member given twice, a file the manifest does not list or
-lists with another size or sha256, a listed file that is missing, and another format or format version.
+lists with another size or sha256, a listed file that is missing, another format or a format version it does
+not read (`READS`), and index snapshots in a version 1 archive.
 """
 
 from __future__ import annotations
@@ -35,11 +42,14 @@ from typing import Any, Literal
 import msgspec
 
 from retrieval.errors import InvalidRequestError
+from retrieval.indexes import Family
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "INDEXES",
     "MANIFEST",
+    "READS",
     "Archive",
     "FileEntry",
     "Manifest",
@@ -49,11 +59,14 @@ __all__ = [
 ]
 
 FORMAT = "retrieval-collection"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: index snapshots (indexes/) and each chunk's chunk_id
+READS = (1, 2)  # format versions this code imports
 MANIFEST = "manifest.json"
+INDEXES = "indexes"  # the folder of the index snapshots
 _MEMBER = re.compile(
     r"^(manifest\.json|documents\.jsonl|chunks\.jsonl|vectors/(dense|multivector|sparse_ids|sparse_weights)\.npy"
-    r"|pages/[0-9a-f]{64}\.(png|thumb\.jpg))$"
+    r"|pages/[0-9a-f]{64}\.(png|thumb\.jpg)"
+    r"|indexes/(dense|multivector|sparse|bm25)/(manifest\.json|[a-z_]+\.[0-9a-f]{12}\.(npy|bin)))$"
 )
 _BLOCK = 1 << 20
 
@@ -77,6 +90,7 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     chunks: int  # chunks in chunks.jsonl
     pages: int  # page images (each a PNG and a thumbnail)
     files: dict[str, FileEntry]  # every other member: name -> size and sha256
+    indexes: list[Family] = []  # index families whose snapshots are under indexes/ (format version 2)
     created_at: float = 0.0  # seconds since the epoch
     format: Literal["retrieval-collection"] = "retrieval-collection"  # what kind of archive this is
 
@@ -153,14 +167,18 @@ def _manifest(root: Path) -> Manifest:
         head = msgspec.json.decode(raw)
         if not isinstance(head, dict) or head.get("format") != FORMAT:
             raise _bad("manifest.json is not a collection archive's manifest")
-        if head.get("format_version") != FORMAT_VERSION:
+        if head.get("format_version") not in READS:
             raise _bad(
-                f"format version {head.get('format_version')!r}; this server reads {FORMAT_VERSION}",
+                f"format version {head.get('format_version')!r}; this server reads {' and '.join(map(str, READS))}",
                 head.get("format_version"),
             )
-        return msgspec.json.decode(raw, type=Manifest)
+        manifest = msgspec.json.decode(raw, type=Manifest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _bad(f"manifest.json is malformed ({exc})") from exc
+    snapshots = [n for n in manifest.files if n.startswith(f"{INDEXES}/")]
+    if manifest.format_version == 1 and (snapshots or manifest.indexes):
+        raise _bad("format version 1 carries no index snapshots, yet this archive lists some", snapshots[:1])
+    return manifest
 
 
 def open_archive(path: Path, root: Path) -> Archive:

@@ -4,8 +4,12 @@ The approach of `retrieval/backup.py`: the store is copied through SQLite's onli
 database as of one committed instant: every write acknowledged before the export began is in it, later ones
 whole or not at all), and the collection is read from that frozen copy; page images are copied after the store,
 so every image the copy references is on disk (it was written before the row naming it committed). The copy is
-deleted once read. Index snapshots are not exported: they are keyed by the store's chunk ids, which another
-store assigns anew, so the importing server builds its indexes from the imported rows.
+deleted once read.
+
+The collection's index snapshots travel too, written for exactly the rows of the copy: `freeze` copies the
+store and saves every index while the caller holds the collection's write lock (every write commits and
+reaches the indexes under it, so no write of this collection falls between the two). They keep the exporting
+store's chunk ids, and chunks.jsonl names each chunk's id, so the importer renames them (`snapshots.py`).
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval.collections import spec_from_json
+from retrieval.indexes import Family, IndexSet
 from retrieval.store import ChunkRow, Store, VectorKind
 from retrieval.store.page_files import PageFiles
-from retrieval.transfer.archive import FORMAT_VERSION, MANIFEST, Manifest, checksum
+from retrieval.transfer.archive import FORMAT_VERSION, INDEXES, MANIFEST, Manifest, checksum
 
-__all__ = ["export_files"]
+__all__ = ["export_files", "freeze"]
+
+_COPY = "store-copy.sqlite3"
 
 _DOCUMENTS = (
     "SELECT d.id, d.text, d.metadata, d.content_hash, d.source, d.page, p.digest, p.width, p.height, "
@@ -42,11 +49,17 @@ _SIZES = (
 )
 
 
-def export_files(store: Store, pages: PageFiles, name: str, scratch: Path) -> list[tuple[str, Path]]:
-    """Write collection `name`'s archive files into the empty folder `scratch`; returns (member name, file) in
-    archive order, the manifest first. CollectionNotFoundError when there is no such collection."""
-    copy = scratch / "store-copy.sqlite3"
-    store.backup(copy)
+def freeze(store: Store, indexes: IndexSet, scratch: Path) -> list[Family]:
+    """Copy the store into the empty folder `scratch` and save `indexes` under `scratch/indexes/`; the caller
+    holds the collection's write lock (searches go on). Returns the index families saved."""
+    store.backup(scratch / _COPY)
+    return indexes.save_copy(scratch / INDEXES)
+
+
+def export_files(pages: PageFiles, name: str, scratch: Path, families: list[Family]) -> list[tuple[str, Path]]:
+    """Write collection `name`'s archive files into `scratch`, which holds what `freeze` wrote; returns (member
+    name, file) in archive order, the manifest first. CollectionNotFoundError when there is no such collection."""
+    copy = scratch / _COPY
     try:
         with Store.open(copy) as frozen:
             row = frozen.get_collection(name)
@@ -59,6 +72,7 @@ def export_files(store: Store, pages: PageFiles, name: str, scratch: Path) -> li
             Path(f"{copy}{suffix}").unlink(missing_ok=True)
     members = ["documents.jsonl", "chunks.jsonl", *(f"vectors/{n}.npy" for n in _vector_files(kinds))]
     members += _copy_pages(pages, digests, scratch)
+    members += [m.relative_to(scratch).as_posix() for f in families for m in sorted((scratch / INDEXES / f).iterdir())]
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         collection=name,
@@ -69,6 +83,7 @@ def export_files(store: Store, pages: PageFiles, name: str, scratch: Path) -> li
         chunks=chunks,
         pages=len(digests),
         files={m: checksum(scratch / m) for m in members},
+        indexes=families,
         created_at=time.time(),
     )
     (scratch / MANIFEST).write_text(json.dumps(msgspec.to_builtins(manifest), indent=1), encoding="utf-8")
@@ -134,7 +149,8 @@ def _write_chunks(
     count = 0
     with open(scratch / "chunks.jsonl", "w", encoding="utf-8") as f:
         for row in _chunks(frozen, name, kinds):
-            line = {"doc_id": row.doc_id, "position": row.position, "char_start": row.char_start}
+            line = {"chunk_id": row.chunk_id, "doc_id": row.doc_id, "position": row.position}
+            line["char_start"] = row.char_start
             line |= {"char_end": row.char_end, "page": row.page, "text": row.text}
             line |= _place_vectors(row, arrays, at)
             f.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -2,13 +2,16 @@
 
 Nothing here writes: `check_dims` compares the archive's vector widths with the served models' before the
 service writes anything, and `document_batches` yields `DocumentRecord`s (the stored vectors as they were, the
-original content hashes) for one store transaction.
+original content hashes) for one store transaction, noting in a `ChunkLedger` each chunk's id in the exporting
+store and which vectors it has (what the index snapshots are keyed by).
 """
 
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from retrieval.errors import InvalidRequestError
 from retrieval.store import ChunkRecord, DocumentRecord, PageImage
 from retrieval.transfer.archive import Archive
 
-__all__ = ["archived_spec", "check_dims", "document_batches", "page_files"]
+__all__ = ["ChunkLedger", "archived_spec", "check_dims", "document_batches", "page_files"]
 
 
 def _bad(message: str, param: str = "archive", received: object = None, allowed: object = None) -> InvalidRequestError:
@@ -118,6 +121,36 @@ def _rows(array: npt.NDArray[Any] | None, start: object, end: object, name: str)
     return array[start:end]
 
 
+@dataclass
+class ChunkLedger:
+    """The archive's chunks in chunks.jsonl order (the order the importing store numbers them in): each one's id
+    in the exporting store, and which have which vectors. Compact: 8 bytes a chunk, and 8 per vector it has."""
+
+    old: array[int] = field(default_factory=lambda: array("q"))  # exporting store's chunk_id per chunk
+    kinds: dict[str, array[int]] = field(default_factory=dict)  # vector kind -> positions of the chunks having it
+    unnamed: int = 0  # chunks without a chunk_id (format version 1)
+
+    def note(self, line: Mapping[str, Any]) -> None:
+        chunk_id = line.get("chunk_id")
+        if isinstance(chunk_id, int) and not isinstance(chunk_id, bool) and 0 <= chunk_id < 1 << 63:
+            self.old.append(chunk_id)
+        else:
+            self.old.append(-1)
+            self.unnamed += 1
+        for kind in ("dense", "multivector", "sparse"):
+            if line.get(kind) is not None:
+                self.kinds.setdefault(kind, array("q")).append(len(self.old) - 1)
+
+    def renames(self, family: str, new: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...] | None:
+        """(old ids, new ids) int64 (m,) of the chunks `family` indexes (bm25: every chunk), given `new`, the
+        importing store's ids in the same order; None when a chunk has no chunk_id or `new` does not match."""
+        if self.unnamed or len(self.old) != len(new):
+            return None
+        old = np.frombuffer(self.old, np.int64)
+        pick = slice(None) if family == "bm25" else np.frombuffer(self.kinds.get(family, array("q")), np.int64)
+        return old[pick], np.asarray(new, np.int64)[pick]
+
+
 def _chunk(line: Mapping[str, Any], vectors: _Vectors) -> ChunkRecord:
     try:
         return ChunkRecord(
@@ -149,9 +182,11 @@ def _document(line: Mapping[str, Any], chunks: list[ChunkRecord]) -> DocumentRec
         raise _bad(f"a line of documents.jsonl is malformed ({exc})") from exc
 
 
-def document_batches(archive: Archive, batch: int = 256) -> Iterator[list[DocumentRecord]]:
+def document_batches(
+    archive: Archive, batch: int = 256, ledger: ChunkLedger | None = None
+) -> Iterator[list[DocumentRecord]]:
     """The archive's documents with their chunks and vectors, `batch` documents at a time (chunks.jsonl is
-    read alongside documents.jsonl: each document's chunks come next, in order)."""
+    read alongside documents.jsonl: each document's chunks come next, in order), noting each chunk in `ledger`."""
     vectors = _Vectors(archive)
     chunks = _lines(archive.path("chunks.jsonl"))
     pending = next(chunks, None)
@@ -161,6 +196,8 @@ def document_batches(archive: Archive, batch: int = 256) -> Iterator[list[Docume
         mine: list[ChunkRecord] = []
         while pending is not None and pending.get("doc_id") == line.get("id"):
             mine.append(_chunk(pending, vectors))
+            if ledger is not None:
+                ledger.note(pending)
             pending = next(chunks, None)
         out.append(_document(line, mine))
         n_docs, n_chunks = n_docs + 1, n_chunks + len(mine)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -26,6 +27,7 @@ class LiveServer:
     url: str  # http://127.0.0.1:<port>
     registry: ModelRegistry
     data_dir: Path  # the server's store and snapshots
+    app: Any = None  # the Litestar app: `app.state.service` is the server's RetrievalService
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
@@ -65,7 +67,7 @@ def _serve(registry: ModelRegistry, cfg: ServiceConfig) -> Iterator[LiveServer]:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(url, registry, cfg.data_path)
+        yield LiveServer(url, registry, cfg.data_path, app)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -1,8 +1,10 @@
 """Export / import (issue 22, item 5): `GET /v1/collections/{name}/export` under a write stream, restored by
 `POST /v1/collections/import?name=NEW` (and `retrieval export` / `retrieval import`) on a second server: every
-document acknowledged before the export began is there, whole, and searchable with equal scores. A damaged
-archive, another model's vector width, a taken name or a key without write access are refused before anything
-is written."""
+document acknowledged before the export began is there, whole, and searchable with equal scores. An IVF
+collection comes up on the second server from the archive's index snapshots (not retrained: every mode scores
+exactly as the source did, also after a restart); an archive of format version 1 (no snapshots) still imports,
+its indexes rebuilt. A damaged archive (an index snapshot member included), another model's vector width, a
+taken name or a key without write access are refused before anything is written."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from api.server import main
@@ -23,6 +26,7 @@ from tests.api._retrieval import assert_error
 from tests.api._server import live_server
 from tests.api.test_backup import ADMIN, COLL, READ, Stream, _text
 from tests.fixtures.pdfs import pdf_bytes
+from tests.retrieval.transfer.test_snapshots import _centroids, _repack, _version_1
 
 TAR = {"Content-Type": "application/x-tar"}
 QUERIES = ["alpha beta", "gamma delta epsilon", "zeta", "the quick brown"]
@@ -135,6 +139,8 @@ def test_refused_before_anything_is_written(registry: ModelRegistry, minilm_path
         _export(client, "src", archive)
         damaged = _rebuilt(archive, lambda n, d: d.replace(b"alpha", b"omega") if n == "documents.jsonl" else d)
         assert_error(_import(client, damaged, "t1"), 400, "checksum")
+        flipped = _rebuilt(archive, lambda n, d: d[:-1] + bytes([d[-1] ^ 1]) if n.startswith("indexes/dense/") else d)
+        assert_error(_import(client, flipped, "t5"), 400, "checksum")  # a tampered index snapshot member
         assert_error(_import(client, _rebuilt(archive, lambda n, d: d, "../escape"), "t2"), 400, "layout")
         assert_error(_import(client, b"not a tar archive at all", "t3"), 400, "tar")
         assert_error(_import(client, archive, "src"), 409, "already exists")
@@ -184,8 +190,11 @@ def test_every_representation_and_page_images_travel(tiny_store: Callable[[str],
             for name in queries:
                 _export(client, name, tmp_path / f"{name}.tar")
         with live_server(registry, ServiceConfig(data_dir=str(tmp_path / "b"))) as b, b.client() as client:
-            for name in queries:
-                assert _import(client, tmp_path / f"{name}.tar", name).status_code == 201
+            origins = {name: _import(client, tmp_path / f"{name}.tar", name).json()["indexes"] for name in queries}
+            assert origins == {  # every family, multi-vector and sparse too, comes from its snapshot
+                "m3": {"dense": "snapshot", "multivector": "snapshot", "sparse": "snapshot", "bm25": "snapshot"},
+                "pdfs": {"dense": "snapshot", "multivector": "snapshot", "bm25": "snapshot"},
+            }
             assert _every_mode(client, queries) == reference
             assert _page(client) == page  # the same image bytes under the same URL
     finally:
@@ -211,3 +220,61 @@ def _page(client: httpx.Client) -> tuple[str, bytes, bytes]:
     image, thumbnail = client.get(url), client.get(url.replace("/image", "/thumbnail"))
     assert image.status_code == 200 and thumbnail.status_code == 200
     return url, image.content, thumbnail.content
+
+
+IVF = {"kind": "ivf_flat", "metric": "cosine", "nlist": 3, "nprobe": 1}  # one list probed: hits follow centroids
+
+
+def _ivf_source(client: httpx.Client) -> dict[str, list[tuple[str, float]]]:
+    """Collection `ivf`: trained on its first write (39 points a list), grown, upserted and deleted in; its
+    results in every mode."""
+    spec = {"name": "ivf", "dense_model": "tiny", "index": {"dense": IVF}}
+    assert client.post("/v1/collections", json=spec).status_code == 201
+    rng = np.random.default_rng(3)
+    words = ["river", "road", "bridge", "tower", "field", "lake", "stone", "forest", "hill", "harbour", *QUERIES]
+    docs = [{"id": f"v{i}", "text": " ".join(rng.choice(words, 9))} for i in range(163)]
+    for part in (docs[:120], docs[120:], [{"id": "v5", "text": "river river bridge"}]):
+        assert client.post("/v1/collections/ivf/documents", json={"documents": part}).status_code == 200
+    assert client.post("/v1/collections/ivf/documents/delete", json={"ids": ["v7", "v130"]}).status_code == 200
+    return _results(client, "ivf")
+
+
+def _opened(server: Any, name: str) -> str:
+    return str(server.app.state.service.opened[name])
+
+
+def test_an_ivf_collection_comes_up_from_its_snapshots_on_a_second_server(
+    registry: ModelRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    with live_server(registry, _config(tmp_path / "a")) as a, a.client(headers=auth) as client:
+        reference = _ivf_source(client)
+        centroids = _centroids(a.app.state.service, "ivf")
+        _export(client, "ivf", tmp_path / "ivf.tar")
+        assert main(["export", "ivf", str(tmp_path / "cli.tar"), "--url", a.url, "--api-key", ADMIN]) == 0
+    old = _repack(tmp_path / "ivf.tar", tmp_path / "v1.tar", _version_1)
+    with live_server(registry, _config(tmp_path / "b")) as b, b.client(headers=auth) as client:
+        resp = _import(client, tmp_path / "ivf.tar", "copy")
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["indexes"] == {"dense": "snapshot", "bm25": "snapshot"}
+        assert _opened(b, "copy") == "snapshot"  # adopted, not rebuilt: the IVF was not trained again
+        np.testing.assert_array_equal(_centroids(b.app.state.service, "copy"), centroids)
+        assert _results(client, "copy") == reference  # the same hits, scores equal exactly, every mode
+        capsys.readouterr()
+        assert main(["import", str(tmp_path / "cli.tar"), "--name", "cli", "--url", b.url, "--api-key", ADMIN]) == 0
+        assert "indexes: dense snapshot, bm25 snapshot" in capsys.readouterr().out
+        resp = _import(client, old, "old")  # format version 1: no snapshots, every index built from the rows
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["indexes"] == {"dense": "rebuilt", "bm25": "rebuilt"} and _opened(b, "old") == "rebuild"
+        assert not np.array_equal(_centroids(b.app.state.service, "old"), centroids)  # trained on other rows
+        assert resp.json()["documents"] == client.get("/v1/collections/copy").json()["documents"] == 161
+        rebuilt = _results(client, "old")
+        assert {k: v for k, v in rebuilt.items() if k.startswith("bm25:")} == {
+            k: v for k, v in reference.items() if k.startswith("bm25:")
+        }
+        schema = client.get("/docs/openapi.json").json()["components"]["schemas"]["ImportedCollection"]
+        assert schema["properties"]["indexes"]["additionalProperties"]["enum"] == ["snapshot", "rebuilt"]
+    with live_server(registry, _config(tmp_path / "b")) as b, b.client(headers=auth) as client:
+        assert _opened(b, "copy") == _opened(b, "cli") == "snapshot"  # a restart loads the installed snapshots
+        np.testing.assert_array_equal(_centroids(b.app.state.service, "copy"), centroids)
+        assert _results(client, "copy") == reference

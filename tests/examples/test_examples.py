@@ -177,6 +177,7 @@ def test_move_collection(
         argv = ["--source", minilm_server.url, "--target", target.url, "--collection", "ex-move", "--name", "moved"]
         out = run_example("move_collection", [*argv, "--query", "moving collections"], capsys)
     assert "6 documents, 6 chunks" in out and "same hits and scores: True" in out
+    assert "indexes: dense snapshot, bm25 snapshot" in out
 
 
 def test_change_models(minilm_server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:

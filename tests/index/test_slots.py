@@ -5,9 +5,11 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from index.errors import InvalidIdsError
 from index.slots import SlotMap, empty_result, finalize, topk_rows
 
 
@@ -64,3 +66,26 @@ def test_topk_rows_equals_a_sort_by_score(n: int, m: int, k: int, data: st.DataO
         assert [float(scores[r, c]) for c in got] == want  # labels point at their scores
         assert all(a < b for a, b in pairwise(got) if scores[r, a] == scores[r, b])  # ties: lower first
         assert labels[r, len(want) :].tolist() == [-1] * (k - len(want)) and np.isneginf(top[r, len(want) :]).all()
+
+
+def test_remapped_renames_live_ids_and_keeps_every_slot() -> None:
+    slots = SlotMap()
+    slots.assign(_ids(10, 20, 30))
+    slots.release(_ids(20))
+    moved = slots.remapped(_ids(30, 10, 99), _ids(3, 1, 9))  # 99 is not in the map: ignored
+    assert moved.slot_ids.tolist() == [1, -1, 3] and moved.n_dead == 1
+    assert moved.slots_of(_ids(3, 1, 10, 30)).tolist() == [2, 0]  # the old ids are gone
+    assert slots.slot_ids.tolist() == [10, -1, 30]  # the original is untouched
+    assert SlotMap().remapped(_ids(), _ids()).n_slots == 0
+
+
+def test_remapped_refuses_a_live_id_without_a_new_name_or_a_bad_mapping() -> None:
+    slots = SlotMap(_ids(10, 20))
+    with pytest.raises(InvalidIdsError, match="1 live ids not among them"):
+        slots.remapped(_ids(10, 30), _ids(1, 3))
+    with pytest.raises(InvalidIdsError, match="2 live ids"):
+        slots.remapped(_ids(), _ids())
+    with pytest.raises(InvalidIdsError, match="unique"):
+        slots.remapped(_ids(10, 20), _ids(1, 1))  # two ids may not take one name
+    with pytest.raises(InvalidIdsError, match="2 ids"):
+        slots.remapped(_ids(10, 20), _ids(1))
