@@ -155,9 +155,11 @@ def _pool(actors: int | None, gpus_per_actor: float | None) -> tuple[int, float,
     """(actors, GPUs each, CPUs each): one actor per GPU when the cluster has GPUs, else `actors` CPU actors."""
     gpus = float(ray.cluster_resources().get("GPU", 0))
     cpus = float(ray.cluster_resources().get("CPU", 1))
+    largest = max((float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=cpus)
     per_gpu = gpus_per_actor if gpus_per_actor is not None else (1.0 if gpus else 0.0)
     count = actors or (max(1, int(gpus / per_gpu)) if per_gpu else 1)
-    return count, per_gpu, max(1.0, cpus // count) if not per_gpu else 1.0
+    # an actor lives on one node: never ask for more CPUs than the largest node has (it would wait forever)
+    return count, per_gpu, max(1.0, min(largest, cpus // count)) if not per_gpu else 1.0
 
 
 def embed_dataset(

@@ -48,6 +48,7 @@ def test_every_example_is_covered() -> None:
         "change_models",
         "tune_fusion",
         "embed_and_load",
+        "sharded_collection",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == covered
 
@@ -214,3 +215,30 @@ def test_embed_and_load(
     assert "loaded: written=4 unchanged=0 collection_documents=4" in out
     again = run_example("embed_and_load", [*argv, "--collection", "ex-embed"], capsys)
     assert "written=0 skipped=1" in again and "loaded: written=0 unchanged=4 collection_documents=4" in again
+
+
+def test_sharded_collection(
+    ray_address: str, minilm_registry: ModelRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with live_server(minilm_registry, ServiceConfig(ray=ray_address, shard_timeout_s=10)) as server:
+        out = run_example("sharded_collection", ["--base-url", server.url, "--shards", "3"], capsys)
+    assert "kitchen: 6 documents over 3 shards" in out, out
+    assert len(re.findall(r"shard \d on [abc]: alive", out)) == 3
+    assert "best hit: cheese" in out and "allow_partial answer: partial=False shards=[0, 1, 2]" in out
+
+
+def test_kuberay_cluster_serves_sharded_collections() -> None:
+    """The KubeRay example is a RayCluster whose head serves `--ray auto` and whose shard workers carry the host
+    label and the shard folder the service reads (`retrieval.distributed.shards`)."""
+    import yaml
+
+    from retrieval.distributed.shards import HOST_LABEL
+
+    doc = yaml.safe_load((EXAMPLES / "kuberay" / "raycluster.yaml").read_text())
+    assert doc["kind"] == "RayCluster" and doc["apiVersion"] == "ray.io/v1"
+    head = doc["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert "retrieval serve --ray auto" in " ".join(head["args"])
+    shards = next(g for g in doc["spec"]["workerGroupSpecs"] if g["groupName"] == "shards")
+    assert shards["rayStartParams"]["labels"].startswith(f"{HOST_LABEL}=")
+    env = {e["name"]: e for e in shards["template"]["spec"]["containers"][0]["env"]}
+    assert env["RETRIEVAL_SHARD_DIR"]["value"] == "/shards" and "NODE_NAME" in env
