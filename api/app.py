@@ -122,6 +122,18 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+async def _open_models(config: ServiceConfig, stack: contextlib.AsyncExitStack) -> ModelRegistry:
+    """Load the configured models here, or, with `engine_replicas`, launch them as Ray actors and load them here
+    for tokenising only (Ray is imported only then); `stack` closes them."""
+    if config.engine_replicas:
+        from retrieval.distributed.engine_client import serve_through_replicas
+
+        return await stack.enter_async_context(serve_through_replicas(config))
+    models = await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
+    stack.callback(models.close)
+    return models
+
+
 def _loader(
     app: Litestar,
     config: ServiceConfig,
@@ -137,13 +149,7 @@ def _loader(
     lifecycle: Lifecycle = app.state.lifecycle
 
     async def load() -> None:
-        models = (
-            registry
-            if registry is not None
-            else await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
-        )
-        if registry is None:
-            stack.callback(models.close)
+        models = registry if registry is not None else await _open_models(config, stack)
         app.state.registry = models
         app.state.io_processor = _plugin(config, models)
         app.state.metrics.models = models
