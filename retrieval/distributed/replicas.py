@@ -108,9 +108,9 @@ def launch_replicas(config: ServiceConfig) -> list[tuple[str, Any]]:
     options = replica_options(config, ray.cluster_resources().get("GPU", 0))
     prefix = f"engine-{uuid.uuid4().hex[:8]}"
     names = [f"{prefix}-{i}" for i in range(config.engine_replicas)]
-    actor = ray.remote(EngineReplica)
+    actor: Any = ray.remote(EngineReplica)  # handles are typed loosely: their methods are Ray's `.remote`
     specs = tuple(config.models)
-    handles = [actor.options(name=name, **options).remote(specs) for name in names]  # type: ignore[attr-defined]
+    handles = [actor.options(name=name, **options).remote(specs) for name in names]
     try:
         ray.get([h.ready.remote() for h in handles], timeout=_READY_TIMEOUT_S)
     except (ray.exceptions.RayError, TimeoutError) as exc:
