@@ -28,7 +28,15 @@ from retrieval.registry import ModelRegistry
 from retrieval.remote.engine_process import answer_encode
 from retrieval.remote.messages import EncodeRequest, ErrorReply, Message, decode_message, encode_message
 
-__all__ = ["NAMESPACE", "EngineReplica", "connect", "launch_replicas", "replica_options", "stop_replicas"]
+__all__ = [
+    "NAMESPACE",
+    "EngineReplica",
+    "cluster_address",
+    "connect",
+    "launch_replicas",
+    "replica_options",
+    "stop_replicas",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,11 @@ def connect(address: str) -> None:
     local one); nothing when this process is connected already."""
     if not ray.is_initialized():
         ray.init(address=None if address == "auto" else address, namespace=NAMESPACE, log_to_driver=True)
+
+
+def cluster_address() -> str:
+    """The address of the cluster this process joined (for processes that should join the same one)."""
+    return str(ray.get_runtime_context().gcs_address)
 
 
 def replica_options(config: ServiceConfig, cluster_gpus: float) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]:
-    tmp = tmp_path_factory.mktemp("replicas")
+@contextmanager
+def _serve(ray_address: str, tmp: Path, *flags: str) -> Iterator[Replicated]:
+    """`retrieval serve` with MiniLM and a slow null model on two replicas of the session's Ray instance."""
     source = default_model_source()
     slow_null = {"source": source, "name": "slow-null", "hf_overrides": {"architectures": ["NullModel"]}}
     slow_null |= {"max_queue": QUEUE, "max_wait_ms": 3000}  # four sequences admitted, held 3 s before running
@@ -52,7 +53,7 @@ def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> It
     (tmp / "config.json").write_text(json.dumps(config))
     port = _free_port()
     cmd = [sys.executable, "-m", "api.server", "serve", "--config", str(tmp / "config.json"), "--port", str(port)]
-    cmd += ["--ray", ray_address, "--engine-replicas", "2", "--engine-cpus", "0.5"]
+    cmd += ["--ray", ray_address, "--engine-replicas", "2", "--engine-cpus", "0.5", *flags]
     log = tmp / "server.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stderr=err)
@@ -61,7 +62,7 @@ def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> It
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/v1/collections", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
@@ -75,6 +76,12 @@ def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> It
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]:
+    with _serve(ray_address, tmp_path_factory.mktemp("replicas")) as server:
+        yield server
 
 
 def _slow(url: str, i: int) -> httpx.Response:
@@ -147,3 +154,19 @@ def test_a_killed_replica_fails_its_requests_and_comes_back(replicated: Replicat
         if sorted(r.status_code for r in after) == [200] * (2 * QUEUE) or time.monotonic() > deadline:
             break
     assert sorted(r.status_code for r in after) == [200] * (2 * QUEUE)
+
+
+def test_two_api_workers_share_the_replicas(ray_address: str, tmp_path: Path, minilm_server: LiveServer) -> None:
+    """`--api-workers 2`: both HTTP processes feed the parent's replicas; their loads, polled by every worker,
+    make one budget (requests spaced beyond the poll interval, so each worker sees the other's)."""
+    with _serve(ray_address, tmp_path, "--api-workers", "2") as server:
+        body = {"model": MINILM, "input": TEXTS}
+        with httpx.Client(timeout=30) as client:
+            want = client.post(f"{minilm_server.url}/v1/embeddings", json=body).json()["data"]
+            answers = [client.post(f"{server.url}/v1/embeddings", json=body) for _ in range(4)]
+        for resp in answers:
+            assert resp.status_code == 200, resp.text
+            got = [d["embedding"] for d in resp.json()["data"]]
+            np.testing.assert_allclose(got, [d["embedding"] for d in want], atol=1e-5)
+        codes = sorted(r.status_code for r in _burst(server.url, 4 * QUEUE, spaced_s=0.15))
+        assert codes == [200] * (2 * QUEUE) + [429] * (2 * QUEUE)
