@@ -121,7 +121,7 @@ class RayEngineClient:
         request = encode_request(next(self._ids), model, items, params)
         ref = replica.handle.encode.remote(encode_message(request))
         waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        ref.as_future().add_done_callback(lambda done: _settle(waiter, done))
+        asyncio.wrap_future(ref.future()).add_done_callback(lambda done: _settle(waiter, done))
         replica.pending[request.id] = (ref, waiter)
         replica.sent[model] = replica.sent.get(model, 0) + len(items)
         try:
