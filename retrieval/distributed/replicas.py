@@ -118,7 +118,9 @@ def launch_replicas(config: ServiceConfig) -> list[tuple[str, Any]]:
     if config.ray is None:
         raise ValueError("engine replicas need a Ray cluster (ServiceConfig.ray)")
     connect(config.ray)
-    options = replica_options(config, ray.cluster_resources().get("GPU", 0))
+    cluster = ray.cluster_resources()
+    options = replica_options(config, cluster.get("GPU", 0))
+    _check_fits(options, cluster)
     prefix = f"engine-{uuid.uuid4().hex[:8]}"
     names = [f"{prefix}-{i}" for i in range(config.engine_replicas)]
     actor: Any = ray.remote(EngineReplica)  # handles are typed loosely: their methods are Ray's `.remote`
@@ -134,6 +136,16 @@ def launch_replicas(config: ServiceConfig) -> list[tuple[str, Any]]:
         ) from exc
     log.info("%d engine replicas ready: %s (%s)", len(names), ", ".join(names), msgspec.json.encode(options))
     return list(zip(names, handles, strict=True))
+
+
+def _check_fits(options: dict[str, Any], cluster: dict[str, float]) -> None:
+    """Refuse at once (RuntimeError) a replica larger than the whole cluster: Ray would wait for it forever."""
+    for key, resource in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        if options[key] > cluster.get(resource, 0):
+            raise RuntimeError(
+                f"an engine replica asks {options[key]} {resource}, the whole Ray cluster has "
+                f"{cluster.get(resource, 0)}: lower --engine-{resource.lower()}s or add nodes"
+            )
 
 
 def stop_replicas(names: Sequence[str]) -> None:

@@ -117,3 +117,12 @@ def test_a_dead_replica_is_skipped_and_none_left_fails_at_once(
         registry.close()
     assert outcomes[-3:] == ["ok"] * 3 and outcomes[0] in ("ok", "503")
     assert waited < 10
+
+
+def test_a_replica_larger_than_the_cluster_is_refused_at_once(ray_address: str, spec: ModelSpec) -> None:
+    start = time.monotonic()
+    for flags in ({"engine_cpus": 64.0}, {"engine_gpus": 1.0, "engine_cpus": 0.5}):  # the session's Ray: 2 CPUs
+        config = ServiceConfig(models=(spec,), ray=ray_address, engine_replicas=1, **flags)  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError, match="the whole Ray cluster has"):
+            launch_replicas(config)
+    assert time.monotonic() - start < 5
