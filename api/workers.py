@@ -8,6 +8,9 @@
       API workers 1..N-1      the model routes (parse, validate, tokenise, encode the response); the store
                               routes are streamed to worker 0 (api/forward.py)
 
+With `--ray ... --engine-replicas N` the parent launches N Ray engine replicas instead of the engine processes
+(retrieval/distributed/replicas.py) and every worker feeds them through Ray actor calls.
+
 All workers accept on one listening socket inherited from the parent. Each worker loads its models on CPU for
 tokenisation and model metadata only; the forward passes run in the engine processes.
 """

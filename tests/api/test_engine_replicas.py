@@ -110,6 +110,19 @@ def _replicas() -> list[object]:
     return [ray.get_actor(name, namespace=NAMESPACE) for name in names]
 
 
+def _wait_for_load(replicas: list[object], sequences: int) -> None:
+    """Until each replica reports `sequences` of the slow model in flight (2.5 s at most: they are held 3 s)."""
+    import ray
+
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        loads = ray.get([r.load.remote() for r in replicas], timeout=5)  # type: ignore[attr-defined]
+        if all(load["slow-null"][0] == sequences for load in loads):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the replicas did not each get {sequences} requests: {loads}")
+
+
 def test_embeddings_equal_the_one_process_server(replicated: Replicated, minilm_server: LiveServer) -> None:
     body = {"model": MINILM, "input": TEXTS}
     with httpx.Client(timeout=30) as client:
@@ -138,7 +151,7 @@ def test_a_killed_replica_fails_its_requests_and_comes_back(replicated: Replicat
     victim, survivor = _replicas()
     with ThreadPoolExecutor(4) as pool:
         in_flight = [pool.submit(_slow, replicated.url, i) for i in range(4)]  # two on each replica, held 3 s
-        time.sleep(1.0)
+        _wait_for_load([victim, survivor], 2)
         ray.kill(victim, no_restart=False)  # Ray restarts it; it loads its models again
         held = [f.result() for f in in_flight]
     assert sorted(r.status_code for r in held) == [200, 200, 503, 503]
