@@ -1,7 +1,8 @@
 """Engine replicas on the session's local Ray instance: the actor answers the packed messages of
 `retrieval/remote` (bytes in, bytes out) and reports its queue load; an API-side `Engine` fed through
-`replica_batchers` gives the same vectors as the engine in this process; a replica killed for good is skipped,
-and with none left a request fails at once with `EncoderError` instead of waiting."""
+`replica_batchers` gives the same vectors as the engine in this process; a cancelled request is dropped by its
+replica; a replica killed for good is skipped, and with none left a request fails at once with `EncoderError`
+instead of waiting."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import ray
 import torch
 
 from encoder import EncoderError, Engine, ModelSpec, PoolingParams, TokenOptions
 from retrieval import ModelRegistry, ServiceConfig
+from retrieval.config import default_model_source
 from retrieval.distributed.engine_client import replica_batchers
 from retrieval.distributed.replicas import launch_replicas, stop_replicas
 from retrieval.remote.client import encode_request
@@ -126,3 +129,34 @@ def test_a_replica_larger_than_the_cluster_is_refused_at_once(ray_address: str, 
         with pytest.raises(RuntimeError, match="the whole Ray cluster has"):
             launch_replicas(config)
     assert time.monotonic() - start < 5
+
+
+def test_a_cancelled_request_is_cancelled_on_its_replica(ray_address: str) -> None:
+    """The client going away cancels the Ray call, and the replica drops the work (it was held 3 s to run)."""
+    source = default_model_source()
+    slow = ModelSpec(source=source, name="slow-null", hf_overrides={"architectures": ["NullModel"]}, max_wait_ms=3000)
+    config = ServiceConfig(models=(slow,), ray=ray_address, engine_replicas=1, engine_cpus=0.5)
+    launched = launch_replicas(config)
+    registry = ModelRegistry.load([msgspec.structs.replace(slow, device="cpu")])
+    (_, handle) = launched[0]
+
+    async def in_flight() -> int:
+        return int((await handle.load.remote())["slow-null"][0])  # type: ignore[attr-defined]
+
+    async def run() -> tuple[int, int]:
+        async with replica_batchers(registry, launched):
+            task = asyncio.ensure_future(registry.get("slow-null").encode(["held"], EMBED))
+            while await in_flight() == 0:
+                await asyncio.sleep(0.05)
+            held = await in_flight()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.5)
+            return held, await in_flight()
+
+    try:
+        assert asyncio.run(asyncio.wait_for(run(), 20)) == (1, 0)
+    finally:
+        registry.close()
+        stop_replicas([name for name, _ in launched])
