@@ -4,7 +4,8 @@ It plugs in where the ZeroMQ `EngineClient` does (`RemoteBatcher` takes either),
 process, and everything above them, do not change. Routing and admission:
 
 - each call goes to the live replica with the least in flight: the larger of what the replica last reported
-  (every `poll_s`, counting every API process's work) and what this process has sent it and not had back;
+  (every `poll_s`, counting every API process's work) less what it has answered this process since, and what
+  this process has sent it and not had back;
 - `check_room` refuses with the same `OverloadedError` (429 with Retry-After) as the engine processes when every
   live replica's queue for the model is full by that same reckoning; the replica still has the last word;
 - a replica whose call fails with a Ray actor error, or that leaves a load poll unanswered for `liveness_s`,
@@ -46,18 +47,26 @@ class _Replica:
     handle: Any  # its Ray actor handle
     pending: dict[int, tuple[Any, asyncio.Future[bytes]]] = field(default_factory=dict)  # id -> (ref, waiter)
     sent: dict[str, int] = field(default_factory=dict)  # model -> sequences sent by us, not answered yet
+    answered: dict[str, int] = field(default_factory=dict)  # model -> sequences answered to us, ever
     reported: Load = field(default_factory=dict)  # model -> (in flight, limit) at its last load poll
+    answered_then: dict[str, int] = field(default_factory=dict)  # `answered` when that poll was sent
     alive: bool = True  # False from a failed call or poll until its `ready` answers again
+
+    def in_flight(self, model: str) -> int:
+        """Sequences of `model` on it: its last report less what it has answered us since (a report is up to a
+        poll old: without that, a request finished since would still count), and at least what we sent."""
+        since = self.answered.get(model, 0) - self.answered_then.get(model, 0)
+        return max(self.reported.get(model, (0, 0))[0] - since, self.sent.get(model, 0))
 
     def room(self, model: str) -> int | None:
         """Sequences of `model` it can still take, or None when it has not told its limit."""
-        in_flight, limit = self.reported.get(model, (0, 0))
-        return None if limit <= 0 else limit - max(in_flight, self.sent.get(model, 0))
+        limit = self.reported.get(model, (0, 0))[1]
+        return None if limit <= 0 else limit - self.in_flight(model)
 
     @property
     def load(self) -> int:
         """Sequences in flight on it, every model together."""
-        return max(sum(v[0] for v in self.reported.values()), sum(self.sent.values()))
+        return sum(self.in_flight(model) for model in {*self.reported, *self.sent})
 
 
 def _settle(waiter: asyncio.Future[bytes], done: asyncio.Future[bytes]) -> None:
@@ -102,9 +111,10 @@ class RayEngineClient:
         """True while at least one replica answers."""
         return any(replica.alive for replica in self._replicas)
 
-    def check_room(self, model: str, sequences: int) -> None:
-        """Raise `OverloadedError` when no live replica has room for `sequences` more of `model`."""
-        refuse_unless_room([r.room(model) for r in self._replicas if r.alive], sequences)
+    def check_room(self, model: str, sequences: int, held: int = 0) -> None:
+        """Raise `OverloadedError` when the live replicas have no room for `sequences` more of `model` besides
+        `held` (`refuse_unless_room`)."""
+        refuse_unless_room([r.room(model) for r in self._replicas if r.alive], sequences, held)
 
     def _pick(self) -> _Replica:
         live = [replica for replica in self._replicas if replica.alive]
@@ -135,6 +145,7 @@ class RayEngineClient:
         finally:
             replica.pending.pop(request.id, None)
             replica.sent[model] -= len(items)
+            replica.answered[model] = replica.answered.get(model, 0) + len(items)
         reply = decode_message(payload)
         if not isinstance(reply, EncodeReply | ErrorReply):
             raise RuntimeError(f"engine replica {replica.name} answered {type(reply).__name__}")
@@ -156,10 +167,13 @@ class RayEngineClient:
 
     async def _poll(self, replica: _Replica) -> None:
         """Read the replica's load, or mark it lost when the call fails or takes over `liveness_s`."""
+        answered = dict(replica.answered)
         try:
             replica.reported = await asyncio.wait_for(_result(replica.handle.load.remote()), self._liveness_s)
         except (ray.exceptions.RayError, TimeoutError) as exc:
             self._lost(replica, exc)
+            return
+        replica.answered_then = answered
 
     async def _watch(self, replica: _Replica) -> None:
         """Poll a live replica's load every `poll_s`; wait for a lost one to answer `ready` again."""

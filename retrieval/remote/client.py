@@ -92,21 +92,27 @@ def read_reply(reply: EncodeReply | ErrorReply) -> list[torch.Tensor]:
     return unpack_tensors(reply.outputs)
 
 
-def refuse_unless_room(rooms: Sequence[int | None], sequences: int) -> None:
-    """Shared admission over engines: raise `OverloadedError` (429) when every one of `rooms` (what each live
-    engine can still take of a model; None: unknown, counts as room) is below `sequences`. No engine at all
-    passes: sending then fails with the error saying none answers.
+def refuse_unless_room(rooms: Sequence[int | None], sequences: int, held: int = 0) -> None:
+    """Shared admission over engines: raise `OverloadedError` (429) unless one engine has room for the
+    `sequences` of a request (they go to one engine) and all of them together for those plus the `held` ones
+    this process has admitted and is still tokenising (they will spread over the engines). `rooms`: what each live
+    engine can still take of the model (None: unknown, counts as room). No engine at all passes: sending then
+    fails with the error saying none answers.
 
     >>> refuse_unless_room([0, None], 2)
-    >>> refuse_unless_room([1, 0], 2)  # doctest: +ELLIPSIS
+    >>> refuse_unless_room([4, 4], 1, held=7)
+    >>> refuse_unless_room([4, 4], 1, held=8)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    encoder.errors.OverloadedError: the server is overloaded: the model's queue has room for 1 more sequences, ...
+    encoder.errors.OverloadedError: the server is overloaded: the model's queue has room for 0 more sequences, ...
     """
-    if not rooms or any(room is None or room >= sequences for room in rooms):
+    if not rooms or any(room is None for room in rooms):
         return
-    fullest = max(r for r in rooms if r is not None)
+    known = [max(0, room) for room in rooms if room is not None]
+    free = min(max(known), sum(known) - held)  # the most one more request can be given now
+    if free >= sequences:
+        return
     raise OverloadedError(
-        f"the server is overloaded: the model's queue has room for {max(0, fullest)} more sequences, "
+        f"the server is overloaded: the model's queue has room for {max(0, free)} more sequences, "
         f"{sequences} asked; retry later"
     )
 
@@ -200,12 +206,14 @@ class EngineClient:
                 waiter.set_exception(exc)
         link.pending.clear()
 
-    def check_room(self, model: str, sequences: int) -> None:
-        """Raise `OverloadedError` when no live engine has room for `sequences` more of `model` (by their boards;
-        an engine without a board, or without a limit for the model, counts as having room)."""
+    def check_room(self, model: str, sequences: int, held: int = 0) -> None:
+        """Raise `OverloadedError` when the live engines have no room for `sequences` more of `model` besides
+        `held` (`refuse_unless_room`, by their boards; an engine without a board, or without a limit for the
+        model, counts as having room)."""
         refuse_unless_room(
             [link.board.room(model) if link.board is not None else None for link in self._links if link.alive],
             sequences,
+            held,
         )
 
     def _pick(self) -> _Link:
@@ -243,8 +251,9 @@ class Engines(Protocol):
         """Outputs of `items` from one engine; its errors raised as the typed errors."""
         ...
 
-    def check_room(self, model: str, sequences: int) -> None:
-        """Raise `OverloadedError` at once when no engine has room for `sequences` more of `model`."""
+    def check_room(self, model: str, sequences: int, held: int = 0) -> None:
+        """Raise `OverloadedError` at once when the engines have no room for `sequences` more of `model` besides
+        `held` sequences admitted and still being tokenised here."""
         ...
 
     @property
@@ -288,7 +297,7 @@ class RemoteBatcher:
     def check_room(self, sequences: int) -> None:
         """The queue lives in the engine processes: refuse when their boards say every one is full, counting
         what this worker holds (they still decide for what is sent)."""
-        self._client.check_room(self._model, sequences + self.stats.reserved)
+        self._client.check_room(self._model, sequences, self.stats.reserved)
 
     @property
     def alive(self) -> bool:

@@ -143,6 +143,8 @@ def test_every_replica_full_answers_429(replicated: Replicated) -> None:
     assert all(r.headers["retry-after"] == "1" for r in refused)
     assert all("the server is overloaded" in r.json()["error"]["message"] for r in refused), refused[0].text
     assert all(d["embedding"] == [0.0] * 384 for r in answers if r.status_code == 200 for d in r.json()["data"])
+    again = _burst(replicated.url, 2 * QUEUE)  # at once: what was just answered no longer counts as queued
+    assert [r.status_code for r in again] == [200] * (2 * QUEUE)
 
 
 def test_a_killed_replica_fails_its_requests_and_comes_back(replicated: Replicated) -> None:
