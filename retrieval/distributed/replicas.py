@@ -93,13 +93,18 @@ def cluster_address() -> str:
 
 
 def replica_options(config: ServiceConfig, cluster_gpus: float) -> dict[str, Any]:
-    """Ray actor options of every replica: `engine_gpus` GPUs (default 1 when the cluster has any, else 0),
-    `engine_cpus` CPUs, spread over nodes, restarted by Ray, calls never retried.
+    """Ray actor options of every replica: `engine_gpus` GPUs (default 1 when the cluster has any and the
+    models are not all pinned to CPU, else 0), `engine_cpus` CPUs, spread over nodes, restarted by Ray, calls
+    never retried.
 
     >>> replica_options(ServiceConfig(), 4)["num_gpus"], replica_options(ServiceConfig(), 0)["num_gpus"]
     (1, 0)
+    >>> replica_options(ServiceConfig(models=(ModelSpec(source="m", device="cpu"),)), 4)["num_gpus"]
+    0
     """
-    gpus = config.engine_gpus if config.engine_gpus is not None else (1 if cluster_gpus > 0 else 0)
+    on_cpu = bool(config.models) and all(spec.device == "cpu" for spec in config.models)
+    default = 1 if cluster_gpus > 0 and not on_cpu else 0
+    gpus = config.engine_gpus if config.engine_gpus is not None else default
     return {
         "num_gpus": gpus,
         "num_cpus": config.engine_cpus,
