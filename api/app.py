@@ -118,9 +118,10 @@ def _shard_backend(config: ServiceConfig) -> ShardBackend | None:
     """With `--ray`: join the cluster and place shard actors there (Ray is imported only then)."""
     if config.ray is None:
         return None
-    from retrieval.distributed.shards import RayShardBackend, connect
+    from retrieval.distributed.replicas import connect
+    from retrieval.distributed.shards import RayShardBackend
 
-    connect(config.ray, config.ray_namespace)
+    connect(config.ray)
     backend = RayShardBackend(config.data_path, config.ray_namespace)
     log.info("sharded collections on %s", backend.describe())
     return backend
@@ -141,6 +142,18 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+async def _open_models(config: ServiceConfig, stack: contextlib.AsyncExitStack) -> ModelRegistry:
+    """Load the configured models here, or, with `engine_replicas`, launch them as Ray actors and load them here
+    for tokenising only (Ray is imported only then); `stack` closes them."""
+    if config.engine_replicas:
+        from retrieval.distributed.engine_client import serve_through_replicas
+
+        return await stack.enter_async_context(serve_through_replicas(config))
+    models = await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
+    stack.callback(models.close)
+    return models
+
+
 def _loader(
     app: Litestar,
     config: ServiceConfig,
@@ -156,13 +169,7 @@ def _loader(
     lifecycle: Lifecycle = app.state.lifecycle
 
     async def load() -> None:
-        models = (
-            registry
-            if registry is not None
-            else await anyio.to_thread.run_sync(ModelRegistry.load, config.models, config.image_limits)
-        )
-        if registry is None:
-            stack.callback(models.close)
+        models = registry if registry is not None else await _open_models(config, stack)
         app.state.registry = models
         app.state.io_processor = _plugin(config, models)
         app.state.metrics.models = models

@@ -8,6 +8,9 @@
       API workers 1..N-1      the model routes (parse, validate, tokenise, encode the response); the store
                               routes are streamed to worker 0 (api/forward.py)
 
+With `--ray ... --engine-replicas N` the parent launches N Ray engine replicas instead of the engine processes
+(retrieval/distributed/replicas.py) and every worker feeds them through Ray actor calls.
+
 All workers accept on one listening socket inherited from the parent. Each worker loads its models on CPU for
 tokenisation and model metadata only; the forward passes run in the engine processes.
 """
@@ -23,7 +26,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from multiprocessing import connection, get_context
 from multiprocessing.process import BaseProcess
 
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _READY_TIMEOUT_S = 600.0  # an engine process has this long to load its models
 _STOP_TIMEOUT_S = 15.0  # a child has this long to exit after SIGTERM before it is killed
+Lifespan = Callable[[object], contextlib.AbstractAsyncContextManager[None]]
 
 
 def engine_count(config: ServiceConfig) -> int:
@@ -74,19 +78,7 @@ def run_api_worker(config: ServiceConfig, index: int, sock: socket.socket, engin
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     cpu_specs = tuple(msgspec.structs.replace(s, device="cpu") for s in config.models)
     registry = ModelRegistry.load(cpu_specs)  # tokenizers and metadata; no forward pass runs here
-    names = [engine.name for engine in registry]
-    client = EngineClient(engines, boards=[LoadBoard(_board_path(run_dir, i), names) for i in range(len(engines))])
-
-    @contextlib.asynccontextmanager
-    async def engines_lifespan(_: object) -> AsyncIterator[None]:
-        await client.start()
-        for engine in registry:
-            engine.attach_batcher(RemoteBatcher(client, engine.name))
-        try:
-            yield
-        finally:
-            await client.close()
-
+    engines_lifespan = _engines_lifespan(config, registry, engines, run_dir)
     store_socket = os.path.join(run_dir, "store.sock")
     app = create_app(config, registry, store="own" if index == 0 else "none", before=[engines_lifespan])
     sockets = [sock]
@@ -101,6 +93,31 @@ def run_api_worker(config: ServiceConfig, index: int, sock: socket.socket, engin
         uvicorn.Config(asgi, log_level=config.log_level, access_log=config.access_log, log_config=None, lifespan="on")
     )
     server.run(sockets=sockets)
+
+
+def _engines_lifespan(config: ServiceConfig, registry: ModelRegistry, engines: list[str], run_dir: str) -> Lifespan:
+    """What feeds this worker's models: the engine processes at `engines` over ZeroMQ or, with `engine_replicas`,
+    the Ray replicas named `engines` (Ray is imported only then)."""
+    if config.engine_replicas and config.ray:
+        from retrieval.distributed.engine_client import replica_batchers
+        from retrieval.distributed.replicas import connect
+
+        connect(config.ray)  # the parent's cluster, by its resolved address
+        return lambda _: replica_batchers(registry, engines)
+    names = [engine.name for engine in registry]
+    client = EngineClient(engines, boards=[LoadBoard(_board_path(run_dir, i), names) for i in range(len(engines))])
+
+    @contextlib.asynccontextmanager
+    async def engines_lifespan(_: object) -> AsyncIterator[None]:
+        await client.start()
+        for engine in registry:
+            engine.attach_batcher(RemoteBatcher(client, engine.name))
+        try:
+            yield
+        finally:
+            await client.close()
+
+    return engines_lifespan
 
 
 def _start_engines(config: ServiceConfig, run_dir: str) -> tuple[list[BaseProcess], list[str]]:
@@ -175,17 +192,37 @@ def _supervise(workers: list[BaseProcess], engines: list[BaseProcess], stop: thr
     return 0
 
 
-def serve_workers(config: ServiceConfig) -> int:
-    """Run `config.api_workers` HTTP processes and the engine processes until SIGTERM/SIGINT; exit status."""
-    stop = threading.Event()
+def _on_signals(stop: threading.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+
+
+def _start_replicas(config: ServiceConfig, stop: threading.Event) -> tuple[ServiceConfig, list[tuple[str, object]]]:
+    """Launch the Ray engine replicas (this process owns them: they go when it goes, or when it drops their
+    handles); the config the workers get (the cluster's resolved address) and `(name, handle)` of each."""
+    from retrieval.distributed.replicas import cluster_address, launch_replicas
+
+    replicas = launch_replicas(config)
+    _on_signals(stop)  # joining Ray replaced our SIGTERM handler
+    return msgspec.structs.replace(config, ray=cluster_address()), replicas
+
+
+def serve_workers(config: ServiceConfig) -> int:
+    """Run `config.api_workers` HTTP processes and the engine processes (or Ray engine replicas) until
+    SIGTERM/SIGINT; exit status."""
+    stop = threading.Event()
+    _on_signals(stop)
     run_dir = tempfile.mkdtemp(prefix="retrieval-")
     sock = socket.create_server((config.host, config.port), backlog=2048)
     engines: list[BaseProcess] = []
     workers: list[BaseProcess] = []
+    replicas: list[tuple[str, object]] = []  # Ray engine replicas: held until we return
     try:
-        engines, addresses = _start_engines(config, run_dir)
+        if config.engine_replicas:
+            config, replicas = _start_replicas(config, stop)
+            addresses = [name for name, _ in replicas]
+        else:
+            engines, addresses = _start_engines(config, run_dir)
         ctx = get_context("spawn")
         for i in range(config.api_workers):
             proc = ctx.Process(target=run_api_worker, args=(config, i, sock, addresses, run_dir), name=f"api-{i}")
@@ -199,5 +236,9 @@ def serve_workers(config: ServiceConfig) -> int:
     finally:
         _stop(workers)
         _stop(engines)
+        if replicas:
+            from retrieval.distributed.replicas import stop_replicas
+
+            stop_replicas([name for name, _ in replicas])
         sock.close()
         shutil.rmtree(run_dir, ignore_errors=True)

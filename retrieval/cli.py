@@ -391,13 +391,18 @@ def _add_worker_flags(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="with --api-workers above 1: engine processes, one per GPU (default: every visible GPU, 1 on CPU)",
     )
+    _add_ray_flags(serve)
+
+
+def _add_ray_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--ray",
         nargs="?",
         const="auto",
         default=None,
-        metavar="auto|local|ADDRESS",
-        help="join a Ray cluster (default `auto`: the one `ray start` runs here) to serve sharded collections",
+        metavar="auto|ADDRESS",
+        help="run on a Ray cluster (sharded collections, engine replicas): auto (RAY_ADDRESS, the cluster of this "
+        "machine, else a local one) or its address",
     )
     serve.add_argument(
         "--shard-timeout",
@@ -406,6 +411,16 @@ def _add_worker_flags(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="with --ray: seconds a call waits for a shard before it counts as down (default 30)",
     )
+    serve.add_argument(
+        "--engine-replicas",
+        type=_positive,
+        default=None,
+        help="with --ray: encoder replicas as Ray actors, one per GPU node, fed by the API processes (default 0)",
+    )
+    serve.add_argument(
+        "--engine-gpus", type=float, default=None, help="GPUs per engine replica (default: 1 when the cluster has any)"
+    )
+    serve.add_argument("--engine-cpus", type=float, default=None, help="CPUs per engine replica (default 1)")
 
 
 _PLAIN_FLAGS = (
@@ -420,10 +435,13 @@ _PLAIN_FLAGS = (
     "image_max_pixels",
     "api_workers",
     "engine_processes",
+    "ray",
+    "engine_replicas",
+    "engine_gpus",
+    "engine_cpus",
     "drain_timeout_s",
     "max_inflight_search",
     "bulk_root",
-    "ray",
     "shard_timeout_s",
 )
 
@@ -502,6 +520,8 @@ def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] |
         config = msgspec.convert(fields, ServiceConfig)
     except (ValueError, msgspec.ValidationError) as exc:
         parser.error(str(exc))
+    if config.engine_replicas and not config.ray:
+        parser.error("--engine-replicas runs the encoders on a Ray cluster: give --ray (auto or an address) too")
     if not config.has_keys and not is_loopback(config.host):
         parser.error(
             f"refusing to serve on non-loopback address {config.host!r} without an API key: anyone who can reach it "

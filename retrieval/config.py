@@ -56,13 +56,16 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     image_fetch_hosts: tuple[str, ...] = ()  # hosts whose http(s) image URLs are fetched; empty: fetching off
     api_workers: int = 1  # HTTP processes; 1 = one process doing everything (no engine process)
     engine_processes: int = 0  # with api_workers > 1: engine processes; 0 = one per visible GPU, one on CPU
+    ray: str | None = None  # Ray cluster: "auto" (RAY_ADDRESS, this machine's cluster, else a local one) or an address
+    engine_replicas: int = 0  # with `ray`: engine replica actors the forward passes run in; 0 = in this process
+    engine_gpus: float | None = None  # GPUs each engine replica takes; None = 1 when the cluster has GPUs, else 0
+    engine_cpus: float = 1.0  # CPUs each engine replica reserves from the cluster
     backup_root: str | None = None  # `POST /v1/admin/backup` writes only into new folders under it; None = off
     bulk_root: str | None = None  # `POST .../bulk` with a JSON `path` reads only files under it; None = off
     max_bulk_bytes: int = 64 * 1024**3  # an Arrow IPC stream body of `POST .../bulk` (spooled to the data dir)
     max_inflight_search: int = 32  # concurrent search/evaluate requests; beyond -> 429 with Retry-After
     retry_after_s: int = 1  # the Retry-After seconds of a 429 or of a 503 while starting or draining
     drain_timeout_s: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish before exiting
-    ray: str | None = None  # `--ray`: join this Ray cluster ("auto", "local", or an address) for sharded collections
     ray_namespace: str = "retrieval"  # Ray namespace of the shard actors (one per service data directory)
     shard_timeout_s: float = 30.0  # how long a call waits for a shard before the shard counts as down (503)
 

@@ -32,7 +32,7 @@ from retrieval.errors import InvalidRequestError, RetrievalError
 from retrieval.sharding.group import ShardDown, ShardPlace
 from retrieval.sharding.shard import ShardCore
 
-__all__ = ["HOST_LABEL", "RayShardBackend", "RayShardGroup", "connect"]
+__all__ = ["HOST_LABEL", "RayShardBackend", "RayShardGroup"]
 
 log = logging.getLogger(__name__)
 HOST_LABEL = "retrieval-host"  # node label naming a host that keeps shard data
@@ -52,17 +52,6 @@ class ShardActor:
         if method == "ping":
             return self.node
         return getattr(self.core, method)(*args)
-
-
-def connect(address: str, namespace: str = "retrieval") -> None:
-    """Join the Ray cluster at `address` ("auto": the one `ray start` runs on this machine; "local": start one
-    in this process)."""
-    if ray.is_initialized():
-        return
-    kwargs: dict[str, Any] = {"namespace": namespace, "log_to_driver": False, "ignore_reinit_error": True}
-    if address != "local":
-        kwargs["address"] = address
-    ray.init(**kwargs)
 
 
 def _hosts() -> list[str]:

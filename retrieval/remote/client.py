@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import numpy as np
 import torch
@@ -48,7 +48,15 @@ from retrieval.remote.messages import (
     unpack_tensors,
 )
 
-__all__ = ["EngineClient", "RemoteBatcher", "raise_reply"]
+__all__ = [
+    "EngineClient",
+    "Engines",
+    "RemoteBatcher",
+    "encode_request",
+    "raise_reply",
+    "read_reply",
+    "refuse_unless_room",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,47 @@ def raise_reply(reply: ErrorReply) -> NoReturn:
     if reply.kind == "shutdown":
         raise EncoderError(reply.message)
     raise RuntimeError(f"the engine process failed: {reply.message}")
+
+
+def encode_request(
+    request_id: int, model: str, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]
+) -> EncodeRequest:
+    """The message asking an engine for the outputs of `items` (row i pooled with `params[i]`) under `model`."""
+    distinct = list(dict.fromkeys(params))
+    index = np.asarray([distinct.index(p) for p in params], dtype=np.int32).tobytes()
+    return EncodeRequest(request_id, model, pack_rows(items), tuple(distinct), index)
+
+
+def read_reply(reply: EncodeReply | ErrorReply) -> list[torch.Tensor]:
+    """An engine's answer: the outputs, one per row, or the typed error an `ErrorReply` stands for."""
+    if isinstance(reply, ErrorReply):
+        raise_reply(reply)
+    return unpack_tensors(reply.outputs)
+
+
+def refuse_unless_room(rooms: Sequence[int | None], sequences: int, held: int = 0) -> None:
+    """Shared admission over engines: raise `OverloadedError` (429) unless one engine has room for the
+    `sequences` of a request (they go to one engine) and all of them together for those plus the `held` ones
+    this process has admitted and is still tokenising (they will spread over the engines). `rooms`: what each live
+    engine can still take of the model (None: unknown, counts as room). No engine at all passes: sending then
+    fails with the error saying none answers.
+
+    >>> refuse_unless_room([0, None], 2)
+    >>> refuse_unless_room([4, 4], 1, held=7)
+    >>> refuse_unless_room([4, 4], 1, held=8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    encoder.errors.OverloadedError: the server is overloaded: the model's queue has room for 0 more sequences, ...
+    """
+    if not rooms or any(room is None for room in rooms):
+        return
+    known = [max(0, room) for room in rooms if room is not None]
+    free = min(max(known), sum(known) - held)  # the most one more request can be given now
+    if free >= sequences:
+        return
+    raise OverloadedError(
+        f"the server is overloaded: the model's queue has room for {max(0, free)} more sequences, "
+        f"{sequences} asked; retry later"
+    )
 
 
 @dataclass
@@ -157,16 +206,14 @@ class EngineClient:
                 waiter.set_exception(exc)
         link.pending.clear()
 
-    def check_room(self, model: str, sequences: int) -> None:
-        """Raise `OverloadedError` when no live engine has room for `sequences` more of `model` (by their boards;
-        an engine without a board, or without a limit for the model, counts as having room)."""
-        rooms = [link.board.room(model) if link.board is not None else None for link in self._links if link.alive]
-        if not rooms or any(room is None or room >= sequences for room in rooms):
-            return
-        fullest = max(r for r in rooms if r is not None)
-        raise OverloadedError(
-            f"the server is overloaded: the model's queue has room for {max(0, fullest)} more sequences, "
-            f"{sequences} asked; retry later"
+    def check_room(self, model: str, sequences: int, held: int = 0) -> None:
+        """Raise `OverloadedError` when the live engines have no room for `sequences` more of `model` besides
+        `held` (`refuse_unless_room`, by their boards; an engine without a board, or without a limit for the
+        model, counts as having room)."""
+        refuse_unless_room(
+            [link.board.room(model) if link.board is not None else None for link in self._links if link.alive],
+            sequences,
+            held,
         )
 
     def _pick(self) -> _Link:
@@ -179,10 +226,8 @@ class EngineClient:
         self, model: str, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]
     ) -> list[torch.Tensor]:
         """Outputs of `items` from the least-loaded engine; its errors are raised as the typed errors."""
-        distinct = list(dict.fromkeys(params))
-        index = np.asarray([distinct.index(p) for p in params], dtype=np.int32).tobytes()
         link = self._pick()
-        request = EncodeRequest(next(self._ids), model, pack_rows(items), tuple(distinct), index)
+        request = encode_request(next(self._ids), model, items, params)
         waiter: asyncio.Future[EncodeReply | ErrorReply] = asyncio.get_running_loop().create_future()
         link.pending[request.id] = waiter
         await link.sock.send(encode_message(request), copy=False)
@@ -193,15 +238,35 @@ class EngineClient:
             if link.alive:
                 await link.sock.send(encode_message(Cancel(request.id)))
             raise
-        if isinstance(reply, ErrorReply):
-            raise_reply(reply)
-        return unpack_tensors(reply.outputs)
+        return read_reply(reply)
+
+
+class Engines(Protocol):
+    """What a `RemoteBatcher` needs of the engines it feeds: the ZeroMQ `EngineClient`, or the Ray client of
+    engine replicas (retrieval/distributed/engine_client.py)."""
+
+    async def encode(
+        self, model: str, items: Sequence[TokenizedInput], params: Sequence[PoolingParams]
+    ) -> list[torch.Tensor]:
+        """Outputs of `items` from one engine; its errors raised as the typed errors."""
+        ...
+
+    def check_room(self, model: str, sequences: int, held: int = 0) -> None:
+        """Raise `OverloadedError` at once when the engines have no room for `sequences` more of `model` besides
+        `held` sequences admitted and still being tokenised here."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """True while at least one engine answers."""
+        ...
 
 
 class RemoteBatcher:
-    """The `BatchQueue` of one model in an API worker: inputs go to the engine processes via `client`."""
+    """The `BatchQueue` of one model in an API process: inputs go to the engines (processes or Ray replicas) via
+    `client`."""
 
-    def __init__(self, client: EngineClient, model: str) -> None:
+    def __init__(self, client: Engines, model: str) -> None:
         self._client = client
         self._model = model  # served model name, the same in the engine process
         self.stats = BatcherStats()  # batching happens in the engine process; these stay zero here
@@ -232,7 +297,7 @@ class RemoteBatcher:
     def check_room(self, sequences: int) -> None:
         """The queue lives in the engine processes: refuse when their boards say every one is full, counting
         what this worker holds (they still decide for what is sent)."""
-        self._client.check_room(self._model, sequences + self.stats.reserved)
+        self._client.check_room(self._model, sequences, self.stats.reserved)
 
     @property
     def alive(self) -> bool:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -39,7 +39,7 @@ from retrieval.remote.messages import (
     unpack_rows,
 )
 
-__all__ = ["error_reply", "run_engine_process"]
+__all__ = ["answer_encode", "error_reply", "run_engine_process"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,31 @@ def error_reply(request_id: int, exc: Exception) -> ErrorReply:
     return ErrorReply(request_id, kind, str(getattr(exc, "message", exc)), retry)
 
 
+async def answer_encode(
+    registry: ModelRegistry, req: EncodeRequest, count: Callable[[str, int], None] | None = None
+) -> EncodeReply | ErrorReply:
+    """Run `req` through `registry`'s model (its batcher queue decides admission) and build the reply; every
+    failure becomes an `ErrorReply`, whose kind the caller raises as the matching typed error. `count(model, n)`
+    is told the sequences in flight (+n when queued, -n when done). Cancelling the caller cancels the work."""
+    counted, model = 0, ""  # sequences this request holds on the count, under this model
+    try:
+        engine = registry.get(req.model)
+        items = unpack_rows(req.rows)
+        which = np.frombuffer(req.param_index, dtype=np.int32).tolist()
+        if count is not None:
+            counted, model = len(items), engine.name
+            count(model, counted)
+        outputs = await engine.batcher.submit(items, [req.params[i] for i in which])
+        return EncodeReply(req.id, pack_tensors(outputs))
+    except Exception as exc:  # every failure becomes a typed reply; the worker raises the matching error
+        if not isinstance(exc, EncoderError | ModelNotFoundError | TypeError):
+            log.exception("request %d failed", req.id)
+        return error_reply(req.id, exc)
+    finally:
+        if counted and count is not None:
+            count(model, -counted)
+
+
 class _EngineServer:
     """Dispatches the messages of one ROUTER socket; each encode request runs as its own task."""
 
@@ -73,26 +98,13 @@ class _EngineServer:
         await self._sock.send_multipart([identity, encode_message(message)], copy=False)
 
     async def _encode(self, identity: bytes, req: EncodeRequest) -> None:
-        counted, model = 0, ""  # sequences this request holds on the board, under this model
+        count = self._board.add if self._board is not None else None
         try:
-            engine = self._registry.get(req.model)
-            items = unpack_rows(req.rows)
-            which = np.frombuffer(req.param_index, dtype=np.int32).tolist()
-            if self._board is not None:
-                counted, model = len(items), engine.name
-                self._board.add(model, counted)
-            outputs = await engine.batcher.submit(items, [req.params[i] for i in which])
-            reply: Message = EncodeReply(req.id, pack_tensors(outputs))
+            reply = await answer_encode(self._registry, req, count)
         except asyncio.CancelledError:
             return
-        except Exception as exc:  # every failure becomes a typed reply; the worker raises the matching error
-            if not isinstance(exc, EncoderError | ModelNotFoundError | TypeError):
-                log.exception("request %d failed", req.id)
-            reply = error_reply(req.id, exc)
         finally:
             self._tasks.pop((identity, req.id), None)
-            if counted and self._board is not None:
-                self._board.add(model, -counted)
         await self._send(identity, reply)
 
     async def handle(self, identity: bytes, message: Message) -> None:

@@ -131,7 +131,9 @@ def pack_rows(items: Sequence[TokenizedInput]) -> PackedRows:
     ([3, 2], [101, 102])
     """
     if any(it.extras for it in items):
-        raise InvalidInputError("image inputs are not served with --api-workers above 1", param="input")
+        raise InvalidInputError(
+            "image inputs are not served with --api-workers above 1 or --engine-replicas", param="input"
+        )
     optional: dict[str, bytes] = {}
     for name in _OPTIONAL_FIELDS:
         present = [getattr(it, name) is not None for it in items]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,20 @@ def test_a_config_file_with_a_non_positive_image_limit_exits_with_usage(tmp_path
     file.write_text('{"image_max_bytes": 0}')
     with pytest.raises(SystemExit):
         config_from_args(["serve", "--config", str(file)])
+
+
+def test_engine_replicas_on_ray_from_flags_and_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plain = config_from_args(["serve"], env={})
+    assert (plain.ray, plain.engine_replicas, plain.engine_gpus, plain.engine_cpus) == (None, 0, None, 1.0)
+    bare = config_from_args(["serve", "--ray", "--engine-replicas", "2"], env={})
+    assert (bare.ray, bare.engine_replicas) == ("auto", 2)
+    flags = ["serve", "--ray", "10.0.0.1:6379", "--engine-replicas", "3", "--engine-gpus", "0.5", "--engine-cpus", "2"]
+    cfg = config_from_args(flags, env={})
+    assert (cfg.ray, cfg.engine_replicas, cfg.engine_gpus, cfg.engine_cpus) == ("10.0.0.1:6379", 3, 0.5, 2.0)
+    file = tmp_path / "config.json"
+    file.write_text(json.dumps({"ray": "auto", "engine_replicas": 4, "engine_gpus": 1}))
+    from_file = config_from_args(["serve", "--config", str(file)], env={})
+    assert (from_file.ray, from_file.engine_replicas, from_file.engine_gpus) == ("auto", 4, 1)
+    with pytest.raises(SystemExit):
+        config_from_args(["serve", "--engine-replicas", "2"], env={})
+    assert "give --ray" in capsys.readouterr().err
