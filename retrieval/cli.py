@@ -128,6 +128,14 @@ def _add_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     cmd.add_argument("destination", type=Path, metavar="DEST", help="new or empty directory to write the copy to")
     cmd.add_argument("--data-dir", default="./data", help="the data directory to copy (default ./data)")
     cmd.add_argument("--json", action="store_true", help="print what was copied as JSON")
+    cmd.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="auto|ADDRESS",
+        help="also back up every shard of the sharded collections, each on its own node into DEST/shards/...",
+    )
 
 
 def _add_transfer(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -271,6 +271,10 @@ class RetrievalService:
         result = backup_data_dir(self.data_dir, dest, self.store)
         for sharded in list(self._sharded.values()):  # each shard into dest/shards/<name>/<i> on its own node
             sharded.backup(dest)
+            placement = self.data_dir / "shards" / sharded.name / "placement.json"
+            if placement.is_file():  # which host keeps which shard, for a server over the copy
+                (Path(dest) / "shards" / sharded.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(placement, Path(dest) / "shards" / sharded.name / "placement.json")
         log.info("backup to %s: seq %d, %d documents in %.2f s", dest, result.seq, result.documents, result.seconds)
         return result
 

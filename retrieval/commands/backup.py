@@ -22,11 +22,12 @@ def run_backup(args: argparse.Namespace) -> int:
     """The `backup` command: 0 on success, 1 when the copy cannot be made (nothing half-made is reported)."""
     try:
         result = backup_data_dir(Path(args.data_dir), Path(args.destination))
+        shards = _shards(args)
     except (OSError, RetrievalError) as exc:
         print(f"error: backup failed: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        body = {**result.__dict__, "destination": str(result.destination)}
+        body = {**result.__dict__, "destination": str(result.destination), "shards": shards}
         print(json.dumps(body, indent=2))
         return 0
     print(
@@ -34,6 +35,19 @@ def run_backup(args: argparse.Namespace) -> int:
         f"{len(result.snapshots)} index snapshots and {result.pages} page images to {result.destination} "
         f"({result.bytes / 1e6:.1f} MB in {result.seconds:.2f} s)"
     )
+    for line in shards:
+        print(f"shard {line}")
     for folder in result.skipped:
         print(f"note: snapshot {folder} changed during the copy; a server on the copy rebuilds it", file=sys.stderr)
     return 0
+
+
+def _shards(args: argparse.Namespace) -> list[str]:
+    """With `--ray`: every shard of the sharded collections, backed up on its own node (Ray imported only then)."""
+    if not getattr(args, "ray", None):
+        return []
+    from retrieval.distributed.replicas import connect
+    from retrieval.distributed.shards import backup_shards
+
+    connect(args.ray)
+    return backup_shards(Path(args.data_dir), Path(args.destination))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from retrieval.errors import InvalidRequestError, RetrievalError
 from retrieval.sharding.group import ShardDown, ShardPlace
 from retrieval.sharding.shard import ShardCore
 
-__all__ = ["HOST_LABEL", "RayShardBackend", "RayShardGroup"]
+__all__ = ["HOST_LABEL", "RayShardBackend", "RayShardGroup", "backup_shards"]
 
 log = logging.getLogger(__name__)
 HOST_LABEL = "retrieval-host"  # node label naming a host that keeps shard data
@@ -51,6 +52,10 @@ class ShardActor:
         """`ShardCore.<method>(*args)` (the one entry point: the coordinator names the method)."""
         if method == "ping":
             return self.node
+        if method == "peak_rss":  # bytes: the largest resident size this shard process has had
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        if method == "rss":  # bytes resident now
+            return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         return getattr(self.core, method)(*args)
 
 
@@ -146,6 +151,10 @@ class RayShardBackend:
         root = os.environ.get("RETRIEVAL_SHARD_DIR")
         return (Path(root) if root else self.data_dir / "shards") / collection / str(shard)
 
+    def placement_file(self, collection: str) -> Path:
+        """Where the hosts of `collection`'s shards are recorded (next to the coordinator's store)."""
+        return self._placement(collection)
+
     def _placement(self, collection: str) -> Path:
         return self.data_dir / "shards" / collection / "placement.json"
 
@@ -177,3 +186,36 @@ class RayShardBackend:
     def describe(self) -> str:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         return f"Ray cluster with {len(nodes)} alive nodes, hosts {_hosts()}"
+
+
+def backup_shards(data_dir: Path, dest: Path, namespace: str = "retrieval", timeout_s: float = 3600) -> list[str]:
+    """`retrieval backup --ray`: back up every shard of the sharded collections of the service whose data
+    directory is `data_dir`, each on its own node into `dest/shards/<collection>/<i>`; returns what was copied
+    ("<collection>/<i>: <documents> documents"). A shard that does not answer fails the backup (InvalidRequestError
+    naming it): a backup missing a shard is not a backup."""
+    from retrieval.collections import spec_from_json
+    from retrieval.store import Store
+
+    backend = RayShardBackend(data_dir, namespace)
+    store = Store.open(Path(data_dir) / "store.sqlite3")
+    done: list[str] = []
+    try:
+        for row in store.list_collections():
+            spec = spec_from_json(row.config)
+            if spec.shards < 2:
+                continue
+            group = backend.open_group(spec.name, row.config, row.dims, spec.shards, create=False)
+            calls = {i: ("backup", (Path(dest) / "shards" / spec.name / str(i),)) for i in range(spec.shards)}
+            for i, answer in sorted(group.call(calls, timeout_s).items()):
+                if isinstance(answer, ShardDown):
+                    raise InvalidRequestError(
+                        f"shard {i} of `{spec.name}` did not answer: {answer.reason}", param="ray"
+                    )
+                done.append(f"{spec.name}/{i}: {answer.documents} documents")
+            placement = backend.placement_file(spec.name)
+            if placement.is_file():
+                (Path(dest) / "shards" / spec.name).mkdir(parents=True, exist_ok=True)
+                (Path(dest) / "shards" / spec.name / "placement.json").write_bytes(placement.read_bytes())
+    finally:
+        store.close()
+    return done

@@ -82,6 +82,7 @@ class ShardedCollection:
     dims: dict[str, int] = field(default_factory=dict)  # vector width per representation
     ids: ChunkIds | None = None  # the collection's chunk id counter (beside the coordinator's store)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # settings changes (PATCH) only
+    _ids_checked: bool = False  # the id counter is known to be above every shard's ids
 
     @property
     def name(self) -> str:
@@ -103,9 +104,20 @@ class ShardedCollection:
         """What a bulk load writes through: batches split by owning shard (`ShardedStore.write`)."""
         from retrieval.bulk import BulkTarget
 
+        if not self._ids_checked:
+            self.catch_up_ids()
         fan = self.fanout()
         indexes = cast("IndexSet", ShardedIndexes(fan, self.spec, self.dims))
         return BulkTarget(self.name, self.spec, self.encoders, cast("Store", ShardedStore(fan, self.ids)), indexes)
+
+    def catch_up_ids(self) -> None:
+        """Raise the chunk id counter above every id a shard holds (a restored backup, a lost counter file); a
+        shard that does not answer now is asked again before the first write."""
+        fan = self.fanout(allow_partial=True)
+        answers = fan.all("last_chunk_id")
+        if self.ids is not None and answers:
+            self.ids.at_least(max(answers.values()) + 1)
+        self._ids_checked = not fan.missing
 
     # -- writes ---------------------------------------------------------------------------------------
     async def write(self, docs: Sequence[SourceDocument], encode: Encode) -> ShardedWrite:
@@ -130,6 +142,8 @@ class ShardedCollection:
 
     async def _commit(self, records: list[DocumentRecord], deletes: dict[int, list[str]]) -> list[ShardWrite]:
         assert self.ids is not None
+        if not self._ids_checked:
+            await asyncio.to_thread(self.catch_up_ids)
         calls = write_calls(records, [d for ds in deletes.values() for d in ds], self.group.size, self.ids)
         if not calls:
             return []

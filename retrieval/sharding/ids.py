@@ -38,5 +38,11 @@ class ChunkIds:
             row = self._conn.execute("UPDATE counter SET next = next + ? RETURNING next", (n,)).fetchone()
         return int(row[0]) - n
 
+    def at_least(self, first: int) -> None:
+        """Never hand out an id below `first` (after a restore, or a lost counter file: the shards' largest id
+        + 1)."""
+        with self._lock:
+            self._conn.execute("UPDATE counter SET next = MAX(next, ?)", (first,))
+
     def close(self) -> None:
         self._conn.close()

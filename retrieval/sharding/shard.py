@@ -108,6 +108,10 @@ class ShardCore:
         written = [r.id for r in records if r.id not in skipped]
         return ShardWrite(done.seq, written, list(done.skipped), int(done.removed.size), done.added)
 
+    def last_chunk_id(self) -> int:
+        """The largest chunk id this shard ever stored (the coordinator's counter must stay above it)."""
+        return self.store.last_chunk_id()
+
     def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         return self.store.content_hashes(self.name, list(ids))
 

@@ -387,6 +387,12 @@ class Store:
         with self._db.read() as conn:
             return self._last_seq(conn)
 
+    def last_chunk_id(self) -> int:
+        """The largest chunk id this store ever gave or took (0 for a new store); ids are never reused."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        return int(row[0]) if row else 0
+
     @staticmethod
     def _last_seq(conn: sqlite3.Connection) -> int:
         return int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
