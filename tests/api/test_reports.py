@@ -112,3 +112,11 @@ def test_a_job_without_a_report_answers_json_whatever_it_asks(client: httpx.Clie
     resp = client.get(f"/v1/jobs/{job}", headers={"Accept": "image/png"})
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.json()["state"] == "failed" and "tune" not in resp.json()
+
+
+def test_openapi_lists_the_three_forms_of_each_report(client: httpx.Client) -> None:
+    paths = client.get("/docs/openapi.json").json()["paths"]
+    for path, method in (("/v1/collections/{name}/evaluate", "post"), ("/v1/jobs/{job_id}", "get")):
+        content = paths[path][method]["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/plain", "image/png"}, (path, content)
+        assert content["image/png"]["schema"] == {"type": "string", "format": "binary"}
