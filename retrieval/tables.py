@@ -64,6 +64,7 @@ def tune_json(report: TuneReport) -> dict[str, Any]:
         "test_queries": report.test_queries,
         "cv": report.cv,
         "applied": report.applied,
+        "choice": {"procedure": report.procedure, "estimates": report.estimates},
     }
 
 
@@ -91,6 +92,10 @@ def format_tune_table(data: Mapping[str, Any]) -> str:
         return "  ".join(out).rstrip()
 
     text = "\n".join(line(cells) for cells in (header, *body))
+    choice = data.get("choice")
+    if choice and choice.get("estimates"):
+        figures = ", ".join(f"{name} {100 * v:.2f}" for name, v in choice["estimates"].items())
+        text += f"\nchosen by: {choice['procedure']} (cross-validated nDCG@10 on the tuning split: {figures})"
     cv = data.get("cv")
     if cv:
         text += (
