@@ -109,7 +109,7 @@ def _add_tune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd.add_argument("--split", default=None, help="qrels split to tune on (default train, else dev)")
     cmd.add_argument("--test-split", default="test", help="held-out qrels split for the report (default test)")
     cmd.add_argument("--budget", type=float, default=60.0, help="seconds for trying settings (default 60)")
-    cmd.add_argument("--folds", type=_positive, default=5, help="cross-validation folds with one split (default 5)")
+    cmd.add_argument("--folds", type=_positive, default=5, help="cross-validation folds (default 5)")
     cmd.add_argument("--candidates", type=_positive, nargs="+", default=None, help="candidate depths to try")
     cmd.add_argument("--rerank", type=_positive, nargs="*", default=None, help="exact-MaxSim rerank depths to try")
     cmd.add_argument("--apply", action="store_true", help="store the chosen setting as the collection's defaults")

@@ -1,19 +1,30 @@
 """Evaluation and tuning reports as a text table, as JSON and as a PNG bar chart (matplotlib, Agg backend).
 
-The JSON form is what the REST API answers (`/evaluate` rows; a tune job's `tune` object), so the CLI and the
-benchmarks print, save and draw the same thing. matplotlib is imported only when a chart is drawn.
+The JSON form is what the REST API answers (`/evaluate` rows; a tune job's `tune` object), so the CLI, the
+benchmarks and the API's `text/plain` and `image/png` answers print, save and draw the same thing. matplotlib is
+imported only when a chart is drawn.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from retrieval.evaluation import format_table
 from retrieval.search.grid import Setting
 from retrieval.search.tune import TuneReport
 
-__all__ = ["eval_chart", "format_tune_table", "tune_chart", "tune_json"]
+__all__ = [
+    "eval_chart",
+    "eval_png",
+    "format_eval_table",
+    "format_tune_table",
+    "tune_chart",
+    "tune_json",
+    "tune_png",
+]
 
 _METRICS = (("ndcg_at_10", "nDCG@10"), ("recall_at_100", "Recall@100"), ("mrr_at_10", "MRR@10"))
 
@@ -53,6 +64,7 @@ def tune_json(report: TuneReport) -> dict[str, Any]:
         "test_queries": report.test_queries,
         "cv": report.cv,
         "applied": report.applied,
+        "choice": {"procedure": report.procedure, "estimates": report.estimates},
     }
 
 
@@ -80,6 +92,10 @@ def format_tune_table(data: Mapping[str, Any]) -> str:
         return "  ".join(out).rstrip()
 
     text = "\n".join(line(cells) for cells in (header, *body))
+    choice = data.get("choice")
+    if choice and choice.get("estimates"):
+        figures = ", ".join(f"{name} {100 * v:.2f}" for name, v in choice["estimates"].items())
+        text += f"\nchosen by: {choice['procedure']} (cross-validated nDCG@10 on the tuning split: {figures})"
     cv = data.get("cv")
     if cv:
         text += (
@@ -89,14 +105,17 @@ def format_tune_table(data: Mapping[str, Any]) -> str:
     return text
 
 
-def _bars(groups: list[str], series: dict[str, list[float]], path: Path, title: str, ylabel: str) -> None:
-    """A grouped bar chart, one group per label and one bar per series, written as a PNG."""
-    import matplotlib
+def _bars(groups: list[str], series: dict[str, list[float]], title: str, ylabel: str) -> bytes:
+    """A grouped bar chart, one group per label and one bar per series, as PNG bytes.
 
-    matplotlib.use("Agg")  # no display: files only
-    import matplotlib.pyplot as plt
+    Drawn on a figure of its own with the Agg canvas (no pyplot state), so concurrent requests may draw at once.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) + 2), 4.5))
+    fig = Figure(figsize=(max(6.0, 0.9 * len(groups) + 2), 4.5))
+    FigureCanvasAgg(fig)  # attaches itself: savefig renders with Agg
+    ax = fig.subplots()
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
@@ -107,23 +126,44 @@ def _bars(groups: list[str], series: dict[str, list[float]], path: Path, title: 
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=120)
+    return out.getvalue()
 
 
-def tune_chart(data: Mapping[str, Any], path: Path, title: str = "Tuned vs default") -> None:
-    """nDCG@10 (x100) of every reported setting, a bar per split."""
+def tune_png(data: Mapping[str, Any], title: str = "Tuned vs default") -> bytes:
+    """nDCG@10 (x100) of every reported setting of a tune report (its JSON form), a bar per split, as PNG bytes."""
     rows = list(data["rows"])
     splits = ["train"] + (["test"] if any(r.get("test") for r in rows) else [])
     labels = [
         r["name"] if r["name"] not in ("chosen", "default") else f"{r['name']}\n{r['setting']['label']}" for r in rows
     ]
     series = {s: [100 * (r[s]["ndcg_at_10"] if r.get(s) else 0.0) for r in rows] for s in splits}
-    _bars(labels, series, Path(path), title, "nDCG@10")
+    return _bars(labels, series, title, "nDCG@10")
+
+
+def tune_chart(data: Mapping[str, Any], path: Path, title: str = "Tuned vs default") -> None:
+    """:func:`tune_png` written to `path`."""
+    Path(path).write_bytes(tune_png(data, title))
+
+
+def eval_png(rows: Sequence[Mapping[str, Any]], title: str = "Evaluation") -> bytes:
+    """One group per mode (and fusion) of `/evaluate` rows, a bar per metric (x100), as PNG bytes."""
+    labels = [r["mode"] + (f"\n{r['fusion']}" if r.get("fusion") else "") for r in rows]
+    series = {name: [100 * float(r[key]) for r in rows] for key, name in _METRICS}
+    return _bars(labels, series, title, "score x100")
 
 
 def eval_chart(rows: Sequence[Mapping[str, Any]], path: Path, title: str = "Evaluation") -> None:
-    """One group per mode (and fusion), a bar per metric (x100)."""
-    labels = [r["mode"] + (f"\n{r['fusion']}" if r.get("fusion") else "") for r in rows]
-    series = {name: [100 * float(r[key]) for r in rows] for key, name in _METRICS}
-    _bars(labels, series, Path(path), title, "score x100")
+    """:func:`eval_png` written to `path`."""
+    Path(path).write_bytes(eval_png(rows, title))
+
+
+def format_eval_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """`/evaluate` rows as the aligned table `retrieval eval` prints (scores x100).
+
+    >>> print(format_eval_table([{"mode": "bm25", "ndcg_at_10": 0.6863, "recall_at_100": 0.9, "mrr_at_10": 0.6}]))
+    mode  fusion  nDCG@10  Recall@100  MRR@10
+    bm25  -         68.63       90.00   60.00
+    """
+    return format_table((r["mode"], r.get("fusion"), r["ndcg_at_10"], r["recall_at_100"], r["mrr_at_10"]) for r in rows)

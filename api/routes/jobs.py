@@ -1,16 +1,19 @@
 """`GET /v1/jobs/{id}`: a background job's state and progress; `POST /v1/jobs/{id}/cancel` stops it.
 
 Upload jobs live in memory (`retrieval.jobs`); reindex jobs in the store (`retrieval.reindex`), so their ids
-answer across restarts.
+answer across restarts. A finished tune job's report also comes as the table or the bar chart (`Accept:
+text/plain` / `image/png`, `api.reports`); every other job answers JSON whatever it asks for.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import get, post
+import msgspec
+from litestar import Request, Response, get, post
 
 from api.errors import READ_ERRORS, error_responses
+from api.reports import JSON, ReportOperation, report_form, tune_report
 from api.schemas.jobs import JobObject, job_object, reindex_job_object
 from retrieval.access import Grant
 from retrieval.errors import JobNotFoundError
@@ -43,11 +46,19 @@ def _find(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> tuple[
 @get(
     "/v1/jobs/{job_id:str}",
     responses=error_responses(*READ_ERRORS),
-    summary="A background job's state, progress and result",
+    summary="A background job's state, progress and result (a finished tune job's report also as table or chart)",
+    operation_class=ReportOperation,
 )
-async def get_job(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> JobObject:
+async def get_job(
+    job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant, request: Request[Any, Any, Any]
+) -> Response[JobObject]:
     job, _ = _find(job_id, jobs, reindexer, grant)
-    return reindex_job_object(job) if isinstance(job, ReindexJobRow) else job_object(job)
+    answer = reindex_job_object(job) if isinstance(job, ReindexJobRow) else job_object(job)
+    form = report_form(request)
+    if form == JSON or answer.tune is None:
+        return Response(answer)
+    title = f"Tuned on {answer.tune.train_queries} queries vs the default"
+    return await tune_report(form, msgspec.to_builtins(answer.tune), title)
 
 
 @post(

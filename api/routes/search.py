@@ -1,10 +1,14 @@
-"""`POST /v1/collections/{name}/search` and `/evaluate`."""
+"""`POST /v1/collections/{name}/search` and `/evaluate` (JSON, or by `Accept` the table or the bar chart)."""
 
 from __future__ import annotations
 
-from litestar import post
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
 
 from api.errors import QUERY_ERRORS, error_responses
+from api.reports import JSON, ReportOperation, eval_report, report_form
 from api.schemas.search import (
     EvalResponse,
     EvaluateRequest,
@@ -42,10 +46,16 @@ async def search_collection(
     "/v1/collections/{name:str}/evaluate",
     status_code=200,
     responses=error_responses(*QUERY_ERRORS),
-    summary="nDCG@10, recall@100, MRR@10 per mode and fusion",
+    summary="nDCG@10, recall@100, MRR@10 per mode and fusion (JSON, or the table or bar chart by Accept)",
+    operation_class=ReportOperation,
 )
 async def evaluate_collection(
-    name: str, data: EvaluateRequest, service: RetrievalService, config: ServiceConfig
-) -> EvalResponse:
+    name: str, data: EvaluateRequest, service: RetrievalService, config: ServiceConfig, request: Request[Any, Any, Any]
+) -> Response[EvalResponse]:
+    form = report_form(request)
     req = data.to_request(_limits(config))
-    return eval_response(await service.evaluate(name, req), req)
+    answer = eval_response(await service.evaluate(name, req), req)
+    if form == JSON:
+        return Response(answer)
+    rows = [msgspec.to_builtins(r) for r in answer.data]
+    return await eval_report(form, rows, f"{name}: {answer.queries} judged queries")

@@ -10,7 +10,7 @@ from retrieval.search.grid import TuneSpace
 from retrieval.search.tune import TuneReport, TuneRequest
 from retrieval.tables import tune_json
 
-__all__ = ["MAX_BUDGET_S", "SettingObject", "TuneBody", "TuneResult", "tune_result"]
+__all__ = ["MAX_BUDGET_S", "ChoiceObject", "SettingObject", "TuneBody", "TuneResult", "tune_result"]
 
 MAX_BUDGET_S = 3600.0  # the longest time budget a request may ask for
 
@@ -86,6 +86,13 @@ class TuneRowObject(msgspec.Struct, frozen=True, omit_defaults=True):
     test: FiguresObject | None = None  # figures on the held-out split
 
 
+class ChoiceObject(msgspec.Struct, frozen=True):
+    """How the tuner chose: the choice procedure applied, picked by cross-validation on the tuning split."""
+
+    procedure: str  # e.g. `one-SE over the base grid`
+    estimates: dict[str, float]  # procedure -> cross-validated nDCG@10 on the tuning split (empty: < 4 queries)
+
+
 class TuneResult(msgspec.Struct, frozen=True, omit_defaults=True):
     """The finished tune job's `tune` field."""
 
@@ -99,6 +106,7 @@ class TuneResult(msgspec.Struct, frozen=True, omit_defaults=True):
     test_queries: int = 0  # judged held-out queries
     cv: dict[str, float] | None = None  # k-fold estimate without a test split: chosen, default, folds
     applied: bool = False  # stored as the collection's defaults
+    choice: ChoiceObject | None = None  # how `chosen` was picked
 
 
 def tune_result(report: TuneReport) -> TuneResult:

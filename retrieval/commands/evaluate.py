@@ -14,8 +14,8 @@ from pathlib import Path
 
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.errors import RetrievalError
-from retrieval.evaluation import format_table, load_judgments
-from retrieval.tables import eval_chart
+from retrieval.evaluation import load_judgments
+from retrieval.tables import eval_chart, format_eval_table
 
 __all__ = ["run_eval"]
 
@@ -42,5 +42,5 @@ def run_eval(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"collection `{args.collection}`, {result.get('queries', len(data.queries))} judged queries ({args.split})")
-    print(format_table((r["mode"], r.get("fusion"), r["ndcg_at_10"], r["recall_at_100"], r["mrr_at_10"]) for r in rows))
+    print(format_eval_table(rows))
     return 0

@@ -3,9 +3,11 @@
 Every representation is searched once per query at the deepest candidate count and the lists are cached; the
 grid (:mod:`retrieval.search.grid`) then fuses those cached lists in memory for every setting. Settings are
 scored with nDCG@10 on the *tuning* split only, within a time budget, most plausible first (the collection's
-current default always). The held-out split's judgments are read once, after the choice, to report the chosen
-and the default setting side by side; without a held-out split, k-fold cross-validation over the tuning split
-gives the held-out estimate instead (choose on k-1 folds, score on the k-th).
+current default always). Which rule picks the setting (the one-SE rule or the best mean, over the coarse base
+grid or every setting tried) is itself chosen by cross-validation within the tuning split
+(:mod:`retrieval.search.tune_choice`). The held-out split's judgments are read once, after the choice, to report
+the chosen and the default setting side by side; without a held-out split, k-fold cross-validation over the
+tuning split gives the held-out estimate instead (choose on k-1 folds, score on the k-th).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from retrieval.search.fusion import FusionConfig, fuse
 from retrieval.search.grid import QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
 from retrieval.search.hits import SearchRunner
 from retrieval.search.planner import weighted_modes
+from retrieval.search.tune_choice import Procedure, cross_validate, select
 from retrieval.search.tune_lists import MaxSimCache, query_caches, relevant_qids
 
-__all__ = ["TuneReport", "TuneRequest", "TuneRow", "choose", "cross_validate", "default_setting", "tune"]
+__all__ = ["TuneReport", "TuneRequest", "TuneRow", "default_setting", "procedures", "tune"]
 
 Progress = Callable[[int, int], None]
 
@@ -70,6 +73,8 @@ class TuneReport:
     families: list[str] = field(default_factory=list)  # the collection's representations
     cv: dict[str, float] | None = None  # k-fold estimate: chosen / default mean held-out nDCG@10, folds
     applied: bool = False  # stored as the collection's defaults
+    procedure: str = ""  # how `chosen` was picked (the procedure with the best cross-validated estimate)
+    estimates: dict[str, float] = field(default_factory=dict)  # procedure -> cross-validated nDCG@10 on train
 
 
 def default_setting(runner: SearchRunner, families: Sequence[str], can_rerank: bool) -> Setting:
@@ -215,42 +220,25 @@ def _space_size(families: Sequence[str], space: TuneSpace, default: Setting, can
     return 1 + groups + (space.rerank_top * len(space.rerank) if can_rerank else 0)
 
 
-def choose(matrix: np.ndarray) -> int:
-    """The setting to keep, a row of `matrix` (n_settings, n_queries) of per-query nDCG@10 in the order tried
-    (most plausible first): the first whose mean is within one standard error of the best mean (Breiman's
-    one-SE rule; the error of the per-query differences to the best). On SciFact's train split this rule
-    cross-validated better than the plain best mean, bootstrap voting and best average fold rank.
+def procedures(settings: Sequence[Setting], space: TuneSpace, default: Setting) -> list[Procedure]:
+    """The ways to choose that :func:`select` weighs: the one-SE rule and the best mean, each over the base grid
+    (the default, and every method at its first constant with the collection's candidates and no rerank: the
+    coarse grid) and over every setting tried. Listed from the most conservative: ties go to it."""
+    k = space.rrf_k[0] if space.rrf_k else 60
 
-    >>> choose(np.array([[0.50, 0.50, 0.50, 0.50], [0.70, 0.30, 0.60, 0.40], [0.90, 0.90, 0.90, 0.90]]))
-    2
-    >>> choose(np.array([[0.5, 0.9, 0.5, 0.9], [0.55, 0.9, 0.55, 0.9]]))  # 0.025 better, SE 0.014: not enough
-    1
-    """
-    means = matrix.mean(axis=1)
-    best = int(np.argmax(means))
-    se = (matrix - matrix[best]).std(axis=1) / math.sqrt(max(1, matrix.shape[1]))
-    return int(np.flatnonzero(means >= means[best] - se)[0])
+    def coarse(s: Setting) -> bool:
+        return (
+            not s.rerank and s.candidates == default.candidates and (s.method != "rrf" or s.k == k or len(s.modes) == 1)
+        )
 
-
-def cross_validate(matrix: np.ndarray, default: int, folds: int, seed: int = 0) -> dict[str, float] | None:
-    """k-fold estimate of the tuner on held-out queries: per fold, choose a setting (rows of `matrix`
-    (n_settings, n_queries)) on the other folds with :func:`choose` and score it on this one. None with fewer
-    than 2 queries.
-
-    >>> m = np.array([[0.5, 0.5, 0.5, 0.5], [0.9, 0.9, 0.9, 0.9]])  # setting 1 wins on every fold
-    >>> cross_validate(m, default=0, folds=2)
-    {'chosen': 0.9, 'default': 0.5, 'folds': 2.0}
-    """
-    n = matrix.shape[1]
-    k = min(folds, n)
-    if k < 2:
-        return None
-    parts = np.array_split(np.random.default_rng(seed).permutation(n), k)
-    held = np.zeros(n)
-    for part in parts:
-        rest = np.setdiff1d(np.arange(n), part)
-        held[part] = matrix[choose(matrix[:, rest]), part]
-    return {"chosen": float(held.mean()), "default": float(matrix[default].mean()), "folds": float(k)}
+    base = tuple(i for i, s in enumerate(settings) if s == default or coarse(s))
+    every = tuple(range(len(settings)))
+    return [
+        Procedure("one-SE over the base grid", base or every, "one_se"),
+        Procedure("best over the base grid", base or every, "best"),
+        Procedure("one-SE over every setting", every, "one_se"),
+        Procedure("best over every setting", every, "best"),
+    ]
 
 
 def _report_settings(
@@ -319,7 +307,8 @@ def _skip(n: int) -> None:
 
 
 async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None = None) -> TuneReport:
-    """Choose the setting with the best nDCG@10 on `req.train`; report it and the default on both splits."""
+    """Choose a setting on `req.train` (the choice rule itself chosen by cross-validation within it, see
+    :mod:`retrieval.search.tune_choice`); report it and the default on both splits."""
     started = time.monotonic()
     qids = relevant_qids(req.queries, req.train)
     if not qids:
@@ -329,11 +318,29 @@ async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None
     caches, ms = await query_caches(runner, plan.families, req.queries, qids, req.train, plan.depth, clock.tick)
     clock.deadline = time.monotonic() + req.budget_s
     scores = await asyncio.to_thread(_grid, caches, plan.families, plan.space, plan.default, ms, clock)
-    chosen = scores.settings[choose(scores.matrix())]
-    cv = None if req.test is not None else cross_validate(scores.matrix(), 0, req.folds)
+    procs = procedures(scores.settings, plan.space, plan.default)
+    choice = await asyncio.to_thread(select, scores.matrix(), procs, req.folds)
+    chosen = scores.settings[choice.row]
+    cv = None
+    if req.test is None:
+        cv = await asyncio.to_thread(cross_validate, scores.matrix(), 0, procs, req.folds)
     named = _report_settings(plan.families, chosen, plan.default, plan.depth)
     rows, n_test = await _rows(runner, plan, req, named, (caches, qids, ms))
     tried, total = clock.done - len(qids), clock.total - len(qids)
     seconds = time.monotonic() - started
     fusion = chosen.fusion(plan.families)
-    return TuneReport(chosen, plan.default, fusion, rows, tried, total, seconds, len(qids), n_test, plan.families, cv)
+    return TuneReport(
+        chosen,
+        plan.default,
+        fusion,
+        rows,
+        tried,
+        total,
+        seconds,
+        len(qids),
+        n_test,
+        plan.families,
+        cv,
+        procedure=choice.procedure,
+        estimates=choice.estimates,
+    )

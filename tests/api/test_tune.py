@@ -61,6 +61,7 @@ def test_tune_job_reports_train_and_test_and_applies(client: httpx.Client) -> No
     assert job["state"] == "done" and job["done"] == job["total"] > 0, job
     report = job["tune"]
     assert report["train_queries"] == 20 and report["test_queries"] == 10 and report["applied"]
+    assert report["choice"]["procedure"] in report["choice"]["estimates"]  # the rule was chosen on train
     names = [r["name"] for r in report["rows"]]
     assert names[:2] == ["chosen", "default"] and {"dense", "multivector", "bm25"} <= set(names)
     assert all("test" in r and 0 <= r["test"]["ndcg_at_10"] <= 1 for r in report["rows"])
@@ -116,6 +117,7 @@ def test_cli_tunes_on_train_without_any_test_judgments(
     out = capsys.readouterr().out
     assert "tuned on train (30 queries), no held-out split: cross-validated" in out
     assert "3-fold cross-validated nDCG@10" in out and "not applied" in out and "test nDCG@10" not in out
+    assert "chosen by: " in out and "cross-validated nDCG@10 on the tuning split" in out
     saved = json.loads(out_json.read_text())
     assert (
         saved["cv"]["folds"] == 3 and saved.get("test_queries", 0) == 0 and all("test" not in r for r in saved["rows"])

@@ -14,7 +14,7 @@ from retrieval.collections import CollectionSpec
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.grid import TuneSpace
 from retrieval.search.planner import SearchPlan
-from retrieval.search.tune import TuneRequest, cross_validate
+from retrieval.search.tune import TuneRequest
 from retrieval.service import RetrievalService
 from tests.conftest import MINILM
 
@@ -85,6 +85,8 @@ def test_tune_reports_chosen_and_default_and_reads_test_judgments_only_after_cho
     assert by["chosen"].train.ndcg_at_10 >= by["default"].train.ndcg_at_10 - 1e-9
     assert all(r.test is not None and 0 <= r.test.ndcg_at_10 <= 1 for r in report.rows)
     assert report.default.label() == "dense+multivector+bm25 rrf k=60 c=100" and report.cv is None
+    assert report.procedure in report.estimates and len(report.estimates) == 4  # the rule chosen on train too
+    assert report.estimates[report.procedure] == max(report.estimates.values())
     assert not report.applied and svc.spec("t").fusion.method == "rrf" and svc.spec("t").candidates == 100
 
 
@@ -110,10 +112,3 @@ def test_a_tiny_budget_stops_early_but_still_reports_the_default(svc: RetrievalS
     _, queries, qrels = _corpus()
     report = asyncio.run(svc.tune("t", TuneRequest(queries, qrels, None, budget_s=1e-6, space=SMALL)))
     assert report.tried < report.total and report.rows[1].name == "default"
-
-
-def test_cross_validate_chooses_on_the_other_folds() -> None:
-    m = np.array([[0.5] * 6, [1, 1, 1, 0, 0, 0]], float)
-    est = cross_validate(m, default=0, folds=2, seed=1)
-    assert est is not None and est["default"] == 0.5 and 0 <= est["chosen"] <= 1
-    assert cross_validate(m[:, :1], 0, 5) is None
