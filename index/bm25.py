@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -76,6 +77,7 @@ class BM25Index(RemapIds):
         self._tokens: list[list[str] | None] = []  # tokens per slot (tokenised once, on add)
         self._engine: bm25s.BM25 | None = None  # bm25s index over live slots, None when no live text has a token
         self._fresh = False  # whether _engine and _engine_slots reflect the live texts
+        self._building = threading.Lock()  # one build of the engine or the term postings at a time
         self._engine_slots: I64 = np.empty(0, np.int64)  # slot of each bm25s document
         self._postings: TermPostings | None = None  # term frequencies of live slots, None when stale
 
@@ -121,20 +123,23 @@ class BM25Index(RemapIds):
 
     def _index(self) -> bm25s.BM25 | None:
         """The bm25s index of the live texts; None when none has a token (bm25s cannot index that)."""
-        if not self._fresh:
-            slots = self._slots.live_slots()
-            corpus = [self._tokens[s] or [] for s in slots.tolist()]
-            self._engine, self._engine_slots, self._fresh = None, slots, True
-            if any(corpus):
-                self._engine = bm25s.BM25(k1=self.config.k1, b=self.config.b, method="lucene")
-                self._engine.index(corpus, show_progress=False)
-        return self._engine
+        with self._building:  # concurrent searches (readers) build once, and never see a half-built engine
+            if not self._fresh:
+                slots = self._slots.live_slots()
+                corpus = [self._tokens[s] or [] for s in slots.tolist()]
+                engine = None
+                if any(corpus):
+                    engine = bm25s.BM25(k1=self.config.k1, b=self.config.b, method="lucene")
+                    engine.index(corpus, show_progress=False)
+                self._engine, self._engine_slots, self._fresh = engine, slots, True
+            return self._engine
 
     def _term_postings(self) -> TermPostings:
-        if self._postings is None:
-            slots = self._slots.live_slots()
-            self._postings = TermPostings([self._tokens[s] or [] for s in slots.tolist()], slots)
-        return self._postings
+        with self._building:
+            if self._postings is None:
+                slots = self._slots.live_slots()
+                self._postings = TermPostings([self._tokens[s] or [] for s in slots.tolist()], slots)
+            return self._postings
 
     def build(self) -> None:
         """Build the bm25s index over the live texts now rather than at the next search (after a bulk load)."""

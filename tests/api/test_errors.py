@@ -79,6 +79,7 @@ CASES: list[tuple[Exception, int, str, str | None, bool]] = [
     (ret.AliasExistsError("docs", "a collection"), 409, "ConflictError", "alias_name", True),
     (ret.ModelUnavailableError("docs", "dense", "e5", ["minilm"]), 409, "ConflictError", "mode", True),
     (ret.CollectionBusyError("docs-v2", "j1"), 409, "ConflictError", "name", True),
+    (ret.ShardUnavailableError("docs", [1], 3, "restarting"), 503, "ServiceUnavailableError", "name", True),
     (ret.AliasMovedError("docs", "docs-v1"), 409, "ConflictError", "name", True),
     (
         ret.VectorProvenanceError("vectors of another model", param="trust_vectors"),
@@ -187,6 +188,9 @@ def test_overloaded_answers_429_with_retry_after(raising: Callable[[BaseExceptio
     assert _error(resp, 429)["type"] == "TooManyRequestsError"
     assert resp.headers["Retry-After"] == "3"
     assert raising(enc.OverloadedError("full")).headers["Retry-After"] == "1"
+    shard = raising(ret.ShardUnavailableError("docs", [2], 3, "no answer in 30 s"))
+    assert shard.status_code == 503 and shard.headers["Retry-After"] == "1"
+    assert "shard 2 of 3" in shard.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("exc", [ValueError(f"bad {SECRET}"), TypeError(f"bad {SECRET}"), KeyError(SECRET)])

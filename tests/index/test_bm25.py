@@ -105,3 +105,22 @@ def test_a_collection_whose_texts_have_no_token_matches_nothing() -> None:
     assert (res.ids == -1).all() and np.isneginf(res.scores).all()
     a.add([3], ["alpha beta"])
     assert a.search(["the alpha"], 3).ids.tolist() == [[3, -1, -1]]
+
+
+def test_concurrent_first_searches_after_a_write_all_answer() -> None:
+    """Searches run side by side under the collection's read lock; the first ones after a write build the bm25s
+    engine (and the term postings) once, and none sees it half-built."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from index.bm25_stats import BM25Stats
+
+    idx = BM25Index()
+    texts = [f"tea coffee number {i} " + " ".join(f"w{(i * 7 + j) % 500}" for j in range(40)) for i in range(3000)]
+    for round_ in range(3):
+        idx.add(np.arange(round_ * 3000, (round_ + 1) * 3000), texts)
+        stats = idx.stats(["tea", "w17"])
+        with ThreadPoolExecutor(8) as pool:
+            plain = list(pool.map(lambda _: idx.search(["tea w17"], 5), range(16)))
+        with ThreadPoolExecutor(8) as pool:
+            summed = list(pool.map(lambda _: idx.search(["tea w17"], 5, stats=BM25Stats.merge([stats])), range(16)))
+        assert all(np.array_equal(r.ids, plain[0].ids) for r in plain + summed)
