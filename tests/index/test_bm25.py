@@ -122,5 +122,6 @@ def test_concurrent_first_searches_after_a_write_all_answer() -> None:
         with ThreadPoolExecutor(8) as pool:
             plain = list(pool.map(lambda _: idx.search(["tea w17"], 5), range(16)))
         with ThreadPoolExecutor(8) as pool:
-            summed = list(pool.map(lambda _: idx.search(["tea w17"], 5, stats=BM25Stats.merge([stats])), range(16)))
+            merged = BM25Stats.merge([stats])
+            summed = list(pool.map(lambda _, m=merged: idx.search(["tea w17"], 5, stats=m), range(16)))
         assert all(np.array_equal(r.ids, plain[0].ids) for r in plain + summed)
