@@ -6,8 +6,9 @@ Documents: 384-d vectors derived from real SciFact MiniLM vectors (a base docume
 norm) with that document's words recycled (80%, seeded), written once to Parquet with the model record and
 loaded through the bulk path (`bulk_load_sync`: batches split by owning shard). Then SciFact test queries are
 searched one at a time in each mode (dense, bm25, hybrid of both with RRF), each query encoded by the service as
-in production. Printed per configuration: load seconds, search p50 / p99 ms and queries/s per mode, peak RSS of
-each shard process (for 1 shard: the growth of this process while loading), and the ratios to 1 shard. On a
+in production. Printed per configuration: load seconds, search p50 / p99 ms and queries/s per mode, the growth of
+each shard process's peak RSS over its size when empty (for 1 shard: of this process while loading and
+searching), and the ratios to 1 shard. On a
 2-core machine the shards share the cores: read latency ratios (fan-out and merge cost), not speed-ups.
 """
 
@@ -141,12 +142,12 @@ def main() -> None:
         print(
             f"\n{'shards':>6} {'load s':>8} "
             + " ".join(f"{m + ' p50/p99 ms':>22} {'q/s':>6}" for m in MODES)
-            + "  peak RSS per shard MiB"
+            + "  peak RSS growth per shard MiB"
         )
         for r in rows:
             cells = " ".join(f"{r[m][0]:>10.1f} /{r[m][1]:>9.1f} {r[m][2]:>6.1f}" for m in MODES)  # type: ignore[index]
             print(f"{r['shards']:>6} {r['load_s']:>8.1f} {cells}  {r['rss_mib']}")
-        print("\nratios to the first configuration (latency p50: >1 = slower; RSS: largest shard / one process)")
+        print("\nratios to the first configuration (p50: >1 = slower; RSS: the largest shard's growth / the first's)")
         for r in rows[1:]:
             lat = " ".join(f"{m} {r[m][0] / base[m][0]:.2f}x" for m in MODES)  # type: ignore[index]
             rss = max(r["rss_mib"]) / max(1, max(base["rss_mib"]))  # type: ignore[type-var, call-overload]
