@@ -26,7 +26,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from multiprocessing import connection, get_context
 from multiprocessing.process import BaseProcess
 
@@ -38,7 +38,8 @@ from api.forward import forward_store_routes
 from api.request_id import configure_logging
 from api.routes import STORE_PREFIXES
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.remote import EngineClient, LoadBoard, RemoteBatcher, run_engine_process
+from retrieval.remote import EngineClient, LoadBoard, run_engine_process
+from retrieval.remote.client import batching_through
 
 __all__ = ["engine_count", "run_api_worker", "serve_workers"]
 
@@ -107,17 +108,7 @@ def _engines_lifespan(config: ServiceConfig, registry: ModelRegistry, engines: l
     names = [engine.name for engine in registry]
     client = EngineClient(engines, boards=[LoadBoard(_board_path(run_dir, i), names) for i in range(len(engines))])
 
-    @contextlib.asynccontextmanager
-    async def engines_lifespan(_: object) -> AsyncIterator[None]:
-        await client.start()
-        for engine in registry:
-            engine.attach_batcher(RemoteBatcher(client, engine.name))
-        try:
-            yield
-        finally:
-            await client.close()
-
-    return engines_lifespan
+    return lambda _: batching_through(client, registry)
 
 
 def _start_engines(config: ServiceConfig, run_dir: str) -> tuple[list[BaseProcess], list[str]]:

@@ -147,6 +147,16 @@ def ray_address(ray_cluster: Any) -> str:
 
 
 @pytest.fixture(scope="session")
+def four_model_registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
+    """Tiny dense, ColBERT, BGE-M3 (sparse) and cross-encoder checkpoints served together (the sharding tests)."""
+    from tests.retrieval.sharding.equality import four_models
+
+    registry = four_models(tiny_store)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture(scope="session")
 def minilm_server(minilm_registry: ModelRegistry) -> Iterator[LiveServer]:
     """A live server on 127.0.0.1 serving the real MiniLM (shared by the API and example tests)."""
     with live_server(minilm_registry) as server:

@@ -31,7 +31,7 @@ from encoder import EncoderError, ModelSpec, PoolingParams, TokenizedInput
 from retrieval.config import ServiceConfig
 from retrieval.distributed.replicas import NAMESPACE, Load, launch_replicas, stop_replicas
 from retrieval.registry import ModelRegistry
-from retrieval.remote.client import RemoteBatcher, encode_request, read_reply, refuse_unless_room
+from retrieval.remote.client import batching_through, cancel_tasks, encode_request, read_reply, refuse_unless_room
 from retrieval.remote.messages import EncodeReply, ErrorReply, decode_message, encode_message
 
 __all__ = ["RayEngineClient", "cpu_specs", "replica_batchers", "serve_through_replicas"]
@@ -98,11 +98,7 @@ class RayEngineClient:
         self._tasks = [loop.create_task(self._watch(replica)) for replica in self._replicas]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self._tasks)
         for replica in self._replicas:
             self._fail(replica, EncoderError("the model is shutting down"))
 
@@ -203,14 +199,8 @@ async def replica_batchers(registry: ModelRegistry, replicas: Sequence[str | tup
     """Queue every model of `registry` on `replicas` (their actor names, or `(name, handle)` pairs from
     `launch_replicas`) while the block runs: the registry's own models then only validate and tokenise."""
     pairs = [r if isinstance(r, tuple) else (r, ray.get_actor(r, namespace=NAMESPACE)) for r in replicas]
-    client = RayEngineClient(pairs)
-    await client.start()
-    for engine in registry:
-        engine.attach_batcher(RemoteBatcher(client, engine.name))
-    try:
+    async with batching_through(RayEngineClient(pairs), registry):
         yield
-    finally:
-        await client.close()
 
 
 def cpu_specs(config: ServiceConfig) -> tuple[ModelSpec, ...]:

@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn, Protocol
 
@@ -27,6 +27,7 @@ import zmq.asyncio
 from encoder import (
     BatcherStats,
     EncoderError,
+    Engine,
     InvalidInputError,
     OverloadedError,
     PoolingParams,
@@ -52,6 +53,8 @@ __all__ = [
     "EngineClient",
     "Engines",
     "RemoteBatcher",
+    "batching_through",
+    "cancel_tasks",
     "encode_request",
     "raise_reply",
     "read_reply",
@@ -161,11 +164,7 @@ class EngineClient:
         self._tasks.append(loop.create_task(self._watch()))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self._tasks)
         for link in self._links:
             self._fail(link, EncoderError("the model is shutting down"))
             link.sock.close()
@@ -260,6 +259,36 @@ class Engines(Protocol):
     def alive(self) -> bool:
         """True while at least one engine answers."""
         ...
+
+    async def start(self) -> None:
+        """Connect, and learn each engine's limits before the first request."""
+        ...
+
+    async def close(self) -> None:
+        """Stop; requests in flight fail with the engine-shutting-down error."""
+        ...
+
+
+async def cancel_tasks(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel a client's background tasks and wait until each has stopped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def batching_through(engines: Engines, registry: Iterable[Engine]) -> AsyncIterator[None]:
+    """While the block runs, queue every model of `registry` on `engines` (engine processes or replicas): the
+    registry's own models then only validate and tokenise."""
+    await engines.start()
+    for engine in registry:
+        engine.attach_batcher(RemoteBatcher(engines, engine.name))
+    try:
+        yield
+    finally:
+        await engines.close()
 
 
 class RemoteBatcher:

@@ -7,6 +7,7 @@ its shard away until a node of the same host returns with its data."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,6 @@ from tests.retrieval.sharding.equality import (
     compare,
     corpus,
     every_representation,
-    four_models,
     plans,
     queries,
     search,
@@ -38,15 +38,25 @@ N_DOCS = 2000
 
 
 @pytest.fixture(scope="module")
-def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
-    reg = four_models(tiny_store)
-    yield reg
-    reg.close()
+def registry(four_model_registry: ModelRegistry) -> ModelRegistry:
+    return four_model_registry
 
 
 def _service(folder: Path, registry: ModelRegistry, timeout_s: float = 10.0) -> RetrievalService:
     backend = RayShardBackend(folder)  # actor names carry a tag of the data directory: no two tests share one
     return RetrievalService.open(folder, registry, default_collection=None, shards=backend, shard_timeout_s=timeout_s)
+
+
+@contextlib.contextmanager
+def _serving(folder: Path, registry: ModelRegistry, timeout_s: float = 10.0) -> Iterator[RetrievalService]:
+    """A service over `folder` whose sharded collections (and their detached actors) are deleted at the end."""
+    svc = _service(folder, registry, timeout_s)
+    try:
+        yield svc
+    finally:
+        for name in svc.sharded_names():
+            asyncio.run(svc.delete_collection(name))
+        svc.close()
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +147,7 @@ def _searches_until(svc: RetrievalService, name: str, query: str, done: Callable
 def test_a_killed_shard_loses_no_acknowledged_write(
     restart: bool, ray_address: str, tmp_path: Path, registry: ModelRegistry
 ) -> None:
-    svc = _service(tmp_path, registry, timeout_s=5.0)
-    try:
+    with _serving(tmp_path, registry, timeout_s=5.0) as svc:
         svc.create_collection_sync(CollectionSpec(name="k", dense_model="dense", shards=3))
         docs = corpus(240, seed=3)
         writer = _Writer(svc, "k", docs)
@@ -162,17 +171,12 @@ def test_a_killed_shard_loses_no_acknowledged_write(
             assert svc.get_document("k", d.id).text == d.text
         hits = asyncio.run(svc.search("k", SearchPlan(docs[5].text, mode="dense", modes=("dense",), top_k=1)))
         assert hits[0].doc_id == docs[5].id
-    finally:
-        if svc.has_collection("k"):
-            asyncio.run(svc.delete_collection("k"))
-        svc.close()
 
 
 def test_a_removed_node_takes_its_shard_away_until_it_returns(
     ray_cluster: Any, tmp_path: Path, registry: ModelRegistry
 ) -> None:
-    svc = _service(tmp_path, registry, timeout_s=3.0)
-    try:
+    with _serving(tmp_path, registry, timeout_s=3.0) as svc:
         svc.create_collection_sync(CollectionSpec(name="n", dense_model="dense", shards=3))
         docs = corpus(120, seed=4)
         asyncio.run(svc.add_documents("n", docs))
@@ -197,10 +201,6 @@ def test_a_removed_node_takes_its_shard_away_until_it_returns(
         assert svc.collection("n").documents == len(docs)
         assert svc.get_document("n", on_it[0].id).text == on_it[0].text  # the refused write left nothing
         assert len(asyncio.run(svc.search("n", plan))) == 10
-    finally:
-        if svc.has_collection("n"):
-            asyncio.run(svc.delete_collection("n"))
-        svc.close()
 
 
 def test_a_backup_of_every_shard_serves_the_same_collection(
@@ -210,8 +210,7 @@ def test_a_backup_of_every_shard_serves_the_same_collection(
     own shards there with every document, and new writes get ids above every restored one."""
     from retrieval.commands.backup import run_backup
 
-    svc = _service(tmp_path / "live", registry)
-    try:
+    with _serving(tmp_path / "live", registry) as svc:
         svc.create_collection_sync(CollectionSpec(name="b", dense_model="dense", shards=2))
         docs = corpus(60, seed=6)
         asyncio.run(svc.add_documents("b", docs))
@@ -222,17 +221,10 @@ def test_a_backup_of_every_shard_serves_the_same_collection(
         for copy in ("copy", "copy2"):
             shards = sorted(p.name for p in (tmp_path / copy / "shards" / "b").iterdir())
             assert shards == ["0", "1", "placement.json"], shards
-            restored = _service(tmp_path / copy, registry)
-            try:
+            with _serving(tmp_path / copy, registry) as restored:
                 assert restored.collection("b").documents == len(docs)
                 extra = SourceDocument(id="late", text="written after the restore")
                 asyncio.run(restored.add_documents("b", [extra]))
                 plan = SearchPlan(docs[3].text, mode="dense", modes=("dense",), top_k=1)
                 assert asyncio.run(restored.search("b", plan))[0].doc_id == docs[3].id
                 assert restored.get_document("b", "late").text == extra.text
-            finally:
-                asyncio.run(restored.delete_collection("b"))
-                restored.close()
-    finally:
-        asyncio.run(svc.delete_collection("b"))
-        svc.close()

@@ -5,7 +5,7 @@ acknowledged write, and `/evaluate` works unchanged."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,6 @@ from tests.retrieval.sharding.equality import (
     assert_same_ranking,
     corpus,
     every_representation,
-    four_models,
     plans,
     queries,
     search,
@@ -32,10 +31,8 @@ N_DOCS = 600
 
 
 @pytest.fixture(scope="module")
-def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
-    reg = four_models(tiny_store)
-    yield reg
-    reg.close()
+def registry(four_model_registry: ModelRegistry) -> ModelRegistry:
+    return four_model_registry
 
 
 @pytest.fixture(scope="module")
