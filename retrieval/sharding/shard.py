@@ -158,9 +158,21 @@ class ShardCore:
         return ShardInfo(row.documents, row.chunks, sizes, self.store.last_seq(), self.opened)
 
     # -- operations -----------------------------------------------------------------------------------
+    def start_bulk(self) -> None:
+        """A bulk load begins: no dense-index upgrade or snapshot until it ends (as `IndexSet.bulk`)."""
+        self.indexes.bulk_loading = True
+
+    def finish_bulk(self) -> None:
+        """The bulk load ended: build the dense index of the kind this shard's size calls for, and BM25, now."""
+        self.indexes.bulk_loading = False
+        self.indexes.finish_bulk(self.name)
+
     def save_snapshots(self) -> None:
-        """Write changed index snapshots (a failed one loses nothing: the store replays at start)."""
+        """First move the dense index to the kind this shard's size calls for (flat -> IVF, built off the lock,
+        as the one-process service does), then write changed index snapshots (a failed one loses nothing: the
+        store replays at start)."""
         try:
+            self.indexes.upgrade(self.store, self.name)
             self.indexes.save(self._snapshots())
         except OSError as exc:
             log.warning("snapshot of shard %d of %s failed: %s", self.shard, self.name, exc)

@@ -30,6 +30,7 @@ from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Ve
 __all__ = ["ShardedIndexes", "ShardedStore"]
 
 I64 = npt.NDArray[np.int64]
+_FINISH_BULK_S = 3600.0  # how long the end of a bulk load waits for a shard to train its dense index
 
 
 def _rows(queries: Any) -> int:
@@ -48,8 +49,14 @@ class ShardedIndexes:
 
     @contextlib.contextmanager
     def bulk(self, collection: str) -> Iterator[None]:
-        """A bulk load needs no pause here: each shard indexes as it commits."""
-        yield
+        """A bulk load runs inside this: each shard holds off its dense-index upgrade and snapshots meanwhile,
+        and at the end builds the dense index of the kind its size calls for (flat -> IVF) and BM25, at once."""
+        self.fanout.all("start_bulk")
+        try:
+            yield
+        finally:
+            calls = {s: ("finish_bulk", ()) for s in range(self.fanout.size)}
+            self.fanout.group.call(calls, max(self.fanout.timeout_s, _FINISH_BULK_S))  # a down shard: at its start
 
     def search(self, family: Family, queries: Any, k: int, allowed: Pushdown | I64 | None) -> SearchResult:
         """Best `k` chunk ids per query over the collection (`allowed`: a pushed-down filter, or None)."""

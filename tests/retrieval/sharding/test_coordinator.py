@@ -63,6 +63,17 @@ def test_every_mode_merges_to_the_unsharded_answer(filled: tuple[RetrievalServic
                 assert_same_ranking(search(svc, name, plan), want, f"{name} {label}")
 
 
+def test_more_like_this_and_a_rerank_run_after_the_merge(filled: tuple[RetrievalService, LocalBackend]) -> None:
+    svc, _ = filled
+    spec = svc.spec("one")
+    for doc_id in ("doc-3", "doc-444"):
+        like = SearchPlan(None, top_k=8, mode="hybrid", modes=modes_of(spec, "hybrid"), like=doc_id)
+        want = search(svc, "one", like)
+        assert want and all(h.doc_id != doc_id for h in want)
+        for name in ("two", "three"):
+            assert_same_ranking(search(svc, name, like), want, f"{name} like {doc_id}")
+
+
 def test_documents_live_on_the_shard_their_id_hashes_to(filled: tuple[RetrievalService, LocalBackend]) -> None:
     svc, backend = filled
     group = backend.groups["three"]
