@@ -112,3 +112,33 @@ def test_a_tiny_budget_stops_early_but_still_reports_the_default(svc: RetrievalS
     _, queries, qrels = _corpus()
     report = asyncio.run(svc.tune("t", TuneRequest(queries, qrels, None, budget_s=1e-6, space=SMALL)))
     assert report.tried < report.total and report.rows[1].name == "default"
+
+
+def test_held_out_figures_are_what_the_applied_setting_answers(svc: RetrievalService) -> None:
+    """The chosen setting's held-out nDCG@10 is the one the service's own search returns once it is applied."""
+    from retrieval.evaluation import dedupe, ndcg_at_k
+    from retrieval.search.planner import modes_of
+
+    _, queries, qrels = _corpus()
+    train = {q: qrels[q] for q in list(qrels)[:24]}
+    test = {q: qrels[q] for q in list(qrels)[24:]}
+    report = asyncio.run(svc.tune("t", TuneRequest(queries, train, test, budget_s=60, space=SMALL), apply=True))
+    try:
+        spec = svc.spec("t")
+        run = {}
+        for q in test:
+            plan = SearchPlan(queries[q], top_k=10, mode="hybrid", modes=modes_of(spec, "hybrid"))
+            if spec.rerank_depth:
+                from retrieval.search.planner import Rerank
+
+                plan = SearchPlan(**{**plan.__dict__, "rerank": Rerank(None, spec.rerank_depth)})
+            plan = SearchPlan(**{**plan.__dict__, "candidates": spec.candidates})
+            run[q] = dedupe(h.doc_id for h in asyncio.run(svc.search("t", plan)))
+        chosen = next(r for r in report.rows if r.name == "chosen")
+        assert chosen.test is not None
+        assert chosen.test.ndcg_at_10 == pytest.approx(ndcg_at_k(run, test, 10), abs=1e-12)
+    finally:
+        from retrieval.collections import CollectionUpdate
+        from retrieval.search.fusion import FusionConfig
+
+        asyncio.run(svc.update_collection("t", CollectionUpdate(fusion=FusionConfig(), candidates=100, rerank_depth=0)))
