@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -33,10 +34,33 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A `retrieval serve` started as a process of its own by a test."""
+
+    proc: subprocess.Popen[bytes]  # the (parent) `retrieval serve` process
+    url: str  # http://127.0.0.1:<port>
+    log: Path  # its stderr
+
+
+def wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path, seconds: float = 120) -> None:
+    """Until `url` answers `GET /v1/collections` with 200 (the process dying meanwhile fails with its log)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/v1/collections", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not start in {seconds:.0f} s: {log.read_text()[-2000:]}")
 
 
 @contextmanager
@@ -55,7 +79,7 @@ def live_server(registry: ModelRegistry, config: ServiceConfig | None = None) ->
 
 @contextmanager
 def _serve(registry: ModelRegistry, cfg: ServiceConfig) -> Iterator[LiveServer]:
-    port = _free_port()
+    port = free_port()
     app = create_app(cfg, registry)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

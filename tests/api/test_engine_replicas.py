@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 from retrieval.config import default_model_source
-from tests.api._server import LiveServer
+from tests.api._server import LiveServer, ServerProcess, free_port, wait_until_serving
 from tests.conftest import MINILM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,47 +27,24 @@ TEXTS = ["a short text", "a somewhat longer text about retrieval and vectors", "
 QUEUE = 4  # sequences each replica admits of the slow model
 
 
-@dataclass
-class Replicated:
-    proc: subprocess.Popen[bytes]  # the `retrieval serve` process
-    url: str  # http://127.0.0.1:<port>
-    log: Path  # its stderr
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
-def _serve(ray_address: str, tmp: Path, *flags: str) -> Iterator[Replicated]:
+def _serve(ray_address: str, tmp: Path, *flags: str) -> Iterator[ServerProcess]:
     """`retrieval serve` with MiniLM and a slow null model on two replicas of the session's Ray instance."""
     source = default_model_source()
     slow_null = {"source": source, "name": "slow-null", "hf_overrides": {"architectures": ["NullModel"]}}
     slow_null |= {"max_queue": QUEUE, "max_wait_ms": 3000}  # four sequences admitted, held 3 s before running
     config = {"models": [{"source": source, "name": MINILM}, slow_null], "data_dir": str(tmp / "data")}
     (tmp / "config.json").write_text(json.dumps(config))
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "api.server", "serve", "--config", str(tmp / "config.json"), "--port", str(port)]
     cmd += ["--ray", ray_address, "--engine-replicas", "2", "--engine-cpus", "0.5", *flags]
     log = tmp / "server.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stderr=err)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/v1/collections", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    wait_until_serving(proc, url, log)
     try:
-        yield Replicated(proc, url, log)
+        yield ServerProcess(proc, url, log)
     finally:
         proc.terminate()
         try:
@@ -79,7 +55,7 @@ def _serve(ray_address: str, tmp: Path, *flags: str) -> Iterator[Replicated]:
 
 
 @pytest.fixture(scope="module")
-def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]:
+def replicated(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with _serve(ray_address, tmp_path_factory.mktemp("replicas")) as server:
         yield server
 
@@ -123,7 +99,7 @@ def _wait_for_load(replicas: list[object], sequences: int) -> None:
     raise AssertionError(f"the replicas did not each get {sequences} requests: {loads}")
 
 
-def test_embeddings_equal_the_one_process_server(replicated: Replicated, minilm_server: LiveServer) -> None:
+def test_embeddings_equal_the_one_process_server(replicated: ServerProcess, minilm_server: LiveServer) -> None:
     body = {"model": MINILM, "input": TEXTS}
     with httpx.Client(timeout=30) as client:
         expected = client.post(f"{minilm_server.url}/v1/embeddings", json=body)
@@ -135,7 +111,7 @@ def test_embeddings_equal_the_one_process_server(replicated: Replicated, minilm_
         np.testing.assert_allclose(np.array([d["embedding"] for d in resp.json()["data"]]), want, atol=1e-5)
 
 
-def test_every_replica_full_answers_429(replicated: Replicated) -> None:
+def test_every_replica_full_answers_429(replicated: ServerProcess) -> None:
     answers = _burst(replicated.url, 4 * QUEUE)
     codes = sorted(r.status_code for r in answers)
     assert codes == [200] * (2 * QUEUE) + [429] * (2 * QUEUE)  # two replicas of four, the rest refused
@@ -147,7 +123,7 @@ def test_every_replica_full_answers_429(replicated: Replicated) -> None:
     assert [r.status_code for r in again] == [200] * (2 * QUEUE)
 
 
-def test_a_killed_replica_fails_its_requests_and_comes_back(replicated: Replicated) -> None:
+def test_a_killed_replica_fails_its_requests_and_comes_back(replicated: ServerProcess) -> None:
     import ray
 
     victim, survivor = _replicas()

@@ -7,13 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import ray
 
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.distributed.shards import RayShardBackend
 from tests.api._server import LiveServer, live_server
 
 
@@ -25,7 +24,8 @@ def server(ray_address: str, tiny_store: Callable[[str], Path]) -> Iterator[Live
     registry.close()
 
 
-def test_a_sharded_collection_over_rest(server: LiveServer) -> None:
+def test_a_sharded_collection_over_rest(server: LiveServer, ray_cluster: Any) -> None:
+    cluster = ray_cluster
     with server.client() as http:
         made = http.post("/v1/collections", json={"name": "sh", "dense_model": "dense", "shards": 3})
         assert made.status_code in (200, 201), made.text
@@ -41,22 +41,19 @@ def test_a_sharded_collection_over_rest(server: LiveServer) -> None:
         metrics = http.get("/metrics").text
         assert 'retrieval_shard_up{collection="sh",host="' in metrics and "retrieval_shard_documents" in metrics
 
-        tag = RayShardBackend(server.data_dir).tag
-        ray.kill(ray.get_actor(f"sh/1@{tag}", namespace="retrieval"), no_restart=False)
-        refused = partial = 0
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            answer = http.post("/v1/collections/sh/search", json={"query": "tea", "top_k": 5})
-            if answer.status_code == 503:
-                refused += 1
-                assert answer.headers["Retry-After"] == "1" and "shard 1 of 3" in answer.json()["error"]["message"]
-                loose = http.post("/v1/collections/sh/search", json={"query": "tea", "allow_partial": True}).json()
-                partial += loose["partial"] is True and loose["shards"] == [0, 2]
-                continue
-            assert answer.status_code == 200 and answer.json()["shards"] == [0, 1, 2]
-            if refused:
-                break
-            time.sleep(0.05)
-        assert refused and partial, (refused, partial)
-        assert http.get("/v1/collections/sh").json()["documents"] == 30  # the restarted shard reopened its store
+        host = info["shard_status"][1]["host"]  # take shard 1's node away: it stays down until the node returns
+        cluster.remove_node(cluster.shard_nodes[host])
+        answer = http.post("/v1/collections/sh/search", json={"query": "tea", "top_k": 5})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text
+        assert "shard 1 of 3" in answer.json()["error"]["message"]
+        loose = http.post("/v1/collections/sh/search", json={"query": "tea", "allow_partial": True}).json()
+        assert loose["partial"] is True and loose["shards"] == [0, 2]
+        status = http.get("/v1/collections/sh").json()["shard_status"]
+        assert [s["state"] for s in status] == ["alive", "unavailable", "alive"]
+        cluster.shard_nodes[host] = cluster.add_node(num_cpus=1, labels={"retrieval-host": host}, **cluster.node_args)
+        deadline = time.monotonic() + 90
+        while http.post("/v1/collections/sh/search", json={"query": "tea"}).status_code != 200:
+            assert time.monotonic() < deadline, "the shard did not come back with its node"
+            time.sleep(0.5)
+        assert http.get("/v1/collections/sh").json()["documents"] == 30  # the shard reopened its store there
         assert http.delete("/v1/collections/sh").status_code == 200

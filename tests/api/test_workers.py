@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,24 +22,10 @@ import pytest
 from encoder import PoolingParams
 from retrieval import ModelRegistry
 from retrieval.config import default_model_source
+from tests.api._server import ServerProcess, free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["a short text", "a somewhat longer text about retrieval and vectors", "x"]
-
-
-@dataclass
-class Tree:
-    proc: subprocess.Popen[bytes]  # the parent `retrieval serve` process
-    url: str  # http://127.0.0.1:<port>
-    log: Path  # its stderr
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -66,36 +51,29 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tree]:
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("workers")
     source = default_model_source()
     slow_null = {"source": source, "name": "slow-null", "hf_overrides": {"architectures": ["NullModel"]}}
     slow_null |= {"max_queue": 4, "max_wait_ms": 3000}  # four sequences admitted, held 3 s before running
     config = {"models": [{"source": source, "name": "minilm"}, slow_null], "data_dir": str(tmp / "data")}
     (tmp / "config.json").write_text(json.dumps(config))
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "api.server", "serve", "--config", str(tmp / "config.json"), "--port", str(port)]
     log = tmp / "server.log"
     with log.open("wb") as err:
         proc = subprocess.Popen([*cmd, "--api-workers", "2", "--log-level", "info"], cwd=ROOT, stderr=err)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/v1/collections", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    wait_until_serving(proc, url, log)
     try:
-        yield Tree(proc, url, log)
+        yield ServerProcess(proc, url, log)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
 
 
-def test_embeddings_match_the_in_process_engine(tree: Tree, minilm_registry: ModelRegistry) -> None:
+def test_embeddings_match_the_in_process_engine(tree: ServerProcess, minilm_registry: ModelRegistry) -> None:
     body = {"model": "minilm", "input": TEXTS, "encoding_format": "base64"}
     with httpx.Client(base_url=tree.url, timeout=30) as client:
         answers = [client.post("/v1/embeddings", json=body) for _ in range(4)]  # reaches both workers
@@ -107,7 +85,7 @@ def test_embeddings_match_the_in_process_engine(tree: Tree, minilm_registry: Mod
             np.testing.assert_allclose(g, e.numpy(), atol=1e-5)
 
 
-def test_shared_budget_answers_429_beyond_it(tree: Tree) -> None:
+def test_shared_budget_answers_429_beyond_it(tree: ServerProcess) -> None:
     def one(i: int) -> httpx.Response:
         with httpx.Client(base_url=tree.url, timeout=30) as client:
             return client.post("/v1/embeddings", json={"model": "slow-null", "input": f"text {i}"})
@@ -120,7 +98,7 @@ def test_shared_budget_answers_429_beyond_it(tree: Tree) -> None:
     assert all(d["embedding"] == [0.0] * 384 for r in answers if r.status_code == 200 for d in r.json()["data"])
 
 
-def test_store_routes_answer_through_every_worker(tree: Tree) -> None:
+def test_store_routes_answer_through_every_worker(tree: ServerProcess) -> None:
     with httpx.Client(base_url=tree.url, timeout=30) as client:
         resp = client.post("/v1/collections", json={"name": "shared", "dense_model": "minilm"})
         assert resp.status_code in (200, 201), resp.text
@@ -133,7 +111,7 @@ def test_store_routes_answer_through_every_worker(tree: Tree) -> None:
                 assert hits.json()["data"][0]["id"] == "a"
 
 
-def test_export_import_and_mcp_answer_through_every_worker(tree: Tree) -> None:
+def test_export_import_and_mcp_answer_through_every_worker(tree: ServerProcess) -> None:
     """The routes of issue 22 live in worker 0 too: an archive streams out and back in, and /mcp answers (the
     client's Host travels with a forwarded request: the MCP endpoint checks it against DNS rebinding)."""
     with httpx.Client(base_url=tree.url, timeout=30) as client:
@@ -162,7 +140,7 @@ def test_export_import_and_mcp_answer_through_every_worker(tree: Tree) -> None:
         list(pool.map(one, range(8)))
 
 
-def test_dead_engine_gives_503_then_sigterm_leaves_no_children(tree: Tree) -> None:
+def test_dead_engine_gives_503_then_sigterm_leaves_no_children(tree: ServerProcess) -> None:
     children = _children(tree.proc.pid)
     engine_pid = int(re.findall(r"engine process 0 ready \(pid (\d+)\)", tree.log.read_text())[0])
     assert engine_pid in children and len(children) >= 3  # the engine and two API workers
