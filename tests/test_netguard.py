@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from tests.api._server import LiveServer, _free_port
+from tests.api._server import LiveServer, free_port
 from tests.fixtures.netguard import OutboundConnectionError
 
 
@@ -34,7 +34,7 @@ def test_loopback_and_unix_sockets_still_work(minilm_server: LiveServer) -> None
     assert httpx.get(f"{minilm_server.url}/livez", timeout=30).status_code == 200
     port = int(minilm_server.url.rsplit(":", 1)[1])
     assert socket.getaddrinfo("localhost", port)
-    closed = _free_port()
+    closed = free_port()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", closed)) == errno.ECONNREFUSED  # the kernel answers, not the guard
     left, right = socket.socketpair(socket.AF_UNIX)

@@ -21,7 +21,7 @@ import uvicorn
 from api import create_app
 from api.server import main as retrieval_main
 from retrieval import ModelRegistry, RetrievalClient, ServiceConfig
-from tests.api._server import LiveServer, _free_port, live_server
+from tests.api._server import LiveServer, free_port, live_server
 from tests.fixtures.pdfs import write_corrupt_pdf, write_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ class _Gate:
 
 @pytest.fixture
 def gated(minilm_registry: ModelRegistry, tmp_path: Path) -> Iterator[tuple[str, _Gate]]:
-    port = _free_port()
+    port = free_port()
     gate = _Gate(create_app(ServiceConfig(data_dir=str(tmp_path / "data")), minilm_registry))
     server = uvicorn.Server(uvicorn.Config(gate, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
