@@ -125,7 +125,7 @@ class ShardCore:
             index = self.indexes.indexes["bm25"]
             assert isinstance(index, BM25Index)
             with self.indexes.lock.read():
-                result = index.search(queries, k, allowed, stats=stats)
+                result = index.search(queries, k, allowed, stats=_covering(stats, index.stats(stats.df)))
         else:
             result = self.indexes.search(family, queries, k, allowed)
         return result
@@ -190,3 +190,10 @@ class ShardCore:
         self.indexes.drop(self._snapshots())
         self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _covering(summed: BM25Stats, local: BM25Stats) -> BM25Stats:
+    """The collection's statistics, never below this shard's own: a write that landed here between the statistics
+    round trip and the search is counted (as Elasticsearch's DFS phase, the figures are those of a moment ago)."""
+    df = {t: max(n, local.df.get(t, 0)) for t, n in summed.df.items()}
+    return BM25Stats(max(summed.documents, local.documents), max(summed.total_length, local.total_length), df)

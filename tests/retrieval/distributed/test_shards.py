@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -102,6 +103,7 @@ class _Writer:
         self.svc, self.name, self.docs = svc, name, docs
         self.acked: set[str] = set()
         self.refusals = 0
+        self.stop = threading.Event()  # set by the test when it ends early
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -110,6 +112,8 @@ class _Writer:
             for i in range(0, len(self.docs), 4):
                 batch = self.docs[i : i + 4]
                 for _ in range(200):
+                    if self.stop.is_set():
+                        return
                     try:
                         done = loop.run_until_complete(self.svc.add_documents(self.name, batch))
                     except ShardUnavailableError as e:
@@ -152,11 +156,15 @@ def test_a_killed_shard_loses_no_acknowledged_write(
         docs = corpus(240, seed=3)
         writer = _Writer(svc, "k", docs)
         writer.thread.start()
-        while len(writer.acked) < 40:
-            time.sleep(0.05)
-        ray.kill(_actor(svc, "k", 1), no_restart=not restart)
-        counts = _searches_until(svc, "k", docs[0].text, lambda: not writer.thread.is_alive())
-        writer.thread.join()
+        try:
+            while len(writer.acked) < 40:
+                time.sleep(0.05)
+            ray.kill(_actor(svc, "k", 1), no_restart=not restart)
+            counts = _searches_until(svc, "k", docs[0].text, lambda: not writer.thread.is_alive())
+        finally:
+            if writer.thread.is_alive() and sys.exc_info()[0] is not None:
+                writer.stop.set()
+            writer.thread.join()
         # the outage was seen and said (by a refused write, or a search that was refused or partial); every
         # complete answer came from all three shards (`search` raises otherwise)
         assert writer.refusals + counts[1] + counts[2] > 0, (writer.refusals, counts)

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval import ModelRegistry
@@ -147,3 +148,24 @@ def test_sharded_collections_need_a_backend(tmp_path: Path, registry: ModelRegis
             svc.create_collection_sync(CollectionSpec(name="c", dense_model="dense", shards=0))
     finally:
         svc.close()
+
+
+def test_a_write_between_the_statistics_and_the_search_is_counted(tmp_path: Path) -> None:
+    """The shards' BM25 statistics are summed in one round trip and the search is a second: a write landing on a
+    shard in between raises its own figures above the summed ones, which the shard then counts (never a 500)."""
+    from index import BM25Stats
+    from retrieval.sharding.shard import ShardCore
+    from retrieval.store import ChunkRecord, DocumentRecord
+
+    def record(doc_id: str, text: str) -> DocumentRecord:
+        chunk = ChunkRecord(text=text, position=0, char_start=0, char_end=len(text))
+        return DocumentRecord(id=doc_id, text=text, metadata={}, content_hash=doc_id + text, chunks=(chunk,))
+
+    core = ShardCore(tmp_path, 0, {"name": "b", "bm25": True}, {})
+    core.write(
+        [record(f"d{i}", f"tea leaf number {i}") for i in range(5)], first_ids={f"d{i}": i + 1 for i in range(5)}
+    )
+    summed = BM25Stats.merge([core.bm25_stats(["tea", "leaf"])])
+    core.write([record("late", "tea tea tea")], first_ids={"late": 100})
+    hits = core.search("bm25", ["tea"], 3, None, summed)
+    assert hits.ids[0][0] == 100 and np.isfinite(hits.scores[0][:3]).all()
