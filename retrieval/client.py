@@ -109,11 +109,15 @@ class RetrievalClient:
         self._http.close()
 
     # -- transport ------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send one request (retrying 429 / 503); the decoded JSON body, or None for an empty one."""
+    def request(
+        self, method: str, path: str, *, stream: Callable[[], Iterable[bytes]] | None = None, **kwargs: Any
+    ) -> Any:
+        """Send one request (retrying 429 / 503); the decoded JSON body, or None for an empty one. `stream`: a body
+        made afresh for each (re)try."""
         for attempt in range(self.max_retries + 1):
             try:
-                response = self._http.request(method, path, **kwargs)
+                body = {"content": stream()} if stream is not None else {}
+                response = self._http.request(method, path, **{**kwargs, **body})
             except httpx.TransportError as exc:
                 raise RetrievalClientError(None, type(exc).__name__, f"{self.base_url}{path}: {exc}") from exc
             if response.status_code in _RETRY_STATUS and attempt < self.max_retries:
@@ -199,19 +203,8 @@ class RetrievalClient:
         params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in options.items() if v is not None}
         headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
         path = f"/v1/collections/{name}/bulk"
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self._http.post(path, content=body(), params=params, headers=headers, timeout=None)
-            except httpx.TransportError as exc:
-                raise RetrievalClientError(None, type(exc).__name__, f"{self.base_url}{path}: {exc}") from exc
-            if response.status_code in _RETRY_STATUS and attempt < self.max_retries:
-                self._sleep(retry_delay(response, attempt))
-                continue
-            if response.is_error:
-                raise _error_of(response)
-            result: dict[str, Any] = response.json()
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+        result: dict[str, Any] = self.request("POST", path, stream=body, params=params, headers=headers, timeout=None)
+        return result
 
     def delete_documents(self, name: str, ids: Sequence[str]) -> dict[str, Any]:
         """``{deleted, chunks}``; unknown ids are ignored."""
