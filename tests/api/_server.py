@@ -18,6 +18,7 @@ import msgspec
 import uvicorn
 
 from api import create_app
+from encoder import Engine
 from retrieval import ModelRegistry, ServiceConfig
 
 __all__ = ["LiveServer", "live_server"]
@@ -61,6 +62,13 @@ def wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path, secon
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} did not start in {seconds:.0f} s: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def bulk_server(engine: Engine, root: Path) -> Iterator[LiveServer]:
+    """A live server of `engine` whose bulk loads (`POST .../bulk` with a `path`) read files under `root`."""
+    with live_server(ModelRegistry([engine]), ServiceConfig(bulk_root=str(root))) as live:
+        yield live
 
 
 @contextmanager

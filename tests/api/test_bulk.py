@@ -18,13 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from encoder import Engine, ModelFingerprint, ModelSpec
-from retrieval import ModelRegistry, ServiceConfig
 from retrieval.bulk import as_metadata, fingerprint_for
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.collections import ChunkingSpec
 from retrieval.commands.load import arrow_stream
 from tests.api._crash import ForkLauncher, ServerProcess
-from tests.api._server import LiveServer, live_server
+from tests.api._server import LiveServer, bulk_server
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(engine: Engine, root: Path) -> Iterator[LiveServer]:
-    with live_server(ModelRegistry([engine]), ServiceConfig(bulk_root=str(root))) as live:
+    with bulk_server(engine, root) as live:
         yield live
 
 

@@ -13,10 +13,9 @@ import pytest
 
 from api.server import main
 from encoder import Engine, ModelSpec
-from retrieval import ModelRegistry, ServiceConfig
 from retrieval.bulk import as_metadata, fingerprint_for
 from retrieval.collections import ChunkingSpec
-from tests.api._server import LiveServer, live_server
+from tests.api._server import LiveServer, bulk_server
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(engine: Engine, root: Path) -> Iterator[LiveServer]:
-    with live_server(ModelRegistry([engine]), ServiceConfig(bulk_root=str(root))) as live:
+    with bulk_server(engine, root) as live:
         yield live
 
 
