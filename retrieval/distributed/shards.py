@@ -16,6 +16,7 @@ turns a shard that cannot answer into a `ShardDown`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -30,14 +31,13 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from retrieval.errors import InvalidRequestError, RetrievalError
-from retrieval.sharding.group import ShardDown, ShardPlace
+from retrieval.sharding.group import ShardDown
 from retrieval.sharding.shard import ShardCore
 
 __all__ = ["HOST_LABEL", "RayShardBackend", "RayShardGroup", "backup_shards"]
 
 log = logging.getLogger(__name__)
 HOST_LABEL = "retrieval-host"  # node label naming a host that keeps shard data
-_PING_S = 2.0  # how long `places` waits for each shard
 
 
 class ShardActor:
@@ -50,8 +50,8 @@ class ShardActor:
 
     def call(self, method: str, *args: Any) -> Any:
         """`ShardCore.<method>(*args)` (the one entry point: the coordinator names the method)."""
-        if method == "ping":
-            return self.node
+        if method == "info":  # sizes, and the Ray node this shard runs on
+            return dataclasses.replace(self.core.info(), node=self.node)
         if method == "peak_rss":  # bytes: the largest resident size this shard process has had
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         if method == "rss":  # bytes resident now
@@ -117,18 +117,6 @@ class RayShardGroup:
                 out[s] = ShardDown(s, f"stopped ({type(e).__name__}); starting it again")
                 self.actors[s] = self._actor(s)  # a shard killed for good is started again on its host
         return out
-
-    def places(self) -> list[ShardPlace]:
-        answers = self.call({s: ("ping", ()) for s in range(self.size)}, _PING_S)
-        return [
-            ShardPlace(
-                s,
-                self.hosts[s],
-                "" if isinstance(a, ShardDown) else str(a),
-                "unavailable" if isinstance(a, ShardDown) else "alive",
-            )
-            for s, a in sorted(answers.items())
-        ]
 
     def remove(self) -> None:
         for actor in self.actors:

@@ -25,10 +25,10 @@ from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import hash_document
 from retrieval.representations import Encoders
 from retrieval.sharding.fanout import Fanout
-from retrieval.sharding.group import ShardDown, ShardGroup, ShardPlace
+from retrieval.sharding.group import ShardDown, ShardGroup
 from retrieval.sharding.ids import ChunkIds
 from retrieval.sharding.routing import group_by_shard
-from retrieval.sharding.shard import ShardInfo, ShardWrite
+from retrieval.sharding.shard import ShardWrite
 from retrieval.sharding.views import ShardedIndexes, ShardedStore, write_calls
 from retrieval.store import DocumentRecord
 
@@ -158,23 +158,20 @@ class ShardedCollection:
 
     # -- operations -----------------------------------------------------------------------------------
     def status(self) -> tuple[list[ShardStatus], dict[str, int]]:
-        """Each shard's place, state and sizes (a down shard shows as unavailable), and the summed bytes."""
-        places = {p.shard: p for p in self.group.places()}
+        """Each shard's host, node, state and sizes (one round trip; a shard that does not answer shows as
+        unavailable), and the summed bytes."""
         answers = self.fanout(allow_partial=True)
         infos = answers.all("info")
         rows: list[ShardStatus] = []
         total: dict[str, int] = {}
         for s in range(self.group.size):
-            place = places.get(s, ShardPlace(s, "", "", "unavailable"))
-            info: ShardInfo | None = infos.get(s)
+            host, info = self.group.hosts[s], infos.get(s)
             if info is None:
-                rows.append(ShardStatus(s, place.host, place.node, "unavailable", reason=answers.missing.get(s)))
+                rows.append(ShardStatus(s, host, "", "unavailable", reason=answers.missing.get(s)))
                 continue
             for kind, n in info.bytes.items():
                 total[kind] = total.get(kind, 0) + n
-            rows.append(
-                ShardStatus(s, place.host, place.node, "alive", info.documents, info.chunks, sum(info.bytes.values()))
-            )
+            rows.append(ShardStatus(s, host, info.node, "alive", info.documents, info.chunks, sum(info.bytes.values())))
         return rows, total
 
     def save_snapshots(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["ShardBackend", "ShardDown", "ShardGroup", "ShardPlace"]
+__all__ = ["ShardBackend", "ShardDown", "ShardGroup"]
 
 
 @dataclass(frozen=True)
@@ -23,28 +23,15 @@ class ShardDown:
     reason: str  # e.g. "restarting", "node gone", "timed out after 30 s"
 
 
-@dataclass(frozen=True)
-class ShardPlace:
-    """Where a shard lives."""
-
-    shard: int  # its index
-    host: str  # the stable name of the node it is pinned to (a node label, or the node's IP address)
-    node: str  # the Ray node id it runs on now ("" when not running)
-    state: str  # "alive" | "restarting" | "pending" | "dead"
-
-
 class ShardGroup(Protocol):
     """The S shards of one collection."""
 
     size: int  # S
+    hosts: list[str]  # the stable name of the host each shard is pinned to (a node label, or the node's IP)
 
     def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]], timeout_s: float) -> dict[int, Any]:
         """Run `{shard: (method, args)}` concurrently; each value is the method's result or a `ShardDown`.
         Domain errors a shard raises (a missing document, a bad filter) are raised here unchanged."""
-        ...
-
-    def places(self) -> list[ShardPlace]:
-        """Each shard's host, node and state."""
         ...
 
     def remove(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from retrieval.sharding.group import ShardDown, ShardPlace
+from retrieval.sharding.group import ShardDown
 from retrieval.sharding.shard import ShardCore
 
 
@@ -16,6 +16,7 @@ class LocalGroup:
     def __init__(self, folder: Path, spec_json: Mapping[str, Any], dims: Mapping[str, int], shards: int) -> None:
         self.folder, self.args = folder, (dict(spec_json), dict(dims))
         self.size = shards
+        self.hosts = ["local"] * shards
         self.cores = [ShardCore(folder / str(s), s, *self.args) for s in range(shards)]
         self.down: set[int] = set()  # shards that answer nothing (as a restarting actor)
 
@@ -29,9 +30,6 @@ class LocalGroup:
         """What Ray does after a crash: a fresh ShardCore over the same folder (snapshots + store replay)."""
         self.cores[shard] = ShardCore(self.folder / str(shard), shard, *self.args)
         self.down.discard(shard)
-
-    def places(self) -> list[ShardPlace]:
-        return [ShardPlace(s, "local", "", "unavailable" if s in self.down else "alive") for s in range(self.size)]
 
     def remove(self) -> None:
         self.cores = []
