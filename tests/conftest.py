@@ -122,7 +122,13 @@ def ray_cluster() -> Iterator[Any]:
     import ray
     from ray.cluster_utils import Cluster
 
+    from ray._common.utils import get_default_ray_temp_dir, reset_ray_address
+
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    # `Cluster` also records its address in `<system temp>/ray/ray_current_cluster` (whatever `temp_dir` says) and
+    # fails when that folder is missing, as on a machine where Ray never ran; the record is removed at the end so a
+    # later `ray.init()` on this machine never finds the address of this dead cluster.
+    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
     small = {"object_store_memory": 128 * 1024**2}
     cluster = Cluster(
         initialize_head=True,
@@ -137,6 +143,7 @@ def ray_cluster() -> Iterator[Any]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        reset_ray_address()
         shutil.rmtree(temp, ignore_errors=True)
 
 
