@@ -28,7 +28,7 @@ from api.mcp import McpEndpoint
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
 from api.routes import BULK_ROUTES, IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
-from api.scopes import collection_guard, provide_grant
+from api.scopes import collection_guard, provide_authorizer, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.cli import is_loopback
 from retrieval.jobs import JobManager
@@ -248,6 +248,7 @@ def create_app(
             "reindexer": Provide(_reindexer, sync_to_thread=False),
             "config": Provide(_config, sync_to_thread=False),
             "grant": Provide(provide_grant, sync_to_thread=False),
+            "authorizer": Provide(provide_authorizer, sync_to_thread=False),
         },
         guards=[collection_guard],  # a route naming a collection checks the key's scopes (api/scopes.py)
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]

@@ -25,7 +25,8 @@ from litestar.response import Stream
 
 from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from api.schemas.collections import ImportedCollection, collection_object
-from retrieval.access import Grant
+from api.scopes import Authorizer
+from retrieval.access import Touch
 from retrieval.service import RetrievalService
 from retrieval.transfer import scratch_dir, tar_stream
 
@@ -99,9 +100,9 @@ async def import_collection(
     name: str,
     request: Request,
     service: RetrievalService,
-    grant: Grant,
+    authorizer: Authorizer,
 ) -> ImportedCollection:
-    grant.require(name, "write")
+    authorizer.check(Touch(name, "create"))
     scratch = scratch_dir(service.data_dir)
     try:
         await _receive(request, scratch / "upload.tar")
