@@ -48,7 +48,7 @@ from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
 from retrieval.sharding.collection import ShardedCollection, ShardStatus
 from retrieval.sharding.group import ShardBackend
 from retrieval.sharding.ids import ChunkIds
-from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
+from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult, check_document_id
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import (
     ChunkLedger,
@@ -775,7 +775,7 @@ def _families(spec: CollectionSpec) -> list[Family]:
 
 
 def _check_unique(docs: Sequence[SourceDocument]) -> None:
-    ids = [d.id for d in docs]
+    ids = [check_document_id(d.id, "documents.id") for d in docs]  # before anything is encoded
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise InvalidRequestError(

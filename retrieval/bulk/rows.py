@@ -21,10 +21,10 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from retrieval.bulk.columns import ListColumn
-from retrieval.errors import RetrievalError
+from retrieval.errors import InvalidRequestError, RetrievalError
 from retrieval.ingest.documents import SourceDocument, content_hash
 from retrieval.ingest.records import record_document
-from retrieval.store import ChunkRecord, DocumentRecord
+from retrieval.store import ChunkRecord, DocumentRecord, check_document_id
 
 __all__ = ["Assembler", "Layout", "RowError"]
 
@@ -200,7 +200,11 @@ class Assembler:
     @staticmethod
     def _check_id(value: object) -> str | None:
         if value is None or value == "" or isinstance(value, bool) or not isinstance(value, str | int):
-            return f"missing or invalid document id {value!r}"
+            return f"missing or invalid document id {str(value)[:80]!r}"
+        try:
+            check_document_id(str(value))
+        except InvalidRequestError as exc:
+            return exc.message
         return None
 
     # -- chunk rows ----------------------------------------------------------------------------------
