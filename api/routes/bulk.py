@@ -66,7 +66,7 @@ async def bulk_load(
     dense_column: str = "dense",
 ) -> BulkResponse:
     from retrieval.bulk import BulkOptions, open_inputs, open_stream_file
-    from retrieval.bulk.source import path_under
+    from retrieval.bulk.source import bulk_root, path_under
 
     service.spec(name)  # an unknown collection is a 404 before the body is read
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -87,5 +87,5 @@ async def bulk_load(
     authorizer.check(Touch(body.path, "server_path"))  # the server's files: admin keys only
     options = BulkOptions(body.batch_documents, body.trust_vectors, body.id_column, body.dense_column)
     path = path_under(config.bulk_root, body.path)
-    inputs = await asyncio.to_thread(open_inputs, [path])
+    inputs = await asyncio.to_thread(open_inputs, [path], bulk_root(config.bulk_root))
     return bulk_response(await service.bulk_load(name, inputs, options))
