@@ -21,6 +21,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp
 
 from api.auth import auth_middleware
+from api.browsers import browser_middleware
 from api.errors import exception_handlers
 from api.lifecycle import Lifecycle
 from api.limits import LimitedRequest, too_large
@@ -229,6 +230,7 @@ def create_app(
             yield
 
     middleware: list[Callable[[ASGIApp], ASGIApp]] = [request_id_middleware, metrics.middleware]
+    middleware.append(browser_middleware(keyless=not config.has_keys, bound=config.host))  # api/browsers.py
     if config.has_keys:
         middleware.append(auth_middleware(config.keys, MODEL_PATHS))
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
