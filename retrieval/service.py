@@ -251,10 +251,10 @@ class RetrievalService:
     @staticmethod
     def _dims(spec: CollectionSpec, enc: Encoders, pinned: dict[str, int]) -> dict[str, int]:
         dims = dict(pinned)
-        if enc.dense is not None:
-            dims.setdefault("dense", enc.dense.dimensions("embed"))
+        if enc.dense is not None:  # the width as served (a pooler config's `dimensions` included)
+            dims.setdefault("dense", enc.dense.output_dimensions("embed"))
         if enc.multivector is not None:
-            dims.setdefault("multivector", enc.multivector.dimensions("token_embed"))
+            dims.setdefault("multivector", enc.multivector.output_dimensions("token_embed"))
         return dims
 
     def save_snapshots(self) -> None:
