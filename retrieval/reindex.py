@@ -92,6 +92,7 @@ class Reindexer:
     async def start(self, name: str, req: ReindexRequest) -> ReindexJobRow:
         """Check the request, record the job, create the target and start building it; returns the job."""
         source = self.service.resolve(name)
+        self.service.write_lock(source)  # a sharded source cannot be reindexed yet: refused now, not by the job
         spec = req.target_spec(self.service.spec(source))
         self._check(spec, req)
         total = (await asyncio.to_thread(self.service.store.get_collection, source)).documents

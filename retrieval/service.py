@@ -351,6 +351,15 @@ class RetrievalService:
         """What of the collection needs a model this process does not serve."""
         return self._entry(self.resolve(name)).availability
 
+    def check_writable(self, name: str) -> None:
+        """Refuse now what a write to `name` would be refused later (a job must not be accepted to fail): an
+        unknown collection (404), one a reindex job is building (409), one whose models are not served (409)."""
+        target = self.resolve(name)
+        coll = self._entry(target)
+        if target in self.building:
+            raise CollectionBusyError(target, self.building[target])
+        coll.availability.check_write()
+
     def visual(self, name: str) -> bool:
         """Whether the collection's multi-vector model reads images (PDF pages become page images)."""
         return self._entry(self.resolve(name)).encoders.visual

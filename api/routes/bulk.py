@@ -68,7 +68,7 @@ async def bulk_load(
     from retrieval.bulk import BulkOptions, open_inputs, open_stream_file
     from retrieval.bulk.source import bulk_root, path_under
 
-    service.spec(name)  # an unknown collection is a 404 before the body is read
+    service.check_writable(name)  # unknown, being built, models not served: refused before the body is read
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == ARROW_STREAM:
         options = BulkOptions(batch_documents, trust_vectors, id_column, dense_column)

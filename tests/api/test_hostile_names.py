@@ -77,6 +77,21 @@ def test_an_invalid_swap_alias_is_refused_before_the_job(client: httpx.Client, a
     assert "default-v2" not in _collections(client)  # no job, no target
 
 
+def test_a_job_that_would_fail_is_refused_before_it_starts(minilm_registry: ModelRegistry) -> None:
+    """2.12: a request is answered 202 only when it can succeed as far as can be told: an upload job into a
+    collection a reindex job is building was accepted, then failed; now it is a 409 at once."""
+    with live_server(minilm_registry, ServiceConfig(sync_upload_bytes=8)) as live, live.client() as client:
+        service = live.app.state.service
+        service.building["default"] = "a-reindex-job"  # as while a reindex job builds it
+        try:
+            files = [("f", ("n.txt", b"a note for a job", "text/plain"))]
+            assert_error(client.post(f"{COLL}/default/files", files=files), 409, "reindex job")
+            assert_error(client.post(f"{COLL}/default/bulk", json={"path": "x"}), 409, "reindex job")
+        finally:
+            service.building.pop("default")
+        assert client.post(f"{COLL}/default/files", files=files).status_code == 202
+
+
 def _id_of(n_bytes: int) -> str:
     return "é" * (n_bytes // 2) + "x" * (n_bytes % 2)  # two bytes per `é` in UTF-8
 
