@@ -120,11 +120,6 @@ class Grant:
             reason = f"this API key may not {access} `{name}` (an alias of a collection outside its scopes)"
             raise AccessDeniedError(name, access, reason=reason)
 
-    def require(self, collection: str, access: Access) -> None:
-        """Raise `AccessDeniedError` unless this key may `access` collection `collection` (a name already
-        resolved: no alias); `check` is the decision of a request."""
-        self.check([Touch(collection, access)], lambda n: n)
-
     def visible(self, names: Iterable[str]) -> list[str]:
         """The names of `names` this key may read, in order."""
         return [n for n in names if self.allows(n, "read")]
@@ -162,8 +157,9 @@ class KeyTable:
         self._metrics = [k.encode() for k in metrics]
 
     def __bool__(self) -> bool:
-        """Whether any key is configured (then every non-public request needs one)."""
-        return bool(self._admin or self._read or self._scoped or self._metrics)
+        """Whether any key is configured (then every non-public request needs one); metrics keys alone do not
+        count (they open nothing but `/metrics`)."""
+        return bool(self._admin or self._read or self._scoped)
 
     def grant_for(self, given: bytes | None) -> Grant | None:
         """The grant of key `given`, None for a missing or unknown key. Every key is compared (no early
