@@ -21,6 +21,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp
 
 from api.auth import auth_middleware
+from api.browsers import browser_middleware
 from api.errors import exception_handlers
 from api.lifecycle import Lifecycle
 from api.limits import LimitedRequest, too_large
@@ -28,7 +29,7 @@ from api.mcp import McpEndpoint
 from api.metrics import Metrics, metrics_endpoint
 from api.request_id import request_id_middleware
 from api.routes import BULK_ROUTES, IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
-from api.scopes import collection_guard, provide_grant
+from api.scopes import collection_guard, provide_authorizer, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.cli import is_loopback
 from retrieval.jobs import JobManager
@@ -229,6 +230,7 @@ def create_app(
             yield
 
     middleware: list[Callable[[ASGIApp], ASGIApp]] = [request_id_middleware, metrics.middleware]
+    middleware.append(browser_middleware(keyless=not config.has_keys, bound=config.host))  # api/browsers.py
     if config.has_keys:
         middleware.append(auth_middleware(config.keys, MODEL_PATHS))
     middleware.append(lifecycle.middleware)  # after auth: a request without a key holds no search slot
@@ -248,6 +250,7 @@ def create_app(
             "reindexer": Provide(_reindexer, sync_to_thread=False),
             "config": Provide(_config, sync_to_thread=False),
             "grant": Provide(provide_grant, sync_to_thread=False),
+            "authorizer": Provide(provide_authorizer, sync_to_thread=False),
         },
         guards=[collection_guard],  # a route naming a collection checks the key's scopes (api/scopes.py)
         exception_handlers={**exception_handlers, RequestEntityTooLarge: too_large},  # type: ignore[dict-item]

@@ -3,12 +3,13 @@ scoped keys only their collections (`retrieval/access.py`, `api/scopes.py`). Eve
 (backups) counts as a write: admin keys only.
 
 With no key configured the API is open. Otherwise every request but the probes (`/livez`, `/readyz`, `/health`),
-`/metrics`, the docs and the search page's static files (`/ui`, `/ui/static/...`: no data; the page sends the
+the docs and the search page's static files (`/ui`, `/ui/static/...`: no data; the page sends the
 key on its own API calls) needs
 `Authorization: Bearer <key>` (or `X-API-Key: <key>`): none or an unknown key is a 401, a key on a route it may
 not use is a 403. A given key is compared with every configured key in constant time (`hmac.compare_digest`,
 no early exit), and keys are never logged. The request's `Grant` is attached to its scope for the checks that
-need a collection name (`api/scopes.py`).
+need a collection name (`api/scopes.py`). `/metrics` (every collection's name is in it) takes an admin key
+or one of `metrics_keys` (Prometheus sends it as a bearer token).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from api.errors import error_response
 from api.lifecycle import PROBE_PATHS
-from api.scopes import attach_grant, is_write, request_path, route_denial
+from api.scopes import METRICS_PATH, attach_grant, is_write, request_path, route_denial
 from retrieval.access import KeyTable
 
 __all__ = ["Role", "auth_middleware", "is_write", "role_of"]
 
 Role = Literal["admin", "read"]
 
-_OPEN_EXACT = (*PROBE_PATHS, "/ui")  # /livez, /readyz, /health, /metrics and the search page
+_OPEN_EXACT = (*(p for p in PROBE_PATHS if p != METRICS_PATH), "/ui")  # /livez, /readyz, /health, the search page
 _OPEN_PREFIX = ("/docs", "/ui/")
 
 

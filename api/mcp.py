@@ -6,7 +6,8 @@ Tools (`api/schemas/tools.py`): `list_collections`, `search`, `get_document` and
 are generated from those structs, and their results are the REST answers as structured content (and as JSON
 text), so an agent gets what a REST client gets. Keys: the same `Authorization: Bearer` keys and scopes as REST:
 the auth middleware answers 401 to a missing or unknown key and attaches the request's grant, and each tool
-checks the collection it touches (a refused call is a tool error naming the reason, as REST's 403 does).
+checks the collection it touches with REST's decision (`api.scopes.Authorizer`: an alias is resolved, the name and
+its collection checked; a refused call is a tool error naming the reason, as REST's 403 does).
 
 Stateless and JSON: every POST is one complete MCP exchange, so no session outlives a request (nothing to
 expire, any process can answer). The SDK's session manager runs inside the app's lifespan.
@@ -18,7 +19,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import mcp_types as types
 import msgspec
@@ -38,9 +39,9 @@ from api.schemas.collections import CollectionList, collection_object
 from api.schemas.documents import chunk_object, document_object, ingest_response
 from api.schemas.search import SearchLimits, search_response
 from api.schemas.tools import TOOLS, AddDocumentsArgs, GetDocumentArgs, SearchArgs, ToolSpec, object_schema
-from api.scopes import GRANT_STATE
+from api.scopes import GRANT_STATE, Authorizer
 from retrieval import ServiceConfig
-from retrieval.access import OPEN, Grant
+from retrieval.access import OPEN, Grant, Touch
 from retrieval.errors import DocumentNotFoundError
 from retrieval.service import RetrievalService
 
@@ -157,8 +158,11 @@ class McpEndpoint:
         infos = self._service.collections()
         return CollectionList([collection_object(c) for c in infos if grant.allows(c.spec.name, "read")])
 
+    def _check(self, grant: Grant, name: str, action: Literal["read", "write"]) -> None:
+        Authorizer(grant, self._service.resolve).check(Touch(name, action))
+
     async def _search(self, args: SearchArgs, grant: Grant) -> msgspec.Struct:
-        grant.require(args.collection, "read")
+        self._check(grant, args.collection, "read")
         limits = SearchLimits(max_top_k=self._config.max_top_k, max_query_chars=self._config.max_query_chars)
         plan = args.to_plan(self._service.spec(args.collection), limits)
         lifecycle: Lifecycle = self.state.lifecycle
@@ -171,7 +175,7 @@ class McpEndpoint:
         return search_response(hits, plan.mode, args.collection)
 
     async def _get_document(self, args: GetDocumentArgs, grant: Grant) -> msgspec.Struct:
-        grant.require(args.collection, "read")
+        self._check(grant, args.collection, "read")
         try:
             return document_object(self._service.get_document(args.collection, args.id))
         except DocumentNotFoundError:
@@ -180,7 +184,7 @@ class McpEndpoint:
         return chunk_object(self._service.get_chunk(args.collection, args.id))
 
     async def _add_documents(self, args: AddDocumentsArgs, grant: Grant) -> msgspec.Struct:
-        grant.require(args.collection, "write")
+        self._check(grant, args.collection, "write")
         docs = args.to_sources(self._config.max_documents_per_request)
         return ingest_response(await self._service.add_documents(args.collection, docs))
 

@@ -14,14 +14,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["REQUEST_ID", "LogfmtFormatter", "RequestIdFilter", "configure_logging", "request_id_middleware"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # matched whole (fullmatch)
 
 
 def _incoming(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _SANE.match(text) else None
+            return text if _SANE.fullmatch(text) else None
     return None
 
 

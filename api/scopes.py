@@ -1,38 +1,39 @@
-"""Keys over HTTP: which routes a key may reach, where a request's `Grant` travels, and the checks that take the
-collection a request touches.
+"""Keys over HTTP: which routes a key may reach, where a request's `Grant` travels, and the one decision on what
+a request touches (`retrieval.access.Grant.check`), reached two ways:
 
-Three checks, each in one place:
-
-1. `route_denial` (called by the auth middleware, before routing): a read-only key may not write; a scoped key
-   may reach only the collection, job and MCP routes, plus the model endpoints when it has the `models` scope
-   (never `/v1/admin/`, nor a route added later that is not listed here).
-2. `collection_guard` (an app-level Litestar guard, after routing): every route whose path names a collection
-   (`/v1/collections/{name}/...`) checks that collection with `read` or `write` access (`is_write`).
-3. Handlers whose collection is not in the path check it themselves through the `grant` dependency: creating
-   (`POST /v1/collections`, the name is in the body), importing (`?name=`), listing (only the visible ones) and
-   jobs (a scoped key sees only the jobs of its collections).
-
-A check takes the collection name the request will touch; where a route accepts an alias, resolve it first.
+1. `route_denial` (called by the auth middleware, before the handler): a read-only key may not write; a scoped
+   key may reach only the collection, job and MCP routes, plus the model endpoints when it has the `models`
+   scope (never `/v1/admin/`, nor a route added later that is not listed here); a metrics key only `/metrics`,
+   which needs an admin or metrics key once keys are set.
+2. `Authorizer.check` with the `Touch`es of the request: `collection_guard` (an app-level Litestar guard) for the
+   collection named in the path (`/v1/collections/{name}/...`, `read` or `write` by `is_write`); handlers, through
+   the `authorizer` dependency, for the names in the body or query (a new collection's name, an import's `name`,
+   a reindex's `target` and `swap_alias`, a bulk load's server path); the MCP tools for their `collection`.
+   Every check resolves an alias first and checks the name and its collection.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope
 
-from retrieval.access import OPEN, Grant
+from retrieval.access import OPEN, Access, Grant, Touch
 
 __all__ = [
     "GRANT_STATE",
+    "METRICS_PATH",
+    "Authorizer",
     "attach_grant",
     "collection_guard",
     "grant_of",
     "is_write",
+    "provide_authorizer",
     "provide_grant",
     "request_path",
     "route_denial",
@@ -44,6 +45,7 @@ _WRITE_POSTS = re.compile(
     r"^/v1/(collections(/import|/[^/]+/(documents|documents/delete|files|bulk|reindex|tune))?|aliases|jobs/[^/]+/cancel)/?$"
 )
 _ADMIN_PREFIX = "/v1/admin/"
+METRICS_PATH = "/metrics"  # Prometheus: an admin or metrics key when keys are set
 
 
 def is_write(method: str, path: str) -> bool:
@@ -75,7 +77,13 @@ def route_denial(grant: Grant, method: str, path: str, model_paths: Collection[s
     'Forbidden: this API key has no `models` scope'
     >>> route_denial(scoped, "GET", "/v1/collections/a", ()) is None
     True
+    >>> route_denial(Grant("metrics"), "GET", "/v1/collections", ())
+    'Forbidden: this API key may read /metrics only'
     """
+    if path == METRICS_PATH:
+        return None if grant.role in ("admin", "metrics") else "Forbidden: /metrics needs an admin or metrics key"
+    if grant.role == "metrics":
+        return "Forbidden: this API key may read /metrics only"
     if grant.role == "read" and is_write(method, path):
         return "Forbidden: this API key is read-only"
     if grant.role != "scoped":
@@ -108,18 +116,39 @@ def grant_of(scope: Scope) -> Grant:
     return grant
 
 
+@dataclass(frozen=True)
+class Authorizer:
+    """A request's grant with the service's alias resolution: `check` is the decision on what it touches."""
+
+    grant: Grant  # what the request's key allows
+    resolve: Callable[[str], str]  # a name -> the collection it means (an alias's collection, else itself)
+
+    def check(self, *touches: Touch) -> None:
+        """Raise `AccessDeniedError` (403) unless the key may do every one of `touches`."""
+        self.grant.check(touches, self.resolve)
+
+
+def _resolver(app_state: object) -> Callable[[str], str]:
+    service = getattr(app_state, "service", None)
+    return service.resolve if service is not None else str
+
+
 def collection_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """The guard of every route: a path that names a collection (or an alias of one: the collection it points
-    to is checked) needs `read` (or `write`, for writes) on it."""
+    """The guard of every route: a path that names a collection (or an alias of one: the name and the collection
+    it points to are checked) needs `read` (or `write`, for writes) on it."""
     name = connection.path_params.get("name")
     grant = grant_of(connection.scope)
     if isinstance(name, str) and grant.role != "admin":
-        service = getattr(connection.app.state, "service", None)
-        target = service.resolve(name) if service is not None else name
         method = str(connection.scope.get("method", "GET"))
-        grant.require(target, "write" if is_write(method, connection.scope["path"]) else "read")
+        access: Access = "write" if is_write(method, connection.scope["path"]) else "read"
+        Authorizer(grant, _resolver(connection.app.state)).check(Touch(name, access))
 
 
 def provide_grant(request: Request) -> Grant:
-    """The `grant` dependency of handlers that check a collection named outside the path."""
+    """The `grant` dependency of handlers that filter by what a key may see (listings, jobs)."""
     return grant_of(request.scope)
+
+
+def provide_authorizer(request: Request) -> Authorizer:
+    """The `authorizer` dependency of handlers that touch names outside the path (see the module doc)."""
+    return Authorizer(grant_of(request.scope), _resolver(request.app.state))

@@ -114,6 +114,13 @@ class Engine(EngineText):
         """Width of one output vector of `task` before any Matryoshka truncation."""
         return self._adapter.output_size(task)
 
+    def output_dimensions(self, task: Task = "embed") -> int:
+        """Width of one output vector of `task` as served to a request that names no `dimensions`: the pooler
+        config's default (`--pooler-config '{"dimensions": 128}'`, applied by `resolve_params`) when set, else
+        `dimensions(task)`. What a collection over this model stores."""
+        pc = self.info.spec.pooler_config
+        return pc.dimensions if pc is not None and pc.dimensions is not None else self.dimensions(task)
+
     @property
     def device_type(self) -> str:
         return self._adapter.device.type
@@ -150,7 +157,7 @@ class Engine(EngineText):
             weights_sha256=self.weights_sha256,
             revision=self.info.spec.revision,
             task=task,
-            dimensions=self.dimensions(task) if task != M3_TASK else self.info.hidden_size,
+            dimensions=self.output_dimensions(task) if task != M3_TASK else self.info.hidden_size,
             pooling=str(self.info.pooling_type),
             normalize=self.info.normalize,
             prompt=self.prompt("document"),

@@ -191,8 +191,21 @@ def _read_manifest(root: Path, kind: str | None) -> dict[str, Any]:
     return manifest
 
 
-def _verified(root: Path, entry: dict[str, Any]) -> Path:
-    path = root / str(entry.get("file", "?"))
+def _bare_name(name: object) -> bool:
+    """A file name without any folder part (no separator, not `.` or `..`, not absolute).
+
+    >>> _bare_name("ids.0a1b2c3d4e5f.npy"), _bare_name("/etc/passwd"), _bare_name("../x"), _bare_name("..")
+    (True, False, False, False)
+    """
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+def _verified(root: Path, entry: object) -> Path:
+    """The data file `entry` names, checked: a bare file name inside `root` (never a path: the manifest may come
+    from elsewhere, e.g. an imported archive), its size and sha256."""
+    if not isinstance(entry, dict) or not _bare_name(entry.get("file")):
+        raise IndexCorruptError(root / MANIFEST, f"a files entry is not a file name in the folder: {str(entry)[:120]}")
+    path = root / entry["file"]
     if not path.is_file():
         raise IndexCorruptError(path, "missing")
     size = path.stat().st_size

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import time
@@ -34,13 +33,13 @@ from pathlib import Path
 from index import IndexStoreError
 from index.persist import MANIFEST, atomic_write_bytes, verify_snapshot
 from retrieval.errors import InvalidRequestError, StorageError
+from retrieval.names import check_name
 from retrieval.store import Store
 
 __all__ = ["BACKUP_MANIFEST", "BackupResult", "backup_data_dir", "check_destination", "destination_under"]
 
 BACKUP_MANIFEST = "backup.json"
 STORE_FILE = "store.sqlite3"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _ATTEMPTS = 3  # tries per snapshot folder before it is left out
 
 
@@ -84,13 +83,7 @@ def destination_under(root: str | None, name: str) -> Path:
         raise InvalidRequestError(
             "backups over HTTP are off: start the server with `backup_root` set", param="destination"
         )
-    if not _NAME.match(name) or name in (".", ".."):
-        raise InvalidRequestError(
-            "destination must be a folder name under the server's backup root",
-            param="destination",
-            received=name[:130],
-            allowed="[A-Za-z0-9][A-Za-z0-9_.-]{0,127}",
-        )
+    check_name(name, "destination (a folder name under the server's backup root)", "destination")
     return Path(root).expanduser().resolve() / name
 
 

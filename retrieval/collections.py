@@ -7,7 +7,6 @@ cannot produce the representation it was named for.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 import msgspec
@@ -15,6 +14,7 @@ import msgspec
 from encoder import Engine
 from index import BM25Config, DenseConfig, MultiVectorConfig
 from retrieval.errors import InvalidRequestError
+from retrieval.names import check_name
 from retrieval.registry import ModelRegistry
 from retrieval.search.fusion import FusionConfig
 from retrieval.sharding.routing import MAX_SHARDS
@@ -34,8 +34,6 @@ __all__ = [
 
 Mode = Literal["dense", "multivector", "sparse", "bm25", "hybrid"]
 """A search mode: one representation, or `hybrid` (every representation the collection keeps, fused)."""
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class ChunkingSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -119,12 +117,7 @@ def _check_model(engine: Engine, field: str) -> None:
 
 def check_spec(spec: CollectionSpec, models: ModelRegistry) -> None:
     """Validate names, models and chunking against the served models (400 / 404 naming the field)."""
-    if not _NAME.match(spec.name):
-        raise InvalidRequestError(
-            "name must start with a letter or digit and use only letters, digits, '_', '.', '-' (<= 128)",
-            param="name",
-            received=spec.name,
-        )
+    check_name(spec.name, "name", "name")
     if not spec.modes():
         raise InvalidRequestError("a collection needs at least one representation", param="dense_model")
     for field in _NEEDS:

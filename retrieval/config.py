@@ -39,6 +39,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     admin_keys: tuple[str, ...] = ()  # keys allowed everything; with no keys at all the API is open
     read_keys: tuple[str, ...] = ()  # keys allowed reads only (GET, search, evaluate, model endpoints)
     scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/access.py)
+    metrics_keys: tuple[str, ...] = ()  # keys that may read /metrics only (when keys are set, /metrics needs one)
     max_body_bytes: int = 16 * 1024 * 1024  # larger JSON request bodies get 413
     max_documents_per_request: int = 1024  # documents in one JSON ingest request (400 above)
     max_query_chars: int = 8192  # characters in one search query (400 above)
@@ -75,7 +76,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def has_keys(self) -> bool:
-        """Whether any API key (admin or read-only) is configured, i.e. whether requests need a key."""
+        """Whether any API key (admin, read-only or scoped) is configured, i.e. whether requests need a key
+        (`metrics_keys` alone do not lock the API)."""
         return bool(self.all_admin_keys or self.read_keys or self.scoped_keys)
 
     @property
@@ -86,7 +88,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def keys(self) -> KeyTable:
         """Every configured key, for the auth middleware and the MCP endpoint."""
-        return KeyTable(self.all_admin_keys, self.read_keys, self.scoped_keys)
+        return KeyTable(self.all_admin_keys, self.read_keys, self.scoped_keys, self.metrics_keys)
 
     @property
     def image_limits(self) -> ImageLimits:

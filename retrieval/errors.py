@@ -194,10 +194,11 @@ class StorageFullError(StorageError):
 
 
 class AccessDeniedError(RetrievalError):
-    """The request's API key may not read (or write) that collection (HTTP 403)."""
+    """The request's API key may not read, write or create that collection, or change aliases (HTTP 403). The
+    message names only `collection`, the name the request gave (`reason` replaces the default sentence)."""
 
-    def __init__(self, collection: str, access: str, *, read_only: bool = False) -> None:
-        reason = (
+    def __init__(self, collection: str, access: str, *, read_only: bool = False, reason: str | None = None) -> None:
+        reason = reason or (
             "this API key is read-only"
             if read_only
             else f"this API key may not {access} collection `{collection}` (outside its scopes)"

@@ -30,6 +30,7 @@ from msgspec import UNSET, UnsetType
 
 from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec, PageSpec, check_spec
 from retrieval.errors import AliasExistsError, CollectionExistsError, InvalidRequestError, RetrievalError
+from retrieval.names import check_name
 from retrieval.reindex_records import can_copy_vectors, copied_records, encoded_records
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import RetrievalService
@@ -91,6 +92,7 @@ class Reindexer:
     async def start(self, name: str, req: ReindexRequest) -> ReindexJobRow:
         """Check the request, record the job, create the target and start building it; returns the job."""
         source = self.service.resolve(name)
+        self.service.write_lock(source)  # a sharded source cannot be reindexed yet: refused now, not by the job
         spec = req.target_spec(self.service.spec(source))
         self._check(spec, req)
         total = (await asyncio.to_thread(self.service.store.get_collection, source)).documents
@@ -111,7 +113,9 @@ class Reindexer:
             raise InvalidRequestError(
                 "batch_size must be between 1 and 1024", param="batch_size", received=req.batch_size
             )
-        check_spec(spec, self.service.models)  # the target's models must be served
+        check_spec(spec, self.service.models)  # the target's name and models (served) are checked
+        if req.swap_alias is not None:  # checked now, not when the copy is done
+            check_name(req.swap_alias, "swap_alias (an alias name)", "swap_alias")
         if self.service.aliases.is_alias(req.target):
             raise AliasExistsError(req.target, f"an alias of `{self.service.resolve(req.target)}`", "target")
         if self.service.has_collection(req.target):

@@ -31,6 +31,7 @@ from retrieval.errors import (
     CollectionExistsError,
     InvalidRequestError,
     NotFoundError,
+    RetrievalError,
 )
 from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family, IndexSet
@@ -48,13 +49,15 @@ from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
 from retrieval.sharding.collection import ShardedCollection, ShardStatus
 from retrieval.sharding.group import ShardBackend
 from retrieval.sharding.ids import ChunkIds
-from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult
+from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult, check_document_id
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import (
+    Archive,
     ChunkLedger,
     IndexOrigin,
     archived_spec,
     check_dims,
+    check_vectors,
     clear_scratch,
     document_batches,
     export_files,
@@ -248,10 +251,10 @@ class RetrievalService:
     @staticmethod
     def _dims(spec: CollectionSpec, enc: Encoders, pinned: dict[str, int]) -> dict[str, int]:
         dims = dict(pinned)
-        if enc.dense is not None:
-            dims.setdefault("dense", enc.dense.dimensions("embed"))
+        if enc.dense is not None:  # the width as served (a pooler config's `dimensions` included)
+            dims.setdefault("dense", enc.dense.output_dimensions("embed"))
         if enc.multivector is not None:
-            dims.setdefault("multivector", enc.multivector.dimensions("token_embed"))
+            dims.setdefault("multivector", enc.multivector.output_dimensions("token_embed"))
         return dims
 
     def save_snapshots(self) -> None:
@@ -348,6 +351,15 @@ class RetrievalService:
         """What of the collection needs a model this process does not serve."""
         return self._entry(self.resolve(name)).availability
 
+    def check_writable(self, name: str) -> None:
+        """Refuse now what a write to `name` would be refused later (a job must not be accepted to fail): an
+        unknown collection (404), one a reindex job is building (409), one whose models are not served (409)."""
+        target = self.resolve(name)
+        coll = self._entry(target)
+        if target in self.building:
+            raise CollectionBusyError(target, self.building[target])
+        coll.availability.check_write()
+
     def visual(self, name: str) -> bool:
         """Whether the collection's multi-vector model reads images (PDF pages become page images)."""
         return self._entry(self.resolve(name)).encoders.visual
@@ -414,21 +426,37 @@ class RetrievalService:
         self, name: str, archive: Path, scratch: Path
     ) -> tuple[CollectionInfo, dict[Family, IndexOrigin]]:
         """Restore the archive at `archive` as collection `name`. Checked before anything is written: every
-        file's checksum, the spec against the served models, their vector widths; then the page images, then
-        every document in one store transaction, then the indexes are adopted from the archive's snapshots (or
-        built from the store); returns the collection and, per index family, which."""
+        file's checksum (members never expand past the archive's own size), the spec against the served models,
+        their vector widths and the vector files; then the page images, then every document in one store
+        transaction, then the indexes are adopted from the archive's snapshots (or built from the store);
+        returns the collection and, per index family, which. All or nothing: a failure at any step, after the
+        store commit too, leaves no collection, no rows, no index snapshots and no page files of its own."""
         contents = open_archive(archive, scratch)
         spec = archived_spec(contents, name)
         check_spec(spec, self.models)
-        if name in self._collections or self.aliases.resolve(name) != name:  # one namespace with the aliases
+        if self.has_collection(name) or self.aliases.resolve(name) != name:  # one namespace with the aliases
             raise CollectionExistsError(name)
         encoders, ledger = Encoders.of(spec, self.models), ChunkLedger()
         check_dims(contents.manifest.dims, self._dims(spec, encoders, {}))
-        with self.page_files.lock:  # no garbage collection between the files and the rows naming them
-            for png, thumbnail in page_files(contents):
-                self.page_files.put(png, thumbnail)
-            batches = document_batches(contents, ledger=ledger)
-            written = self.store.import_collection(name, spec_to_json(spec), contents.manifest.dims, batches)
+        check_vectors(contents)
+        committed = False
+        try:
+            with self.page_files.lock:  # no garbage collection between the files and the rows naming them
+                for png, thumbnail in page_files(contents):
+                    self.page_files.put(png, thumbnail)
+                batches = document_batches(contents, ledger=ledger)
+                written = self.store.import_collection(name, spec_to_json(spec), contents.manifest.dims, batches)
+            committed = True
+            return self._adopt_import(contents, spec, encoders, ledger, written)
+        except BaseException:
+            self._undo_import(name, committed)
+            raise
+
+    def _adopt_import(
+        self, contents: Archive, spec: CollectionSpec, encoders: Encoders, ledger: ChunkLedger, written: WriteResult
+    ) -> tuple[CollectionInfo, dict[Family, IndexOrigin]]:
+        """Bring up the indexes of the collection an import has just committed, and open it."""
+        name = spec.name
         shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)  # never load a deleted namesake's snapshots
         dims = self._dims(spec, encoders, contents.manifest.dims)
         indexes, origins = restore_indexes(contents, spec, dims, _families(spec), self.store, ledger, written.added)
@@ -442,6 +470,23 @@ class RetrievalService:
             "collection %s: imported %d chunks at seq %d, indexes %s", name, written.added.size, written.seq, origins
         )
         return self.collection(name), origins
+
+    def _undo_import(self, name: str, committed: bool) -> None:
+        """Remove what a failed import made: its collection (once the store committed it), its snapshot folder,
+        and the page files no stored document references."""
+        if committed:
+            log.warning("import of %s failed after the store commit: removing the collection", name)
+            self._collections.pop(name, None)
+            self.opened.pop(name, None)
+            try:
+                self.store.delete_collection(name)
+            except RetrievalError as exc:  # the store failed too: the next start opens it whole (one transaction)
+                log.error("import of %s: the collection could not be removed (%s)", name, exc)
+            shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)
+        try:
+            self.page_files.collect(self.store.page_digests)
+        except (OSError, RetrievalError) as exc:  # a later collection finds them
+            log.warning("import of %s: page files not collected (%s)", name, exc)
 
     # -- writes ---------------------------------------------------------------------------------------
     def _writable(self, name: str) -> _Collection:
@@ -775,7 +820,7 @@ def _families(spec: CollectionSpec) -> list[Family]:
 
 
 def _check_unique(docs: Sequence[SourceDocument]) -> None:
-    ids = [d.id for d in docs]
+    ids = [check_document_id(d.id, "documents.id") for d in docs]  # before anything is encoded
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise InvalidRequestError(

@@ -1,6 +1,7 @@
-"""`POST /v1/collections/{name}/bulk`: load Parquet / JSONL / Arrow rows in large transactions (admin key).
+"""`POST /v1/collections/{name}/bulk`: load Parquet / JSONL / Arrow rows in large transactions.
 
-Two bodies: JSON `{"path": ...}` names files under the server's `bulk_root`; an Arrow IPC stream
+Two bodies: JSON `{"path": ...}` names files under the server's `bulk_root` (admin keys only, when keys are
+set); an Arrow IPC stream
 (`Content-Type: application/vnd.apache.arrow.stream`, options in the query) is spooled to the data directory,
 loaded, and removed. Answered once every batch is committed and indexed.
 """
@@ -19,7 +20,9 @@ from litestar.params import Parameter
 
 from api.errors import WRITE_ERRORS, error_responses
 from api.schemas.bulk import ARROW_STREAM, BulkRequest, BulkResponse, bulk_response
+from api.scopes import Authorizer
 from retrieval import ServiceConfig
+from retrieval.access import Touch
 from retrieval.errors import InvalidRequestError
 from retrieval.service import RetrievalService
 
@@ -56,15 +59,16 @@ async def bulk_load(
     request: Request[Any, Any, Any],
     service: RetrievalService,
     config: ServiceConfig,
+    authorizer: Authorizer,
     trust_vectors: bool = False,
     batch_documents: int = Parameter(default=10_000, ge=1),
     id_column: str | None = None,
     dense_column: str = "dense",
 ) -> BulkResponse:
     from retrieval.bulk import BulkOptions, open_inputs, open_stream_file
-    from retrieval.bulk.source import path_under
+    from retrieval.bulk.source import bulk_root, path_under
 
-    service.spec(name)  # an unknown collection is a 404 before the body is read
+    service.check_writable(name)  # unknown, being built, models not served: refused before the body is read
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == ARROW_STREAM:
         options = BulkOptions(batch_documents, trust_vectors, id_column, dense_column)
@@ -80,7 +84,8 @@ async def bulk_load(
             f"send JSON or an Arrow IPC stream ({ARROW_STREAM}), not {kind}", param="content-type", received=kind
         )
     body = _request(await request.body())
+    authorizer.check(Touch(body.path, "server_path"))  # the server's files: admin keys only
     options = BulkOptions(body.batch_documents, body.trust_vectors, body.id_column, body.dense_column)
     path = path_under(config.bulk_root, body.path)
-    inputs = await asyncio.to_thread(open_inputs, [path])
+    inputs = await asyncio.to_thread(open_inputs, [path], bulk_root(config.bulk_root))
     return bulk_response(await service.bulk_load(name, inputs, options))

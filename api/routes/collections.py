@@ -13,7 +13,8 @@ from api.schemas.collections import (
     UpdateCollection,
     collection_object,
 )
-from retrieval.access import Grant
+from api.scopes import Authorizer
+from retrieval.access import Grant, Touch
 from retrieval.service import RetrievalService
 
 __all__ = ["create_collection", "delete_collection", "get_collection", "list_collections", "update_collection"]
@@ -25,8 +26,10 @@ __all__ = ["create_collection", "delete_collection", "get_collection", "list_col
     responses=error_responses(400, 401, 403, 404, 409, 413, 500, 503, 507),
     summary="Create a collection",
 )
-async def create_collection(data: CreateCollection, service: RetrievalService, grant: Grant) -> CollectionObject:
-    grant.require(data.name, "write")
+async def create_collection(
+    data: CreateCollection, service: RetrievalService, authorizer: Authorizer
+) -> CollectionObject:
+    authorizer.check(Touch(data.name, "create"))
     return collection_object(await service.create_collection(data.to_spec()))
 
 

@@ -123,7 +123,7 @@ async def upload_files(
     jobs: JobManager[UploadResult | TuneReport],
     config: ServiceConfig,
 ) -> Response[UploadResponse | JobCreated]:
-    service.spec(name)  # an unknown collection is a 404 before any work
+    service.check_writable(name)  # unknown, being built, models not served: refused now, not by a job later
     files, metadata = await _files(data), _form_metadata(data.get("metadata"))
     if sum(len(f.data) for f in files) <= config.sync_upload_bytes:
         return Response(upload_response(await service.add_files(name, files, metadata)))

@@ -15,7 +15,8 @@ from litestar import Request, Response, get, post
 from api.errors import READ_ERRORS, error_responses
 from api.reports import JSON, ReportOperation, report_form, tune_report
 from api.schemas.jobs import JobObject, job_object, reindex_job_object
-from retrieval.access import Grant
+from api.scopes import Authorizer
+from retrieval.access import Grant, Touch
 from retrieval.errors import JobNotFoundError
 from retrieval.jobs import Job, JobManager
 from retrieval.reindex import Reindexer
@@ -67,10 +68,10 @@ async def get_job(
     responses=error_responses(400, 401, 403, 404, 500),
     summary="Cancel a job (a reindex deletes what it built; an upload keeps what it committed)",
 )
-async def cancel_job(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> JobObject:
+async def cancel_job(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant, authorizer: Authorizer) -> JobObject:
     job, collection = _find(job_id, jobs, reindexer, grant)
     if collection is not None:
-        grant.require(collection, "write")
+        authorizer.check(Touch(collection, "write"))
     if isinstance(job, ReindexJobRow):
         reindexer.cancel(job_id)
         return reindex_job_object(await reindexer.wait(job_id))

@@ -6,6 +6,8 @@ from litestar import Response, post
 
 from api.errors import error_responses
 from api.schemas.jobs import JobObject, reindex_job_object
+from api.scopes import Authorizer
+from retrieval.access import Touch
 from retrieval.reindex import Reindexer, ReindexRequest
 
 __all__ = ["reindex_collection"]
@@ -17,5 +19,9 @@ __all__ = ["reindex_collection"]
     responses=error_responses(400, 401, 403, 404, 409, 500, 503, 507),
     summary="Rebuild a collection into a new one (other models or settings), then swap an alias; a job",
 )
-async def reindex_collection(name: str, data: ReindexRequest, reindexer: Reindexer) -> Response[JobObject]:
+async def reindex_collection(
+    name: str, data: ReindexRequest, reindexer: Reindexer, authorizer: Authorizer
+) -> Response[JobObject]:
+    swap = [Touch(data.swap_alias, "alias")] if data.swap_alias is not None else []
+    authorizer.check(Touch(data.target, "create"), *swap)  # the source (`name`) is checked by the guard
     return Response(reindex_job_object(await reindexer.start(name, data)), status_code=202)

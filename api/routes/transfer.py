@@ -6,12 +6,13 @@ acknowledged before the request is in it) into scratch files under the data dire
 time; the import is received to a scratch file, checked whole (checksums, spec, served models and their vector
 widths) before anything is written, then written in one store transaction, its indexes adopted from the
 archive's snapshots or built from the rows (`retrieval/transfer/`; the answer says which per index family).
-Scratch files are removed when done.
+Scratch files are removed when done, however the request ends (an error, a client gone before the first block).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,13 +20,15 @@ from pathlib import Path
 
 import msgspec
 from litestar import Request, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.response import Stream
 
 from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from api.schemas.collections import ImportedCollection, collection_object
-from retrieval.access import Grant
+from api.scopes import Authorizer
+from retrieval.access import Touch
 from retrieval.service import RetrievalService
 from retrieval.transfer import scratch_dir, tar_stream
 
@@ -47,13 +50,28 @@ class _TarBody(Operation):
         )
 
 
+async def _remove(scratch: Path) -> None:
+    await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
 async def _blocks(chunks: Iterator[bytes], scratch: Path) -> AsyncIterator[bytes]:
-    """`chunks` read off the event loop; the scratch folder goes when the stream ends, however it ends."""
+    """`chunks` read off the event loop; the scratch folder goes when the stream ends, however it ends (the
+    response's background task removes it too, for a stream cut off before its first block)."""
     try:
         while (block := await asyncio.to_thread(next, chunks, None)) is not None:
             yield block
     finally:
-        await asyncio.to_thread(shutil.rmtree, scratch, True)
+        await _remove(scratch)
+
+
+def _attachment(name: str) -> str:
+    """The Content-Disposition of collection `name`'s archive: a file name of letters, digits, `_`, `.`, `-`
+    only (a name an older store accepted may hold a newline, which no header may carry).
+
+    >>> _attachment("docs-v2"), _attachment("old\\n")
+    ('attachment; filename="docs-v2.tar"', 'attachment; filename="old_.tar"')
+    """
+    return f'attachment; filename="{re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "collection"}.tar"'
 
 
 @get(
@@ -69,8 +87,12 @@ async def export_collection(name: str, service: RetrievalService) -> Stream:
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
         raise
-    disposition = {"Content-Disposition": f'attachment; filename="{name}.tar"'}
-    return Stream(_blocks(tar_stream(members), scratch), media_type=TAR, headers=disposition)
+    return Stream(
+        _blocks(tar_stream(members), scratch),
+        media_type=TAR,
+        headers={"Content-Disposition": _attachment(name)},
+        background=BackgroundTask(_remove, scratch),
+    )
 
 
 async def _receive(request: Request, path: Path) -> None:
@@ -99,9 +121,9 @@ async def import_collection(
     name: str,
     request: Request,
     service: RetrievalService,
-    grant: Grant,
+    authorizer: Authorizer,
 ) -> ImportedCollection:
-    grant.require(name, "write")
+    authorizer.check(Touch(name, "create"))
     scratch = scratch_dir(service.data_dir)
     try:
         await _receive(request, scratch / "upload.tar")

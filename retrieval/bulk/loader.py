@@ -23,7 +23,7 @@ from retrieval.bulk.provenance import check_provenance, fingerprint_for, read_pr
 from retrieval.bulk.rows import Assembler, Layout, RowError
 from retrieval.bulk.source import BulkInput
 from retrieval.collections import CollectionSpec
-from retrieval.errors import InvalidRequestError
+from retrieval.errors import InvalidRequestError, RetrievalError
 from retrieval.indexes import IndexSet
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import finish, hash_document, plan_ingest
@@ -270,13 +270,28 @@ def bulk_load(
     errors = _Errors(report, options.max_errors)
     with target.indexes.bulk(target.name), ThreadPoolExecutor(1, thread_name_prefix="bulk-index") as indexer:
         pending: Future[None] | None = None
-        for batch in _batches(_items(inputs, layouts, target, errors), options.batch_documents, errors):
-            committed = _commit(target, batch, report)
+        try:
+            for batch in _batches(_items(inputs, layouts, target, errors), options.batch_documents, errors):
+                committed = _commit(target, batch, report)
+                _wait(pending, progress, report)
+                pending = None if committed is None else indexer.submit(_index, target, *committed, report)
+        except RetrievalError as exc:  # a damaged input met halfway (a truncated stream): say what is in
             _wait(pending, progress, report)
-            pending = None if committed is None else indexer.submit(_index, target, *committed, report)
+            _note_committed(exc, report)
+            raise
         _wait(pending, progress, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _note_committed(exc: RetrievalError, report: BulkReport) -> None:
+    """Add to `exc` what was committed before it (each batch is durable on its own; a rerun skips those)."""
+    if report.batches:
+        exc.message = (
+            f"{exc.message} ({report.documents} documents in {report.batches} batches were committed before this "
+            "error; running the same load again skips them)"
+        )
+        exc.args = (exc.message,)
 
 
 def _wait(pending: Future[None] | None, progress: Callable[[BulkReport], None] | None, report: BulkReport) -> None:

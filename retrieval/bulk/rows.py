@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,10 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from retrieval.bulk.columns import ListColumn
-from retrieval.errors import RetrievalError
+from retrieval.errors import InvalidRequestError, RetrievalError
 from retrieval.ingest.documents import SourceDocument, content_hash
 from retrieval.ingest.records import record_document
-from retrieval.store import ChunkRecord, DocumentRecord
+from retrieval.store import ChunkRecord, DocumentRecord, check_document_id
 
 __all__ = ["Assembler", "Layout", "RowError"]
 
@@ -62,7 +62,40 @@ class Layout:
             raise RetrievalError(f"`{name}` has no `text` column", param="text")
         columns = {"dense": dense_column, "multivector": "multivector", "sparse": "sparse_ids"}
         present = tuple(kind for kind, column in columns.items() if column in names)
+        _check_types(schema, {**columns, "sparse_weights": "sparse_weights", "mv_rows": "multivector_rows"}, name)
         return cls(ident, "text", all(c in names for c in _SPAN_COLUMNS), present, dense_column)
+
+
+def _numbers(kind: pa.DataType, integers: bool = False) -> bool:
+    return pa.types.is_integer(kind) or (not integers and pa.types.is_floating(kind))
+
+
+def _is_list_of(kind: pa.DataType, integers: bool = False) -> bool:
+    lists = pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    return lists and _numbers(kind.value_type, integers)
+
+
+_TYPES: dict[str, tuple[str, Callable[[pa.DataType], bool]]] = {  # role -> (what it must be, check)
+    "dense": ("a list of numbers per row", _is_list_of),
+    "sparse": ("a list of integers per row", lambda t: _is_list_of(t, integers=True)),
+    "sparse_weights": ("a list of numbers per row", _is_list_of),
+    "multivector": ("float16 bytes per row", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t)),
+    "mv_rows": ("an integer per row", lambda t: _numbers(t, integers=True)),
+}
+
+
+def _check_types(schema: pa.Schema, columns: Mapping[str, str], name: str) -> None:
+    """Refuse (400) a vector column of the wrong Arrow type (a `dense` column of strings, say) before any row."""
+    for role, column in columns.items():
+        if column not in schema.names:
+            continue
+        kind = schema.field(column).type
+        what, ok = _TYPES[role]
+        if not ok(kind):
+            param = f"vectors.{role}" if role in ("dense", "multivector", "sparse") else column
+            raise InvalidRequestError(
+                f"`{name}`: column `{column}` holds {kind}; it must hold {what}", param=param, received=str(kind)
+            )
 
 
 @dataclass
@@ -200,7 +233,11 @@ class Assembler:
     @staticmethod
     def _check_id(value: object) -> str | None:
         if value is None or value == "" or isinstance(value, bool) or not isinstance(value, str | int):
-            return f"missing or invalid document id {value!r}"
+            return f"missing or invalid document id {str(value)[:80]!r}"
+        try:
+            check_document_id(str(value))
+        except InvalidRequestError as exc:
+            return exc.message
         return None
 
     # -- chunk rows ----------------------------------------------------------------------------------

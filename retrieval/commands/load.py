@@ -4,8 +4,8 @@ server, each file streamed as Arrow IPC (or, with `--server-path`, read by the s
 Resumable: the server skips documents whose content hash is stored, so running the same command again after
 an interruption (of this client or of the server) writes only what is missing, each document exactly once.
 
-Exit status: 0 when every row went in; 1 when rows were refused (listed) or the server refused the load; 130
-when interrupted.
+Exit status: 0 when every row went in; 1 when rows were refused (listed), the server refused the load or a local
+file cannot be read (one line on stderr, no traceback); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.commands.ingest import ensure_collection
+from retrieval.errors import RetrievalError
 
 __all__ = ["arrow_stream", "run_load"]
 
@@ -100,5 +101,8 @@ def run_load(args: argparse.Namespace) -> int:
         return 130
     except RetrievalClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RetrievalError as exc:  # a local input that cannot be read (a truncated Parquet file, say)
+        print(f"error: {exc.message}", file=sys.stderr)
         return 1
     return 1 if failed else 0

@@ -93,7 +93,7 @@ class EmbedActor:
         self.spec = _spec(self.engine, self.chunking)
         self.encoders = Encoders.of(self.spec, ModelRegistry([self.engine]))
         self.kinds, self.metadata = _model_record(self.engine, self.chunking)
-        self.dims = {"dense": self.engine.dimensions("embed")} if "dense" in self.kinds else {}
+        self.dims = {"dense": self.engine.output_dimensions("embed")} if "dense" in self.kinds else {}
         self.output = Path(output)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:

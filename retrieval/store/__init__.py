@@ -22,9 +22,10 @@ from retrieval.store.records import (
     WriteResult,
 )
 from retrieval.store.store import Store
-from retrieval.store.writes import chunk_key
+from retrieval.store.writes import MAX_ID_BYTES, check_document_id, chunk_key
 
 __all__ = [
+    "MAX_ID_BYTES",
     "SCHEMA_VERSION",
     "VECTOR_KINDS",
     "ChunkRecord",
@@ -38,6 +39,7 @@ __all__ = [
     "Store",
     "VectorKind",
     "WriteResult",
+    "check_document_id",
     "chunk_key",
     "decode_dense",
     "decode_multivector",

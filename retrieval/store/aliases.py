@@ -9,18 +9,16 @@ alias never takes a collection's name, and a collection is never created under a
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.errors import AliasExistsError, AliasNotFoundError, CollectionNotFoundError, InvalidRequestError
+from retrieval.names import check_name
 from retrieval.store.db import Database
 
 __all__ = ["AliasAction", "AliasTable", "CreateAlias", "DeleteAlias", "RenameAlias", "alias_owner", "point_alias"]
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -56,12 +54,7 @@ def alias_owner(conn: sqlite3.Connection, name: str) -> str | None:
 
 
 def _check_free(conn: sqlite3.Connection, name: str, param: str) -> None:
-    if not _NAME.match(name):
-        raise InvalidRequestError(
-            "an alias must start with a letter or digit and use only letters, digits, '_', '.', '-' (<= 128)",
-            param=param,
-            received=name,
-        )
+    check_name(name, "an alias", param)
     if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone() is not None:
         raise AliasExistsError(name, "a collection", param)
     owner = alias_owner(conn, name)

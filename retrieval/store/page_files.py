@@ -25,7 +25,7 @@ PageFileKind = Literal["image", "thumbnail"]
 """Which file of a page: the full PNG, or the JPEG thumbnail."""
 
 _SUFFIX: dict[PageFileKind, str] = {"image": ".png", "thumbnail": ".thumb.jpg"}
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # matched whole (fullmatch)
 
 
 def digest_of(png: bytes) -> str:
@@ -46,7 +46,7 @@ class PageFiles:
 
     def path(self, digest: str, kind: PageFileKind) -> Path:
         """Where the ``kind`` file of page ``digest`` lives; NotFoundError for a malformed digest."""
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise NotFoundError(f"`{digest}` is not a page image id", param="digest", received=digest[:80])
         return self.root / digest[:2] / f"{digest}{_SUFFIX[kind]}"
 

@@ -19,7 +19,18 @@ from retrieval.errors import InvalidRequestError
 from retrieval.store.codecs import encode_dense, encode_multivector, encode_sparse
 from retrieval.store.records import ChunkRecord, DocumentRecord, WriteResult
 
-__all__ = ["PreparedDocument", "apply", "check_deletes", "chunk_key", "encode_json", "prepare"]
+__all__ = [
+    "MAX_ID_BYTES",
+    "PreparedDocument",
+    "apply",
+    "check_deletes",
+    "check_document_id",
+    "chunk_key",
+    "encode_json",
+    "prepare",
+]
+
+MAX_ID_BYTES = 512  # a document id's length in bytes of UTF-8 (every way in: REST, MCP, uploads, bulk, import)
 
 _CHUNK_COLUMNS = (
     "collection, doc_id, key, position, char_start, char_end, page, text, seq, "
@@ -130,11 +141,34 @@ def _same_dim(dims: dict[str, int], kind: str, dim: int) -> None:
         raise _bad(f"vectors.{kind} widths differ within one write", f"vectors.{kind}", dim, dims[kind])
 
 
+def check_document_id(doc_id: object, param: str = "id") -> str:
+    """`doc_id` itself when it is a non-empty string of at most `MAX_ID_BYTES` bytes of UTF-8, else
+    InvalidRequestError naming `param`.
+
+    >>> check_document_id("a" * 512) == "a" * 512
+    True
+    >>> check_document_id("é" * 257)
+    Traceback (most recent call last):
+    ...
+    retrieval.errors.InvalidRequestError: a document id may be at most 512 bytes of UTF-8; this one is 514 bytes
+    """
+    if not isinstance(doc_id, str) or not doc_id:
+        raise _bad("a document id must be a non-empty string", param, repr(doc_id)[:40], "non-empty string")
+    size = len(doc_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_ID_BYTES:
+        raise _bad(
+            f"a document id may be at most {MAX_ID_BYTES} bytes of UTF-8; this one is {size} bytes",
+            param,
+            f"{doc_id[:40]}... ({size} bytes)",
+            f"<= {MAX_ID_BYTES} bytes",
+        )
+    return doc_id
+
+
 def _prepare_one(doc: object) -> PreparedDocument:
     if not isinstance(doc, DocumentRecord):
         raise _bad("upserts must be DocumentRecord", "documents", type(doc).__name__, "DocumentRecord")
-    if not isinstance(doc.id, str) or not doc.id:
-        raise _bad("a document id must be a non-empty string", "id", repr(doc.id)[:40], "non-empty string")
+    check_document_id(doc.id)
     if not isinstance(doc.text, str) or not isinstance(doc.content_hash, str):
         raise _bad(
             f"document `{doc.id}`: text and content_hash must be strings", "text", type(doc.text).__name__, "string"

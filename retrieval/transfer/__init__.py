@@ -11,7 +11,14 @@ from pathlib import Path
 
 from retrieval.transfer.archive import FORMAT_VERSION, READS, Archive, Manifest, open_archive, tar_stream
 from retrieval.transfer.export import export_files, freeze
-from retrieval.transfer.restore import ChunkLedger, archived_spec, check_dims, document_batches, page_files
+from retrieval.transfer.restore import (
+    ChunkLedger,
+    archived_spec,
+    check_dims,
+    check_vectors,
+    document_batches,
+    page_files,
+)
 from retrieval.transfer.snapshots import IndexOrigin, restore_indexes
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "Manifest",
     "archived_spec",
     "check_dims",
+    "check_vectors",
     "clear_scratch",
     "document_batches",
     "export_files",

@@ -23,9 +23,11 @@ Layout (format version 2), in this order::
 Format version 1 (still read) has no `indexes/` and no chunk_id: its importer builds every index anew.
 
 Reading refuses, before anything is used: a member that is not a regular file or whose name is not in the
-layout (no paths outside the folder, no links), a member given twice, a file the manifest does not list or
-lists with another size or sha256, a listed file that is missing, another format or a format version it does
-not read (`READS`), and index snapshots in a version 1 archive.
+layout (no paths outside the folder, no links), a GNU sparse member (it would expand to far more bytes than the
+archive holds), members adding up to more bytes than the archive itself (checked as they are written), a member
+given twice, a file the manifest does not list or lists with another size or sha256, a listed file that is
+missing, an index snapshot manifest naming a file that is not a member of its folder (an absolute path, a `..`),
+another format or a format version it does not read (`READS`), and index snapshots in a version 1 archive.
 """
 
 from __future__ import annotations
@@ -63,10 +65,10 @@ FORMAT_VERSION = 2  # 2: index snapshots (indexes/) and each chunk's chunk_id
 READS = (1, 2)  # format versions this code imports
 MANIFEST = "manifest.json"
 INDEXES = "indexes"  # the folder of the index snapshots
-_MEMBER = re.compile(
-    r"^(manifest\.json|documents\.jsonl|chunks\.jsonl|vectors/(dense|multivector|sparse_ids|sparse_weights)\.npy"
+_MEMBER = re.compile(  # matched whole (fullmatch)
+    r"manifest\.json|documents\.jsonl|chunks\.jsonl|vectors/(dense|multivector|sparse_ids|sparse_weights)\.npy"
     r"|pages/[0-9a-f]{64}\.(png|thumb\.jpg)"
-    r"|indexes/(dense|multivector|sparse|bm25)/(manifest\.json|[a-z_]+\.[0-9a-f]{12}\.(npy|bin)))$"
+    r"|indexes/(dense|multivector|sparse|bm25)/(manifest\.json|[a-z_]+\.[0-9a-f]{12}\.(npy|bin))"
 )
 _BLOCK = 1 << 20
 
@@ -137,15 +139,26 @@ def _bad(message: str, received: object = None) -> InvalidRequestError:
     return InvalidRequestError(f"archive: {message}", param="archive", received=received)
 
 
-def _extract(tar: tarfile.TarFile, root: Path) -> dict[str, FileEntry]:
-    """Copy every member to `root`, hashing as it goes; refuses anything outside the layout."""
+def _checked_member(member: tarfile.TarInfo, found: dict[str, FileEntry]) -> str:
+    name = member.name
+    if not member.isfile() or not _MEMBER.fullmatch(name):
+        raise _bad(f"member `{name[:200]}` is not part of the layout (format version {FORMAT_VERSION})", name[:200])
+    if member.issparse():
+        raise _bad(f"member `{name}` is a sparse file (it would expand to {member.size} bytes)", name)
+    if name in found:
+        raise _bad(f"member `{name}` appears twice", name)
+    return name
+
+
+def _extract(tar: tarfile.TarFile, root: Path, budget: int) -> dict[str, FileEntry]:
+    """Copy every member to `root`, hashing as it goes; refuses anything outside the layout, and stops before
+    the bytes written pass `budget` (what a member declares is checked first, what it yields as it is written)."""
     found: dict[str, FileEntry] = {}
+    written = 0
     for member in tar:
-        name = member.name
-        if not member.isfile() or not _MEMBER.match(name):
-            raise _bad(f"member `{name[:200]}` is not part of the layout (format version {FORMAT_VERSION})", name)
-        if name in found:
-            raise _bad(f"member `{name}` appears twice", name)
+        name = _checked_member(member, found)
+        if written + member.size > budget:
+            raise _bad(f"members add up to more than the archive's own {budget} bytes (at `{name}`)", name)
         source = tar.extractfile(member)
         if source is None:
             raise _bad(f"member `{name}` cannot be read", name)
@@ -153,9 +166,29 @@ def _extract(tar: tarfile.TarFile, root: Path) -> dict[str, FileEntry]:
         target.parent.mkdir(parents=True, exist_ok=True)
         with source, open(target, "wb") as out:
             while block := source.read(_BLOCK):
+                written += len(block)
+                if written > budget:
+                    raise _bad(f"members add up to more than the archive's own {budget} bytes (at `{name}`)", name)
                 out.write(block)
         found[name] = checksum(target)
     return found
+
+
+def _snapshot_files(root: Path, manifest: Manifest) -> None:
+    """Every file an index snapshot's own manifest names must be a member of that snapshot's folder: a bare file
+    name, never a path (an absolute path or a `..` would make the loader read the server's files)."""
+    for name in manifest.files:
+        if not (name.startswith(f"{INDEXES}/") and name.endswith(f"/{MANIFEST}")):
+            continue
+        folder = name.removesuffix(f"/{MANIFEST}")
+        try:
+            entries = msgspec.json.decode((root / name).read_bytes()).get("files")
+        except (msgspec.DecodeError, AttributeError) as exc:
+            raise _bad(f"`{name}` is not a snapshot manifest ({exc})", name) from exc
+        named = [e.get("file") for e in entries.values() if isinstance(e, dict)] if isinstance(entries, dict) else []
+        for file in named:
+            if not isinstance(file, str) or f"{folder}/{file}" not in manifest.files or "/" in file:
+                raise _bad(f"`{name}` names `{str(file)[:200]}`, which is not a member of `{folder}/`", name)
 
 
 def _manifest(root: Path) -> Manifest:
@@ -181,11 +214,14 @@ def _manifest(root: Path) -> Manifest:
     return manifest
 
 
-def open_archive(path: Path, root: Path) -> Archive:
-    """Extract the tar at `path` into the empty folder `root` and check every file against the manifest."""
+def open_archive(path: Path, root: Path, max_bytes: int | None = None) -> Archive:
+    """Extract the tar at `path` into the empty folder `root` and check every file against the manifest. The
+    members may add up to `max_bytes` (default: the archive's own size, which a tar without sparse members
+    never exceeds), so what an import writes is bounded by what it received."""
+    budget = path.stat().st_size if max_bytes is None else max_bytes
     try:
         with tarfile.open(path, "r:") as tar:
-            found = _extract(tar, root)
+            found = _extract(tar, root, budget)
     except (tarfile.TarError, EOFError) as exc:
         raise _bad(f"not a readable tar archive ({exc})") from exc
     manifest = _manifest(root)
@@ -198,4 +234,5 @@ def open_archive(path: Path, root: Path) -> Archive:
             raise _bad(f"`{name}` is not listed in the manifest", name)
         if listed != got:
             raise _bad(f"`{name}` fails its checksum (sha256 or size differs from the manifest)", name)
+    _snapshot_files(root, manifest)
     return Archive(root, manifest)

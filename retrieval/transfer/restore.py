@@ -24,7 +24,7 @@ from retrieval.errors import InvalidRequestError
 from retrieval.store import ChunkRecord, DocumentRecord, PageImage
 from retrieval.transfer.archive import Archive
 
-__all__ = ["ChunkLedger", "archived_spec", "check_dims", "document_batches", "page_files"]
+__all__ = ["ChunkLedger", "archived_spec", "check_dims", "check_vectors", "document_batches", "page_files"]
 
 
 def _bad(message: str, param: str = "archive", received: object = None, allowed: object = None) -> InvalidRequestError:
@@ -67,13 +67,38 @@ def page_files(archive: Archive) -> Iterator[tuple[bytes, bytes]]:
             yield png.read_bytes(), png.with_name(png.name.removesuffix(".png") + ".thumb.jpg").read_bytes()
 
 
-def _load(path: Path) -> npt.NDArray[Any] | None:
+_ARRAYS: dict[str, tuple[int, str, str | None]] = {  # file -> (ndim, numpy kind codes, width in manifest.dims)
+    "dense": (2, "fiu", "dense"),
+    "multivector": (2, "fiu", "multivector"),
+    "sparse_ids": (1, "iu", None),
+    "sparse_weights": (1, "fiu", None),
+}
+
+
+def _load(path: Path, dims: Mapping[str, int]) -> npt.NDArray[Any] | None:
+    """The `vectors/<name>.npy` array, refused (400) unless it is a plain numeric array of the shape the layout
+    says and the width the manifest says (never unpickled: an object array is refused as it is)."""
     if not path.is_file():
         return None
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError:  # an empty array cannot be memory-mapped
-        return np.load(path, allow_pickle=False)
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError:  # an empty array cannot be memory-mapped
+            array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _bad(f"vectors/{path.name} is not a numeric .npy array ({exc})", f"archive.vectors.{path.stem}") from exc
+    ndim, kinds, width = _ARRAYS[path.stem]
+    if array.ndim != ndim or array.dtype.kind not in kinds:
+        raise _bad(
+            f"vectors/{path.name} holds {array.dtype} of shape {array.shape}; a {ndim}-d numeric array is expected",
+            f"archive.vectors.{path.stem}",
+        )
+    if width is not None and len(array) and array.shape[1] != dims.get(width):
+        raise _bad(
+            f"vectors/{path.name} is {array.shape[1]} wide; the manifest says {width} vectors are {dims.get(width)}",
+            f"archive.vectors.{path.stem}",
+        )
+    return array
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -88,15 +113,21 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
             yield value
 
 
+def check_vectors(archive: Archive) -> None:
+    """Refuse (400) vector files that are not numeric arrays of the layout's shape and the manifest's widths,
+    before anything is written (they are memory-mapped, not read)."""
+    _Vectors(archive)
+
+
 class _Vectors:
     """The archive's vector arrays, sliced per chunk by the offsets chunks.jsonl gives."""
 
     def __init__(self, archive: Archive) -> None:
-        folder = archive.path("vectors")
-        self.dense = _load(folder / "dense.npy")
-        self.multivector = _load(folder / "multivector.npy")
-        self.sparse_ids = _load(folder / "sparse_ids.npy")
-        self.sparse_weights = _load(folder / "sparse_weights.npy")
+        folder, dims = archive.path("vectors"), archive.manifest.dims
+        self.dense = _load(folder / "dense.npy", dims)
+        self.multivector = _load(folder / "multivector.npy", dims)
+        self.sparse_ids = _load(folder / "sparse_ids.npy", dims)
+        self.sparse_weights = _load(folder / "sparse_weights.npy", dims)
 
     def of(self, chunk: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -5,7 +5,9 @@ config, vector width), its chunk ids renamed to the ones the importing store gav
 layer's `remap_ids`), and adopted as it is: a trained IVF keeps its centroids, so every score equals the
 source's, and nothing is retrained or re-read from the store. A family whose snapshot is missing, damaged, built
 with other settings, or not keyed by exactly the archive's chunks is built from the store instead (as every
-family of a format version 1 archive is). `restore_indexes` says which became which.
+family of a format version 1 archive is). A snapshot comes from outside the server: whatever goes wrong while one
+is loaded, checked or renamed (a manifest whose metadata has the wrong types, say) only makes it unusable, and its
+family is rebuilt. `restore_indexes` says which became which.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def restore_indexes(
             ready[family] = _adopted(archive, probe, family, ledger, new_ids)
         except _Unusable as exc:
             log.warning("import of %s: %s index built from the store: its snapshot %s", spec.name, family, exc)
+        except Exception as exc:  # a snapshot the loader chokes on (untrusted input): rebuilt, never a failure
+            log.warning("import of %s: %s index built from the store: its snapshot failed (%r)", spec.name, family, exc)
     origins: dict[Family, IndexOrigin] = {f: "snapshot" if f in ready else "rebuilt" for f in probe.families}
     return IndexSet.adopt(spec, dims, families, store, ready), origins
 

@@ -2,7 +2,9 @@
 later is checked too, and fails here until it is put in exactly one of the three lists below.
 
 Each (method, path) is called with no key, a wrong key, a read-only key and an admin key: public routes answer
-without a key; every other route is 401 without a valid key; a read-only key is 403 on writes only. A scoped key
+without a key; every other route is 401 without a valid key; a read-only key is 403 on writes (and `/metrics`,
+which takes an admin or metrics key) only. `tests/api/test_authorization.py` walks every route and MCP tool with
+every kind of key through aliases. A scoped key
 whose patterns match no collection is 403 on every route that names a collection in its path, on the model
 routes without its `models` scope and on the admin routes; the routes that check a collection named elsewhere
 (`SCOPED_IN_HANDLER`) answer it without 401/403 (tests/api/test_scoped_keys.py checks what they do). No answer
@@ -30,7 +32,7 @@ ADMIN, READ = "adm-Acl7", "ro-Acl9"
 SCOPED, SCOPED_MODELS = "sc-Acl3", "scm-Acl4"  # write on `acl-*` (no route below names one); the second with models
 
 # The policy, in one place. Paths as registered (parameters in braces, their type dropped).
-PUBLIC = {"/livez", "/readyz", "/health", "/metrics", "/docs", "/docs/{path}", "/docs/openapi.json"}
+PUBLIC = {"/livez", "/readyz", "/health", "/docs", "/docs/{path}", "/docs/openapi.json"}
 PUBLIC |= {"/docs/oauth2-redirect.html", "/ui", "/ui/static/{file_path}"}  # the search page holds no data
 WRITES = {
     ("POST", "/v1/collections"),
@@ -49,6 +51,7 @@ WRITES = {
     ("POST", "/v1/jobs/{job_id}/cancel"),
     ("OPTIONS", "/v1/admin/backup"),  # everything under /v1/admin/ is admin-only, whatever the method
 }
+METRICS = {("GET", "/metrics"), ("OPTIONS", "/metrics")}  # an admin key or a metrics key (issue 27)
 READS = {
     ("GET", "/v1/models"),
     ("GET", "/v1/collections"),
@@ -95,10 +98,11 @@ def registered() -> set[tuple[str, str]]:
 def test_every_route_is_in_exactly_one_policy_list() -> None:
     routes = registered()
     for method, path in routes:
-        read = (method, path) in READS or (method == "OPTIONS" and path not in PUBLIC and (method, path) not in WRITES)
-        listed = [path in PUBLIC, (method, path) in WRITES, read]
-        assert sum(listed) == 1, f"{method} {path}: put it in exactly one of PUBLIC, READS, WRITES"
-    assert routes >= WRITES | READS, sorted((WRITES | READS) - routes)  # the lists name no stale route
+        other = path in PUBLIC or (method, path) in WRITES | METRICS
+        read = (method, path) in READS or (method == "OPTIONS" and not other)
+        listed = [path in PUBLIC, (method, path) in WRITES, (method, path) in METRICS, read]
+        assert sum(listed) == 1, f"{method} {path}: put it in exactly one of PUBLIC, READS, WRITES, METRICS"
+    assert routes >= WRITES | READS | METRICS, sorted((WRITES | READS | METRICS) - routes)  # no stale route
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,7 @@ def test_read_only_key_is_refused_writes_only_and_admin_everything(server: LiveS
             as_admin = _call(client, method, path, ADMIN)
             assert as_admin.status_code not in (401, 403), (method, path)
             assert as_admin.status_code < 500, (method, path, as_admin.text[:300])
-            if (method, path) in WRITES:
+            if (method, path) in WRITES | METRICS:
                 assert as_reader.status_code == 403, (method, path, as_reader.status_code)
             else:
                 assert as_reader.status_code not in (401, 403), (method, path, as_reader.status_code)
@@ -151,6 +155,8 @@ def _scoped_expectation(method: str, path: str) -> str:
         return "open"  # CORS preflight of a handler-checked route
     if "{name}" in path or path.startswith(("/v1/admin/", "/v1/aliases")) or path in MODEL_PATHS:
         return "403"  # alias management spans collections: admin keys only
+    if (method, path) in METRICS:
+        return "403"  # an admin or metrics key
     raise AssertionError(f"{method} {path}: decide what a scoped key may do here (SCOPED_IN_HANDLER?)")
 
 

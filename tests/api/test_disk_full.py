@@ -42,7 +42,7 @@ def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
 @contextmanager
 def _app(registry: ModelRegistry, data_dir: Path) -> Iterator[tuple[TestClient[Litestar], RetrievalService]]:
     config = ServiceConfig(data_dir=str(data_dir), snapshot_interval_s=3600)  # snapshots only when the test says
-    with TestClient(create_app(config, registry)) as client:
+    with TestClient(create_app(config, registry), base_url="http://127.0.0.1") as client:  # a keyless server: loopback
         yield client, client.app.state.service
 
 

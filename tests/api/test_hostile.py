@@ -3,7 +3,8 @@
 Oversized bodies, too many inputs, huge strings, invalid UTF-8 and lone surrogates, non-finite numbers wherever
 vectors are accepted (dense, sparse and multi-vector client vectors of documents), malformed and enormous PDFs.
 JSON cannot spell NaN, but a number such as 1e999 decodes to infinity, and Python's encoder writes `NaN`
-literals, so both spellings are sent.
+literals, so both spellings are sent. The hostile inputs that cross a trust boundary (keys and aliases, archives,
+bulk paths, browsers, names) are in the sibling modules `test_hostile_*.py` (issue 27).
 """
 
 from __future__ import annotations

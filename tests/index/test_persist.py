@@ -91,6 +91,26 @@ def test_other_format_version_or_kind(tmp_path: Path) -> None:
         load_snapshot(tmp_path, "dense")
 
 
+@pytest.mark.parametrize("entry", ["absolute", "../a.npy", "x"])
+def test_a_manifest_names_only_files_in_its_folder(tmp_path: Path, entry: str) -> None:
+    """A snapshot may come from elsewhere (an imported archive, issue 27 item 2.5): an entry whose `file` is a
+    path (absolute, or `..`) is corrupt even when that file has the right size and sha256; so is an entry that
+    is not an object at all."""
+    folder = tmp_path / "snap"
+    _save(folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    outside = tmp_path / "a.npy"
+    outside.write_bytes((folder / manifest["files"]["a"]["file"]).read_bytes())  # same bytes, same checksum
+    if entry == "x":
+        manifest["files"]["a"] = "x"
+    else:
+        manifest["files"]["a"]["file"] = str(outside) if entry == "absolute" else entry
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    for read in (lambda: load_snapshot(folder, "dense"), lambda: verify_snapshot(folder)):
+        with pytest.raises(IndexCorruptError, match="not a file name in the folder"):
+            read()
+
+
 def test_object_arrays_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pickle"):
         save_snapshot(tmp_path, "dense", None, {}, {"x": np.array([{"a": 1}], dtype=object)})

@@ -357,3 +357,41 @@ def test_a_deleted_collections_snapshots_never_come_back(tmp_path: Path, registr
     assert svc.opened["again"] == "rebuild" and svc._get("again").indexes.sizes() == {"dense": 3, "bm25": 3}
     assert len(search(svc, "again", "alpha", "dense", top_k=3)) == 3
     svc.close()
+
+
+def test_a_model_served_with_reduced_dimensions_backs_a_collection(
+    tmp_path: Path, minilm_registry: ModelRegistry, minilm_path: Path
+) -> None:
+    """Issue 27, item 13: a model served with `--pooler-config '{"dimensions": 128}'` made collections that recorded
+    its full width (384), so every write was refused ("has width 128"). The collection records 128; its dense
+    scores are the cosines of the full model's vectors cut to 128 (the reference, computed here). MiniLM is made
+    a Matryoshka model for this (`--hf-overrides '{"is_matryoshka": true}'`), as vLLM requires for `dimensions`."""
+    from encoder import PoolerConfig, PoolingParams
+
+    spec = ModelSpec(
+        source=str(minilm_path),
+        name="small",
+        hf_overrides={"is_matryoshka": True},
+        pooler_config=PoolerConfig(dimensions=128),
+    )
+    small = Engine.load(spec)
+    reg = ModelRegistry([small])
+    svc = RetrievalService.open(tmp_path, reg, default_collection=None)
+    try:
+        svc.create_collection_sync(CollectionSpec(name="narrow", dense_model="small"))
+        assert svc.store.get_collection("narrow").dims == {"dense": 128}
+        docs = [SourceDocument(id=f"n{i}", text=t) for i, t in enumerate(["a red apple", "a fast car", "green tea"])]
+        run(svc.add_documents("narrow", docs))
+        full = minilm_registry.default.encode_sync([d.text for d in docs] + ["fruit"], PoolingParams(task="embed"))
+        cut = full.dense()[:, :128]
+        cut = cut / np.linalg.norm(cut, axis=1, keepdims=True)
+        want = sorted(((float(cut[i] @ cut[-1]), f"n{i}") for i in range(3)), reverse=True)
+        hits = search(svc, "narrow", "fruit", "dense", top_k=3)
+        assert [h.id for h in hits] == [i for _, i in want]
+        assert [h.scores["dense"] for h in hits] == pytest.approx([s for s, _ in want], abs=1e-5)
+        svc.close()
+        svc = RetrievalService.open(tmp_path, reg, default_collection=None)  # and after a restart
+        assert [h.id for h in search(svc, "narrow", "fruit", "dense", top_k=3)] == [i for _, i in want]
+    finally:
+        svc.close()
+        reg.close()
