@@ -120,9 +120,8 @@ def ray_cluster() -> Iterator[Any]:
     import tempfile
 
     import ray
-    from ray.cluster_utils import Cluster
-
     from ray._common.utils import get_default_ray_temp_dir, reset_ray_address
+    from ray.cluster_utils import Cluster
 
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     # `Cluster` also records its address in `<system temp>/ray/ray_current_cluster` (whatever `temp_dir` says) and

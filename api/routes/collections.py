@@ -27,7 +27,7 @@ __all__ = ["create_collection", "delete_collection", "get_collection", "list_col
 )
 async def create_collection(data: CreateCollection, service: RetrievalService, grant: Grant) -> CollectionObject:
     grant.require(data.name, "write")
-    return collection_object(await service.create_collection(data.to_spec()))
+    return collection_object(await service.create_collection(service.new_spec(data.fields())))
 
 
 @get("/v1/collections", responses=error_responses(401, 500), summary="List collections")

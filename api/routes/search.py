@@ -38,8 +38,8 @@ async def search_collection(
     name: str, data: SearchRequest, service: RetrievalService, config: ServiceConfig
 ) -> SearchResponse:
     plan = data.to_plan(service.spec(name), _limits(config))
-    hits, answered = await service.search_shards(name, plan)
-    return search_response(hits, plan.mode, name, answered, service.spec(name).shards)
+    answer, answered = await service.search_shards(name, plan)
+    return search_response(answer, name, answered, service.spec(name).shards)
 
 
 @post(

@@ -142,6 +142,10 @@ class ShardCore:
         """Chunks by id (ids of other shards' or deleted chunks are absent)."""
         return self.store.get_chunks(self.name, ids, vectors=list(vectors))
 
+    def chunk_documents(self, ids: I64) -> dict[int, str]:
+        """Chunk id -> document id for the ids this shard holds."""
+        return self.store.chunk_documents(self.name, ids)
+
     def get_chunk_by_key(self, key: str, vectors: Sequence[VectorKind] = ()) -> ChunkRow:
         return self.store.get_chunk_by_key(self.name, key, vectors=list(vectors))
 

@@ -41,9 +41,12 @@ def test_default_collection_and_rest_shapes(local: LocalRetrieval) -> None:
     (coll,) = local.collections()
     assert coll["name"] == "default" and coll["modes"] == ["dense", "bm25"]
     assert coll["documents"] == 0 and set(coll["bytes"]) >= {"dense", "text", "metadata"}
-    made = local.create_collection(name="lex", bm25=True, chunking={"mode": "truncate"})
-    assert made["modes"] == ["bm25"] and made["chunking"]["mode"] == "truncate"
-    assert [c["name"] for c in local.collections()] == ["default", "lex"]
+    made = local.create_collection(name="lex", dense_model=None, chunking={"mode": "truncate"})
+    assert made["modes"] == ["bm25"] and made["chunking"]["mode"] == "truncate"  # null: no dense model, said so
+    bare = local.create_collection(name="bare")  # no model named: the default model and BM25, as `default`
+    assert bare["modes"] == ["dense", "bm25"] and bare["dense_model"] == coll["dense_model"]
+    assert [c["name"] for c in local.collections()] == ["bare", "default", "lex"]
+    local.delete_collection("bare")
     assert local.delete_collection("lex") == {"id": "lex", "object": "collection", "deleted": True}
     with pytest.raises(CollectionNotFoundError):
         local.collection("lex")
