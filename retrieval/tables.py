@@ -10,11 +10,13 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrieval.evaluation import format_table
-from retrieval.search.grid import Setting
-from retrieval.search.tune import TuneReport
+
+if TYPE_CHECKING:  # the CLI prints and draws reports without importing the search layer
+    from retrieval.search.grid import Setting
+    from retrieval.search.tune import TuneReport
 
 __all__ = [
     "eval_chart",
