@@ -59,11 +59,16 @@ def test_readiness_is_false_until_models_and_indexes_are_loaded(
     holder.execute("BEGIN EXCLUSIVE")
     url = _listening(proc)
     seen: list[tuple[int, int, int]] = []
+    health: list[tuple[int, int]] = []  # (/health, /readyz just after): vLLM's probe says ready only when it is
     held = 0  # observations made while the lock was held, known once it is released
     with httpx.Client(base_url=url, timeout=30) as c:
         held_until = time.monotonic() + 1.5
         while True:
+            polled = c.get("/health").status_code
             ready = c.get("/readyz")
+            health.append((polled, ready.status_code))
+            if polled == 200:  # a client polling /health may use every route now
+                assert c.get("/v1/collections").status_code == 200
             embed = c.post("/v1/embeddings", json={"input": "x"})
             seen.append((c.get("/livez").status_code, ready.status_code, embed.status_code))
             if not held and time.monotonic() > held_until:
@@ -78,6 +83,8 @@ def test_readiness_is_false_until_models_and_indexes_are_loaded(
     assert held >= 2, seen
     assert all(entry[:2] == (200, 503) for entry in seen[:held]), seen[:held]  # alive, not ready
     assert all(live == 200 for live, _, _ in seen)
+    assert all(polled == 503 for polled, _ in health[:held]), health[:held]  # not while collections are loading
+    assert all(ready == 200 for polled, ready in health if polled == 200), health
     assert httpx.get(f"{url}/health").status_code == 200
     proc.terminate()
 
