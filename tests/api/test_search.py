@@ -322,3 +322,30 @@ def test_an_answer_names_the_lists_it_fused_and_never_a_mode_it_did_not_run(clie
 def test_grouping_errors_name_the_field(client: httpx.Client, body: dict[str, Any], param: str, contains: str) -> None:
     err = assert_error(client.post(SEARCH, json=body), 400, contains)
     assert err["param"] == param
+
+
+def test_front_matter_dates_filter_by_range(client: httpx.Client) -> None:
+    """Markdown front matter dates (stored as ISO text) answer date ranges, through an upload as a user makes it."""
+    assert client.post("/v1/collections", json={"name": "notes"}).status_code == 201
+    notes = {
+        "a.md": "---\ndate: 2023-12-31\n---\nold note on tides",
+        "b.md": "---\ndate: 2024-01-15 10:00:00+02:00\n---\nmid-January note on tides",
+        "c.md": "---\ndate: 2024-01-31T23:30:00Z\n---\nlast January note on tides",
+        "d.md": "---\ndate: 2024-02-01\n---\nFebruary note on tides",
+    }
+    files = [("files", (name, text.encode(), "text/markdown")) for name, text in notes.items()]
+    assert client.post("/v1/collections/notes/files", files=files).status_code == 200
+    january = {"$gte": "2024-01-01", "$lte": "2024-01-31"}
+    for body in ({"query": "note on tides", "top_k": 10}, {"query": "note on tides", "top_k": 10, "mode": "bm25"}):
+        hits = _hits_in(client, "notes", {**body, "filter": {"date": january}})
+        assert sorted(h["source"] for h in hits) == ["b.md", "c.md"]
+        later = _hits_in(client, "notes", {**body, "filter": {"date": {"$gt": "2024-01-15T07:59Z"}}})
+        assert sorted(h["source"] for h in later) == ["b.md", "c.md", "d.md"]  # b is 08:00Z
+    bad = client.post("/v1/collections/notes/search", json={"query": "x", "filter": {"date": {"$gte": "Jan 1"}}})
+    assert_error(bad, 400, "ISO-8601 date")
+
+
+def _hits_in(client: httpx.Client, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    resp = client.post(f"/v1/collections/{name}/search", json=body)
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["data"])
