@@ -279,7 +279,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="append",
         default=[],
         metavar="NAME=PATH_OR_ID",
-        help="a model to serve (repeatable); default: the bundled all-MiniLM-L6-v2",
+        help="a model to serve (repeatable); default: the bundled all-MiniLM-L6-v2, which `bundled` (or its hub id "
+        "sentence-transformers/all-MiniLM-L6-v2) names next to other models, offline",
     )
     serve.add_argument("--config", default=None, metavar="FILE", help="a JSON file of ServiceConfig fields")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
@@ -480,7 +481,8 @@ def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...
     from retrieval.config import DEFAULT_MODEL_NAME, default_model_source, parse_model_arg
 
     if not args.model and from_file:
-        return msgspec.convert(from_file, tuple[ModelSpec, ...])
+        specs = msgspec.convert(from_file, tuple[ModelSpec, ...])
+        return tuple(_bundled(spec) for spec in specs)
     model_args = args.model or [f"{DEFAULT_MODEL_NAME}={default_model_source()}"]
     return tuple(
         parse_model_arg(
@@ -499,6 +501,16 @@ def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...
         )
         for arg in model_args
     )
+
+
+def _bundled(spec: ModelSpec) -> ModelSpec:
+    """A `--config` file's model with the bundled one found (`"source": "bundled"`, or its hub id)."""
+    import msgspec
+
+    from retrieval.config import resolve_bundled
+
+    name, source = resolve_bundled(spec.name, spec.source)
+    return msgspec.structs.replace(spec, name=name, source=source)
 
 
 def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServiceConfig:

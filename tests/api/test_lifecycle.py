@@ -169,3 +169,21 @@ def test_search_slots_outside_the_middleware_share_the_limit() -> None:
         with lifecycle.search_slot() as second:
             assert not second and lifecycle.rejected == 1
     assert lifecycle.inflight_search == 0
+
+
+def test_a_failed_start_exits_1_and_logs_readable_lines(tmp_path: Path) -> None:
+    """A model that cannot be found: the reason and its causes, one log line each, no escaped traceback."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    argv = [sys.executable, "-m", "api.server", "serve", "--model", "nope/missing-model", "--port", "0"]
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [*argv, "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=180, cwd=root
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if "level=error" in line]
+    assert "start-up failed: ModelLoadError: cannot resolve model 'nope/missing-model'" in errors[0], errors
+    assert any("caused by" in line for line in errors[1:]), errors
+    assert all("\\n" not in line and "Traceback" not in line for line in errors), errors

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from encoder import Engine, ModelSpec, PoolerConfig, PoolingParams
-from retrieval import LocalRetrieval, ModelRegistry, RetrievalClient, ServiceConfig
+from retrieval import LocalRetrieval, ModelRegistry, RetrievalClient
 from retrieval.cli import build_parser, run_command
 from tests.api._server import LiveServer, live_server
 from tests.fixtures.checkpoints import write_bert_st

@@ -4,7 +4,7 @@ sentence-transformers' own embeddings and hand-made judgments; answers keep the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +150,18 @@ def test_reopen_finds_everything_and_close_stops_the_loop_thread(
     with LocalRetrieval(tmp_path / "d", minilm_registry) as lr:
         assert lr.collection("default")["documents"] == 4
         assert lr.search("default", "bread", top_k=2) == first
+
+
+def test_the_bundled_model_stays_the_default_beside_another_offline(
+    tmp_path: Path, tiny_store: Callable[[str], Path]
+) -> None:
+    """Its hub id (or `bundled`) with a second model: served from the bundled folder (tests run without a network),
+    under the hub id, so the `default` collection is over it."""
+    from retrieval import DEFAULT_MODEL_NAME
+
+    for first in (DEFAULT_MODEL_NAME, "bundled"):
+        with LocalRetrieval(tmp_path / first.replace("/", "_"), [first, f"v2={tiny_store('bert_st_mean')}"]) as lr:
+            assert lr.models.names == [DEFAULT_MODEL_NAME, "v2"]
+            assert lr.collection("default")["dense_model"] == DEFAULT_MODEL_NAME
+            lr.add_documents("default", DOCS)
+            assert lr.search("default", "a sleepy kitten", mode="dense", top_k=1)[0]["id"] == "cat"
