@@ -25,7 +25,7 @@ ReportForm = Literal["application/json", "text/plain", "image/png"]
 JSON: ReportForm = "application/json"
 TEXT: ReportForm = "text/plain"
 PNG: ReportForm = "image/png"
-_TEXT_TYPE = "text/plain; charset=utf-8"
+_TEXT_TYPE = "text/plain"  # Litestar adds `; charset=utf-8` itself
 
 
 def report_form(request: Request[Any, Any, Any]) -> ReportForm:

@@ -20,6 +20,7 @@ from api.schemas.search import (
 )
 from retrieval import ServiceConfig
 from retrieval.service import RetrievalService
+from retrieval.tables import eval_title
 
 __all__ = ["evaluate_collection", "search_collection"]
 
@@ -58,4 +59,4 @@ async def evaluate_collection(
     if form == JSON:
         return Response(answer)
     rows = [msgspec.to_builtins(r) for r in answer.data]
-    return await eval_report(form, rows, f"{name}: {answer.queries} judged queries")
+    return await eval_report(form, rows, eval_title(name, answer.queries))

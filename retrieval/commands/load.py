@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.commands.ingest import ensure_collection
+from retrieval.errors import RetrievalError
 
 __all__ = ["arrow_stream", "run_load"]
 
@@ -83,10 +84,15 @@ def run_load(args: argparse.Namespace) -> int:
     """The `load` command; its exit status (see the module doc)."""
     failed = 0
     try:
+        files = _files(args)  # a missing or unreadable path is reported before the server is asked anything
+    except (OSError, RetrievalError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    try:
         with RetrievalClient(args.url, args.api_key) as client:
             if ensure_collection(client, args.collection, args.create):
                 print(f"created collection `{args.collection}`", file=sys.stderr)
-            for name in _files(args):
+            for name in files:
                 if args.server_path:
                     report = client.bulk_path(args.collection, name, **_options(args))
                 else:
@@ -100,5 +106,8 @@ def run_load(args: argparse.Namespace) -> int:
         return 130
     except RetrievalClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, RetrievalError) as exc:  # a file that cannot be read as it is streamed
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
     return 1 if failed else 0
