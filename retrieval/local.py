@@ -305,4 +305,5 @@ class LocalRetrieval:
         configs = None if fusions is None else [_convert(f, FusionConfig, "fusions") for f in fusions]
         rows = self._run(self.service.evaluate, name, EvalRequest(queries, qrels, modes, configs))
         judged = sum(1 for q in queries if q in qrels)
-        return {"data": [row._asdict() for row in rows], "queries": judged}
+        warnings = self._run(self.service.evaluation_warnings, name, qrels)
+        return {"data": [row._asdict() for row in rows], "queries": judged, "warnings": warnings}

@@ -48,7 +48,7 @@ from retrieval.ingest.render import RenderedPage, RenderLimits
 from retrieval.page_uploads import upload_pages
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders, image_call
-from retrieval.search.evaluate import EvalRequest, evaluate
+from retrieval.search.evaluate import EvalRequest, evaluate, judged_warnings
 from retrieval.search.hits import Answer, Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
 from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
@@ -761,6 +761,10 @@ class RetrievalService:
         coll = self._entry(runner.spec.name)
         coll.availability.check_modes(coll.spec, ["hybrid"])  # it searches every representation (and fuses)
         return await evaluate(runner, req)
+
+    async def evaluation_warnings(self, name: str, qrels: Mapping[str, Mapping[str, int]]) -> list[str]:
+        """Warnings about `/evaluate` judgments on `name` (judged documents it does not hold)."""
+        return await asyncio.to_thread(judged_warnings, self.runner(name), qrels)
 
     async def tune(
         self, name: str, req: TuneRequest, *, apply: bool = False, progress: Progress | None = None

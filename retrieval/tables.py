@@ -74,6 +74,7 @@ def tune_json(report: TuneReport) -> dict[str, Any]:
         "cv": report.cv,
         "applied": report.applied,
         "choice": {"procedure": report.procedure, "estimates": report.estimates},
+        "warnings": list(report.warnings),
     }
 
 

@@ -55,8 +55,9 @@ async def evaluate_collection(
 ) -> Response[EvalResponse]:
     form = report_form(request)
     req = data.to_request(_limits(config))
-    answer = eval_response(await service.evaluate(name, req), req)
+    rows = await service.evaluate(name, req)
+    answer = eval_response(rows, req, await service.evaluation_warnings(name, req.qrels))
     if form == JSON:
         return Response(answer)
-    rows = [msgspec.to_builtins(r) for r in answer.data]
-    return await eval_report(form, rows, eval_title(name, answer.queries))
+    table = [msgspec.to_builtins(r) for r in answer.data]
+    return await eval_report(form, table, eval_title(name, answer.queries), answer.warnings)

@@ -237,8 +237,9 @@ class EvalResult(msgspec.Struct, frozen=True, omit_defaults=True):
 class EvalResponse(msgspec.Struct, frozen=True):
     data: list[EvalResult]  # one row per mode, and per fusion for hybrid
     queries: int  # queries evaluated (those with judgments)
+    warnings: list[str] = []  # e.g. judged documents the collection does not hold (they count as never found)
 
 
-def eval_response(rows: list[EvalRow], req: EvalRequest) -> EvalResponse:
+def eval_response(rows: list[EvalRow], req: EvalRequest, warnings: list[str] | None = None) -> EvalResponse:
     data = [EvalResult(r.mode, r.ndcg_at_10, r.recall_at_100, r.mrr_at_10, r.fusion) for r in rows]
-    return EvalResponse(data, sum(1 for q in req.queries if q in req.qrels))
+    return EvalResponse(data, sum(1 for q in req.queries if q in req.qrels), list(warnings or []))

@@ -34,6 +34,8 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     rows = result["data"]
+    for warning in result.get("warnings") or ():
+        print(f"warning: {warning}", file=sys.stderr)
     if args.save_json:
         Path(args.save_json).write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.chart:

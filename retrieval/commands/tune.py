@@ -88,6 +88,8 @@ def run_tune(args: argparse.Namespace) -> int:
     except RetrievalClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for warning in result.get("warnings") or ():
+        print(f"warning: {warning}", file=sys.stderr)
     if args.save_json:
         Path(args.save_json).write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.chart:

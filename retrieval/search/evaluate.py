@@ -23,7 +23,7 @@ from retrieval.search.fusion import FusionConfig, RankedList
 from retrieval.search.hits import SearchRunner
 from retrieval.search.queries import query_vectors
 
-__all__ = ["DEFAULT_FUSIONS", "EvalRequest", "evaluate", "fusion_label", "search_lists"]
+__all__ = ["DEFAULT_FUSIONS", "EvalRequest", "evaluate", "fusion_label", "judged_warnings", "search_lists"]
 
 DEFAULT_FUSIONS: tuple[FusionConfig, ...] = (
     FusionConfig(method="rrf", k=60),
@@ -93,3 +93,23 @@ def search_lists(
         found, _ = document_lists(runner.indexes, runner.store, runner.spec.name, family, queries, need, doc_of=doc_of)
         out[family] = found
     return out, doc_of
+
+
+def judged_warnings(runner: SearchRunner, qrels: Mapping[str, Mapping[str, int]], split: str = "") -> list[str]:
+    """What a reader of the figures must know about the judgments: judged (relevant) documents the collection
+    does not hold count as never found, so a collection holding none of them scores 0 everywhere."""
+    judged = sorted({d for grades in qrels.values() for d, g in grades.items() if g > 0})
+    if not judged:
+        return []
+    name = runner.spec.name
+    present = runner.store.content_hashes(name, judged)
+    missing = len(judged) - len(present)
+    which = f" ({split})" if split else ""
+    if not present:
+        return [
+            f"none of the {len(judged)} judged documents{which} is in collection `{name}`: every figure is 0. "
+            f"Ingest the corpus the judgments are about first, e.g. `retrieval ingest {name} DIR/corpus.jsonl`"
+        ]
+    if missing:
+        return [f"{missing} of the {len(judged)} judged documents{which} are not in collection `{name}`: never found"]
+    return []

@@ -31,6 +31,7 @@ from retrieval.search.documents import (
     rerank_chunks,
     rerank_documents,
 )
+from retrieval.search.evaluate import judged_warnings
 from retrieval.search.fusion import FusionConfig
 from retrieval.search.grid import QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
 from retrieval.search.hits import SearchRunner
@@ -83,6 +84,7 @@ class TuneReport:
     applied: bool = False  # stored as the collection's defaults
     procedure: str = ""  # how `chosen` was picked (the procedure with the best cross-validated estimate)
     estimates: dict[str, float] = field(default_factory=dict)  # procedure -> cross-validated nDCG@10 on train
+    warnings: list[str] = field(default_factory=list)  # judged documents the collection does not hold, per split
 
 
 def default_setting(runner: SearchRunner, families: Sequence[str], can_rerank: bool) -> Setting:
@@ -373,6 +375,9 @@ async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None
     tried, total = clock.done - len(qids), clock.total - len(qids)
     seconds = time.monotonic() - started
     fusion = chosen.fusion(plan.families)
+    warnings = await asyncio.to_thread(judged_warnings, runner, req.train, "tuning split")
+    if req.test is not None:  # (read after the choice, as the held-out figures are)
+        warnings += await asyncio.to_thread(judged_warnings, runner, req.test, "held-out split")
     return TuneReport(
         chosen,
         plan.default,
@@ -387,4 +392,5 @@ async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None
         cv,
         procedure=choice.procedure,
         estimates=choice.estimates,
+        warnings=warnings,
     )
