@@ -10,6 +10,7 @@ are the collection's own, handed out by the coordinator (`retrieval.sharding.ids
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -190,10 +191,13 @@ class ShardCore:
         self.store.close()
 
     def drop(self) -> None:
-        """The collection is deleted: forget its indexes, close the store, remove the shard's folder."""
+        """The collection is deleted: forget its indexes, close the store, remove the shard's folder (and the
+        collection's folder on this node, `<root>/<collection>`, once its last shard here is gone)."""
         self.indexes.drop(self._snapshots())
         self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another shard of the collection still lives on this node
+            self.folder.parent.rmdir()
 
 
 def _covering(summed: BM25Stats, local: BM25Stats) -> BM25Stats:
