@@ -66,3 +66,15 @@ def test_rest_errors_name_the_path_and_what_is_allowed(
     assert resp.status_code == 400, resp.text
     err = resp.json()["error"]
     assert err["param"] == param and contains in err["message"], err
+
+
+def test_an_unknown_model_lists_the_served_ones(client: httpx.Client) -> None:
+    served = "Served models: `sentence-transformers/all-MiniLM-L6-v2`."
+    for path, body, param in (
+        ("/v1/embeddings", {"input": "x", "model": "minilm"}, "model"),
+        ("/v1/collections", {"name": "c", "dense_model": "minilm"}, "dense_model"),
+    ):
+        resp = client.post(path, json=body)
+        assert resp.status_code == 404, resp.text
+        err = resp.json()["error"]
+        assert err["message"] == f"The model `minilm` does not exist. {served}" and err["param"] == param
