@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the service with its test/dev tools (CPU torch)
+install: $(STAMP)  ## create .venv and install the service with its test/dev tools (torch from pip's index)
 
 serve: $(STAMP)  ## serve the bundled all-MiniLM-L6-v2 on 127.0.0.1:8000 (ARGS="--port 9000 ...")
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-0} $(BIN)/retrieval serve $(ARGS)

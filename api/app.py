@@ -27,7 +27,7 @@ from api.lifecycle import Lifecycle
 from api.limits import LimitedRequest, too_large
 from api.mcp import McpEndpoint
 from api.metrics import Metrics, metrics_endpoint
-from api.request_id import request_id_middleware
+from api.request_id import log_failure, request_id_middleware
 from api.routes import BULK_ROUTES, IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from api.scopes import collection_guard, provide_authorizer, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
@@ -195,8 +195,8 @@ def _freeze_startup_objects() -> None:
 async def _load_in_background(load: Callable[[], Awaitable[None]], lifecycle: Lifecycle) -> None:
     try:
         await load()
-    except Exception:  # the server stops (`api.server` exits 1): a half-loaded service must not go ready
-        log.exception("start-up failed")
+    except Exception as exc:  # the server stops (`api.server` exits 1): a half-loaded service must not go ready
+        log_failure(log, "start-up failed", exc)
         lifecycle.fail()
 
 

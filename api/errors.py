@@ -18,6 +18,7 @@ is the client's: a 400.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -30,6 +31,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.cancel import ClientDisconnected
+from api.validation import explain
 from encoder import errors as enc
 from index import errors as idx
 from retrieval import errors as ret
@@ -235,23 +237,28 @@ def _domain_error(request: Request[Any, Any, Any], exc: Exception) -> Response[E
     return error_response(status, str(getattr(exc, "message", exc)), param=getattr(exc, "param", None), headers=headers)
 
 
-def _param_of(message: str, key: str | None) -> str | None:
-    """The field a msgspec message names (`$.input`, field `input`), else the key Litestar gave."""
-    found = re.search(r"at `\$\.([\w.\[\]]+)`|field `(\w+)`", message)
-    if found:
-        return f"body.{found.group(1) or found.group(2)}"
-    return f"body.{key}" if key else None
+def _request_type(request: Request[Any, Any, Any]) -> type | None:
+    """The struct the route decodes its body into (None when it takes no `data`)."""
+    with contextlib.suppress(AttributeError, KeyError):
+        annotation = request.route_handler.parsed_fn_signature.parameters["data"].annotation
+        return annotation if isinstance(annotation, type) else None
+    return None
 
 
-def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    """Each problem with the path of its field (`body.documents[0].txt`) and what is allowed there (the fields of
+    an object, with the nearest to an unknown name; the values of a closed set)."""
     extra = exc.extra if isinstance(exc.extra, list) else []
+    root = _request_type(request)
     param = None
     details = []
     for item in extra:
         if isinstance(item, dict):
-            text = str(item.get("message", item))
-            param = param or _param_of(text, item.get("key"))
-            details.append(text)
+            text, key = str(item.get("message", item)), item.get("key")
+            where = f" - at `$.{key}`" if key and key != "data" and item.get("source") == "body" else ""
+            found = explain(text + where, root)
+            param = param or (f"body.{found.param}" if found.param else None)
+            details.append(found.message)
     message = f"{len(details) or 1} validation error(s): " + ("; ".join(details) or str(exc.detail))
     return error_response(400, message, "BadRequestError", param)
 

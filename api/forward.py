@@ -4,6 +4,7 @@ With `--api-workers N` every worker answers the model routes itself, but collect
 jobs live in worker 0 (one SQLite writer, one set of in-memory indexes). The other workers wrap their app in
 `forward_store_routes`, which streams such requests, unchanged (auth headers and the client's Host included: the
 MCP endpoint checks it against DNS rebinding), to worker 0 over a Unix socket and streams the answer back.
+Such a worker is ready (`/readyz`, `/health`) only once worker 0 is: before, its store routes cannot serve.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def forward_store_routes(app: ASGIApp, socket_path: str, prefixes: Sequence[str]
     owned = tuple(prefixes)
 
     async def forwarding(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in _READINESS and not await _store_ready(client):
+            await _not_ready(send, scope["path"])
+            return
         if scope["type"] != "http" or not scope["path"].startswith(owned):
             await app(scope, receive, send)
             return
@@ -67,6 +71,27 @@ def forward_store_routes(app: ASGIApp, socket_path: str, prefixes: Sequence[str]
             await response.aclose()
 
     return forwarding
+
+
+_READINESS = ("/readyz", "/health")  # probes that say every route can serve
+
+
+async def _store_ready(client: httpx.AsyncClient) -> bool:
+    """Whether worker 0 (the store's process) is ready."""
+    try:
+        return (await client.get("http://store/readyz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def _not_ready(send: Send, path: str) -> None:
+    """503 as the probe answers it while starting: `/health` empty, `/readyz` with its status."""
+    body = b"" if path == "/health" else b'{"status":"starting"}'
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _unavailable(send: Send) -> None:

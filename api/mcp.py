@@ -40,6 +40,7 @@ from api.schemas.documents import chunk_object, document_object, ingest_response
 from api.schemas.search import SearchLimits, search_response
 from api.schemas.tools import TOOLS, AddDocumentsArgs, GetDocumentArgs, SearchArgs, ToolSpec, object_schema
 from api.scopes import GRANT_STATE, Authorizer
+from api.validation import explain
 from retrieval import ServiceConfig
 from retrieval.access import OPEN, Grant, Touch
 from retrieval.errors import DocumentNotFoundError
@@ -133,7 +134,8 @@ class McpEndpoint:
             args = msgspec.convert(params.arguments or {}, spec.args)
             result = await self._run[spec.name](args, grant)
         except msgspec.ValidationError as exc:
-            return _failure(f"invalid arguments: {exc}")
+            found = explain(str(exc), spec.args)
+            return _failure(f"invalid arguments: {found.message}" + (f" (at `{found.param}`)" if found.param else ""))
         except _Refused as exc:
             return _failure(str(exc))
         except Exception as exc:  # typed errors answer as REST would; anything else is logged with an id
@@ -171,8 +173,8 @@ class McpEndpoint:
                 raise _Refused(
                     f"The server is overloaded: {lifecycle.inflight_search} searches are running; retry later"
                 )
-            hits = await self._service.search(args.collection, plan)
-        return search_response(hits, plan.mode, args.collection)
+            answer, answered = await self._service.search_shards(args.collection, plan)
+        return search_response(answer, args.collection, answered, self._service.spec(args.collection).shards)
 
     async def _get_document(self, args: GetDocumentArgs, grant: Grant) -> msgspec.Struct:
         self._check(grant, args.collection, "read")

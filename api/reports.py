@@ -25,7 +25,7 @@ ReportForm = Literal["application/json", "text/plain", "image/png"]
 JSON: ReportForm = "application/json"
 TEXT: ReportForm = "text/plain"
 PNG: ReportForm = "image/png"
-_TEXT_TYPE = "text/plain; charset=utf-8"
+_TEXT_TYPE = "text/plain"  # Litestar adds `; charset=utf-8` itself
 
 
 def report_form(request: Request[Any, Any, Any]) -> ReportForm:
@@ -41,14 +41,18 @@ async def _render(form: ReportForm, table: Callable[[], str], chart: Callable[[]
     return Response(await asyncio.to_thread(chart), media_type=PNG)
 
 
-async def eval_report(form: ReportForm, rows: Sequence[Mapping[str, Any]], title: str) -> Response[Any]:
-    """`/evaluate` rows (their JSON form) as the table or the chart (`form` is TEXT or PNG)."""
-    return await _render(form, lambda: format_eval_table(rows), lambda: eval_png(rows, title))
+async def eval_report(
+    form: ReportForm, rows: Sequence[Mapping[str, Any]], title: str, warnings: Sequence[str] = ()
+) -> Response[Any]:
+    """`/evaluate` rows (their JSON form) as the table (with its warnings) or the chart (`form` is TEXT or PNG)."""
+    table = lambda: format_eval_table(rows) + "".join(f"\nwarning: {w}" for w in warnings)  # noqa: E731
+    return await _render(form, table, lambda: eval_png(rows, title))
 
 
 async def tune_report(form: ReportForm, data: Mapping[str, Any], title: str) -> Response[Any]:
-    """A tune report (its JSON form, a tune job's `tune` object) as the table or the chart."""
-    return await _render(form, lambda: format_tune_table(data), lambda: tune_png(data, title))
+    """A tune report (its JSON form, a tune job's `tune` object) as the table (with its warnings) or the chart."""
+    table = lambda: format_tune_table(data) + "".join(f"\nwarning: {w}" for w in data.get("warnings") or ())  # noqa: E731
+    return await _render(form, table, lambda: tune_png(data, title))
 
 
 @dataclass

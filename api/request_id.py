@@ -1,17 +1,30 @@
 """A request id for every HTTP request: taken from `X-Request-ID` when the client sends a sane one, else generated;
 echoed in the response header and carried by every log record made while the request runs (worker threads too:
-`asyncio.to_thread` copies the context). Logs are `key=value` lines (logfmt) with that id."""
+`asyncio.to_thread` copies the context). Logs are `key=value` lines (logfmt) with that id; a failure is logged
+as several such lines (`log_failure`), never as one line holding an escaped traceback."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
 import re
+import traceback
 import uuid
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID", "LogfmtFormatter", "RequestIdFilter", "configure_logging", "request_id_middleware"]
+from encoder.errors import EncoderError
+from index.errors import IndexStoreError
+from retrieval.errors import RetrievalError
+
+__all__ = [
+    "REQUEST_ID",
+    "LogfmtFormatter",
+    "RequestIdFilter",
+    "configure_logging",
+    "log_failure",
+    "request_id_middleware",
+]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # matched whole (fullmatch)
@@ -81,3 +94,22 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(LogfmtFormatter())
     handler.addFilter(RequestIdFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+_EXPECTED = (EncoderError, RetrievalError, IndexStoreError, OSError)  # a cause to read, not a bug to trace
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """`what` failed, as readable log records, one line each: the error and its chain of causes (a model that
+    cannot be found, a store that cannot be opened), and for anything else -- a bug -- its traceback line by line
+    (never one record holding the escaped traceback)."""
+    text = f"{what}: {type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    while cause is not None:
+        text += f"\ncaused by {type(cause).__name__}: {cause}"
+        cause = cause.__cause__
+    if not isinstance(exc, _EXPECTED):
+        text += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+    for line in text.splitlines():
+        if line.strip():
+            logger.error("%s", line)

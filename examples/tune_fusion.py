@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from retrieval import RetrievalClient, RetrievalClientError
-from retrieval.tables import format_tune_table, tune_chart
+from retrieval.tables import format_tune_table, tune_chart, tune_title
 
 TOPICS = {
     "bike": "How to fix a flat bicycle tyre with a patch kit and a pump",
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         hits = client.search(args.collection, "how do I repair a punctured tyre", top_k=1)
         print(f"top hit with the tuned default: {hits[0]['id']}")
     if args.chart:
-        tune_chart(report, args.chart)
+        tune_chart(report, args.chart, tune_title(args.collection, report))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from index.persist import FORMAT_VERSION
 from index.protocol import Index
 from index.sparse import SparseIndex
 from index.types import (
+    DEFAULT_METRIC,
     MISSING_ID,
     MISSING_SCORE,
     DenseKind,
@@ -37,6 +38,7 @@ from index.types import (
 )
 
 __all__ = [
+    "DEFAULT_METRIC",
     "FORMAT_VERSION",
     "MISSING_ID",
     "MISSING_SCORE",

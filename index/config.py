@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from index.errors import IndexConfigError
-from index.types import DenseKind, DeviceChoice, FirstStage, Metric, MultiVectorKind, ScoringDType
+from index.types import DEFAULT_METRIC, DenseKind, DeviceChoice, FirstStage, Metric, MultiVectorKind, ScoringDType
 
 __all__ = ["BM25Config", "DenseConfig", "MultiVectorConfig", "config_from_meta", "config_to_meta"]
 
@@ -18,7 +18,7 @@ class DenseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How a :class:`~index.dense.DenseIndex` is built and searched."""
 
     kind: DenseKind = "auto"  # organisation; "auto" = flat below auto_flat_max, IVF above
-    metric: Metric = "ip"  # "cosine" L2-normalises vectors on add and on search
+    metric: Metric = DEFAULT_METRIC  # "cosine" (default) L2-normalises vectors on add and search; "ip" does not
     factory: str | None = None  # FAISS index_factory string, required when kind == "factory"
     auto_flat_max: int = 100_000  # "auto": exact flat search below this many vectors
     auto_ivf_flat_max: int = 4_000_000  # "auto": IVF-Flat below this many, IVF-SQ8 above

@@ -1,9 +1,9 @@
 """Dense vector index over FAISS: exact, HNSW or IVF (Flat / PQ / SQ8) behind one small verb set.
 
 ``DenseIndex(dim, DenseConfig(kind=...))`` with ``add(ids, vectors)``, ``search(queries, k, allowed_ids)``,
-``remove(ids)``, ``len()``, ``save(dir, seq)`` and ``DenseIndex.load(dir)``. Scores are inner products
-(cosine when ``metric="cosine"``: vectors are L2-normalised on add and on search). Missing hits are id -1
-with score -inf.
+``remove(ids)``, ``len()``, ``save(dir, seq)`` and ``DenseIndex.load(dir)``. Scores are cosines by default
+(``metric="cosine"``: vectors are L2-normalised on add and on search), inner products with ``metric="ip"``.
+Missing hits are id -1 with score -inf.
 
 The FAISS index is created on the first ``add`` (IVF trains on that batch) and rebuilt when ``auto`` moves
 to another kind as the collection grows, when an IVF outgrows its training set ``retrain_growth`` times, or

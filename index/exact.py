@@ -18,7 +18,7 @@ from index.config import BM25Config, config_from_meta, config_to_meta
 from index.persist import load_snapshot, save_snapshot
 from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
 from index.sparse import rank_row, to_csr
-from index.types import Metric, SearchResult
+from index.types import DEFAULT_METRIC, Metric, SearchResult
 from index.validate import (
     as_allowed_ids,
     as_ids,
@@ -80,11 +80,11 @@ class _ExactBase(RemapIds):
 
 
 class ExactDenseIndex(_ExactBase):
-    """Brute-force inner product (cosine with ``metric="cosine"``) over float32 ``(n, dim)`` vectors."""
+    """Brute-force cosine (inner product with ``metric="ip"``) over float32 ``(n, dim)`` vectors."""
 
     family = "exact_dense"
 
-    def __init__(self, dim: int, metric: Metric = "ip") -> None:
+    def __init__(self, dim: int, metric: Metric = DEFAULT_METRIC) -> None:
         super().__init__()
         self.dim, self.metric = dim, metric  # vector dimension; similarity
 

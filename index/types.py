@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DEFAULT_METRIC",
     "MISSING_ID",
     "MISSING_SCORE",
     "DenseKind",
@@ -36,6 +37,10 @@ ScoringDType = Literal["float32", "bfloat16"]
 
 Metric = Literal["ip", "cosine"]
 """Similarity: inner product, or cosine (vectors L2-normalised on add and on search)."""
+
+DEFAULT_METRIC: Metric = "cosine"
+"""The one default similarity of every dense index (config, exact oracle, a collection's `index.dense`): cosine
+ranks like inner product for normalised models and stays right for the others."""
 
 DeviceChoice = Literal["auto", "cpu"]
 """``auto`` moves FAISS indexes to a GPU when the installed faiss reports one; ``cpu`` never does."""

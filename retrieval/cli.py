@@ -10,18 +10,11 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from encoder.types import ModelSpec
-from retrieval.config import (
-    DEFAULT_MODEL_NAME,
-    ServiceConfig,
-    default_model_source,
-    parse_json_text,
-    parse_model_arg,
-)
+if TYPE_CHECKING:  # serve's configuration (and the model layer under it) is imported by `serve` alone
+    from encoder.types import ModelSpec
+    from retrieval.config import ServiceConfig
 
 __all__ = ["build_parser", "config_from_args", "is_loopback", "run_command"]
 
@@ -286,7 +279,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="append",
         default=[],
         metavar="NAME=PATH_OR_ID",
-        help="a model to serve (repeatable); default: the bundled all-MiniLM-L6-v2",
+        help="a model to serve (repeatable); default: the bundled all-MiniLM-L6-v2, which `bundled` (or its hub id "
+        "sentence-transformers/all-MiniLM-L6-v2) names next to other models, offline",
     )
     serve.add_argument("--config", default=None, metavar="FILE", help="a JSON file of ServiceConfig fields")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
@@ -473,14 +467,22 @@ def _env_keys(env: Mapping[str, str], name: str) -> list[str]:
 
 def _env_scoped_keys(env: Mapping[str, str]) -> list[Any]:
     """`RETRIEVAL_SCOPED_KEYS`: a JSON list of `{"key", "collections", "access", "models"}` objects."""
+    from retrieval.config import parse_json_text
+
     keys: list[Any] = parse_json_text(env.get("RETRIEVAL_SCOPED_KEYS"), "RETRIEVAL_SCOPED_KEYS", list)
     return keys
 
 
 def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...]:
     """`--model` flags win; else the file's `models`; else the bundled MiniLM."""
+    import msgspec
+
+    from encoder.types import ModelSpec
+    from retrieval.config import DEFAULT_MODEL_NAME, default_model_source, parse_model_arg
+
     if not args.model and from_file:
-        return msgspec.convert(from_file, tuple[ModelSpec, ...])
+        specs = msgspec.convert(from_file, tuple[ModelSpec, ...])
+        return tuple(_bundled(spec) for spec in specs)
     model_args = args.model or [f"{DEFAULT_MODEL_NAME}={default_model_source()}"]
     return tuple(
         parse_model_arg(
@@ -501,12 +503,26 @@ def _models(args: argparse.Namespace, from_file: object) -> tuple[ModelSpec, ...
     )
 
 
+def _bundled(spec: ModelSpec) -> ModelSpec:
+    """A `--config` file's model with the bundled one found (`"source": "bundled"`, or its hub id)."""
+    import msgspec
+
+    from retrieval.config import resolve_bundled
+
+    name, source = resolve_bundled(spec.name, spec.source)
+    return msgspec.structs.replace(spec, name=name, source=source)
+
+
 def config_from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServiceConfig:
     """argv (+ `--config FILE` + the key variables of `env`, default os.environ) -> ServiceConfig.
 
     Precedence: flags over the file over the struct's defaults; keys from every source are all valid.
     With no model anywhere, serve the bundled MiniLM as `sentence-transformers/all-MiniLM-L6-v2`.
     """
+    import msgspec
+
+    from retrieval.config import ServiceConfig
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "serve":

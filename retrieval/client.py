@@ -272,13 +272,18 @@ class RetrievalClient:
         rerank: Mapping[str, Any] | str | bool | None = None,
         candidates: int | None = None,
         like: str | None = None,
+        group_by: str | None = None,
+        group_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Hits best first: ``{id, score, text, metadata, parent_id?, page?, source?, scores, ...}``.
 
         Fields left None take the server's defaults. ``rerank=True`` uses the collection's reranker.
+        ``group_by="document"``: the hits are ``top_k`` distinct documents (each its best chunk, with its best
+        ``group_size`` chunks under ``chunks`` when that is above 1).
         """
         fields = {"query": query, "top_k": top_k, "mode": mode, "filter": filter, "fusion": fusion}
         fields |= {"rerank": _rerank_body(rerank), "candidates": candidates, "like": like}
+        fields |= {"group_by": group_by, "group_size": group_size}
         body = {k: v for k, v in fields.items() if v is not None}
         return list(self.request("POST", f"/v1/collections/{name}/search", json=body)["data"])
 

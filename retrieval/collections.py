@@ -7,7 +7,8 @@ cannot produce the representation it was named for.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import msgspec
 
@@ -28,6 +29,8 @@ __all__ = [
     "Mode",
     "PageSpec",
     "check_spec",
+    "create_spec",
+    "merged_spec",
     "spec_from_json",
     "spec_to_json",
 ]
@@ -47,7 +50,7 @@ class ChunkingSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class IndexSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Index settings per representation (the index layer's own config structs)."""
 
-    dense: DenseConfig = DenseConfig(metric="cosine")  # FAISS flat below 100k vectors, IVF above
+    dense: DenseConfig = DenseConfig()  # cosine; FAISS flat below 100k vectors, IVF above
     multivector: MultiVectorConfig = MultiVectorConfig()  # exact MaxSim below 5k documents, two-stage above
     bm25: BM25Config = BM25Config(stemmer="english")  # Lucene BM25 with Snowball stemming (bm25s's recipe)
 
@@ -94,6 +97,30 @@ class CollectionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def model_for(self, mode: Mode) -> str | None:
         return {"dense": self.dense_model, "multivector": self.multivector_model, "sparse": self.sparse_model}.get(mode)
+
+
+MODEL_FIELDS = ("dense_model", "multivector_model", "sparse_model")
+"""The fields that name a representation's model."""
+
+
+def create_spec(fields: Mapping[str, Any], default_dense: str | None) -> CollectionSpec:
+    """The collection a create request makes (`POST /v1/collections`, `LocalRetrieval.create_collection`,
+    `ingest --create`): a body that names none of `dense_model`, `multivector_model`, `sparse_model` (not even as
+    null) gets `default_dense` (the server's first dense model) with BM25, as the `default` collection has; a body
+    that names any of them gets exactly what it names. A value of the wrong type is a 400 naming its path."""
+    given = dict(fields)
+    if default_dense is not None and not any(f in given for f in MODEL_FIELDS):
+        given["dense_model"] = default_dense
+    try:
+        return msgspec.convert(given, CollectionSpec)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError(f"invalid collection: {exc}", param=_error_path(exc)) from exc
+
+
+def _error_path(exc: msgspec.ValidationError) -> str | None:
+    """`index.dense.nprobe` of msgspec's "... - at `$.index.dense.nprobe`" (None when it names no field)."""
+    text = str(exc)
+    return text.rsplit("at `$.", 1)[-1].rstrip("`") if "at `$." in text else None
 
 
 _NEEDS: dict[str, tuple[str, str]] = {
@@ -213,3 +240,33 @@ def spec_to_json(spec: CollectionSpec) -> dict[str, object]:
 
 def spec_from_json(data: object) -> CollectionSpec:
     return msgspec.convert(data, CollectionSpec)
+
+
+_NESTED = ("chunking", "index", "pages")  # settings whose fields change one by one (the others are kept)
+
+
+def _merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` laid over it, nested objects field by field.
+
+    >>> _merge({"dense": {"kind": "auto", "metric": "cosine"}, "bm25": {"k1": 1.5}}, {"dense": {"kind": "flat"}})
+    {'dense': {'kind': 'flat', 'metric': 'cosine'}, 'bm25': {'k1': 1.5}}
+    """
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, Mapping) else value
+    return out
+
+
+def merged_spec(source: CollectionSpec, changes: Mapping[str, Any]) -> CollectionSpec:
+    """`source` with `changes` (top-level fields of CollectionSpec, as JSON values); the nested settings `chunking`,
+    `index` and `pages` change only in the fields given ("settings left out are the source's"). A value of the
+    wrong type is a 400 naming its path."""
+    base = spec_to_json(source)
+    for key, value in changes.items():
+        nested = key in _NESTED and isinstance(value, Mapping) and isinstance(base.get(key), dict)
+        base[key] = _merge(base[key], value) if nested else msgspec.to_builtins(value)  # type: ignore[arg-type]
+    try:
+        return spec_from_json(base)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError(f"invalid settings: {exc}", param=_error_path(exc)) from exc

@@ -13,18 +13,21 @@ from encoder.types import Device, DType, ModelSpec, PoolerConfig
 from retrieval.access import KeyTable, ScopedKey
 
 __all__ = [
+    "BUNDLED",
     "DEFAULT_MODEL_NAME",
     "NULL_MODEL_NAME",
     "ServiceConfig",
     "default_model_source",
     "parse_json_text",
     "parse_model_arg",
+    "resolve_bundled",
 ]
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _IMAGE_DEFAULTS = ImageLimits()
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 NULL_MODEL_NAME = "null"  # `--model null`: zeros at once (benchmarks and tests of the front end only)
+BUNDLED = "bundled"  # `--model bundled`: the bundled all-MiniLM-L6-v2, served as DEFAULT_MODEL_NAME
 _NULL_ARCHITECTURE = "NullModel"  # encoder/models/null.py serves this architecture
 
 
@@ -107,6 +110,22 @@ def default_model_source() -> str:
     return str(get_model_path())
 
 
+def resolve_bundled(name: str | None, source: str) -> tuple[str | None, str]:
+    """(served name, source) of a model argument, with the bundled all-MiniLM-L6-v2 found here: the source
+    `bundled`, or the hub id `sentence-transformers/all-MiniLM-L6-v2` itself (the package holds that model's own
+    files), is the bundled folder, served as the hub id unless a name is given. So `--model bundled --model
+    v2=...` (or the hub id) keeps the default model offline, under the name the `default` collection uses.
+
+    >>> resolve_bundled(None, "bundled")[0], resolve_bundled("mini", DEFAULT_MODEL_NAME)[0]
+    ('sentence-transformers/all-MiniLM-L6-v2', 'mini')
+    >>> resolve_bundled(None, "BAAI/bge-m3")
+    (None, 'BAAI/bge-m3')
+    """
+    if source not in (BUNDLED, DEFAULT_MODEL_NAME):
+        return name, source
+    return name or DEFAULT_MODEL_NAME, default_model_source()
+
+
 def parse_json_text(value: str | None, flag: str, kind: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
     """A flag's or variable's JSON text as a `kind` (object or list; empty when unset); ValueError naming `flag`."""
     what = "a JSON object" if kind is dict else "a JSON list"
@@ -138,11 +157,14 @@ def parse_model_arg(
 ) -> ModelSpec:
     """`NAME=PATH_OR_ID` or `PATH_OR_ID` -> a `ModelSpec` carrying the shared CLI options.
 
-    The source `null` is the null model (tokenizer only, zero outputs; for measuring the front end).
+    The source `bundled` (or the hub id of all-MiniLM-L6-v2) is the bundled model (`resolve_bundled`); the source
+    `null` is the null model (tokenizer only, zero outputs; for measuring the front end).
     """
     name, sep, source = arg.partition("=")
     if not sep:
         name, source = "", arg
+    resolved, source = resolve_bundled(name or None, source)
+    name = resolved or ""
     overrides = parse_json_text(hf_overrides, "--hf-overrides")
     if source == NULL_MODEL_NAME:  # the bundled MiniLM's tokenizer and config, no weights, zero outputs
         name, source = name or NULL_MODEL_NAME, default_model_source()

@@ -19,13 +19,14 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from encoder import ModelSpec
 from retrieval.aliases import AliasActions
-from retrieval.collections import CollectionSpec, CollectionUpdate, Mode, spec_to_json
+from retrieval.collections import CollectionUpdate, Mode, spec_to_json
 from retrieval.config import DEFAULT_MODEL_NAME, default_model_source, parse_model_arg
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.batches import FileBatches, unsupported_files
 from retrieval.ingest.documents import SourceDocument
 from retrieval.registry import ModelRegistry
 from retrieval.reindex import Reindexer, ReindexRequest
+from retrieval.search.documents import GroupBy
 from retrieval.search.evaluate import EvalRequest
 from retrieval.search.fusion import FusionConfig
 from retrieval.search.grid import TuneSpace
@@ -77,7 +78,8 @@ def _job_json(row: ReindexJobRow) -> dict[str, Any]:
 def _hit_json(hit: Hit) -> dict[str, Any]:
     body: dict[str, Any] = {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata}
     body |= {"parent_id": hit.doc_id if hit.id != hit.doc_id else None, "page": hit.page, "source": hit.source}
-    return body | {"chunk": hit.chunk, "char_start": hit.char_start, "char_end": hit.char_end, "scores": hit.scores}
+    body |= {"chunk": hit.chunk, "char_start": hit.char_start, "char_end": hit.char_end, "scores": hit.scores}
+    return body | ({"chunks": [_hit_json(c) for c in hit.chunks]} if hit.chunks else {})
 
 
 def _document_json(row: DocumentRow) -> dict[str, Any]:
@@ -156,7 +158,8 @@ class LocalRetrieval:
 
     # -- collections ----------------------------------------------------------------------------------
     def create_collection(self, **spec: Any) -> dict[str, Any]:
-        info = self._run(self.service.create_collection, _convert(spec, CollectionSpec, "collection"))
+        """As ``POST /v1/collections``: naming no model gives the server's default dense model and BM25."""
+        info = self._run(self.service.create_collection, self.service.new_spec(spec))
         return _collection_json(info)
 
     def collections(self) -> list[dict[str, Any]]:
@@ -266,6 +269,8 @@ class LocalRetrieval:
         rerank: Mapping[str, Any] | str | bool | None = None,
         candidates: int | None = None,
         like: str | None = None,
+        group_by: str | None = None,
+        group_size: int = 1,
     ) -> list[dict[str, Any]]:
         """Hits best first, as the REST API answers them (see ``RetrievalClient.search``)."""
         if (query is None) == (like is None):
@@ -283,6 +288,8 @@ class LocalRetrieval:
             candidates=candidates if candidates is not None else spec.candidates,
             like=like,
             modes=modes_of(spec, checked),
+            group_by=None if group_by is None else _convert(group_by, GroupBy, "group_by"),  # type: ignore[arg-type]
+            group_size=group_size,
         )
         return [_hit_json(h) for h in self._run(self.service.search, name, plan)]
 
@@ -298,4 +305,5 @@ class LocalRetrieval:
         configs = None if fusions is None else [_convert(f, FusionConfig, "fusions") for f in fusions]
         rows = self._run(self.service.evaluate, name, EvalRequest(queries, qrels, modes, configs))
         judged = sum(1 for q in queries if q in qrels)
-        return {"data": [row._asdict() for row in rows], "queries": judged}
+        warnings = self._run(self.service.evaluation_warnings, name, qrels)
+        return {"data": [row._asdict() for row in rows], "queries": judged, "warnings": warnings}

@@ -38,14 +38,24 @@ class ModelRegistry:
             return self.default
         engine = self._engines.get(name)
         if engine is None:
+            served = ", ".join(f"`{n}`" for n in self._engines)
             raise ModelNotFoundError(
-                f"The model `{name}` does not exist.", param=param, received=name, allowed=sorted(self._engines)
+                f"The model `{name}` does not exist. Served models: {served}.",
+                param=param,
+                received=name,
+                allowed=list(self._engines),
             )
         return engine
 
     @property
     def names(self) -> list[str]:
         return list(self._engines)
+
+    @property
+    def default_dense(self) -> str | None:
+        """The first served model that makes dense vectors: the dense model of a collection created without
+        naming one (and of `default`); None when no served model makes them."""
+        return next((e.name for e in self._engines.values() if "dense" in e.representations), None)
 
     def __iter__(self) -> Iterator[Engine]:
         return iter(self._engines.values())

@@ -24,11 +24,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec, PageSpec, check_spec
+from retrieval.collections import CollectionSpec, check_spec, merged_spec
 from retrieval.errors import AliasExistsError, CollectionExistsError, InvalidRequestError, RetrievalError
 from retrieval.names import check_name
 from retrieval.reindex_records import can_copy_vectors, copied_records, encoded_records
@@ -66,15 +67,17 @@ class ReindexRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, om
     sparse_model: str | UnsetType | None = UNSET  # served model for sparse weights
     bm25: bool | UnsetType = UNSET  # keep a BM25 index
     reranker: str | UnsetType | None = UNSET  # default rerank model
-    chunking: ChunkingSpec | UnsetType = UNSET  # how long text is cut
-    index: IndexSpec | UnsetType = UNSET  # index settings
+    chunking: dict[str, Any] | UnsetType = UNSET  # how long text is cut (fields of ChunkingSpec; others stay)
+    index: dict[str, dict[str, Any]] | UnsetType = UNSET  # index settings ({"dense": {...}}: fields given change)
     fusion: FusionConfig | UnsetType = UNSET  # default hybrid fusion
-    pages: PageSpec | UnsetType = UNSET  # PDF page rendering settings
+    pages: dict[str, Any] | UnsetType = UNSET  # PDF page rendering settings (fields of PageSpec; others stay)
 
     def target_spec(self, source: CollectionSpec) -> CollectionSpec:
-        """The source's settings with this request's changes, under the target's name."""
+        """The source's settings with this request's changes, under the target's name. Nested settings
+        (`chunking`, `index`, `pages`) change field by field: `{"index": {"dense": {"kind": "flat"}}}` keeps the
+        source's metric, IVF lists and BM25 settings."""
         changes = {k: getattr(self, k) for k in _SETTINGS if getattr(self, k) is not UNSET}
-        return msgspec.structs.replace(source, name=self.target, **changes)
+        return merged_spec(source, {**changes, "name": self.target})
 
 
 class Reindexer:

@@ -24,7 +24,14 @@ from retrieval import metrics
 from retrieval.aliases import Aliases
 from retrieval.availability import Availability, RepresentationStatus, served_encoders
 from retrieval.backup import BackupResult, backup_data_dir
-from retrieval.collections import CollectionSpec, CollectionUpdate, check_spec, spec_from_json, spec_to_json
+from retrieval.collections import (
+    CollectionSpec,
+    CollectionUpdate,
+    check_spec,
+    create_spec,
+    spec_from_json,
+    spec_to_json,
+)
 from retrieval.errors import (
     AliasMovedError,
     CollectionBusyError,
@@ -42,8 +49,8 @@ from retrieval.ingest.render import RenderedPage, RenderLimits
 from retrieval.page_uploads import upload_pages
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders, image_call
-from retrieval.search.evaluate import EvalRequest, evaluate
-from retrieval.search.hits import Hit, SearchRunner
+from retrieval.search.evaluate import EvalRequest, evaluate, judged_warnings
+from retrieval.search.hits import Answer, Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
 from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
 from retrieval.sharding.collection import ShardedCollection, ShardStatus
@@ -152,8 +159,8 @@ class RetrievalService:
         for row in service.store.list_collections():
             service._attach(row)
         taken = service.has_collection(default_collection or "") or service.aliases.is_alias(default_collection or "")
-        if default_collection and not taken and "dense" in models.default.representations:
-            service.create_collection_sync(CollectionSpec(name=default_collection, dense_model=models.default.name))
+        if default_collection and not taken and models.default_dense is not None:
+            service.create_collection_sync(service.new_spec({"name": default_collection}))
         return service
 
     def _snapshot_dir(self, name: str) -> Path:
@@ -286,6 +293,11 @@ class RetrievalService:
         self.store.close()
 
     # -- collections ----------------------------------------------------------------------------------
+    def new_spec(self, fields: Mapping[str, Any]) -> CollectionSpec:
+        """The spec a create request's fields make here: one that names no model gets the first served dense
+        model and BM25 (`retrieval.collections.create_spec`)."""
+        return create_spec(fields, self.models.default_dense)
+
     def create_collection_sync(self, spec: CollectionSpec) -> CollectionInfo:
         check_spec(spec, self.models)
         encoders = Encoders.of(spec, self.models)
@@ -767,11 +779,12 @@ class RetrievalService:
 
     # -- search ---------------------------------------------------------------------------------------
     async def search(self, name: str, plan: SearchPlan) -> list[Hit]:
-        return (await self.search_shards(name, plan))[0]
+        return (await self.search_shards(name, plan))[0].hits
 
-    async def search_shards(self, name: str, plan: SearchPlan) -> tuple[list[Hit], list[int] | None]:
-        """The hits, and for a sharded collection the shards that answered (fewer than all only when the plan
-        allows a partial answer; otherwise a shard that does not answer is a ShardUnavailableError)."""
+    async def search_shards(self, name: str, plan: SearchPlan) -> tuple[Answer, list[int] | None]:
+        """The answer (hits and the lists searched), and for a sharded collection the shards that answered (fewer
+        than all only when the plan allows a partial answer; otherwise a shard that does not answer is a
+        ShardUnavailableError)."""
         name = self.resolve(name)
         coll = self._entry(name)
         coll.availability.check_search(coll.spec, plan)
@@ -781,11 +794,11 @@ class RetrievalService:
         else:
             runner, fan = SearchRunner(coll.spec, coll.encoders, coll.indexes, self.store, self.models), None
         started = time.perf_counter()
-        hits = await runner.search(plan)
+        answer = await runner.answer(plan)
         metrics.observe(name, f"search_{plan.mode}", time.perf_counter() - started)
         if fan is not None:
             answered = fan.answered()
-        return hits, answered
+        return answer, answered
 
     async def evaluate(self, name: str, req: EvalRequest) -> list[EvalRow]:
         """nDCG@10, recall@100 and MRR@10 per mode and per fusion on the caller's judgments."""
@@ -793,6 +806,10 @@ class RetrievalService:
         coll = self._entry(runner.spec.name)
         coll.availability.check_modes(coll.spec, ["hybrid"])  # it searches every representation (and fuses)
         return await evaluate(runner, req)
+
+    async def evaluation_warnings(self, name: str, qrels: Mapping[str, Mapping[str, int]]) -> list[str]:
+        """Warnings about `/evaluate` judgments on `name` (judged documents it does not hold)."""
+        return await asyncio.to_thread(judged_warnings, self.runner(name), qrels)
 
     async def tune(
         self, name: str, req: TuneRequest, *, apply: bool = False, progress: Progress | None = None

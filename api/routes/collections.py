@@ -30,7 +30,7 @@ async def create_collection(
     data: CreateCollection, service: RetrievalService, authorizer: Authorizer
 ) -> CollectionObject:
     authorizer.check(Touch(data.name, "create"))
-    return collection_object(await service.create_collection(data.to_spec()))
+    return collection_object(await service.create_collection(service.new_spec(data.fields())))
 
 
 @get("/v1/collections", responses=error_responses(401, 500), summary="List collections")

@@ -22,6 +22,7 @@ from retrieval.jobs import Job, JobManager
 from retrieval.reindex import Reindexer
 from retrieval.search.tune import TuneReport
 from retrieval.store.reindex_jobs import ReindexJobRow
+from retrieval.tables import tune_title
 from retrieval.uploads import UploadResult
 
 __all__ = ["cancel_job", "get_job"]
@@ -53,13 +54,13 @@ def _find(job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant) -> tuple[
 async def get_job(
     job_id: str, jobs: Jobs, reindexer: Reindexer, grant: Grant, request: Request[Any, Any, Any]
 ) -> Response[JobObject]:
-    job, _ = _find(job_id, jobs, reindexer, grant)
+    job, collection = _find(job_id, jobs, reindexer, grant)
     answer = reindex_job_object(job) if isinstance(job, ReindexJobRow) else job_object(job)
     form = report_form(request)
     if form == JSON or answer.tune is None:
         return Response(answer)
-    title = f"Tuned on {answer.tune.train_queries} queries vs the default"
-    return await tune_report(form, msgspec.to_builtins(answer.tune), title)
+    data = msgspec.to_builtins(answer.tune)
+    return await tune_report(form, data, tune_title(collection or "", data))
 
 
 @post(

@@ -2,9 +2,10 @@
 
 Liveness says only that the process answers; an orchestrator restarts it when that fails. Readiness says it
 should get traffic: 503 while models and indexes load (the server binds first), 200 once they are loaded and
-every model's worker is alive, 503 again from SIGTERM on while it drains. `/health` keeps vLLM's contract: an
-empty 200 when every model's worker is alive, an empty 503 otherwise, including while the models still load
-(vLLM does not listen before that, so a client polling it waits for the same moment).
+every model's worker is alive, 503 again from SIGTERM on while it drains. `/health` keeps vLLM's contract and
+body: an empty 200 only when every route can serve -- exactly when `/readyz` is 200 (models, collections and
+indexes open, every model's worker alive) -- else an empty 503. vLLM does not answer before it can serve, so a
+client polling `/health` and then calling `GET /v1/collections` must never meet "loading".
 """
 
 from __future__ import annotations
@@ -55,22 +56,26 @@ def livez() -> ProbeStatus:
     },
 )
 def readyz(state: State) -> Response[ProbeStatus]:
+    status = _status(state)
+    return Response(ProbeStatus(status), status_code=200 if status == "ready" else 503)
+
+
+def _status(state: State) -> ProbeState:
+    """The phase, or `unhealthy` when ready but a model's worker died."""
     lifecycle: Lifecycle = state.lifecycle
     status: ProbeState = lifecycle.phase
-    if status == "ready" and not _workers_alive(state):
-        status = "unhealthy"
-    return Response(ProbeStatus(status), status_code=200 if status == "ready" else 503)
+    return "unhealthy" if status == "ready" and not _workers_alive(state) else status
 
 
 @get(
     "/health",
     sync_to_thread=False,
-    summary="200 when every model's worker is alive, else 503 (also while the models load)",
+    summary="200 when every route can serve (as /readyz), else 503: loading, draining or a worker died",
     responses={
-        200: ResponseSpec(None, description="Every model's worker is alive (empty body)"),
-        503: ResponseSpec(None, description="A model's worker is not alive, or the models are loading (empty body)"),
+        200: ResponseSpec(None, description="Models, collections and indexes are open and every worker alive (empty)"),
+        503: ResponseSpec(None, description="Loading, draining, failed, or a model's worker is not alive (empty body)"),
         **error_responses(500),
     },
 )
 def health(state: State) -> Response[bytes]:
-    return Response(b"", status_code=200 if _workers_alive(state) else 503)
+    return Response(b"", status_code=200 if _status(state) == "ready" else 503)

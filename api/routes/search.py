@@ -20,6 +20,7 @@ from api.schemas.search import (
 )
 from retrieval import ServiceConfig
 from retrieval.service import RetrievalService
+from retrieval.tables import eval_title
 
 __all__ = ["evaluate_collection", "search_collection"]
 
@@ -38,8 +39,8 @@ async def search_collection(
     name: str, data: SearchRequest, service: RetrievalService, config: ServiceConfig
 ) -> SearchResponse:
     plan = data.to_plan(service.spec(name), _limits(config))
-    hits, answered = await service.search_shards(name, plan)
-    return search_response(hits, plan.mode, name, answered, service.spec(name).shards)
+    answer, answered = await service.search_shards(name, plan)
+    return search_response(answer, name, answered, service.spec(name).shards)
 
 
 @post(
@@ -54,8 +55,9 @@ async def evaluate_collection(
 ) -> Response[EvalResponse]:
     form = report_form(request)
     req = data.to_request(_limits(config))
-    answer = eval_response(await service.evaluate(name, req), req)
+    rows = await service.evaluate(name, req)
+    answer = eval_response(rows, req, await service.evaluation_warnings(name, req.qrels))
     if form == JSON:
         return Response(answer)
-    rows = [msgspec.to_builtins(r) for r in answer.data]
-    return await eval_report(form, rows, f"{name}: {answer.queries} judged queries")
+    table = [msgspec.to_builtins(r) for r in answer.data]
+    return await eval_report(form, table, eval_title(name, answer.queries), answer.warnings)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
-from retrieval.collections import ChunkingSpec, CollectionSpec, CollectionUpdate, IndexSpec, PageSpec
+from retrieval.collections import ChunkingSpec, CollectionUpdate, IndexSpec, PageSpec
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import CollectionInfo
 
@@ -24,12 +24,13 @@ __all__ = [
 
 
 class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """`POST /v1/collections`: the fields of `retrieval.collections.CollectionSpec`."""
+    """`POST /v1/collections`: the fields of `retrieval.collections.CollectionSpec`. A body that names none of the
+    three models (not even as null) gets the server's default dense model, with BM25."""
 
     name: str  # [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters
-    dense_model: str | None = None  # served model for dense vectors
-    multivector_model: str | None = None  # served model for token vectors (ColBERT, BGE-M3)
-    sparse_model: str | None = None  # served model for sparse weights (BGE-M3)
+    dense_model: str | msgspec.UnsetType | None = msgspec.UNSET  # served dense model; absent: the default (see above)
+    multivector_model: str | msgspec.UnsetType | None = msgspec.UNSET  # served model for token vectors (ColBERT)
+    sparse_model: str | msgspec.UnsetType | None = msgspec.UNSET  # served model for sparse weights (BGE-M3)
     bm25: bool = True  # keep a BM25 index over the chunk text
     reranker: str | None = None  # default rerank model (cross-encoder or late-interaction)
     chunking: ChunkingSpec = ChunkingSpec()  # {mode: split|truncate, max_tokens, overlap}
@@ -40,9 +41,10 @@ class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rerank_depth: int = 0  # default rerank depth when a search names no rerank (0 = none)
     shards: int = 1  # spread the documents over this many shard actors (more than 1 needs `serve --ray`)
 
-    def to_spec(self) -> CollectionSpec:
-        """The domain spec (validated against the served models by the service)."""
-        return msgspec.convert(msgspec.to_builtins(self), CollectionSpec)
+    def fields(self) -> dict[str, Any]:
+        """The fields given (absent models left out: `RetrievalService.new_spec` decides what they default to)."""
+        given: dict[str, Any] = msgspec.to_builtins(self)
+        return given
 
 
 class Availability(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -10,12 +11,14 @@ from encoder import MultimodalInput, content_input
 from retrieval.collections import CollectionSpec, Mode
 from retrieval.errors import InvalidRequestError, LimitExceededError
 from retrieval.evaluation import EvalRow
+from retrieval.search.documents import GroupBy
 from retrieval.search.evaluate import EvalRequest
 from retrieval.search.fusion import FusionConfig
-from retrieval.search.hits import Hit
+from retrieval.search.hits import Answer, Hit
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
 
 __all__ = [
+    "ChunkObject",
     "EvalResponse",
     "EvalResult",
     "EvaluateRequest",
@@ -27,6 +30,7 @@ __all__ = [
     "SearchResponse",
     "eval_response",
     "page_url",
+    "ran_mode",
     "search_response",
 ]
 
@@ -61,6 +65,8 @@ class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     candidates: int | None = None  # candidates per representation before fusion and rerank; None = collection's
     like: str | None = None  # "more like this": a stored document id
     allow_partial: bool = False  # sharded collection: with a shard down, answer from the others (`partial`)
+    group_by: GroupBy | None = None  # "document": the top_k hits are top_k distinct documents (default: chunks)
+    group_size: int = 1  # with group_by: best chunks returned per document (1..100), in the hit's `chunks`
 
     def to_plan(self, spec: CollectionSpec, limits: SearchLimits) -> SearchPlan:
         """The validated plan: limits checked, query typed, modes resolved against the collection."""
@@ -86,6 +92,8 @@ class SearchRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             like=self.like,
             modes=modes_of(spec, self.mode),
             allow_partial=self.allow_partial,
+            group_by=self.group_by,
+            group_size=self.group_size,
         )
 
     def _query(self, max_chars: int) -> str | MultimodalInput | None:
@@ -109,8 +117,8 @@ def _check_count(param: str, value: int, limit: int) -> None:
         raise LimitExceededError(f"`{param}`", value, limit, param=param)
 
 
-class HitObject(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One hit, best first."""
+class ChunkObject(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One chunk, as a hit or inside a document hit."""
 
     id: str  # the chunk's id: the document id, or `<doc>#<position>` for a chunk of a split document
     score: float  # the final score (rerank, fusion, or the single stage)
@@ -128,9 +136,17 @@ class HitObject(msgspec.Struct, frozen=True, omit_defaults=True):
     thumbnail_url: str | None = None  # GET it for the page's JPEG thumbnail
 
 
+class HitObject(ChunkObject, frozen=True, omit_defaults=True):
+    """One hit, best first: a chunk, or with `group_by: "document"` a document (its best chunk's fields, the
+    document's score and stage scores)."""
+
+    chunks: list[ChunkObject] = []  # a document hit with group_size > 1: its best chunks (its own first)
+
+
 class SearchResponse(msgspec.Struct, frozen=True):
-    data: list[HitObject]  # hits, best first
-    mode: Mode  # the mode searched
+    data: list[HitObject]  # hits, best first (documents with `group_by`)
+    mode: Mode  # the mode that ran: `hybrid` only when two or more lists were fused, else the one list's mode
+    lists: list[str] = []  # the ranked lists the answer was made from (fused when more than one)
     object: Literal["list"] = "list"  # the object type
     partial: bool = False  # sharded collection: some shard did not answer (`allow_partial`); hits of the others
     shards: list[int] | msgspec.UnsetType = msgspec.UNSET  # sharded collection: the shards the hits cover
@@ -145,37 +161,52 @@ def page_url(collection: str, digest: str, kind: str) -> str:
     return f"/v1/collections/{collection}/pages/{digest}/{kind}"
 
 
-def _hit(h: Hit, collection: str) -> HitObject:
-    parent = h.doc_id if h.id != h.doc_id else None
+def _chunk_fields(h: Hit, collection: str) -> dict[str, Any]:
     image = h.page_image
-    urls = (
-        (None, None) if image is None else tuple(page_url(collection, image.digest, k) for k in ("image", "thumbnail"))
-    )
-    return HitObject(
-        h.id,
-        h.score,
-        h.text,
-        h.metadata,
-        h.chunk,
-        h.char_start,
-        h.char_end,
-        dict(h.scores),
-        parent,
-        h.page,
-        h.source,
-        h.source if h.page is not None else None,
-        *urls,
-    )
+    urls = {} if image is None else {field: page_url(collection, image.digest, kind) for field, kind in _URLS.items()}
+    return {
+        "id": h.id,
+        "score": h.score,
+        "text": h.text,
+        "metadata": h.metadata,
+        "chunk": h.chunk,
+        "char_start": h.char_start,
+        "char_end": h.char_end,
+        "scores": dict(h.scores),
+        "parent_id": h.doc_id if h.id != h.doc_id else None,
+        "page": h.page,
+        "source": h.source,
+        "file": h.source if h.page is not None else None,
+        **urls,
+    }
+
+
+_URLS = {"page_image_url": "image", "thumbnail_url": "thumbnail"}  # hit field -> the page file it serves
+
+
+def _hit(h: Hit, collection: str) -> HitObject:
+    inner = [ChunkObject(**_chunk_fields(c, collection)) for c in h.chunks]
+    return HitObject(**_chunk_fields(h, collection), chunks=inner)
+
+
+def ran_mode(lists: Sequence[str]) -> Mode:
+    """The mode an answer reports: `hybrid` when several lists were fused, else the one list's mode.
+
+    >>> ran_mode(["dense", "bm25"]), ran_mode(["bm25"])
+    ('hybrid', 'bm25')
+    """
+    return "hybrid" if len(lists) != 1 else lists[0]  # type: ignore[return-value]
 
 
 def search_response(
-    hits: list[Hit], mode: Mode, collection: str, answered: list[int] | None = None, shards: int = 1
+    answer: Answer, collection: str, answered: list[int] | None = None, shards: int = 1
 ) -> SearchResponse:
     """The wire answer; `answered`: the shards of a sharded collection that answered (of `shards`)."""
-    data = [_hit(h, collection) for h in hits]
+    data = [_hit(h, collection) for h in answer.hits]
+    mode, lists = ran_mode(answer.lists), list(answer.lists)
     if answered is None:
-        return SearchResponse(data, mode)
-    return SearchResponse(data, mode, partial=len(answered) < shards, shards=answered)
+        return SearchResponse(data, mode, lists)
+    return SearchResponse(data, mode, lists, partial=len(answered) < shards, shards=answered)
 
 
 class EvaluateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -206,8 +237,9 @@ class EvalResult(msgspec.Struct, frozen=True, omit_defaults=True):
 class EvalResponse(msgspec.Struct, frozen=True):
     data: list[EvalResult]  # one row per mode, and per fusion for hybrid
     queries: int  # queries evaluated (those with judgments)
+    warnings: list[str] = []  # e.g. judged documents the collection does not hold (they count as never found)
 
 
-def eval_response(rows: list[EvalRow], req: EvalRequest) -> EvalResponse:
+def eval_response(rows: list[EvalRow], req: EvalRequest, warnings: list[str] | None = None) -> EvalResponse:
     data = [EvalResult(r.mode, r.ndcg_at_10, r.recall_at_100, r.mrr_at_10, r.fusion) for r in rows]
-    return EvalResponse(data, sum(1 for q in req.queries if q in req.qrels))
+    return EvalResponse(data, sum(1 for q in req.queries if q in req.qrels), list(warnings or []))

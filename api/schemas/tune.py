@@ -107,6 +107,7 @@ class TuneResult(msgspec.Struct, frozen=True, omit_defaults=True):
     cv: dict[str, float] | None = None  # k-fold estimate without a test split: chosen, default, folds
     applied: bool = False  # stored as the collection's defaults
     choice: ChoiceObject | None = None  # how `chosen` was picked
+    warnings: list[str] = []  # judged documents the collection does not hold (they count as never found), per split
 
 
 def tune_result(report: TuneReport) -> TuneResult:

@@ -13,17 +13,15 @@ import msgspec
 
 from encoder import ModelSpec
 from retrieval.collections import ChunkingSpec
-from retrieval.config import DEFAULT_MODEL_NAME, default_model_source
+from retrieval.config import BUNDLED, resolve_bundled
 
 __all__ = ["run_embed"]
 
 
 def _model(args: argparse.Namespace) -> ModelSpec:
-    if args.model is None:
-        return ModelSpec(
-            source=default_model_source(), name=args.name or DEFAULT_MODEL_NAME, device=args.device, dtype=args.dtype
-        )
-    return ModelSpec(source=args.model, name=args.name, device=args.device, dtype=args.dtype)
+    """`--model` (default: the bundled MiniLM; `bundled` or its hub id name it too) as a spec."""
+    name, source = resolve_bundled(args.name, args.model or BUNDLED)
+    return ModelSpec(source=source, name=name, device=args.device, dtype=args.dtype)
 
 
 def run_embed(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.errors import RetrievalError
 from retrieval.evaluation import load_judgments
-from retrieval.tables import eval_chart, format_eval_table
+from retrieval.tables import eval_chart, eval_title, format_eval_table
 
 __all__ = ["run_eval"]
 
@@ -34,10 +34,12 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     rows = result["data"]
+    for warning in result.get("warnings") or ():
+        print(f"warning: {warning}", file=sys.stderr)
     if args.save_json:
         Path(args.save_json).write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.chart:
-        eval_chart(rows, args.chart, title=f"{args.collection} ({args.split})")
+        eval_chart(rows, args.chart, eval_title(args.collection, result.get("queries", len(data.queries))))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

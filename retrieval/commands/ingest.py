@@ -47,7 +47,8 @@ class Tally:
 
 
 def ensure_collection(client: RetrievalClient, name: str, create: bool) -> bool:
-    """True when the collection was created here (over the server's default model, dense + BM25)."""
+    """True when the collection was created here: a create naming no model, which the server makes over its
+    default dense model with BM25 (as `POST /v1/collections {"name": ...}`)."""
     try:
         client.collection(name)
         return False
@@ -57,7 +58,7 @@ def ensure_collection(client: RetrievalClient, name: str, create: bool) -> bool:
                 exc.message += " Pass --create to create it over the server's default model."
             raise
     try:
-        client.create_collection(name=name, dense_model=client.models()[0])
+        client.create_collection(name=name)
     except RetrievalClientError as exc:
         if exc.status != 409:  # created meanwhile by someone else: fine
             raise

@@ -84,10 +84,15 @@ def run_load(args: argparse.Namespace) -> int:
     """The `load` command; its exit status (see the module doc)."""
     failed = 0
     try:
+        files = _files(args)  # a missing or unreadable path is reported before the server is asked anything
+    except (OSError, RetrievalError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    try:
         with RetrievalClient(args.url, args.api_key) as client:
             if ensure_collection(client, args.collection, args.create):
                 print(f"created collection `{args.collection}`", file=sys.stderr)
-            for name in _files(args):
+            for name in files:
                 if args.server_path:
                     report = client.bulk_path(args.collection, name, **_options(args))
                 else:
@@ -102,7 +107,7 @@ def run_load(args: argparse.Namespace) -> int:
     except RetrievalClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except RetrievalError as exc:  # a local input that cannot be read (a truncated Parquet file, say)
-        print(f"error: {exc.message}", file=sys.stderr)
+    except (OSError, RetrievalError) as exc:  # a file that cannot be read as it is streamed
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
     return 1 if failed else 0

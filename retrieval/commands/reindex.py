@@ -61,22 +61,36 @@ def run_reindex(args: argparse.Namespace) -> int:
                 )
             if not args.no_wait:
                 job = _follow(client, job["id"], args.quiet)
+            aliases = _aliases(client) if job.get("swap_alias") and job["state"] == "done" else {}
     except RetrievalClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: the job goes on on the server", file=sys.stderr)
         return 130
-    print(json.dumps(job, indent=2) if args.json else _summary(job))
+    print(json.dumps(job, indent=2) if args.json else _summary(job, aliases))
     return 1 if job["state"] == "failed" else 0
 
 
-def _summary(job: dict[str, Any]) -> str:
+def _aliases(client: RetrievalClient) -> dict[str, str]:
+    """Alias -> the collection it names now."""
+    return {p["alias_name"]: p["collection_name"] for p in client.aliases()}
+
+
+def _summary(job: dict[str, Any], aliases: dict[str, str]) -> str:
+    """One line; for a finished job with an alias, where the alias points *now* (it may have moved since)."""
     if job["state"] == "failed":
         return f"reindex {job['id']} of `{job['source']}` into `{job['target']}` failed: {job.get('error')}"
-    swapped = f"; alias `{job['swap_alias']}` now names `{job['target']}`" if job.get("swap_alias") else ""
     verb = "built" if job["state"] == "done" else f"is building ({job['state']})"
-    return f"reindex {job['id']}: `{job['target']}` {verb} from `{job['source']}`, {job['done']} documents{swapped}"
+    line = f"reindex {job['id']}: `{job['target']}` {verb} from `{job['source']}`, {job['done']} documents"
+    alias = job.get("swap_alias")
+    if not alias or job["state"] != "done":
+        return line + (f"; alias `{alias}` moves to `{job['target']}` when it is done" if alias else "")
+    now = aliases.get(alias)
+    if now == job["target"]:
+        return f"{line}; alias `{alias}` names `{job['target']}`"
+    since = f"now names `{now}`" if now else "has been deleted since"
+    return f"{line}; alias `{alias}` was moved to `{job['target']}` by this job and {since}"
 
 
 def _action(args: argparse.Namespace, current: dict[str, str]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 from retrieval.client import RetrievalClient, RetrievalClientError
 from retrieval.errors import RetrievalError
 from retrieval.evaluation import Judgments, load_judgments, splits_of
-from retrieval.tables import format_tune_table, tune_chart
+from retrieval.tables import format_tune_table, tune_chart, tune_title
 
 __all__ = ["pick_splits", "run_tune"]
 
@@ -88,10 +88,12 @@ def run_tune(args: argparse.Namespace) -> int:
     except RetrievalClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for warning in result.get("warnings") or ():
+        print(f"warning: {warning}", file=sys.stderr)
     if args.save_json:
         Path(args.save_json).write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.chart:
-        tune_chart(result, args.chart, title=f"{args.collection}: tuned on {tune_split}")
+        tune_chart(result, args.chart, tune_title(args.collection, result))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

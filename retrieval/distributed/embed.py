@@ -11,12 +11,15 @@ exactly the missing blocks. Ray owns placement, retries and progress; nothing he
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from encoder import M3_TASK, Engine, ModelSpec
 from retrieval.bulk import as_metadata, fingerprint_for, records_table
 from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.distributed.blocks import Block, plan_blocks, read_block
+from retrieval.distributed.cluster import LOCAL, embed_address
 from retrieval.ingest.pipeline import finish, plan_ingest
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders
@@ -128,12 +132,47 @@ def _write_atomic(table: Any, path: Path) -> None:
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> None:
+    """Join `address` (checked first: `retrieval.distributed.cluster.embed_address`), or the live cluster of this
+    machine, or start a local one. Ray's own lines (its start-up notes, the core worker's warnings such as `E
+    core_worker.cc ... constructor arguments in the object store`, Ray Data's progress log) go to Ray's log files,
+    not to this command's output."""
     if ray.is_initialized():
         return
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    target = embed_address(address)
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the core worker's lines below fatal: files only
+    local = target == LOCAL
+    with _stderr_aside():  # what Ray prints while it starts (and the note that the level above was read)
+        ray.init(
+            address=target,
+            num_cpus=num_cpus if local else None,
+            include_dashboard=False if local else None,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+    for handler in logging.getLogger("ray.data").handlers:  # Ray Data's console lines; its log file keeps all
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _stderr_aside() -> Iterator[None]:
+    """File descriptor 2 into a scratch file for the block (native code writes there, past `sys.stderr`); what
+    was written is shown if the block fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            scratch.seek(0)
+            sys.stderr.write(scratch.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _salt(spec: ModelSpec, chunking: ChunkingSpec) -> str:

@@ -24,6 +24,7 @@ import ray
 
 from encoder import ModelSpec
 from retrieval.config import ServiceConfig
+from retrieval.distributed.cluster import serve_address
 from retrieval.registry import ModelRegistry
 from retrieval.remote.engine_process import answer_encode
 from retrieval.remote.messages import EncodeRequest, ErrorReply, Message, decode_message, encode_message
@@ -82,9 +83,10 @@ class EngineReplica:
 
 def connect(address: str) -> None:
     """Join the Ray cluster at `address` ("auto": RAY_ADDRESS, the cluster started on this machine, else a new
-    local one); nothing when this process is connected already."""
+    local one); nothing when this process is connected already. A cluster that does not answer (a stale record of
+    one that died without `ray stop`) is a RayClusterUnavailableError at once (`retrieval.distributed.cluster`)."""
     if not ray.is_initialized():
-        ray.init(address=None if address == "auto" else address, namespace=NAMESPACE, log_to_driver=True)
+        ray.init(address=serve_address(address), namespace=NAMESPACE, log_to_driver=True)
 
 
 def cluster_address() -> str:

@@ -16,6 +16,7 @@ turns a shard that cannot answer into a `ShardDown`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -81,6 +82,7 @@ class RayShardGroup:
         self.backend, self.collection, self.hosts = backend, collection, hosts
         self.size = len(hosts)
         self._args = args  # (spec_json, dims) every shard is created with
+        self.removed = False  # the collection was deleted: no actor is ever started again
         self.actors = [self._actor(s) for s in range(self.size)]
 
     def _actor(self, shard: int) -> Any:
@@ -99,6 +101,8 @@ class RayShardGroup:
         return ray.remote(ShardActor).options(**options).remote(folder, shard, *self._args)
 
     def call(self, calls: Mapping[int, tuple[str, tuple[Any, ...]]], timeout_s: float) -> dict[int, Any]:
+        if self.removed:  # a call racing the delete (a snapshot, /metrics) must not start the shards again
+            return {s: ShardDown(s, "the collection was deleted") for s in calls}
         refs = {s: self.actors[s].call.remote(method, *args) for s, (method, args) in calls.items()}
         deadline = time.monotonic() + timeout_s
         out: dict[int, Any] = {}
@@ -115,12 +119,25 @@ class RayShardGroup:
                 out[s] = ShardDown(s, "restarting")
             except (ActorDiedError, RayActorError) as e:
                 out[s] = ShardDown(s, f"stopped ({type(e).__name__}); starting it again")
-                self.actors[s] = self._actor(s)  # a shard killed for good is started again on its host
+                if not self.removed:
+                    self.actors[s] = self._actor(s)  # a shard killed for good is started again on its host
         return out
 
-    def remove(self) -> None:
+    def remove(self, timeout_s: float = 30.0) -> None:
+        """Stop every shard actor for good and wait until Ray reports them gone (a detached actor outlives its
+        creator: an actor left alive would hold its folder and CPU), then forget the placement."""
+        self.removed = True
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
+        deadline = time.monotonic() + timeout_s
+        for shard in range(self.size):
+            name = f"{self.collection}/{shard}@{self.backend.tag}"
+            while time.monotonic() < deadline:
+                try:
+                    ray.get_actor(name, namespace=self.backend.namespace)
+                except ValueError:  # no live actor of that name
+                    break
+                time.sleep(0.05)
         self.backend.forget(self.collection)
 
 
@@ -169,7 +186,11 @@ class RayShardBackend:
         return [hosts[(start + i) % len(hosts)] for i in range(shards)]
 
     def forget(self, collection: str) -> None:
+        """Remove what the coordinator kept of a deleted collection's shards: the placement, and its folder once
+        empty (the chunk id counter beside it is removed by the collection)."""
         self._placement(collection).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty (another file kept there): left as it is
+            self._placement(collection).parent.rmdir()
 
     def describe(self) -> str:
         nodes = [n for n in ray.nodes() if n.get("Alive")]

@@ -1,8 +1,10 @@
 """Evaluate a collection on the user's own judgments: every mode it keeps, and hybrid under each fusion.
 
-All queries are encoded in one job per model and each index is searched once per query batch; fusion is pure
-numpy on the cached lists, so trying several fusion settings costs almost nothing. Judged ids are document ids:
-a chunk's hit counts for its parent (first occurrence).
+All queries are encoded in one job per model and each index is searched once per query batch, deep enough for
+`max(candidates, 100)` distinct documents per list; fusion is pure numpy on the cached lists, so trying several
+fusion settings costs almost nothing. Judged ids are document ids, and what is scored is what a search with
+`"group_by": "document"` and the collection's `candidates` returns (`retrieval.search.documents.
+document_figures`, the function `tune` scores with): nDCG@10 and MRR@10 of its top 10, recall@100 of its top 100.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 from retrieval.errors import InvalidRequestError
-from retrieval.evaluation import EvalRow, dedupe, evaluate_run
+from retrieval.evaluation import EvalRow
 from retrieval.indexes import Family
-from retrieval.search.fusion import FusionConfig, RankedList, fuse
+from retrieval.search.candidates import document_lists
+from retrieval.search.documents import document_figures, list_depth
+from retrieval.search.fusion import FusionConfig, RankedList
 from retrieval.search.hits import SearchRunner
-from retrieval.search.planner import family_query, ranked
 from retrieval.search.queries import query_vectors
 
-__all__ = ["DEFAULT_FUSIONS", "EvalRequest", "chunk_parents", "evaluate", "fusion_label"]
+__all__ = ["DEFAULT_FUSIONS", "EvalRequest", "evaluate", "fusion_label", "judged_warnings", "search_lists"]
 
 DEFAULT_FUSIONS: tuple[FusionConfig, ...] = (
     FusionConfig(method="rrf", k=60),
@@ -29,7 +31,7 @@ DEFAULT_FUSIONS: tuple[FusionConfig, ...] = (
     FusionConfig(method="weighted"),
     FusionConfig(method="dbsf"),
 )
-_DEPTH = 100  # candidates per list (recall@100)
+_DEPTH = 100  # the deepest cut scored (recall@100)
 
 
 @dataclass(frozen=True)
@@ -63,39 +65,51 @@ async def evaluate(runner: SearchRunner, req: EvalRequest) -> list[EvalRow]:
         raise InvalidRequestError("no query has judgments in qrels", param="qrels")
     texts = [req.queries[q] for q in qids]
     qv = await query_vectors(runner.enc, texts, have)
-    lists = await asyncio.to_thread(_search_all, runner, have, qv.values, texts)
-    doc_of = await asyncio.to_thread(chunk_parents, runner, lists)
-    rows = [
-        evaluate_run(m, None, _run(qids, [lists[m][i] for i in range(len(qids))], doc_of), req.qrels) for m in modes
-    ]
+    candidates = runner.spec.candidates
+    depth = list_depth(candidates, _DEPTH)
+    lists, doc_of = await asyncio.to_thread(search_lists, runner, have, qv.values, texts, depth)
+
+    def queries(families: Sequence[str]) -> list[tuple[str, dict[str, RankedList], dict[int, str]]]:
+        return [(q, {f: lists[f][i] for f in families}, doc_of) for i, q in enumerate(qids)]
+
+    rows = [document_figures(m, None, queries([m]), FusionConfig(), candidates, req.qrels) for m in modes]
     if len(have) > 1:
         for fusion in req.fusions or DEFAULT_FUSIONS:
-            fused = [fuse({m: lists[m][i] for m in have}, fusion) for i in range(len(qids))]
-            rows.append(evaluate_run("hybrid", fusion_label(fusion), _run(qids, fused, doc_of), req.qrels))
+            label = fusion_label(fusion)
+            rows.append(document_figures("hybrid", label, queries(have), fusion, candidates, req.qrels))
     return rows
 
 
-def _search_all(
-    runner: SearchRunner, have: list[Family], values: Mapping[str, object], texts: list[str]
-) -> dict[str, list[RankedList]]:
+def search_lists(
+    runner: SearchRunner, families: Sequence[str], values: Mapping[str, Any], texts: Sequence[str], need: int
+) -> tuple[dict[str, list[RankedList]], dict[int, str]]:
+    """Each family's chunk list per query, every one holding `need` distinct documents (or all that match), and
+    chunk id -> document id for their chunks (`retrieval.search.candidates.document_lists`). `values`: the
+    queries' vectors per family (`QueryVectors.values`), `texts` their text (BM25)."""
     out: dict[str, list[RankedList]] = {}
-    for family in have:
-        out[family] = [
-            ranked(runner.indexes.search(family, family_query(family, values, texts, i), _DEPTH, None))
-            for i in range(len(texts))
+    doc_of: dict[int, str] = {}
+    for family in families:
+        queries = list(texts) if family == "bm25" else values[family]
+        found, _ = document_lists(runner.indexes, runner.store, runner.spec.name, family, queries, need, doc_of=doc_of)
+        out[family] = found
+    return out, doc_of
+
+
+def judged_warnings(runner: SearchRunner, qrels: Mapping[str, Mapping[str, int]], split: str = "") -> list[str]:
+    """What a reader of the figures must know about the judgments: judged (relevant) documents the collection
+    does not hold count as never found, so a collection holding none of them scores 0 everywhere."""
+    judged = sorted({d for grades in qrels.values() for d, g in grades.items() if g > 0})
+    if not judged:
+        return []
+    name = runner.spec.name
+    present = runner.store.content_hashes(name, judged)
+    missing = len(judged) - len(present)
+    which = f" ({split})" if split else ""
+    if not present:
+        return [
+            f"none of the {len(judged)} judged documents{which} is in collection `{name}`: every figure is 0. "
+            f"Ingest the corpus the judgments are about first, e.g. `retrieval ingest {name} DIR/corpus.jsonl`"
         ]
-    return out
-
-
-def chunk_parents(runner: SearchRunner, lists: Mapping[str, list[RankedList]]) -> dict[int, str]:
-    """Chunk id -> its document's id, for every chunk in `lists` (family -> one ranked list per query)."""
-    ids = np.unique(np.concatenate([r.ids for rs in lists.values() for r in rs] or [np.zeros(0, np.int64)]))
-    out: dict[int, str] = {}
-    for start in range(0, ids.size, 5000):
-        for row in runner.store.get_chunks(runner.spec.name, ids[start : start + 5000]):
-            out[row.chunk_id] = row.doc_id
-    return out
-
-
-def _run(qids: list[str], lists: Sequence[RankedList], doc_of: Mapping[int, str]) -> dict[str, list[str]]:
-    return {q: dedupe(doc_of[c] for c in lst.ids.tolist() if c in doc_of) for q, lst in zip(qids, lists, strict=True)}
+    if missing:
+        return [f"{missing} of the {len(judged)} judged documents{which} are not in collection `{name}`: never found"]
+    return []

@@ -10,8 +10,9 @@ Grammar (RETRIEVAL_API.md, "Filters")::
     op      := $eq | $ne | $gt | $gte | $lt | $lte | $in | $nin
 
 A field name is a dotted path into the metadata (``"a.b"`` is ``metadata["a"]["b"]``). Scalars are str, int
-(64-bit), finite float, bool and None; range operators take numbers only. :func:`matches` is the reference
-semantics and :func:`compile_filter` gives the same answers in SQLite:
+(64-bit), finite float, bool and None; range operators take a number, or an ISO-8601 date or datetime
+(``"2024-01-31"``, ``"2024-01-31T09:30:00+02:00"``). :func:`matches` is the reference semantics and
+:func:`compile_filter` gives the same answers in SQLite:
 
 * a **missing** field (or a path through a non-object) fails ``$eq``, the ranges and ``$in``, and **matches**
   ``$ne`` and ``$nin`` ("is not x" holds for a document without the field), as in Chroma and MongoDB;
@@ -20,7 +21,11 @@ semantics and :func:`compile_filter` gives the same answers in SQLite:
 * an **array** field matches when any of its elements does (MongoDB's rule): ``{"tags": "a"}`` and
   ``{"tags": {"$in": ["a", "b"]}}`` match ``{"tags": ["a", "c"]}``, ``$ne``/``$nin`` match when no element
   does, a range holds when some numeric element satisfies it (elements that are arrays or objects never match);
-* an object field value equals no scalar (it fails ``$eq``/``$in``, matches ``$ne``/``$nin``).
+* an object field value equals no scalar (it fails ``$eq``/``$in``, matches ``$ne``/``$nin``);
+* a date range compares ISO-8601 text values as instants on the UTC time line (`retrieval.store.dates`: an offset
+  is honoured, a datetime without one is UTC, a date is its day from 00:00 UTC, and a date operand stands for its
+  whole day); values that are not such text -- numbers included -- never order against a date, as numbers never
+  order against text. Equality stays exact: ``{"day": "2024-01-31"}`` matches that text only.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, cast, get_args
 
 from retrieval.errors import InvalidFilterError
+from retrieval.store.dates import SQL_FUNCTION, Instant, bound, instant_ms, parse_instant
 
 __all__ = [
     "And",
@@ -47,7 +53,7 @@ __all__ = [
 ]
 
 CompareOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]
-"""Operators comparing a field with one value; the last four take numbers only."""
+"""Operators comparing a field with one value; the last four take a number or an ISO-8601 date or datetime."""
 
 MembershipOp = Literal["$in", "$nin"]
 """Operators testing a field against a list of values."""
@@ -71,7 +77,7 @@ class Compare:
 
     field: str  # dotted path as the client wrote it, e.g. "a.b"
     op: CompareOp  # the operator
-    value: Scalar  # the operand (a number for the range operators)
+    value: Scalar  # the operand (a number, or ISO-8601 date text, for the range operators)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -169,11 +175,26 @@ def _operator(field: str, op: str, value: object) -> Filter:
                 f"a list of {_SCALAR_TYPES}",
             )
         return Membership(field, cast(MembershipOp, op), tuple(_scalar(field, v, op) for v in value))
-    if op in _RANGE_OPS and (isinstance(value, bool) or not isinstance(value, int | float)):
+    if op in _RANGE_OPS and not _orderable(value):
         raise _fail(
-            field, f"`{op}` takes a number (int or float, not bool); got {type(value).__name__}.", value, "int, float"
+            field,
+            f"`{op}` takes a number (int or float, not bool) or an ISO-8601 date or datetime (2024-01-31, "
+            f"2024-01-31T09:30:00Z, 2024-01-31T09:30+02:00); got {_shown(value)}.",
+            value,
+            "int, float, ISO-8601 date or datetime",
         )
     return Compare(field, cast(CompareOp, op), _scalar(field, value, op))
+
+
+def _orderable(value: object) -> bool:
+    """A range operand: a number (not bool), or text that is an ISO-8601 date or datetime."""
+    if isinstance(value, str):
+        return parse_instant(value) is not None
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, str) else type(value).__name__
 
 
 def _field(field: str, spec: object) -> Filter:
@@ -261,11 +282,17 @@ def _candidates(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
-def _orders(value: object, op: str, operand: float) -> bool:
+def _orders(value: object, op: str, operand: Scalar) -> bool:
+    if isinstance(operand, str):  # a date: ISO text values only, as instants (retrieval.store.dates)
+        ms = instant_ms(value)
+        if ms is None:
+            return False
+        sql_op, limit = bound(op, cast(Instant, parse_instant(operand)))
+        return {">": ms > limit, ">=": ms >= limit, "<": ms < limit, "<=": ms <= limit}[sql_op]
     if not _is_number(value):
         return False  # a string, bool, null or nested value never orders against a number
-    a = cast(float, value)
-    return {"$gt": a > operand, "$gte": a >= operand, "$lt": a < operand, "$lte": a <= operand}[op]
+    a, b = cast(float, value), cast(float, operand)
+    return {"$gt": a > b, "$gte": a >= b, "$lt": a < b, "$lte": a <= b}[op]
 
 
 def _compare(f: Compare, metadata: Mapping[str, Any]) -> bool:
@@ -273,7 +300,7 @@ def _compare(f: Compare, metadata: Mapping[str, Any]) -> bool:
     if f.op in ("$eq", "$ne"):
         found = any(_equal(v, f.value) for v in values)
         return found if f.op == "$eq" else not found
-    return any(_orders(v, f.op, cast(float, f.value)) for v in values)
+    return any(_orders(v, f.op, f.value) for v in values)
 
 
 def matches(f: Filter, metadata: Mapping[str, Any]) -> bool:
@@ -330,7 +357,14 @@ def _in_test(values: tuple[Scalar, ...]) -> _ValueTest:
 
 
 def _range_test(op: str, operand: Scalar) -> _ValueTest:
-    """A test that one JSON value is a number standing in relation ``op`` to ``operand``."""
+    """A test that one JSON value is a number (or, for a date operand, ISO text) in relation ``op`` to ``operand``."""
+    if isinstance(operand, str):
+        sql_op, limit = bound(op, cast(Instant, parse_instant(operand)))
+
+        def dated(typ: str, val: str, args: list[object]) -> tuple[str, list[object]]:
+            return f"({typ} = 'text' AND {SQL_FUNCTION}({val}) {sql_op} ?)", [*args, *args, limit]
+
+        return dated
 
     def test(typ: str, val: str, args: list[object]) -> tuple[str, list[object]]:
         return f"({typ} IN ('integer', 'real') AND {val} {_SQL_RANGE[op]} ?)", [*args, *args, operand]

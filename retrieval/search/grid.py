@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from retrieval.search.documents import list_depth
 from retrieval.search.fusion import FusionConfig, FusionMethod, RankedList, list_terms
 
 __all__ = [
@@ -139,11 +140,18 @@ class Judged:
 
 @dataclass
 class QueryCache:
-    """One query's ranked lists (deepest depth) and, per candidate depth, the union of ids with doc and gain."""
+    """One query's ranked lists (deepest depth) and, per candidate depth, the union of ids with doc and gain.
 
-    lists: dict[str, RankedList]  # family -> its hits, best first
-    doc_of: Mapping[int, str]  # chunk id -> document id (shared by every query)
+    `lists` are what the fast scorer fuses: each representation's documents (as keys, best first, the score of
+    each one's best chunk; `doc_of` names them), so that cutting a list at `c` entries is its first `c`
+    documents, as a search with `c` candidates fuses them. `chunks` and `chunk_doc` keep the chunk lists they
+    came from, which the reported figures and exact-MaxSim reranks use (`retrieval.search.documents`)."""
+
+    lists: dict[str, RankedList]  # family -> its documents (or chunks), best first
+    doc_of: Mapping[int, str]  # id in `lists` -> document id (shared by every query)
     judged: Judged  # this query's judgments
+    chunks: dict[str, RankedList] = field(default_factory=dict)  # family -> its chunk list, best first
+    chunk_doc: Mapping[int, str] = field(default_factory=dict)  # chunk id -> document id
     _unions: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = field(default_factory=dict)
 
     def truncated(self, family: str, c: int) -> RankedList:
@@ -215,7 +223,8 @@ def score_group(
     caches: Sequence[QueryCache], families: Sequence[str], group: tuple[FusionMethod, int, int], vectors: np.ndarray
 ) -> np.ndarray:
     """nDCG@10 float64 (n_vectors, n_queries) of each weight vector (rows of `vectors` (n, f)) on each query."""
-    method, k, c = group
+    method, k, candidates = group
+    c = list_depth(candidates, _DEPTH)  # the documents a top-10 search fuses per list
     config = FusionConfig(method, k)
     out = np.zeros((vectors.shape[0], len(caches)))
     on = (vectors > 0).astype(np.float64).T  # (f, n)

@@ -3,6 +3,10 @@
 Stages: allowed ids from the filter -> query vectors -> candidates per representation -> fusion -> rerank of
 the best `top_n` (a served cross-encoder / late-interaction model, or exact MaxSim over the stored token
 vectors) -> hits with text, metadata, parent document, position, page and every stage's score.
+
+Hits are chunks; with `group_by: "document"` they are documents (`retrieval.search.documents`): each list is
+fetched deep enough to hold its candidates as distinct documents (`retrieval.search.candidates`), fusion and
+rerank run over documents, and each hit is a document's best chunk carrying its best `group_size` chunks.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from retrieval.errors import InvalidRequestError
 from retrieval.indexes import IndexSet
 from retrieval.registry import ModelRegistry
 from retrieval.representations import Encoders
+from retrieval.search.candidates import document_lists, without
+from retrieval.search.documents import DocumentRanking, list_depth, rank_documents, rerank_chunks, rerank_documents
 from retrieval.search.filters import compile_filter, parse_filter
-from retrieval.search.fusion import RankedList
+from retrieval.search.fusion import FusionConfig, RankedList
 from retrieval.search.planner import (
     Candidates,
     SearchPlan,
+    family_query,
     fuse_candidates,
     modes_of,
     search_families,
@@ -36,7 +43,7 @@ from retrieval.search.queries import QueryVectors, image_modes, image_query_vect
 from retrieval.serving.scoring import ScoreOptions, score
 from retrieval.store import ChunkRow, PageImage, Store
 
-__all__ = ["Hit", "SearchRunner"]
+__all__ = ["Answer", "Hit", "SearchRunner"]
 
 I64 = npt.NDArray[np.int64]
 _RERANK_OPTIONS = ScoreOptions(tokens=TokenOptions(truncate_prompt_tokens=-1))
@@ -58,6 +65,15 @@ class Hit:
     char_end: int = 0  # (end, exclusive)
     scores: dict[str, float] = field(default_factory=dict)  # stage -> score (dense, bm25, fusion, rerank, ...)
     page_image: PageImage | None = None  # the rendered page, when the document is a page image
+    chunks: tuple[Hit, ...] = ()  # a document hit (group_size > 1): its best chunks, this hit's own first
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A search's hits, and the ranked lists they were made from."""
+
+    hits: list[Hit]  # best first
+    lists: tuple[str, ...]  # representations searched (fused when more than one)
 
 
 class SearchRunner:
@@ -69,13 +85,18 @@ class SearchRunner:
         self.spec, self.enc, self.indexes, self.store, self.models = spec, enc, indexes, store, models
 
     async def search(self, plan: SearchPlan) -> list[Hit]:
+        return (await self.answer(plan)).hits
+
+    async def answer(self, plan: SearchPlan) -> Answer:
+        """The hits of `plan`, and which representations were searched (a hybrid search of a collection that
+        keeps one representation searches that one alone, and says so)."""
         if not plan.modes:
             plan = dataclasses.replace(plan, modes=modes_of(self.spec, plan.mode))
         modes, fusion = weighted_modes(plan.modes, plan.fusion or self.spec.fusion)
         plan = dataclasses.replace(plan, modes=modes)
         allowed = await asyncio.to_thread(self.allowed_ids, plan.filter)
         if isinstance(allowed, np.ndarray) and allowed.size == 0:  # (a sharded collection pushes the filter down)
-            return []
+            return Answer([], plan.modes)
         exclude: set[int] = set()
         if plan.like is not None:
             qv, exclude = await asyncio.to_thread(self._like, plan.like)
@@ -84,15 +105,64 @@ class SearchRunner:
             qv = await image_query_vectors(self.enc, query, plan.modes)
         else:
             qv = await query_vectors(self.enc, [_text(plan.query)], plan.modes)
+        if plan.group_by is not None:
+            return Answer(await self._documents(plan, qv, allowed, exclude, fusion), plan.modes)
         cands = await search_families(self.indexes, plan, qv.values, qv.texts, allowed)
         for name, lst in cands.lists.items():
-            cands.lists[name] = _without(lst, exclude)
+            cands.lists[name] = without(lst, exclude)
         cands = fuse_candidates(cands, fusion)
         assert cands.order is not None
         reranked: dict[int, float] = {}
         if plan.rerank is not None:
-            reranked = await self._rerank(plan, qv, cands.order)
-        return await asyncio.to_thread(self._hits, plan, cands, reranked)
+            reranked = await self._rerank(plan, qv, cands.order.ids[: plan.rerank.top_n])
+        return Answer(await asyncio.to_thread(self._hits, plan, cands, reranked), plan.modes)
+
+    # -- documents ------------------------------------------------------------------------------------
+    async def _documents(
+        self, plan: SearchPlan, qv: QueryVectors, allowed: Any, exclude: set[int], fusion: FusionConfig
+    ) -> list[Hit]:
+        """Document hits: lists deep enough for `max(candidates, top_k)` documents each, fused over documents,
+        the best `rerank.top_n` documents reranked by their best `group_size` chunks."""
+        need = list_depth(plan.candidates, plan.top_k)
+        lists, doc_of = await asyncio.to_thread(self._document_lists, plan, qv, allowed, exclude, need)
+        ranking = rank_documents(lists, doc_of, fusion, need)
+        if plan.rerank is not None:
+            chunks = rerank_chunks(ranking, plan.rerank.top_n, plan.group_size)
+            scored = await self._rerank(plan, qv, np.array(chunks, np.int64))
+            ranking = rerank_documents(ranking, scored, plan.rerank.top_n)
+        return await asyncio.to_thread(self._document_hits, plan, ranking)
+
+    def _document_lists(
+        self, plan: SearchPlan, qv: QueryVectors, allowed: Any, exclude: set[int], need: int
+    ) -> tuple[dict[str, RankedList], dict[int, str]]:
+        lists: dict[str, RankedList] = {}
+        doc_of: dict[int, str] = {}
+        for family in plan.modes:
+            query = family_query(family, qv.values, qv.texts, 0)
+            (lists[family],), _ = document_lists(
+                self.indexes, self.store, self.spec.name, family, query, need,
+                allowed=allowed, exclude=exclude, doc_of=doc_of,
+            )  # fmt: skip
+        return lists, doc_of
+
+    def _document_hits(self, plan: SearchPlan, ranking: DocumentRanking) -> list[Hit]:
+        docs = list(zip(ranking.docs, ranking.scores, strict=True))[: plan.top_k]
+        picked = {d: ranking.chunks[d][: plan.group_size] for d, _ in docs}
+        wanted = np.array([c for d, _ in docs for c in picked[d]], np.int64)
+        rows = {r.chunk_id: r for r in self.store.get_chunks(self.spec.name, wanted)}
+        images = self.store.page_images(self.spec.name, sorted({r.doc_id for r in rows.values() if r.page is not None}))
+        hits = []
+        for doc, final in docs:
+            members = [rows[c] for c in picked[doc] if c in rows]
+            if not members:  # deleted between search and hydration
+                continue
+            scores = {name: by_doc[doc] for name, by_doc in ranking.lists.items() if doc in by_doc}
+            scores |= {"fusion": ranking.fused[doc]} if doc in ranking.fused else {}
+            scores |= {"rerank": ranking.reranked[doc]} if doc in ranking.reranked else {}
+            image = images.get(doc)
+            inner = tuple(_chunk_hit(r, ranking, image) for r in members) if plan.group_size > 1 else ()
+            hits.append(dataclasses.replace(_hit(members[0], final, scores, image), chunks=inner))
+        return hits
 
     # -- filters --------------------------------------------------------------------------------------
     def allowed_ids(self, raw: Any) -> I64 | None:
@@ -126,10 +196,10 @@ class SearchRunner:
         return qv, {r.chunk_id for r in rows}
 
     # -- rerank ---------------------------------------------------------------------------------------
-    async def _rerank(self, plan: SearchPlan, qv: QueryVectors, order: RankedList) -> dict[int, float]:
+    async def _rerank(self, plan: SearchPlan, qv: QueryVectors, top: I64) -> dict[int, float]:
+        """Rerank scores of the chunks `top` (the rerank model's, or exact MaxSim)."""
         assert plan.rerank is not None
         model = plan.rerank.model or self.spec.reranker
-        top = order.ids[: plan.rerank.top_n]
         if top.size == 0:
             return {}
         if model is None or (model == self.spec.multivector_model and plan.like is None):
@@ -202,6 +272,14 @@ def _hit(row: ChunkRow, score_: float, scores: dict[str, float], image: PageImag
     )
 
 
+def _chunk_hit(row: ChunkRow, ranking: DocumentRanking, image: PageImage | None) -> Hit:
+    """One chunk of a document hit, with its own scores (each list's, chunk-level fusion, rerank)."""
+    cid = row.chunk_id
+    scores = {stage: by_chunk[cid] for stage, by_chunk in ranking.chunk_scores.items() if cid in by_chunk}
+    final = next((scores[s] for s in ("rerank", "fusion", ranking.stage) if s in scores), 0.0)
+    return _hit(row, final, scores, image)
+
+
 def _text(query: str | MultimodalInput | None) -> str:
     if isinstance(query, MultimodalInput):
         if not query.is_text_only:
@@ -212,10 +290,3 @@ def _text(query: str | MultimodalInput | None) -> str:
     if not query or not query.strip():
         raise InvalidRequestError("query must be a non-empty string", param="query")
     return query
-
-
-def _without(lst: RankedList, exclude: set[int]) -> RankedList:
-    if not exclude:
-        return lst
-    keep = ~np.isin(lst.ids, np.fromiter(exclude, np.int64))
-    return RankedList(lst.ids[keep], lst.scores[keep])

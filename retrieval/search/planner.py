@@ -21,12 +21,15 @@ from index import SearchResult
 from retrieval.collections import CollectionSpec, Mode
 from retrieval.errors import InvalidRequestError
 from retrieval.indexes import Family, IndexSet
+from retrieval.search.documents import GroupBy
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
 
 __all__ = [
+    "MAX_GROUP_SIZE",
     "Candidates",
     "Rerank",
     "SearchPlan",
+    "check_grouping",
     "family_query",
     "fuse_candidates",
     "modes_of",
@@ -57,6 +60,32 @@ class SearchPlan:
     like: str | None = None  # "more like this": a stored document id
     modes: tuple[Family, ...] = ()  # the families searched (filled by `modes_of`)
     allow_partial: bool = False  # sharded collection: answer from the shards that answer (else 503 naming one)
+    group_by: GroupBy | None = None  # "document": the top_k are top_k distinct documents (None: chunks)
+    group_size: int = 1  # with group_by: each document's best chunks returned with it
+
+    def __post_init__(self) -> None:
+        check_grouping(self.group_by, self.group_size)
+
+
+MAX_GROUP_SIZE = 100
+"""The most chunks a grouped hit carries."""
+
+
+def check_grouping(group_by: GroupBy | None, group_size: int) -> None:
+    """`group_size` in 1..100, and above 1 only with `group_by` (400 naming the field otherwise)."""
+    if not 1 <= group_size <= MAX_GROUP_SIZE:
+        raise InvalidRequestError(
+            f"group_size must be between 1 and {MAX_GROUP_SIZE}",
+            param="group_size",
+            received=group_size,
+            allowed=[1, MAX_GROUP_SIZE],
+        )
+    if group_by is None and group_size != 1:
+        raise InvalidRequestError(
+            'group_size needs "group_by": "document" (without it every hit is one chunk)',
+            param="group_size",
+            received=group_size,
+        )
 
 
 def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:

@@ -22,8 +22,17 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import InvalidRequestError
-from retrieval.evaluation import EvalRow, Qrels, dedupe, evaluate_run
-from retrieval.search.fusion import FusionConfig, fuse
+from retrieval.evaluation import EvalRow, Qrels, evaluate_run
+from retrieval.search.documents import (
+    DocumentRanking,
+    document_figures,
+    list_depth,
+    rank_documents,
+    rerank_chunks,
+    rerank_documents,
+)
+from retrieval.search.evaluate import judged_warnings
+from retrieval.search.fusion import FusionConfig
 from retrieval.search.grid import QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
 from retrieval.search.hits import SearchRunner
 from retrieval.search.planner import Rerank, SearchPlan, weighted_modes
@@ -75,6 +84,7 @@ class TuneReport:
     applied: bool = False  # stored as the collection's defaults
     procedure: str = ""  # how `chosen` was picked (the procedure with the best cross-validated estimate)
     estimates: dict[str, float] = field(default_factory=dict)  # procedure -> cross-validated nDCG@10 on train
+    warnings: list[str] = field(default_factory=list)  # judged documents the collection does not hold, per split
 
 
 def default_setting(runner: SearchRunner, families: Sequence[str], can_rerank: bool) -> Setting:
@@ -89,55 +99,56 @@ def default_setting(runner: SearchRunner, families: Sequence[str], can_rerank: b
     return Setting(tuple(modes), weights, spec.fusion.method, spec.fusion.k, spec.candidates, rerank)
 
 
-def ordered(setting: Setting, cache: QueryCache, rerank: Callable[[Sequence[int]], dict[int, float]]) -> list[int]:
-    """The chunk ids a search with `setting` returns for this query, best first, through :func:`fuse` itself."""
-    lists = {m: cache.truncated(m, setting.candidates) for m in setting.modes}
-    if len(lists) == 1:
-        (order,) = lists.values()
-    else:
-        config = FusionConfig(setting.method, setting.k, dict(zip(setting.modes, setting.weights, strict=True)))
-        order = fuse(lists, config)
-    ids = [int(i) for i in order.ids.tolist()]
-    if setting.rerank:
-        head = ids[: setting.rerank]
-        scores = rerank(head)
-        ids = sorted(head, key=lambda i: -scores[i]) + ids[setting.rerank :]
-    return ids
+def _fusion(setting: Setting) -> FusionConfig:
+    if len(setting.modes) == 1:
+        return FusionConfig()
+    return FusionConfig(setting.method, setting.k, dict(zip(setting.modes, setting.weights, strict=True)))
+
+
+def _reranker(setting: Setting, ms: MaxSimCache | None) -> Callable[[int, DocumentRanking], DocumentRanking] | None:
+    """Query i's ranking after the setting's exact-MaxSim rerank (each document by its best chunk), as a search
+    with `rerank: {top_n: setting.rerank}` reranks it; None without one."""
+    if not setting.rerank:
+        return None
+
+    def rerank(q: int, ranking: DocumentRanking) -> DocumentRanking:
+        assert ms is not None
+        scored = ms.scores(q, rerank_chunks(ranking, setting.rerank, 1))
+        return rerank_documents(ranking, scored, setting.rerank)
+
+    return rerank
+
+
+def ordered(setting: Setting, cache: QueryCache, q: int, ms: MaxSimCache | None, top_k: int = 10) -> list[str]:
+    """The documents a search of `top_k` with `setting` returns for query `q` (grouped by document), best first,
+    through `retrieval.search.documents.rank_documents` itself."""
+    lists = {m: cache.chunks[m] for m in setting.modes}
+    ranking = rank_documents(lists, cache.chunk_doc, _fusion(setting), list_depth(setting.candidates, top_k))
+    rerank = _reranker(setting, ms)
+    return (rerank(q, ranking) if rerank is not None else ranking).docs[:top_k]
 
 
 def _figures(
     name: str, setting: Setting, caches: Sequence[QueryCache], qids: Sequence[str], qrels: Qrels, ms: MaxSimCache | None
 ) -> EvalRow:
-    run = {}
-    for q, (qid, cache) in enumerate(zip(qids, caches, strict=True)):
-
-        def rr(ids: Sequence[int], q: int = q) -> dict[int, float]:
-            assert ms is not None
-            return ms.scores(q, ids)
-
-        chunks = ordered(setting, cache, rr)
-        run[qid] = dedupe(cache.doc_of[c] for c in chunks if c in cache.doc_of)
-    return evaluate_run(name, setting.label(), run, {q: qrels[q] for q in qids})
+    """The setting's figures on these queries, as `/evaluate` computes them (`document_figures`)."""
+    queries = [(qid, {m: c.chunks[m] for m in setting.modes}, c.chunk_doc) for qid, c in zip(qids, caches, strict=True)]
+    row = document_figures(
+        name, setting.label(), queries, _fusion(setting), setting.candidates, qrels, _reranker(setting, ms)
+    )
+    return row
 
 
-def _ndcg_of(chunks: Sequence[int], cache: QueryCache) -> float:
-    """nDCG@10 of one query's ranked chunk ids (a document counts once, at its first chunk)."""
-    docs = dedupe(cache.doc_of[c] for c in chunks if c in cache.doc_of)[:10]
-    dcg = math.fsum(cache.judged.gains.get(d, 0.0) / math.log2(r + 1) for r, d in enumerate(docs, start=1))
+def _ndcg_of(docs: Sequence[str], cache: QueryCache) -> float:
+    """nDCG@10 of one query's ranked documents."""
+    gains = cache.judged.gains
+    dcg = math.fsum(gains.get(d, 0.0) / math.log2(r + 1) for r, d in enumerate(docs[:10], start=1))
     return dcg / cache.judged.idcg
 
 
 def _one(setting: Setting, caches: Sequence[QueryCache], ms: MaxSimCache | None) -> np.ndarray:
     """Per-query nDCG@10 float64 (n,) of one setting through the search path (fuse, then rerank)."""
-    out = np.zeros(len(caches))
-    for q, cache in enumerate(caches):
-
-        def rr(ids: Sequence[int], q: int = q) -> dict[int, float]:
-            assert ms is not None
-            return ms.scores(q, ids)
-
-        out[q] = _ndcg_of(ordered(setting, cache, rr), cache)
-    return out
+    return np.array([_ndcg_of(ordered(setting, cache, q, ms), cache) for q, cache in enumerate(caches)])
 
 
 @dataclass
@@ -331,8 +342,9 @@ async def _served(
             rerank=Rerank(None, setting.rerank) if setting.rerank else None,
             candidates=setting.candidates,
             modes=tuple(setting.modes),  # type: ignore[arg-type]
+            group_by="document",
         )
-        run[qid] = dedupe(h.doc_id for h in await runner.search(plan))
+        run[qid] = [h.doc_id for h in await runner.search(plan)]
     return evaluate_run(name, setting.label(), run, {q: qrels[q] for q in qids})
 
 
@@ -363,6 +375,9 @@ async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None
     tried, total = clock.done - len(qids), clock.total - len(qids)
     seconds = time.monotonic() - started
     fusion = chosen.fusion(plan.families)
+    warnings = await asyncio.to_thread(judged_warnings, runner, req.train, "tuning split")
+    if req.test is not None:  # (read after the choice, as the held-out figures are)
+        warnings += await asyncio.to_thread(judged_warnings, runner, req.test, "held-out split")
     return TuneReport(
         chosen,
         plan.default,
@@ -377,4 +392,5 @@ async def tune(runner: SearchRunner, req: TuneRequest, progress: Progress | None
         cv,
         procedure=choice.procedure,
         estimates=choice.estimates,
+        warnings=warnings,
     )

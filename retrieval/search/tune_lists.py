@@ -1,5 +1,7 @@
-"""The tuner's inputs: every representation's ranked lists per query, searched once (batched) at one depth, with
-each chunk's document and the query's judgments, and exact MaxSim scores computed on demand and kept."""
+"""The tuner's inputs: every representation's ranked lists per query, searched once (batched) deep enough for the
+deepest candidate count in documents (`retrieval.search.evaluate.search_lists`, as `/evaluate` searches), as
+chunk lists and as document lists (the fast scorer's), with the query's judgments; and exact MaxSim scores
+computed on demand and kept."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import numpy as np
 
 from poolers.maxsim import maxsim
 from retrieval.evaluation import Qrels
-from retrieval.search.evaluate import chunk_parents
+from retrieval.search.documents import document_list, prefix_of
+from retrieval.search.evaluate import search_lists
 from retrieval.search.fusion import RankedList
 from retrieval.search.grid import Judged, QueryCache
 from retrieval.search.hits import SearchRunner
-from retrieval.search.planner import ranked
 from retrieval.search.queries import query_vectors
 
 __all__ = ["MaxSimCache", "judged_of", "query_caches", "relevant_qids"]
@@ -59,9 +61,11 @@ def relevant_qids(queries: Mapping[str, str], qrels: Qrels | None) -> list[str]:
 
 async def _search(
     runner: SearchRunner, families: Sequence[str], texts: list[str], depth: int, tick: Callable[[int], None]
-) -> tuple[dict[str, list[RankedList]], list[np.ndarray]]:
-    """Every family's `depth` best chunks per query (batched), and the query token vectors (for MaxSim)."""
+) -> tuple[dict[str, list[RankedList]], dict[int, str], list[np.ndarray]]:
+    """Every family's chunk list per query holding `depth` documents (batched), chunk -> document, and the query
+    token vectors (for MaxSim)."""
     lists: dict[str, list[RankedList]] = {f: [] for f in families}
+    doc_of: dict[int, str] = {}
     tokens: list[np.ndarray] = []
     wanted = list(families) + (["multivector"] if runner.spec.multivector_model else [])
     for start in range(0, len(texts), _BATCH):
@@ -69,16 +73,12 @@ async def _search(
         qv = await query_vectors(runner.enc, batch, wanted)
         if "multivector" in qv.values:
             tokens += list(qv.values["multivector"])
-
-        def run(qv_values: dict[str, object] = qv.values, batch: list[str] = batch) -> None:
-            for family in families:
-                queries = batch if family == "bm25" else qv_values[family]
-                result = runner.indexes.search(family, queries, depth, None)  # type: ignore[arg-type]
-                lists[family] += [ranked(result, row) for row in range(len(batch))]
-
-        await asyncio.to_thread(run)
+        found, seen = await asyncio.to_thread(search_lists, runner, families, qv.values, batch, depth)
+        for family in families:
+            lists[family] += found[family]
+        doc_of.update(seen)
         tick(len(batch))
-    return lists, tokens
+    return lists, doc_of, tokens
 
 
 async def query_caches(
@@ -90,8 +90,13 @@ async def query_caches(
     depth: int,
     tick: Callable[[int], None],
 ) -> tuple[list[QueryCache], MaxSimCache | None]:
-    lists, tokens = await _search(runner, families, [queries[q] for q in qids], depth, tick)
-    doc_of = await asyncio.to_thread(chunk_parents, runner, lists)
+    lists, doc_of, tokens = await _search(runner, families, [queries[q] for q in qids], depth, tick)
+    names = sorted(set(doc_of.values()))
+    key = {d: n for n, d in enumerate(names)}  # ascending document id, as `rank_documents` breaks ties
     judged = judged_of(qrels, qids)
-    caches = [QueryCache({f: lists[f][i] for f in families}, doc_of, judged[i]) for i in range(len(qids))]
+    caches = []
+    for i in range(len(qids)):
+        chunks = {f: lists[f][i] for f in families}
+        docs = {f: document_list(prefix_of(lst, doc_of, depth), doc_of, key) for f, lst in chunks.items()}
+        caches.append(QueryCache(docs, dict(enumerate(names)), judged[i], chunks, doc_of))
     return caches, (MaxSimCache(runner, tokens) if tokens else None)

@@ -188,11 +188,11 @@ class ShardedCollection:
         fan = self.fanout()
         fan.all("info")  # every shard answers before any drops its data
         fan.all("drop")
-        self.group.remove()
         if self.ids is not None:
             self.ids.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.ids.path}{suffix}").unlink(missing_ok=True)
+        self.group.remove()  # the actors, then the coordinator's `shards/<collection>/` folder
 
 
 def _seq(done: Sequence[ShardWrite]) -> int:

@@ -10,6 +10,7 @@ are the collection's own, handed out by the coordinator (`retrieval.sharding.ids
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -142,6 +143,10 @@ class ShardCore:
         """Chunks by id (ids of other shards' or deleted chunks are absent)."""
         return self.store.get_chunks(self.name, ids, vectors=list(vectors))
 
+    def chunk_documents(self, ids: I64) -> dict[int, str]:
+        """Chunk id -> document id for the ids this shard holds."""
+        return self.store.chunk_documents(self.name, ids)
+
     def get_chunk_by_key(self, key: str, vectors: Sequence[VectorKind] = ()) -> ChunkRow:
         return self.store.get_chunk_by_key(self.name, key, vectors=list(vectors))
 
@@ -186,10 +191,13 @@ class ShardCore:
         self.store.close()
 
     def drop(self) -> None:
-        """The collection is deleted: forget its indexes, close the store, remove the shard's folder."""
+        """The collection is deleted: forget its indexes, close the store, remove the shard's folder (and the
+        collection's folder on this node, `<root>/<collection>`, once its last shard here is gone)."""
         self.indexes.drop(self._snapshots())
         self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another shard of the collection still lives on this node
+            self.folder.parent.rmdir()
 
 
 def _covering(summed: BM25Stats, local: BM25Stats) -> BM25Stats:

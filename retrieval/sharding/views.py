@@ -95,6 +95,15 @@ class ShardedStore:
         found = {r.chunk_id: r for rows in self.fanout.all("get_chunks", ids, list(vectors)).values() for r in rows}
         return [found[i] for i in ids.tolist() if i in found]
 
+    def chunk_documents(self, collection: str, chunk_ids: Any) -> dict[int, str]:
+        """Chunk id -> document id; each shard answers for the chunks it holds."""
+        ids = np.asarray(chunk_ids, np.int64).reshape(-1)
+        out: dict[int, str] = {}
+        if ids.size:
+            for part in self.fanout.all("chunk_documents", ids).values():
+                out.update(part)
+        return out
+
     def get_document(self, collection: str, doc_id: str) -> DocumentRow:
         shard = shard_of(doc_id, self.fanout.size)
         answer = self.fanout.each({shard: ("get_document", (doc_id,))})

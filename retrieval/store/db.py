@@ -25,6 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from retrieval.errors import StorageError, StorageFullError
+from retrieval.store import dates
 
 __all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "Database"]
 
@@ -157,6 +158,7 @@ class Database:
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 for pragma in _PRAGMAS:
                     conn.execute(pragma)
+                dates.register(conn)  # iso_instant(): date range filters read ISO text as Python does
             except BaseException:
                 conn.close()
                 raise

@@ -289,6 +289,15 @@ class Store:
         by_id = {row[0]: chunk_row(row, kinds) for row in rows}
         return [by_id[i] for i in ids.tolist() if i in by_id]
 
+    def chunk_documents(self, collection: str, chunk_ids: Any) -> dict[int, str]:
+        """Chunk id -> its document's id for ``chunk_ids`` (int64 (n,)); ids not in the collection are absent."""
+        ids = as_chunk_ids(chunk_ids)
+        sql = "SELECT chunk_id, doc_id FROM chunks WHERE collection = ? AND chunk_id IN "
+        sql += "(SELECT value FROM json_each(?))"
+        with self._db.read() as conn:
+            _require_collection(conn, collection)
+            return {int(c): str(d) for c, d in conn.execute(sql, (collection, str(ids.tolist()))).fetchall()}
+
     def iter_chunks(
         self,
         collection: str,

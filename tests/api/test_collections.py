@@ -70,7 +70,8 @@ def test_create_list_get_delete(client: httpx.Client) -> None:
 
 
 def test_bm25_only_collection(client: httpx.Client) -> None:
-    assert client.post("/v1/collections", json={"name": "lexical"}).status_code == 201
+    made = client.post("/v1/collections", json={"name": "lexical", "dense_model": None})  # null: no dense model
+    assert made.status_code == 201 and made.json()["modes"] == ["bm25"]
     ingest(client, "lexical", [{"id": "x", "text": "the quick brown fox"}, {"id": "y", "text": "lazy dogs sleep"}])
     assert ranked_ids(client, "lexical", query="fox", mode="bm25") == ["x"]
     assert_error(client.post("/v1/collections/lexical/search", json={"query": "fox", "mode": "dense"}), 400, "dense")
@@ -85,7 +86,7 @@ def test_bm25_only_collection(client: httpx.Client) -> None:
         ({"name": "m", "sparse_model": MINILM}, 400, "sparse_model"),
         ({"name": "m", "dense_model": MINILM, "reranker": MINILM}, 400, "reranker"),
         ({"name": "bad name!"}, 400, "name"),
-        ({"name": "m", "bm25": False}, 400, None),
+        ({"name": "m", "dense_model": None, "bm25": False}, 400, None),
         ({"name": "m", "chunking": {"mode": "split", "max_tokens": 16, "overlap": 16}}, 400, "chunking.overlap"),
         ({"name": "m", "surprise": 1}, 400, None),
     ],

@@ -59,11 +59,16 @@ def test_readiness_is_false_until_models_and_indexes_are_loaded(
     holder.execute("BEGIN EXCLUSIVE")
     url = _listening(proc)
     seen: list[tuple[int, int, int]] = []
+    health: list[tuple[int, int]] = []  # (/health, /readyz just after): vLLM's probe says ready only when it is
     held = 0  # observations made while the lock was held, known once it is released
     with httpx.Client(base_url=url, timeout=30) as c:
         held_until = time.monotonic() + 1.5
         while True:
+            polled = c.get("/health").status_code
             ready = c.get("/readyz")
+            health.append((polled, ready.status_code))
+            if polled == 200:  # a client polling /health may use every route now
+                assert c.get("/v1/collections").status_code == 200
             embed = c.post("/v1/embeddings", json={"input": "x"})
             seen.append((c.get("/livez").status_code, ready.status_code, embed.status_code))
             if not held and time.monotonic() > held_until:
@@ -78,6 +83,8 @@ def test_readiness_is_false_until_models_and_indexes_are_loaded(
     assert held >= 2, seen
     assert all(entry[:2] == (200, 503) for entry in seen[:held]), seen[:held]  # alive, not ready
     assert all(live == 200 for live, _, _ in seen)
+    assert all(polled == 503 for polled, _ in health[:held]), health[:held]  # not while collections are loading
+    assert all(ready == 200 for polled, ready in health if polled == 200), health
     assert httpx.get(f"{url}/health").status_code == 200
     proc.terminate()
 
@@ -162,3 +169,21 @@ def test_search_slots_outside_the_middleware_share_the_limit() -> None:
         with lifecycle.search_slot() as second:
             assert not second and lifecycle.rejected == 1
     assert lifecycle.inflight_search == 0
+
+
+def test_a_failed_start_exits_1_and_logs_readable_lines(tmp_path: Path) -> None:
+    """A model that cannot be found: the reason and its causes, one log line each, no escaped traceback."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    argv = [sys.executable, "-m", "api.server", "serve", "--model", "nope/missing-model", "--port", "0"]
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [*argv, "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=180, cwd=root
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if "level=error" in line]
+    assert "start-up failed: ModelLoadError: cannot resolve model 'nope/missing-model'" in errors[0], errors
+    assert any("caused by" in line for line in errors[1:]), errors
+    assert all("\\n" not in line and "Traceback" not in line for line in errors), errors

@@ -166,3 +166,16 @@ def test_a_loopback_server_refuses_dns_rebinding(server: LiveServer) -> None:
     assert post(Origin="http://evil.example").status_code == 403
     assert post(Host="evil.example:8000").status_code == 421
     assert post(Origin=server.url).status_code == 200  # the server's own loopback origin
+
+
+def test_a_grouped_search_through_the_tool_is_the_rest_answer(server: LiveServer) -> None:
+    body = {"query": "Paris", "top_k": 2, "group_by": "document", "group_size": 2}
+
+    async def work(client: Client) -> tuple[bool, Any, str]:
+        return await _call(client, "search", {"collection": "shared", **body})
+
+    failed, found, _ = _with_client(server, READ, work)
+    with server.client(headers=_auth(READ)) as rest:
+        want = rest.post("/v1/collections/shared/search", json=body).json()
+    assert not failed and found == want and [h["id"] for h in want["data"]] == ["eiffel", "louvre"]
+    assert want["lists"] == ["dense", "bm25"] and all(len(h["chunks"]) == 1 for h in want["data"])

@@ -17,7 +17,7 @@ from tests.api._server import LiveServer
 from tests.conftest import MINILM
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DPI, HEIGHT_IN = 120, 4.5  # retrieval.tables draws at 120 dpi, 4.5 inches high, 0.9 inch a group (6 at least)
+DPI, WIDTH_IN = 120, 8.0  # retrieval.tables draws at 120 dpi, 8 inches wide, 0.32 inch a bar + 1.3 of frame
 TOPICS = ["protein folding", "volcano eruption", "stock market", "jazz music"]
 DOCS = [{"id": f"d{i}", "text": f"{TOPICS[i % 4]} report {i}"} for i in range(12)]
 QUERIES = {f"q{i}": f"{TOPICS[i % 4]} {i}" for i in range(12)}
@@ -49,8 +49,9 @@ def _png_size(resp: httpx.Response) -> tuple[int, int]:
         return img.size
 
 
-def _width(groups: int) -> int:
-    return round(DPI * max(6.0, 0.9 * groups + 2))
+def _size(groups: int, series: int) -> tuple[int, int]:
+    """Pixels of a chart of `groups` rows of `series` horizontal bars each."""
+    return round(DPI * WIDTH_IN), round(DPI * (1.3 + 0.32 * groups * series))
 
 
 def test_evaluate_answers_json_by_default_and_for_unknown_types(client: httpx.Client) -> None:
@@ -63,7 +64,7 @@ def test_evaluate_answers_json_by_default_and_for_unknown_types(client: httpx.Cl
 
 def test_evaluate_png_is_a_bar_chart_with_a_group_per_row(client: httpx.Client) -> None:
     rows = _evaluate(client, None).json()["data"]
-    assert _png_size(_evaluate(client, "image/png")) == (_width(len(rows)), round(DPI * HEIGHT_IN))
+    assert _png_size(_evaluate(client, "image/png")) == _size(len(rows), 3)  # a bar per metric
     preferred = _evaluate(client, "application/json;q=0.5, image/png")  # the higher quality wins
     assert preferred.content[:8] == PNG_MAGIC
 
@@ -71,7 +72,7 @@ def test_evaluate_png_is_a_bar_chart_with_a_group_per_row(client: httpx.Client) 
 def test_evaluate_text_is_the_printed_table_with_every_row(client: httpx.Client) -> None:
     rows = _evaluate(client, None).json()["data"]
     resp = _evaluate(client, "text/plain")
-    assert resp.headers["content-type"].startswith("text/plain")
+    assert resp.headers["content-type"] == "text/plain; charset=utf-8"
     lines = resp.text.splitlines()
     assert lines[0].split() == ["mode", "fusion", "nDCG@10", "Recall@100", "MRR@10"] and len(lines) == 1 + len(rows)
     for row, line in zip(rows, lines[1:], strict=True):
@@ -100,11 +101,11 @@ def test_tune_job_report_as_table_and_chart(client: httpx.Client) -> None:
     report = client.get(f"/v1/jobs/{job}").json()["tune"]
     names = [r["name"] for r in report["rows"]]
     text = client.get(f"/v1/jobs/{job}", headers={"Accept": "text/plain"})
-    assert text.headers["content-type"].startswith("text/plain")
+    assert text.headers["content-type"] == "text/plain; charset=utf-8"  # once
     lines = text.text.splitlines()
     assert "test nDCG@10" in lines[0] and [line.split()[0] for line in lines[1 : 1 + len(names)]] == names
     chart = client.get(f"/v1/jobs/{job}", headers={"Accept": "image/png"})
-    assert _png_size(chart) == (_width(len(names)), round(DPI * HEIGHT_IN))
+    assert _png_size(chart) == _size(len(names), 2)  # a bar per split
 
 
 def test_a_job_without_a_report_answers_json_whatever_it_asks(client: httpx.Client) -> None:

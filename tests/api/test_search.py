@@ -232,3 +232,120 @@ def test_evaluate_matches_naive_metrics_on_the_search_results(client: httpx.Clie
     ).json()
     assert [(r["mode"], r.get("fusion")) for r in only["data"]] == [("bm25", None), ("hybrid", "rrf k=10")]
     assert_error(client.post("/v1/collections/default/evaluate", json={"queries": {"a": "x"}, "qrels": {}}), 400)
+
+
+# -- documents, not chunks ----------------------------------------------------------------------------------------
+
+LONG = [
+    {
+        "id": f"L{i:02d}",
+        "text": ". ".join(f"{TOPICS[i % 5]} part {j} of note {i} with detail {i * j}" for j in range(6)),
+    }
+    for i in range(30)
+]
+CHUNKY = {"name": "chunky", "chunking": {"mode": "split", "max_tokens": 16, "overlap": 2}}
+
+
+@pytest.fixture(scope="module")
+def chunky(client: httpx.Client) -> str:
+    """A collection of 30 documents of several chunks each (a bare create: the default model and BM25)."""
+    made = client.post("/v1/collections", json=CHUNKY)
+    assert made.status_code == 201, made.text
+    assert made.json()["modes"] == ["dense", "bm25"]
+    ingest(client, "chunky", LONG)
+    return "chunky"
+
+
+@pytest.mark.parametrize("body", [{"mode": "dense"}, {"mode": "bm25"}, {"mode": "hybrid"}, {"rerank": {"model": CE}}])
+def test_grouped_hits_are_distinct_documents_with_their_best_chunks(
+    client: httpx.Client, chunky: str, body: dict[str, Any]
+) -> None:
+    query = {"query": "volcano lava eruption detail", "top_k": 10, **body}
+    chunks = client.post(f"/v1/collections/{chunky}/search", json=query).json()["data"]
+    assert len({h["parent_id"] for h in chunks}) < 10  # as chunks, documents repeat
+    resp = client.post(f"/v1/collections/{chunky}/search", json={**query, "group_by": "document", "group_size": 3})
+    assert resp.status_code == 200, resp.text
+    hits = resp.json()["data"]
+    assert len(hits) == 10 and len({h["parent_id"] for h in hits}) == 10
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    for hit in hits:
+        assert 1 <= len(hit["chunks"]) <= 3 and hit["chunks"][0]["id"] == hit["id"]
+        assert all(c["parent_id"] == hit["parent_id"] for c in hit["chunks"]) and "chunks" not in hit["chunks"][0]
+    one = client.post(f"/v1/collections/{chunky}/search", json={**query, "group_by": "document"}).json()["data"]
+    assert all("chunks" not in h for h in one)
+    if "rerank" not in body:  # (a rerank scores each document's best `group_size` chunks: the order may differ)
+        assert [h["id"] for h in one] == [h["id"] for h in hits]
+
+
+def test_the_python_surfaces_and_rest_agree_on_grouped_searches(
+    client: httpx.Client, chunky: str, minilm_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    from retrieval import LocalRetrieval, RetrievalClient
+
+    query = {"top_k": 8, "mode": "hybrid", "group_by": "document", "group_size": 2, "candidates": 4}
+    rest = client.post(f"/v1/collections/{chunky}/search", json={"query": "ocean tide part 3", **query}).json()
+    with RetrievalClient(str(client.base_url)) as remote:
+        assert remote.search(chunky, "ocean tide part 3", **query) == rest["data"]
+    with LocalRetrieval(tmp_path / "local", minilm_registry, default_collection=None) as local:
+        local.create_collection(**CHUNKY)
+        local.add_documents("chunky", LONG)
+        here = local.search("chunky", "ocean tide part 3", **query)
+    assert [(h["id"], [c["id"] for c in h["chunks"]]) for h in here] == [
+        (h["id"], [c["id"] for c in h["chunks"]]) for h in rest["data"]
+    ]
+    assert [h["score"] for h in here] == pytest.approx([h["score"] for h in rest["data"]], abs=1e-5)
+
+
+def test_an_answer_names_the_lists_it_fused_and_never_a_mode_it_did_not_run(client: httpx.Client) -> None:
+    made = client.post("/v1/collections", json={"name": "lexical", "dense_model": None})
+    assert made.status_code == 201 and made.json()["modes"] == ["bm25"]
+    ingest(client, "lexical", CORPUS[:20])
+    lexical = client.post("/v1/collections/lexical/search", json={"query": "ocean tide", "mode": "hybrid"}).json()
+    assert (lexical["mode"], lexical["lists"]) == ("bm25", ["bm25"]) and lexical["data"]
+    assert all(set(h["scores"]) == {"bm25"} for h in lexical["data"])
+    both = client.post(SEARCH, json={"query": "ocean tide"}).json()
+    assert (both["mode"], both["lists"]) == ("hybrid", ["dense", "bm25"])
+    weighted = {"query": "ocean tide", "fusion": {"method": "weighted", "weights": {"dense": 1, "bm25": 0}}}
+    one = client.post(SEARCH, json=weighted).json()  # a weight of 0 leaves BM25 out: dense alone ran
+    assert (one["mode"], one["lists"]) == ("dense", ["dense"])
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "contains"),
+    [
+        ({"query": "x", "group_size": 2}, "group_size", "group_by"),
+        ({"query": "x", "group_by": "document", "group_size": 0}, "group_size", "between 1 and 100"),
+        ({"query": "x", "group_by": "document", "group_size": 101}, "group_size", "between 1 and 100"),
+        ({"query": "x", "group_by": "page"}, "body.group_by", "expected one of: document"),
+    ],
+)
+def test_grouping_errors_name_the_field(client: httpx.Client, body: dict[str, Any], param: str, contains: str) -> None:
+    err = assert_error(client.post(SEARCH, json=body), 400, contains)
+    assert err["param"] == param
+
+
+def test_front_matter_dates_filter_by_range(client: httpx.Client) -> None:
+    """Markdown front matter dates (stored as ISO text) answer date ranges, through an upload as a user makes it."""
+    assert client.post("/v1/collections", json={"name": "notes"}).status_code == 201
+    notes = {
+        "a.md": "---\ndate: 2023-12-31\n---\nold note on tides",
+        "b.md": "---\ndate: 2024-01-15 10:00:00+02:00\n---\nmid-January note on tides",
+        "c.md": "---\ndate: 2024-01-31T23:30:00Z\n---\nlast January note on tides",
+        "d.md": "---\ndate: 2024-02-01\n---\nFebruary note on tides",
+    }
+    files = [("files", (name, text.encode(), "text/markdown")) for name, text in notes.items()]
+    assert client.post("/v1/collections/notes/files", files=files).status_code == 200
+    january = {"$gte": "2024-01-01", "$lte": "2024-01-31"}
+    for body in ({"query": "note on tides", "top_k": 10}, {"query": "note on tides", "top_k": 10, "mode": "bm25"}):
+        hits = _hits_in(client, "notes", {**body, "filter": {"date": january}})
+        assert sorted(h["source"] for h in hits) == ["b.md", "c.md"]
+        later = _hits_in(client, "notes", {**body, "filter": {"date": {"$gt": "2024-01-15T07:59Z"}}})
+        assert sorted(h["source"] for h in later) == ["b.md", "c.md", "d.md"]  # b is 08:00Z
+    bad = client.post("/v1/collections/notes/search", json={"query": "x", "filter": {"date": {"$gte": "Jan 1"}}})
+    assert_error(bad, 400, "ISO-8601 date")
+
+
+def _hits_in(client: httpx.Client, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    resp = client.post(f"/v1/collections/{name}/search", json=body)
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["data"])

@@ -136,3 +136,37 @@ def test_cli_eval_writes_json_and_a_chart(
     rows = json.loads(out_json.read_text())["data"]
     assert {r["mode"] for r in rows} == {"dense", "multivector", "bm25", "hybrid"}
     assert chart.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_judgments_about_documents_the_collection_lacks_are_warned_about(
+    minilm_server: LiveServer, client: httpx.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """eval and tune on a collection that holds none (or only some) of the judged documents say so."""
+    _, queries, qrels = _corpus()
+    elsewhere = {q: {f"other-{d}": g for d, g in grades.items()} for q, grades in qrels.items()}
+    body = {"queries": queries, "qrels": elsewhere}
+    answer = client.post("/v1/collections/tune-me/evaluate", json=body).json()
+    assert all(r["ndcg_at_10"] == 0 for r in answer["data"])
+    (warning,) = answer["warnings"]
+    assert warning.startswith("none of the 30 judged documents is in collection `tune-me`: every figure is 0")
+    text = client.post("/v1/collections/tune-me/evaluate", json=body, headers={"Accept": "text/plain"}).text
+    assert text.rstrip().endswith(warning)
+    half = {q: (elsewhere if i % 2 else qrels)[q] for i, q in enumerate(qrels)}
+    partly = client.post("/v1/collections/tune-me/evaluate", json={"queries": queries, "qrels": half}).json()
+    assert partly["warnings"] == ["15 of the 30 judged documents are not in collection `tune-me`: never found"]
+    assert (
+        client.post("/v1/collections/tune-me/evaluate", json={"queries": queries, "qrels": qrels}).json()["warnings"]
+        == []
+    )
+    beir = _beir(tmp_path / "beir", {"train": [f"q{i}" for i in range(30)]})
+    for q, grades in elsewhere.items():  # the folder's judgments name other documents
+        qrels[q] = grades
+    (beir / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n"
+        + "".join(f"{q}\t{d}\t{g}\n" for q, gs in elsewhere.items() for d, g in gs.items())
+    )
+    argv = ["--beir", str(beir), "--url", minilm_server.url, "--split", "train"]
+    assert server_main(["eval", "tune-me", *argv]) == 0
+    assert "warning: none of the 30 judged documents is in collection `tune-me`" in capsys.readouterr().err
+    assert server_main(["tune", "tune-me", *argv, "--budget", "5", "--quiet", "--candidates", "20", "--rerank"]) == 0
+    assert "warning: none of the 30 judged documents (tuning split)" in capsys.readouterr().err

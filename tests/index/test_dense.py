@@ -30,7 +30,7 @@ def _oracle(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray
 
 
 def _index(kind: str, ids: np.ndarray, x: np.ndarray, **kw: object) -> DenseIndex:
-    cfg = DenseConfig(kind=kind, factory=kw.pop("factory", None), **kw)  # type: ignore[arg-type]
+    cfg = DenseConfig(kind=kind, factory=kw.pop("factory", None), metric="ip", **kw)  # type: ignore[arg-type]
     index = DenseIndex(DIM, cfg)
     index.add(ids, x)
     return index
@@ -40,7 +40,7 @@ def test_a_rolling_window_of_upserts_keeps_the_flat_slots_bounded(tmp_path: Path
     """Flat is id-native (FAISS removes vectors itself), but the slot map grew by a slot per write until its
     ids were renumbered in place once dead slots pass `compact_ratio`; results stay exact throughout."""
     rng = np.random.default_rng(3)
-    index, exact = DenseIndex(DIM, DenseConfig(kind="flat")), ExactDenseIndex(DIM)
+    index, exact = DenseIndex(DIM, DenseConfig(kind="flat", metric="ip")), ExactDenseIndex(DIM, "ip")
     q = rng.standard_normal((5, DIM)).astype(np.float32)
     for step in range(0, 4000, 16):
         new_ids = np.arange(step, step + 16, dtype=np.int64)
@@ -73,7 +73,7 @@ def test_a_rolling_window_of_upserts_keeps_id_native_slots_bounded(
     of keeping a slot per write; the answers equal those of the same index that never compacts (same trained
     quantizers, same codes), also after a save and load."""
     rng = np.random.default_rng(5)
-    cfg = DenseConfig(kind=kind, factory=factory, nprobe=4)  # type: ignore[arg-type]
+    cfg = DenseConfig(kind=kind, factory=factory, nprobe=4, metric="ip")  # type: ignore[arg-type]
     index, never = DenseIndex(DIM, cfg), DenseIndex(DIM, msgspec.structs.replace(cfg, compact_ratio=1.0))
     q = rng.standard_normal((6, DIM)).astype(np.float32)
     first = rng.standard_normal((2000, DIM)).astype(np.float32)
@@ -188,7 +188,7 @@ def test_save_load_identical(kind: str, dense_data, tmp_path: Path) -> None:
 
 def test_auto_policy_moves_from_flat_to_ivf(dense_data) -> None:
     ids, x, q = dense_data
-    index = DenseIndex(DIM, DenseConfig(kind="auto", auto_flat_max=2000))
+    index = DenseIndex(DIM, DenseConfig(kind="auto", auto_flat_max=2000, metric="ip"))
     index.add(ids[:1500], x[:1500])
     assert index.kind == "flat"
     index.add(ids[1500:], x[1500:])
@@ -237,7 +237,7 @@ def test_cosine_normalises(dense_data) -> None:
 
 def test_exact_sibling_matches_numpy(dense_data, tmp_path: Path) -> None:
     ids, x, q = dense_data
-    exact = ExactDenseIndex(DIM)
+    exact = ExactDenseIndex(DIM, "ip")
     exact.add(ids, x)
     np.testing.assert_array_equal(exact.search(q, 10).ids, _oracle(x, ids, q, 10))
     exact.remove(ids[:10])
@@ -249,7 +249,7 @@ def test_exact_sibling_matches_numpy(dense_data, tmp_path: Path) -> None:
 
 def test_empty_index_and_k_larger_than_collection(dense_data) -> None:
     ids, x, q = dense_data
-    index = DenseIndex(DIM)
+    index = DenseIndex(DIM, DenseConfig(metric="ip"))
     assert (index.search(q, 4).ids == -1).all()
     index.add(ids[:3], x[:3])
     scores, found = index.search(q[:2], 5)
@@ -258,7 +258,7 @@ def test_empty_index_and_k_larger_than_collection(dense_data) -> None:
 
 def test_invalid_inputs_raise_typed_errors(dense_data) -> None:
     ids, x, q = dense_data
-    index = DenseIndex(DIM)
+    index = DenseIndex(DIM, DenseConfig(metric="ip"))
     with pytest.raises(InvalidVectorsError) as err:
         index.add(ids[:2], np.zeros((2, DIM + 1), np.float32))
     assert err.value.expected == f"float32 (n, {DIM})" and "(2, 33)" in err.value.received
@@ -300,7 +300,7 @@ _ops = st.lists(
 def test_property_upsert_remove_matches_model(kind: str, ops, seed: int) -> None:
     """Any sequence of upserts and removals leaves exactly the model's live ids, with their latest vectors."""
     rng = np.random.default_rng(seed)
-    index, model = DenseIndex(8, DenseConfig(kind=kind, compact_ratio=0.5)), {}
+    index, model = DenseIndex(8, DenseConfig(kind=kind, compact_ratio=0.5, metric="ip")), {}
     for op, keys in ops:
         if op == "add":
             vectors = rng.standard_normal((len(keys), 8)).astype(np.float32)

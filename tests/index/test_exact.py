@@ -14,7 +14,7 @@ from index.exact import ExactBM25Index, ExactDenseIndex, ExactMultiVectorIndex, 
 
 def test_dense_inner_product_and_cosine_by_hand() -> None:
     x = np.array([[1.0, 0.0], [3.0, 4.0], [0.0, -2.0]], np.float32)
-    ip = ExactDenseIndex(2)
+    ip = ExactDenseIndex(2, "ip")
     ip.add([10, 11, 12], x)
     got = ip.search(np.array([[1.0, 1.0]], np.float32), 4)
     assert got.ids.tolist() == [[11, 10, 12, -1]] and got.scores[0, :3].tolist() == [7.0, 1.0, -2.0]
@@ -25,7 +25,7 @@ def test_dense_inner_product_and_cosine_by_hand() -> None:
 
 
 def test_upsert_and_remove() -> None:
-    index = ExactDenseIndex(1)
+    index = ExactDenseIndex(1, "ip")
     index.add([1, 2], np.array([[1.0], [2.0]], np.float32))
     index.add([1], np.array([[5.0]], np.float32))  # replaces id 1
     index.remove([2, 99])

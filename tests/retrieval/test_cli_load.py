@@ -75,3 +75,15 @@ def test_load_by_server_path_and_a_missing_collection(
     assert "--create" in capsys.readouterr().err
     assert main(["load", "srv", "c.parquet", "--server-path", "--url", server.url, "--create"]) == 0
     assert "c.parquet: 2 documents written" in capsys.readouterr().out
+
+
+def test_a_missing_path_is_one_error_line_not_a_traceback(
+    server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["load", "cli", str(tmp_path / "nope"), "--url", server.url, "--create"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: `{tmp_path / 'nope'}` does not exist" and "Traceback" not in err
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    assert main(["load", "cli", str(tmp_path / "bad.parquet"), "--url", server.url, "--create"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.parquet" in err and "Traceback" not in err

@@ -38,3 +38,31 @@ def test_keys_and_paths() -> None:
     assert cfg.all_admin_keys == ("k1", "k0") and ServiceConfig(admin_keys=("k1",)).all_admin_keys == ("k1",)
     assert cfg.data_path == Path.home() / "retrieval-data"
     assert (Path(default_model_source()) / "config.json").is_file()  # the bundled MiniLM
+
+
+def test_bundled_names_the_bundled_model_beside_others() -> None:
+    from retrieval.cli import config_from_args
+    from retrieval.config import DEFAULT_MODEL_NAME
+
+    for arg in ("bundled", DEFAULT_MODEL_NAME):
+        spec = parse_model_arg(arg)
+        assert (spec.name, spec.source) == (DEFAULT_MODEL_NAME, default_model_source())  # no hub look-up
+    assert parse_model_arg("mini=bundled").name == "mini"
+    config = config_from_args(["serve", "--model", "bundled", "--model", "v2=/models/v2"], env={})
+    assert [(m.name, m.source) for m in config.models] == [
+        (DEFAULT_MODEL_NAME, default_model_source()),
+        ("v2", "/models/v2"),
+    ]
+
+
+def test_a_config_file_may_name_the_bundled_model(tmp_path: Path) -> None:
+    from retrieval.cli import config_from_args
+    from retrieval.config import DEFAULT_MODEL_NAME
+
+    file = tmp_path / "c.json"
+    file.write_text('{"models": [{"source": "bundled"}, {"source": "/m/ce", "name": "ce"}]}')
+    config = config_from_args(["serve", "--config", str(file)], env={})
+    assert [(m.served_name, m.source) for m in config.models] == [
+        (DEFAULT_MODEL_NAME, default_model_source()),
+        ("ce", "/m/ce"),
+    ]

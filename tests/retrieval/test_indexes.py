@@ -103,7 +103,11 @@ def test_other_settings_or_a_broken_snapshot_rebuild_from_the_store(tmp_path: Pa
     built, _ = IndexSet.open(SPEC, DIMS, FAMILIES, store, folder)
     built.save(folder)
     ip = CollectionSpec(
-        name="c", dense_model="d", multivector_model="m", sparse_model="s", index=IndexSpec(dense=DenseConfig("flat"))
+        name="c",
+        dense_model="d",
+        multivector_model="m",
+        sparse_model="s",
+        index=IndexSpec(dense=DenseConfig("flat", metric="ip")),
     )
     assert ip.index.dense != SPEC.index.dense
     other, how = IndexSet.open(ip, DIMS, FAMILIES, store, folder)

@@ -4,7 +4,7 @@ sentence-transformers' own embeddings and hand-made judgments; answers keep the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +41,12 @@ def test_default_collection_and_rest_shapes(local: LocalRetrieval) -> None:
     (coll,) = local.collections()
     assert coll["name"] == "default" and coll["modes"] == ["dense", "bm25"]
     assert coll["documents"] == 0 and set(coll["bytes"]) >= {"dense", "text", "metadata"}
-    made = local.create_collection(name="lex", bm25=True, chunking={"mode": "truncate"})
-    assert made["modes"] == ["bm25"] and made["chunking"]["mode"] == "truncate"
-    assert [c["name"] for c in local.collections()] == ["default", "lex"]
+    made = local.create_collection(name="lex", dense_model=None, chunking={"mode": "truncate"})
+    assert made["modes"] == ["bm25"] and made["chunking"]["mode"] == "truncate"  # null: no dense model, said so
+    bare = local.create_collection(name="bare")  # no model named: the default model and BM25, as `default`
+    assert bare["modes"] == ["dense", "bm25"] and bare["dense_model"] == coll["dense_model"]
+    assert [c["name"] for c in local.collections()] == ["bare", "default", "lex"]
+    local.delete_collection("bare")
     assert local.delete_collection("lex") == {"id": "lex", "object": "collection", "deleted": True}
     with pytest.raises(CollectionNotFoundError):
         local.collection("lex")
@@ -147,3 +150,18 @@ def test_reopen_finds_everything_and_close_stops_the_loop_thread(
     with LocalRetrieval(tmp_path / "d", minilm_registry) as lr:
         assert lr.collection("default")["documents"] == 4
         assert lr.search("default", "bread", top_k=2) == first
+
+
+def test_the_bundled_model_stays_the_default_beside_another_offline(
+    tmp_path: Path, tiny_store: Callable[[str], Path]
+) -> None:
+    """Its hub id (or `bundled`) with a second model: served from the bundled folder (tests run without a network),
+    under the hub id, so the `default` collection is over it."""
+    from retrieval import DEFAULT_MODEL_NAME
+
+    for first in (DEFAULT_MODEL_NAME, "bundled"):
+        with LocalRetrieval(tmp_path / first.replace("/", "_"), [first, f"v2={tiny_store('bert_st_mean')}"]) as lr:
+            assert lr.models.names == [DEFAULT_MODEL_NAME, "v2"]
+            assert lr.collection("default")["dense_model"] == DEFAULT_MODEL_NAME
+            lr.add_documents("default", DOCS)
+            assert lr.search("default", "a sleepy kitten", mode="dense", top_k=1)[0]["id"] == "cat"

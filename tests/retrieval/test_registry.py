@@ -27,7 +27,7 @@ def test_lookup_default_and_unknown_names() -> None:
     registry = ModelRegistry(cast(list[Engine], [a, b]))
     assert registry.get(None) is a and registry.get("") is a and registry.get("b") is b
     assert registry.names == ["a", "b"] and list(registry) == [a, b]
-    with pytest.raises(ModelNotFoundError, match=r"^The model `z` does not exist\.$") as err:
+    with pytest.raises(ModelNotFoundError, match=r"^The model `z` does not exist\. Served models: `a`, `b`\.$") as err:
         registry.get("z", param="rerank.model")
     assert (err.value.param, err.value.received, err.value.allowed) == ("rerank.model", "z", ["a", "b"])
     registry.close()

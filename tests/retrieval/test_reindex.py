@@ -93,6 +93,11 @@ def _cli(argv: list[str]) -> int:
     return run_command(build_parser().parse_args(argv))
 
 
+def _job_ids(out: str) -> list[str]:
+    """The job ids of `reindex <id>: ...` summary lines."""
+    return [line.split()[1].rstrip(":") for line in out.splitlines() if line.startswith("reindex ")]
+
+
 def test_cli_reindex_and_aliases(registry: ModelRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with live_server(registry, ServiceConfig(data_dir=str(tmp_path))) as live, RetrievalClient(live.url) as client:
         client.create_collection(name="hb1", dense_model="tiny")
@@ -103,10 +108,16 @@ def test_cli_reindex_and_aliases(registry: ModelRegistry, tmp_path: Path, capsys
         argv = ["reindex", "hb", "--target", "hb2", "--dense-model", "tiny2", "--swap-alias", "hb", "--quiet", *url]
         assert _cli(argv) == 0
         out = capsys.readouterr().out
-        assert "`hb2` built from `hb1`, 30 documents; alias `hb` now names `hb2`" in out, out
+        assert "`hb2` built from `hb1`, 30 documents; alias `hb` names `hb2`" in out, out
         assert _cli(["aliases", "set", "hb", "hb1", *url]) == 0  # re-pointed back, in one request
+        capsys.readouterr()
+        (job_id,) = _job_ids(out)
+        assert _cli(["reindex", "--job", job_id, "--quiet", *url]) == 0  # an old job: the alias has moved since
+        assert "alias `hb` was moved to `hb2` by this job and now names `hb1`" in capsys.readouterr().out
         assert _cli(["aliases", "rename", "hb", "handbook", *url]) == 0
         assert capsys.readouterr().out.splitlines()[-1] == "handbook -> hb1"
+        assert _cli(["reindex", "--job", job_id, "--quiet", *url]) == 0
+        assert "and has been deleted since" in capsys.readouterr().out
         assert _cli(["reindex", "hb1", "--target", "hb2", "--quiet", *url]) == 1  # hb2 exists
         assert "already exists" in capsys.readouterr().err
         assert _cli(["aliases", "delete", "handbook", *url]) == 0

@@ -236,3 +236,31 @@ def test_a_backup_of_every_shard_serves_the_same_collection(
                 plan = SearchPlan(docs[3].text, mode="dense", modes=("dense",), top_k=1)
                 assert asyncio.run(restored.search("b", plan))[0].doc_id == docs[3].id
                 assert restored.get_document("b", "late").text == extra.text
+
+
+def test_deleting_a_sharded_collection_stops_its_actors_and_removes_its_folders(
+    ray_address: str, tmp_path: Path, registry: ModelRegistry
+) -> None:
+    svc = _service(tmp_path / "data", registry)
+    try:
+        svc.create_collection_sync(CollectionSpec(name="gone", dense_model="dense", shards=2))
+        asyncio.run(svc.add_documents("gone", corpus(20)))
+        backend = svc.shard_backend
+        assert isinstance(backend, RayShardBackend)
+        names = [f"gone/{s}@{backend.tag}" for s in range(2)]
+        assert all(ray.get_actor(n, namespace=backend.namespace) for n in names)
+        folders = [backend.shard_folder("gone", 0).parent, tmp_path / "data" / "shards" / "gone"]
+        assert all(f.is_dir() for f in folders)
+        group = svc._sharded["gone"].group
+        asyncio.run(svc.delete_collection("gone"))
+        for n in names:
+            with pytest.raises(ValueError):  # no live actor of that name
+                ray.get_actor(n, namespace=backend.namespace)
+        assert not any(f.exists() for f in folders), [list(f.iterdir()) for f in folders if f.exists()]
+        answer = group.call({0: ("info", ())}, 5.0)  # a call racing the delete (a snapshot, /metrics) ...
+        assert answer[0].reason == "the collection was deleted"
+        with pytest.raises(ValueError):  # ... starts nothing again
+            ray.get_actor(names[0], namespace=backend.namespace)
+        assert svc.collections() == [] and not folders[0].exists()
+    finally:
+        svc.close()

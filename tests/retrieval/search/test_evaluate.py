@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from retrieval.search.evaluate import DEFAULT_FUSIONS, _run, fusion_label
+from retrieval.search.documents import rank_documents
+from retrieval.search.evaluate import DEFAULT_FUSIONS, fusion_label
 from retrieval.search.fusion import FusionConfig, RankedList
 
 
@@ -21,4 +22,5 @@ def test_chunk_hits_count_once_for_their_parent_at_its_first_place() -> None:
         RankedList(np.array([], np.int64), np.zeros(0, np.float32)),
     ]
     doc_of = {10: "a", 11: "a", 12: "a", 20: "b"}  # 99 was deleted since: skipped
-    assert _run(["q1", "q2"], lists, doc_of) == {"q1": ["a", "b"], "q2": []}
+    runs = [rank_documents({"dense": lst}, doc_of, FusionConfig(), 100).docs for lst in lists]
+    assert runs == [["a", "b"], []]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import doctest
 import sqlite3
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from retrieval.errors import InvalidFilterError
 from retrieval.search import filters
 from retrieval.search.filters import And, Compare, Membership, Or, compile_filter, matches, parse_filter
+from retrieval.store import dates
 
 DOCS: dict[int, dict[str, Any]] = {
     1: {"year": 2021, "lang": "en", "score": 0.5, "draft": False, "tags": ["a", "c", 7, ["x"], {"a": 1}]},
@@ -22,12 +24,23 @@ DOCS: dict[int, dict[str, Any]] = {
     3: {"year": "2020", "lang": None, "draft": 1},
     4: {},
     5: {"year": True, "lang": "en", "meta": "flat"},
+    7: {"day": "2024-01-31", "at": "2024-01-31T23:30:00+00:00", "seen": ["2023-12-31", "not a date"]},
+    8: {"day": "2024-02-01", "at": "2024-02-01T01:00:00+02:00", "seen": ["2024-03-05T10:00"]},
+    9: {"day": "2023-02-29", "at": "2024-01-31T12:00:00.250", "seen": 20240131},  # no such day; a number
+    10: {"day": 1706659200000, "at": "2024-01-31 12:00"},  # a number is never a date
 }
+
+
+def _connect() -> sqlite3.Connection:
+    """An in-memory database with the store's `iso_instant` function, as every store connection has."""
+    conn = sqlite3.connect(":memory:")
+    dates.register(conn)
+    return conn
 
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(":memory:")
+    conn = _connect()
     conn.execute("CREATE TABLE docs (id INTEGER, metadata TEXT)")
     conn.executemany("INSERT INTO docs VALUES (?, ?)", [(i, msgspec.json.encode(m).decode()) for i, m in DOCS.items()])
     conn.execute("INSERT INTO docs VALUES (6, NULL)")  # no metadata at all behaves as {}
@@ -87,6 +100,27 @@ def both(db: sqlite3.Connection, raw: object) -> set[int]:
     ],
 )
 def test_operators(db: sqlite3.Connection, raw: object, expected: set[int]) -> None:
+    assert both(db, raw) - {7, 8, 9, 10} == expected  # (the date documents hold none of these fields)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"day": {"$gte": "2024-01-01"}}, {7, 8}),  # ISO text only: not the impossible 2023-02-29, not a number
+        ({"day": {"$gte": "2024-01-01", "$lte": "2024-01-31"}}, {7}),  # a date operand is its whole day
+        ({"at": {"$lte": "2024-01-31"}}, {7, 8, 9, 10}),  # ... so 23:30 that day is "<= 2024-01-31"
+        ({"at": {"$gt": "2024-01-31"}}, set()),  # and "> 2024-01-31" starts the next day (8 is 23:00Z the 31st)
+        ({"at": {"$lt": "2024-01-31T23:00Z"}}, {9, 10}),  # 8 is 2024-01-31T23:00Z: not before it
+        ({"at": {"$gte": "2024-01-31T23:00:00+00:00"}}, {7, 8}),
+        ({"at": {"$gt": "2024-01-31T12:00:00.249Z"}}, {7, 8, 9}),  # a datetime without offset is UTC; ms count
+        ({"at": {"$gt": "2024-01-31T14:00+02:00"}}, {7, 8, 9}),  # 12:00Z, and 9 is 12:00:00.250Z
+        ({"seen": {"$lt": "2024-01-01"}}, {7}),  # an array: some element, text elements only
+        ({"seen": {"$gte": "2024-03-05T09:00Z", "$lt": "2024-03-06"}}, {8}),
+        ({"day": "2024-01-31"}, {7}),  # equality stays exact text equality
+        ({"year": {"$gt": "2000-01-01"}}, set()),  # numbers never order against a date
+    ],
+)
+def test_date_ranges(db: sqlite3.Connection, raw: object, expected: set[int]) -> None:
     assert both(db, raw) == expected
 
 
@@ -109,7 +143,9 @@ def test_parsed_shapes() -> None:
         ({"lang": {"$in": [["en"]]}}, "filter.lang", "scalar"),
         ({"lang": ["en", "fr"]}, "filter.lang", "$in"),
         ({"lang": {"$eq": {"x": 1}}}, "filter.lang", "scalar"),
-        ({"year": {"$gt": "2020"}}, "filter.year", "number"),
+        ({"year": {"$gt": "2020"}}, "filter.year", "ISO-8601 date"),
+        ({"day": {"$gte": "2024-02-30"}}, "filter.day", "ISO-8601 date"),
+        ({"day": {"$gte": "31/01/2024"}}, "filter.day", "'31/01/2024'"),
         ({"year": {"$lte": True}}, "filter.year", "not bool"),
         ({"year": {"$gte": None}}, "filter.year", "number"),
         ({"year": 2**63}, "filter.year", "64 bits"),
@@ -153,11 +189,19 @@ def test_field_names_never_reach_the_sql(db: sqlite3.Connection) -> None:
     name = "x'); DROP TABLE docs; --"
     sql, params = compile_filter(parse_filter({name: {"$ne": 1}}))
     assert "DROP" not in sql and f'$."{name}"' in params
-    assert {row[0] for row in db.execute(f"SELECT id FROM docs WHERE {sql}", params)} == {1, 2, 3, 4, 5, 6}
+    assert {row[0] for row in db.execute(f"SELECT id FROM docs WHERE {sql}", params)} == {
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        *range(7, 11),
+    }
 
 
 def test_non_ascii_keys_and_values(db: sqlite3.Connection) -> None:
-    conn = sqlite3.connect(":memory:")
+    conn = _connect()
     conn.execute("CREATE TABLE docs (id INTEGER, metadata TEXT)")
     conn.execute("INSERT INTO docs VALUES (1, ?)", (msgspec.json.encode({"éte": {"ü b": "naïve ☃"}}).decode(),))
     sql, params = compile_filter(parse_filter({"éte.ü b": "naïve ☃"}))
@@ -175,7 +219,29 @@ WIDE = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=4),
 )
-SCALARS = st.one_of(SMALL, SMALL, SMALL, WIDE)  # mostly a small pool, so that equalities actually happen
+_OFFSETS = st.sampled_from(["", "", "Z", "+00:00", "+02:00", "-05:30", "+14:00"])
+
+
+def _iso(moment: dt.datetime, form: str, sep: str, offset: str) -> str:
+    """ISO-8601 text of `moment` at one precision (a date has no offset)."""
+    if form == "date":
+        return moment.date().isoformat()
+    spec = {"minutes": "minutes", "seconds": "seconds", "ms": "milliseconds", "us": "microseconds"}[form]
+    return moment.isoformat(sep=sep, timespec=spec) + offset
+
+
+DATE_TEXT = st.one_of(
+    st.sampled_from(["2024-01-31", "2024-01-31T00:00", "2024-01-31T23:59:59.999Z", "2024-02-01", "2023-02-29"]),
+    st.builds(
+        _iso,
+        st.datetimes(dt.datetime(1969, 12, 30), dt.datetime(2030, 12, 31)),
+        st.sampled_from(["date", "minutes", "seconds", "ms", "us"]),
+        st.sampled_from(["T", " "]),
+        _OFFSETS,
+    ),
+)
+DATE_OPERANDS = DATE_TEXT.filter(lambda text: dates.parse_instant(text) is not None)
+SCALARS = st.one_of(SMALL, SMALL, SMALL, WIDE, DATE_TEXT)  # mostly a small pool, so that equalities happen
 FILTER_SCALARS = SCALARS
 VALUES = SCALARS | st.recursive(
     SCALARS,
@@ -193,7 +259,7 @@ NUMBERS = st.one_of(
 )
 OPERATOR = st.one_of(
     st.tuples(st.sampled_from(["$eq", "$ne"]), FILTER_SCALARS),
-    st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), NUMBERS),
+    st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), st.one_of(NUMBERS, DATE_OPERANDS)),
     st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(FILTER_SCALARS, max_size=6)),
 )
 FIELD_FILTER = st.one_of(
@@ -211,7 +277,7 @@ RAW_FILTERS = st.recursive(
 
 @pytest.fixture(scope="module")
 def scratch() -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(":memory:")
+    conn = _connect()
     conn.execute("CREATE TABLE docs (id INTEGER, metadata TEXT)")
     yield conn
     conn.close()

@@ -8,11 +8,12 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec
+from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError, ShardUnavailableError
 from retrieval.search.evaluate import EvalRequest
 from retrieval.search.planner import SearchPlan, modes_of
@@ -120,7 +121,8 @@ def test_a_down_shard_is_a_503_or_a_partial_answer_and_comes_back_whole(
         plan = SearchPlan(docs[0].text, mode="hybrid", modes=modes_of(svc.spec("c"), "hybrid"))
         with pytest.raises(ShardUnavailableError, match="shard 1 of 3"):
             asyncio.run(svc.search("c", plan))
-        hits, answered = asyncio.run(svc.search_shards("c", SearchPlan(**{**plan.__dict__, "allow_partial": True})))
+        answer, answered = asyncio.run(svc.search_shards("c", SearchPlan(**{**plan.__dict__, "allow_partial": True})))
+        hits = answer.hits
         assert answered == [0, 2] and hits
         assert all(shard_of(h.doc_id, 3) != 1 for h in hits)
         on_down = next(d for d in corpus(200)[90:] if shard_of(d.id, 3) == 1)
@@ -169,3 +171,28 @@ def test_a_write_between_the_statistics_and_the_search_is_counted(tmp_path: Path
     core.write([record("late", "tea tea tea")], first_ids={"late": 100})
     hits = core.search("bm25", ["tea"], 3, None, summed)
     assert hits.ids[0][0] == 100 and np.isfinite(hits.scores[0][:3]).all()
+
+
+def test_document_grouped_searches_merge_to_the_unsharded_answer(tmp_path: Path, registry: ModelRegistry) -> None:
+    """Documents of several chunks: every mode, fusion, filter and rerank grouped by document gives the same
+    documents, chunks and scores over 3 shards as in one store (the coordinator merges the shards' chunk lists,
+    each shard names its chunks' documents)."""
+    backend = LocalBackend(tmp_path / "shards")
+    svc = RetrievalService.open(tmp_path / "data", registry, default_collection=None, shards=backend)
+    try:
+        docs = corpus(120, seed=4)
+        for name, shards in (("one", 1), ("three", 3)):
+            spec = every_representation(name, shards)
+            svc.create_collection_sync(msgspec.structs.replace(spec, chunking=ChunkingSpec(max_tokens=8, overlap=2)))
+            asyncio.run(svc.add_documents(name, docs))
+        assert svc.collection("one").chunks > 2 * len(docs)
+        for query in queries(docs, 2, seed=9):
+            for label, plan in plans(svc.spec("one"), query, "ce"):
+                grouped = SearchPlan(**{**plan.__dict__, "group_by": "document", "group_size": 2, "candidates": 5})
+                want = search(svc, "one", grouped)
+                assert len({h.doc_id for h in want}) == len(want) == 10, label
+                got = search(svc, "three", grouped)
+                assert_same_ranking(got, want, f"three grouped {label}")
+                assert [[c.id for c in h.chunks] for h in got] == [[c.id for c in h.chunks] for h in want], label
+    finally:
+        svc.close()
