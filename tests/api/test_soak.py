@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.api._crash import ForkLauncher, ServerProcess
-from tests.api._load import Sample, Sampler, mixed_requests, open_loop
+from tests.api._load import Sample, Sampler, burst, mixed_requests, open_loop
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,18 @@ def slopes(samples: list[Sample], warmup_share: float = 0.3) -> dict[str, float]
     }
 
 
+def warm_up(url: str, warmup_s: float) -> None:
+    """Load, unsampled: bursts of concurrent requests first, then `warmup_s` at the soak's rate. Thread pools grow
+    lazily to their bounds (the event loop's executor, and an OpenMP team for each of its threads that calls FAISS
+    or torch) only when enough calls overlap, which the soak's own rate reaches at random moments; the bursts take
+    them to their bounds before sampling starts, so a later rise is growth, not a pool filling."""
+    for _ in range(3):
+        burst(url, mixed_requests("tiny") * 16)
+    open_loop(url, mixed_requests("tiny"), 6.0, warmup_s, cap=16)
+
+
 def run_soak(server: ServerProcess, seconds: float, warmup_s: float) -> tuple[dict[str, float], list[Sample]]:
-    """`warmup_s` of load unsampled (allocator pools, thread pools and index buffers fill), then `seconds` sampled."""
+    """`warm_up` (allocator pools, thread pools and index buffers fill), then `seconds` sampled."""
     assert server.pid is not None
     stop = threading.Event()
     errors: list[str] = []
@@ -63,7 +73,7 @@ def run_soak(server: ServerProcess, seconds: float, warmup_s: float) -> tuple[di
     writer.start()
     sampler = Sampler(server.pid, server.url, every_s=max(0.25, seconds / 400))
     try:
-        open_loop(server.url, mixed_requests("tiny"), 6.0, warmup_s, cap=16)
+        warm_up(server.url, warmup_s)
         sampler.start()
         outcomes = open_loop(server.url, mixed_requests("tiny"), 6.0, seconds, cap=16)
     finally:
