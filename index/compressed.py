@@ -186,8 +186,8 @@ class RetrainPlan:
     def encode(self, codes: CompressedCodes) -> Retrained:
         """Add every live row of the plan to ``codes`` (trained), chunk by chunk (float32 only per chunk)."""
         bounds = np.concatenate([[0], np.cumsum(self.lens)])
-        cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], _ADD_CHUNK))
-        for a, b in zip(cuts, [*cuts[1:], self.slots.size], strict=True):
+        cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], _ADD_CHUNK)).tolist()
+        for a, b in zip(cuts, [*cuts[1:], self.slots.size], strict=False):  # none when the plan has no rows
             if b > a:
                 parts = [self.tokens[s : s + n] for s, n in zip(self.starts[a:b], self.lens[a:b], strict=True)]
                 codes.add_tokens(np.concatenate(parts), np.repeat(self.slots[a:b], self.lens[a:b]))

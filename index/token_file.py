@@ -190,8 +190,8 @@ class TokenFile:
         ``slots[i]``; copied in chunks, so the rows never all sit in memory. ``source`` is left as it is."""
         out = cls(source.dim, directory)
         bounds = np.concatenate([[0], np.cumsum(source.lengths(slots))]).astype(np.int64)
-        cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], 1 << 16))
-        for a, b in zip(cuts, [*cuts[1:], slots.size], strict=True):
+        cuts = np.searchsorted(bounds, np.arange(0, bounds[-1], 1 << 16)).tolist()
+        for a, b in zip(cuts, [*cuts[1:], slots.size], strict=False):  # none when no slot holds rows
             if b > a:
                 out._write(np.asarray(source.gather(slots[a:b])[0], np.float16))
         out._start, out._len = bounds[:-1].copy(), np.diff(bounds)
