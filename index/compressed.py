@@ -43,7 +43,7 @@ F16 = npt.NDArray[np.float16]
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 _ADD_CHUNK = 1 << 16  # token rows converted to float32 and encoded per FAISS call
-_DRIFT_SAMPLE = 256  # vectors of each add measured for the drift signal
+_DRIFT_SAMPLE = 512  # vectors of each add measured for the drift signal (one large add gives a verdict)
 _HOLDOUT = 2048  # held-out vectors measuring the error at training time
 
 

@@ -232,6 +232,13 @@ class MultiVectorIndex(RemapIds):
             self._cand = CompressedCodes.adopt(self._cand, self._store.tokens, self._rng)
             self._cand.renumber(new_of_old)
 
+    def attach(self, directory: str | os.PathLike[str]) -> None:
+        """Keep the token file in ``directory`` from now on (copied there when it is elsewhere): an index loaded
+        from an import's scratch copy moves into its collection's snapshot directory."""
+        self.directory = Path(directory)
+        if isinstance(self._store, TokenFile):
+            self._store.move_to(self.directory)
+
     # -- compressed: codes trained on a sample, retrained beside the serving index ------------------------
     def train(self, sample: Any, n_tokens: int | None = None) -> None:
         """Compressed kind: train the codes on ``sample`` (float32 (s, dim) token vectors drawn from the corpus to

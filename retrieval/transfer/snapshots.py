@@ -11,6 +11,7 @@ family of a format version 1 archive is). `restore_indexes` says which became wh
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -42,10 +43,12 @@ def restore_indexes(
     store: Store,
     ledger: ChunkLedger,
     new_ids: npt.NDArray[np.int64],
+    home: Path | None = None,
 ) -> tuple[IndexSet, dict[Family, IndexOrigin]]:
     """The indexes of collection `spec.name`, whose rows the store has just written (`new_ids`: int64 (n,), the
     chunk ids it gave, in the archive's chunk order, as `ledger` noted them); and per family where it came from.
-    Nothing may write to the collection meanwhile."""
+    `home`: the collection's snapshot folder (a multi-vector index keeps its token file there). Nothing may write
+    to the collection meanwhile."""
     probe = IndexSet(spec, dims, families)
     ready: dict[Family, Index] = {}
     for family in probe.families:
@@ -54,7 +57,7 @@ def restore_indexes(
         except _Unusable as exc:
             log.warning("import of %s: %s index built from the store: its snapshot %s", spec.name, family, exc)
     origins: dict[Family, IndexOrigin] = {f: "snapshot" if f in ready else "rebuilt" for f in probe.families}
-    return IndexSet.adopt(spec, dims, families, store, ready), origins
+    return IndexSet.adopt(spec, dims, families, store, ready, home), origins
 
 
 def _adopted(
