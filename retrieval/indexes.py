@@ -221,7 +221,11 @@ class IndexSet:
             plan = index.retrain_plan()
         if plan is None:
             return False
-        done = plan.run()
+        try:
+            done = plan.run()
+        except (IndexStoreError, RuntimeError, ValueError, OSError) as exc:  # the old codes keep serving
+            log.warning("collection %s: multi-vector retrain (%s) failed: %s", collection, plan.reason, exc)
+            return False
         with self.lock.write():
             swapped = self.indexes.get("multivector") is index and index.retrain_apply(done)
             if swapped:
