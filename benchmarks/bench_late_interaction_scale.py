@@ -145,14 +145,16 @@ def _row(run: Run) -> str:
     ndcg = "" if np.isnan(run.ndcg) else f"{run.ndcg:6.2f}"
     return (
         f"{run.engine:15} {run.docs:>7,} {run.tokens:>11,} {run.build['build_s']:8.1f} "
-        f"{run.build['peak_rss'] / MiB:9.0f} {anon:8.1f} {mapped:7.1f} {acc:8.1f} "
+        f"{run.build['peak_rss'] / MiB:9.0f} {run.build.get('peak_anon', 0) / MiB:9.0f} "
+        f"{anon:8.1f} {mapped:7.1f} {acc:8.1f} "
         f"{run.build['disk_bytes'] / run.tokens:8.1f} {run.recall:7.4f} {ndcg:>6} {p50:8.1f} {p99:8.1f}"
         + (f"  [{run.note}]" if run.note else "")
     )
 
 
 HEADER = (
-    f"{'engine':15} {'docs':>7} {'tokens':>11} {'build s':>8} {'peak MiB':>9} {'anon B/t':>8} {'file B/t':>7} "
+    f"{'engine':15} {'docs':>7} {'tokens':>11} {'build s':>8} {'peak MiB':>9} {'anon MiB':>9} {'anon B/t':>8} "
+    f"{'file B/t':>7} "
     f"{'acct B/t':>8} {'disk B/t':>8} {'rec@10':>7} {'nDCG':>6} {'p50 ms':>8} {'p99 ms':>8}"
 )
 
@@ -263,7 +265,7 @@ def main() -> None:
         "\n# summary (anon B/t = resident: growth of the serving process's anonymous RSS from before the load to "
         "after the queries; file B/t: mapped-file pages it touched, evictable page cache; acct B/t: the index's own "
         "RAM accounting, fast-plaid: its index files; peak MiB: the build process's high-water RSS, imports "
-        "included; disk B/t: the saved index)"
+        "included; anon MiB: its peak anonymous RSS, sampled every 50 ms; disk B/t: the saved index)"
     )
     for name, runs in results.items():
         _report(name, sets[name], runs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,10 +67,29 @@ class TokenSet:
         bounds = sorted({first, last, *np.clip(cuts, first, last).tolist()})
         return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
+    def read(self, first: int, last: int) -> F16:
+        """float16 rows ``[first, last)`` read from the file (not through the mapping: a worker's RSS stays its
+        index's, not the page cache of its input)."""
+        with open(self.root / "tokens.f16", "rb") as f:
+            f.seek(first * self.dim * 2)
+            return np.fromfile(f, np.float16, (last - first) * self.dim).reshape(-1, self.dim)
+
+    def rows(self, rows: I64) -> F16:
+        """float16 rows at the sorted indices ``rows``, read one by one (``os.pread``), not through the mapping."""
+        out = np.empty((rows.size, self.dim), np.float16)
+        width = self.dim * 2
+        fd = os.open(self.root / "tokens.f16", os.O_RDONLY)
+        try:
+            for i, r in enumerate(rows.tolist()):
+                out[i] = np.frombuffer(os.pread(fd, width, r * width), np.float16)
+        finally:
+            os.close(fd)
+        return out
+
     def docs(self, a: int, b: int) -> list[npt.NDArray[np.float32]]:
         """float32 (m_i, dim) of documents ``a..b-1`` (only this batch is converted)."""
         o = self.offsets
-        block = np.asarray(self.tokens[o[a] : o[b]], np.float32)
+        block = self.read(int(o[a]), int(o[b])).astype(np.float32)
         return [block[o[i] - o[a] : o[i + 1] - o[a]] for i in range(a, b)]
 
 

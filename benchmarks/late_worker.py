@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from benchmarks.late_sets import TokenSet
-from benchmarks.procmem import memory
+from benchmarks.procmem import PeakAnon, memory
 from index import MultiVectorConfig, MultiVectorIndex
 
 
@@ -39,10 +39,16 @@ def _train_sample(ts: TokenSet, n_docs: int, seed: int = 0) -> np.ndarray:
     total = int(ts.offsets[n_docs])
     take = min(total, max(round(math.sqrt(total)), 256) * 64 + 2048)
     rows = np.sort(np.random.default_rng(seed).choice(total, size=take, replace=False))
-    return np.asarray(ts.tokens[rows], np.float32)
+    return ts.rows(rows).astype(np.float32)
 
 
 def build(args: argparse.Namespace) -> dict[str, object]:
+    with PeakAnon() as peak:
+        out = _build(args)
+    return {**out, "peak_anon": peak.peak}
+
+
+def _build(args: argparse.Namespace) -> dict[str, object]:
     start = memory()
     ts = TokenSet(Path(args.set))
     out = Path(args.out) / "index"
@@ -75,6 +81,7 @@ def build(args: argparse.Namespace) -> dict[str, object]:
         "save_s": save_s,
         "peak_rss": end["peak"],
         "start_rss": start["rss"],
+        "start_anon": start["anon"],
         "end_rss": end["rss"],
         "tokens": int(ts.offsets[args.docs]),
         "docs": args.docs,

@@ -138,12 +138,13 @@ class TokenFile:
 
     # -- reading --------------------------------------------------------------------------------------
     def _rows(self) -> F16:
-        """Read-only mapping of rows ``[0, n_tokens)`` (remapped when the file grew)."""
+        """Mapping of rows ``[0, n_tokens)`` (remapped when the file grew). Copy-on-write, so torch can view its
+        slices without a copy (never written through: the file is only ever appended by ``os.write``)."""
         if self._map.shape[0] != self._n_tok:
             if self._n_tok == 0 or self._path is None:
                 self._map = np.empty((0, self.dim), np.float16)
             else:
-                self._map = np.memmap(self._path, np.float16, "r", shape=(self._n_tok, self.dim))
+                self._map = np.memmap(self._path, np.float16, "c", shape=(self._n_tok, self.dim))
         return self._map
 
     @property
@@ -167,10 +168,17 @@ class TokenFile:
         return out, offsets
 
     def gather_scan(self, slots: I64, bfloat16: bool) -> tuple[torch.Tensor, I64]:
-        """Rows of ``slots`` packed for scoring, converted to bfloat16 when ``bfloat16``: ``(tokens, offsets)``."""
-        tokens, offsets = self.gather(slots)
-        out = torch.from_numpy(tokens)
-        return (out.to(torch.bfloat16) if bfloat16 else out), offsets
+        """Rows of ``slots`` packed for scoring: ``(tokens, offsets)``; ``bfloat16``: converted straight from the
+        mapping into one bfloat16 tensor (no float16 copy in between), else the float16 rows."""
+        if not bfloat16:
+            tokens, offsets = self.gather(slots)
+            return torch.from_numpy(tokens), offsets
+        lens = self._len[slots]
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        rows, out = self._rows(), torch.empty((int(offsets[-1]), self.dim), dtype=torch.bfloat16)
+        for o, a, n in zip(offsets[:-1].tolist(), self._start[slots].tolist(), lens.tolist(), strict=True):
+            out[o : o + n].copy_(torch.from_numpy(rows[a : a + n]))
+        return out, offsets
 
     def scan_tokens(self, bfloat16: bool) -> torch.Tensor:
         """Every row read into memory (small indexes only: a search of a trained index never calls this)."""
