@@ -56,7 +56,8 @@ def _build(args: argparse.Namespace) -> dict[str, object]:
     t = time.perf_counter()
     if args.engine == "compressed":
         first = args.grow_from or args.docs
-        index = MultiVectorIndex(ts.dim, MultiVectorConfig(kind="compressed"), directory=out)
+        search = {k: int(v) for k, v in (kv.split("=") for kv in args.settings.split(",") if kv)}
+        index = MultiVectorIndex(ts.dim, MultiVectorConfig(kind="compressed", **search), directory=out)
         index.train(_train_sample(ts, first), n_tokens=int(ts.offsets[first]))
         for a, b in ts.batches(0, first):
             index.add(np.arange(a, b), ts.docs(a, b))
@@ -126,6 +127,7 @@ def main() -> None:
     ap.add_argument("--set", required=True)
     ap.add_argument("--docs", type=int, required=True)
     ap.add_argument("--grow-from", type=int, default=0)
+    ap.add_argument("--settings", default="", help="compressed: integer MultiVectorConfig fields, e.g. token_k=2048")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
