@@ -44,8 +44,9 @@ class DenseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How a :class:`~index.multivector.MultiVectorIndex` is built and searched."""
 
-    kind: MultiVectorKind = "auto"  # "auto" = exact below auto_exact_max documents, two-stage above
+    kind: MultiVectorKind = "auto"  # "auto": exact below auto_exact_max documents, two-stage, then compressed
     auto_exact_max: int = 5_000  # "auto": exact MaxSim scan below this many documents
+    auto_compressed_min: int = 1_000_000  # "auto": compressed (vectors on disk) from this many stored tokens
     nlist: int | None = None  # token IVF lists; None = 4 * sqrt(tokens) at training time
     nprobe: int = 16  # token IVF lists probed per query vector
     pq_m: int | None = None  # token IVF-PQ sub-quantizers (bytes per token code); None = dim // 8
@@ -53,6 +54,7 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     rerank: int = 100  # documents (times k / 10, at least k) reranked with exact MaxSim
     compact_ratio: float = 0.5  # dead-token fraction above which the token store is rewritten
     retrain_growth: float = 8.0  # retrain the token IVF once tokens exceed this multiple of its training set
+    drift_ratio: float = 1.5  # compressed: retrain once recent adds' quantisation error exceeds this x training's
     pool_factor: int = 1  # token pooling on add: keep ceil(m / pool_factor) cluster means per document; 1 = off
     first_stage: FirstStage = "ivf_pq"  # two-stage candidates: token IVF-PQ codes, or binary sign codes (Hamming)
     dtype: ScoringDType = "bfloat16"  # exact MaxSim matmul dtype (bfloat16: AMX/AVX-512 BF16, fp32 accumulate)
@@ -61,6 +63,10 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
         for name in ("nprobe", "token_k", "rerank", "pool_factor"):
             if getattr(self, name) < 1:
                 raise IndexConfigError(name, ">= 1", repr(getattr(self, name)))
+        if self.kind == "compressed" and self.first_stage != "ivf_pq":
+            raise IndexConfigError("first_stage", "ivf_pq with kind 'compressed'", repr(self.first_stage))
+        if self.drift_ratio <= 1.0 or self.retrain_growth <= 1.0:
+            raise IndexConfigError("drift_ratio/retrain_growth", "> 1", f"{self.drift_ratio}/{self.retrain_growth}")
 
 
 class BM25Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -10,36 +10,48 @@ each). Scores are ColBERT MaxSim (sum over query vectors of the best dot product
   codes (``first_stage``: IVF-PQ or binary sign codes), full MaxSim over the candidates' stored vectors reranks
   them, in the same ``dtype`` as the exact scan (bfloat16 by default: the candidates are copied from the bf16
   working copy, which is ~10x cheaper on this CPU than converting float16 per query; ``dtype="float32"``
-  rescores from float16 in float32 and keeps no working copy). ``auto`` is exact below ``auto_exact_max``
-  documents and two-stage above.
+  rescores from float16 in float32 and keeps no working copy).
+* ``compressed``: the same two stages with only the token codes in RAM (:mod:`index.compressed`): the float16
+  vectors live in an append-only memory-mapped file (:class:`~index.token_file.TokenFile`, in ``directory`` or a
+  private temporary file) read for the candidates a query rescores; removals are lazy (tombstones, dropped at
+  compaction); the codes retrain beside the serving index when the data drifted or grew
+  (:meth:`MultiVectorIndex.retrain_plan` / :meth:`MultiVectorIndex.retrain_apply`).
+
+``auto`` is exact below ``auto_exact_max`` documents, two-stage above, and compressed from ``auto_compressed_min``
+stored tokens (the heap rows move to the file once; the trained codes are kept).
 
 With ``pool_factor > 1`` each document is token-pooled on ``add`` (:func:`poolers.token_pooling.pool_tokens`)
 and only the pooled vectors are stored, indexed and scored.
 
 Removal (or replacement) tombstones a document (never returned again) and drops its tokens from the candidate
-index; once dead rows exceed ``compact_ratio`` of the store, compaction rewrites the float16 rows of the live
-documents alone and renumbers their slots (the candidate codes are re-added under the new slots with the trained
-quantizers kept), so a stream of upserts holds memory bounded by the live corpus. Not thread-safe.
+index (``compressed``: at compaction); once dead rows exceed ``compact_ratio`` of the store, compaction rewrites
+the float16 rows of the live documents alone and renumbers their slots (the candidate codes are re-added under the
+new slots with the trained quantizers kept; compressed: renamed in place), so a stream of upserts holds memory
+bounded by the live corpus. Not thread-safe: the caller serialises writes (a retrain's heavy part excepted).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import faiss as _faiss
 import numpy as np
 import numpy.typing as npt
 
+from index import compressed_io
+from index.compressed import CompressedCodes, Retrained, RetrainPlan
 from index.config import MultiVectorConfig, config_from_meta, config_to_meta
 from index.device import torch_device
-from index.errors import IndexCorruptError
+from index.errors import IndexConfigError, IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
 from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
 from index.token_candidates import TokenCandidates
+from index.token_file import TokenFile
 from index.token_store import TokenStore
 from index.types import MISSING_SCORE, SearchResult
-from index.validate import as_allowed_ids, as_ids, as_multivectors, check_k
+from index.validate import as_allowed_ids, as_ids, as_matrix, as_multivectors, check_k
 from poolers.maxsim import MaxSimDType, maxsim_packed
 from poolers.token_pooling import pool_tokens
 
@@ -62,7 +74,7 @@ def pad_queries(queries: list[F32]) -> tuple[F32, npt.NDArray[np.bool_]]:
 
 
 def score_slots(
-    store: TokenStore, queries: list[F32], slots: I64 | None, dtype: MaxSimDType = "float32"
+    store: TokenStore | TokenFile, queries: list[F32], slots: I64 | None, dtype: MaxSimDType = "float32"
 ) -> tuple[F32, I64]:
     """Exact MaxSim of every query against ``slots`` (None: every occupied slot), matmul in ``dtype``.
 
@@ -81,18 +93,28 @@ def score_slots(
 
 
 class MultiVectorIndex(RemapIds):
-    """Documents of float32 ``(m_i, dim)`` token vectors under external int64 ids, searched by MaxSim."""
+    """Documents of float32 ``(m_i, dim)`` token vectors under external int64 ids, searched by MaxSim.
+
+    ``directory``: where a compressed index keeps its token file (its snapshot directory); None = a private
+    temporary file until the first :meth:`save`, whose directory then keeps it."""
 
     family = "multivector"
 
-    def __init__(self, dim: int, config: MultiVectorConfig | None = None) -> None:
+    def __init__(
+        self, dim: int, config: MultiVectorConfig | None = None, directory: str | os.PathLike[str] | None = None
+    ) -> None:
         self.dim = int(dim)  # token vector dimension
         self.config = config or MultiVectorConfig()  # frozen build/search settings
         self.seq: int | None = None  # sequence number of the last write in the loaded snapshot
+        self.directory = None if directory is None else Path(directory)  # home of a compressed index's token file
         self._slots = SlotMap()  # external id <-> slot
-        self._store = TokenStore(self.dim)  # float16 token rows per slot
+        self._store: TokenStore | TokenFile = (
+            TokenFile(self.dim, self.directory) if self.config.kind == "compressed" else TokenStore(self.dim)
+        )  # float16 token rows per slot: in RAM, or in the memory-mapped file (compressed)
         self._cand: TokenCandidates | None = None  # candidate stage, built when two-stage is in use
         self._dead_rows = 0  # token rows of removed or replaced documents still in the store
+        self._epoch = 0  # bumped when slots are renumbered or rows move (voids a retrain planned before)
+        self._rng = np.random.default_rng(0)  # picks the added vectors the drift signal measures
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -101,18 +123,31 @@ class MultiVectorIndex(RemapIds):
     def two_stage(self) -> bool:
         """True when searches use the candidate stage (``kind`` and, for ``auto``, the size decide)."""
         kind = self.config.kind
-        return kind == "two_stage" or (kind == "auto" and len(self) >= self.config.auto_exact_max)
+        return kind in ("two_stage", "compressed") or (kind == "auto" and len(self) >= self.config.auto_exact_max)
+
+    @property
+    def compressed(self) -> bool:
+        """True when only codes are in RAM and the vectors in the token file (``compressed``, or ``auto`` grown)."""
+        return isinstance(self._store, TokenFile)
 
     def memory_bytes(self) -> dict[str, int]:
-        """Bytes held: ``store`` (float16 tokens + extents), ``candidates`` (IVF codes), ``ids``, and
-        ``working`` (the bfloat16 copy exact scans use; RAM only, never saved)."""
+        """Bytes held: in RAM ``store`` (float16 tokens + extents; compressed: extents only), ``candidates`` (IVF
+        codes, ids and centroids), ``ids`` and ``working`` (the bfloat16 copy exact scans use, never saved); on
+        disk ``disk`` (the compressed kind's memory-mapped float16 token file; 0 otherwise)."""
         cand = 0 if self._cand is None else self._cand.nbytes()
         store, working = self._store.nbytes(), self._store.working_nbytes()
-        return {"store": store, "candidates": cand, "ids": self._slots.n_slots * 8, "working": working}
+        disk = self._store.disk_bytes() if isinstance(self._store, TokenFile) else 0
+        return {"store": store, "candidates": cand, "ids": self._slots.n_slots * 8, "working": working, "disk": disk}
 
     def bytes_per_doc(self) -> float:
-        """Actual stored bytes per live document (store + ids + first-stage codes and ids, no centroids),
-        comparable with :func:`index.storage.expected_bytes_per_doc`; 0.0 when empty."""
+        """Actual stored bytes per live document (store + ids + first-stage codes and ids, no centroids; RAM and
+        disk together), comparable with :func:`index.storage.expected_bytes_per_doc`; 0.0 when empty."""
+        if len(self) == 0:
+            return 0.0
+        return self.ram_bytes_per_doc() + self.memory_bytes()["disk"] / len(self)
+
+    def ram_bytes_per_doc(self) -> float:
+        """The part of :meth:`bytes_per_doc` held in RAM (the compressed kind's token file left out)."""
         if len(self) == 0:
             return 0.0
         codes = 0 if self._cand is None else self._cand.code_bytes()
@@ -129,7 +164,11 @@ class MultiVectorIndex(RemapIds):
         new, replaced = self._slots.assign(keys)
         self._dead_rows += int(self._store.lengths(replaced).sum())
         self._store.append(docs)
-        if self._cand is not None:
+        if isinstance(self._cand, CompressedCodes):  # replaced codes stay until compaction (never proposed)
+            tokens = np.concatenate(docs)
+            self._cand.add_tokens(tokens, np.repeat(new, [d.shape[0] for d in docs]))
+            self._cand.observe(tokens, self._rng)
+        elif self._cand is not None and isinstance(self._store, TokenStore):
             self._cand.remove(replaced)
             self._cand.add_from(self._store, new)
         self._maintain()
@@ -138,26 +177,114 @@ class MultiVectorIndex(RemapIds):
         """Remove ``ids`` (unknown ids are ignored); removed ids are never returned again."""
         slots = self._slots.release(as_ids(ids))
         self._dead_rows += int(self._store.lengths(slots).sum())
-        if slots.size and self._cand is not None:
+        if slots.size and self._cand is not None and not self.compressed:
             self._cand.remove(slots)
         self._maintain()
 
     def _maintain(self) -> None:
         if self._dead_rows > self.config.compact_ratio * max(1, self._store.n_tokens):
             self._compact()
+        if isinstance(self._store, TokenFile):
+            if self._cand is None and len(self):  # first codes, trained on what the file holds
+                self._cand = self._plan("asked").run().codes
+            return
         if not self.two_stage or len(self) == 0:
             self._cand = None
         elif self._cand is None or self._store.n_tokens > self.config.retrain_growth * self._cand.trained_on:
             self._cand = TokenCandidates.build(self.config, self._store, self._slots.live_slots())
+        cfg = self.config
+        if cfg.kind == "auto" and cfg.first_stage == "ivf_pq" and self._store.n_tokens >= cfg.auto_compressed_min:
+            self._move_to_disk()
+
+    def _renumbering(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Compact the slot map: ``(keep, new_of_old)`` with old live slots in new order and int64 (old n_slots,)
+        giving each old slot's new number (-1: dropped)."""
+        n_old = self._slots.n_slots
+        self._slots, keep = self._slots.compacted()
+        new_of_old = np.full(n_old, -1, np.int64)
+        new_of_old[keep] = np.arange(keep.size)
+        self._epoch += 1
+        return keep, new_of_old
 
     def _compact(self) -> None:
         """Drop the dead documents' rows and slots: live slots are renumbered ``0..n-1`` in the token store, the
-        slot map and the candidate codes (re-added under the new slots with the quantizers kept, no retraining)."""
-        self._slots, keep = self._slots.compacted()
-        self._store.compact(keep)
+        slot map and the candidate codes (two-stage: re-added under the new slots with the quantizers kept;
+        compressed: a new token file, and the codes renamed list by list, no re-encoding)."""
+        keep, new_of_old = self._renumbering()
         self._dead_rows = 0
+        if isinstance(self._store, TokenFile):
+            old, self._store = self._store, TokenFile.written(self._store, keep, self.directory)
+            old.close()  # a temporary file goes; a directory's stays until the next save no longer names it
+            if isinstance(self._cand, CompressedCodes):
+                self._cand.renumber(new_of_old)
+            return
+        self._store.compact(keep)
         if self._cand is not None:
             self._cand.reindex(self._store, self._slots.live_slots())
+
+    def _move_to_disk(self) -> None:
+        """``auto`` grew past ``auto_compressed_min``: the live rows move to a token file (the heap store and its
+        working copy go) and the trained candidate codes become the compressed codes, renamed, not retrained."""
+        keep, new_of_old = self._renumbering()
+        self._store = TokenFile.written(self._store, keep, self.directory)
+        self._dead_rows = 0
+        if self._cand is not None:
+            self._cand = CompressedCodes.adopt(self._cand, self._store.tokens, self._rng)
+            self._cand.renumber(new_of_old)
+
+    def attach(self, directory: str | os.PathLike[str]) -> None:
+        """Keep the token file in ``directory`` from now on (copied there when it is elsewhere): an index loaded
+        from an import's scratch copy moves into its collection's snapshot directory."""
+        self.directory = Path(directory)
+        if isinstance(self._store, TokenFile):
+            self._store.move_to(self.directory)
+
+    # -- compressed: codes trained on a sample, retrained beside the serving index ------------------------
+    def train(self, sample: Any, n_tokens: int | None = None) -> None:
+        """Compressed kind: train the codes on ``sample`` (float32 (s, dim) token vectors drawn from the corpus to
+        come) sized for ``n_tokens`` vectors (default s), before a large streaming build, so each ``add`` only
+        encodes its batch. Rows already stored are encoded with the new codes."""
+        if not self.compressed:
+            raise IndexConfigError("kind", "compressed (train)", self.config.kind)
+        x = as_matrix(sample, self.dim, "sample")
+        plan = self._plan("asked")
+        codes = CompressedCodes.train(self.config, x, n_tokens or x.shape[0])
+        self._cand = plan.encode(codes).codes
+
+    def _plan(self, reason: str) -> RetrainPlan:
+        if not isinstance(self._store, TokenFile):
+            raise IndexConfigError("kind", "compressed (retrain)", self.config.kind)
+        live = self._slots.live_slots()
+        start, length = self._store.extents()
+        return RetrainPlan(self.config, self._store.mapping(), live, start[live], length[live], self._epoch, reason)
+
+    def retrain_plan(self, force: bool = False) -> RetrainPlan | None:
+        """Compressed kind: what a retrain of the codes would read, when one is due (the data grew past
+        ``retrain_growth`` or drifted past ``drift_ratio``; ``force``: always), else None. Take it while no write
+        runs; :meth:`RetrainPlan.run` then needs no lock, and :meth:`retrain_apply` swaps the result in."""
+        if not isinstance(self._cand, CompressedCodes) or not len(self):
+            return None
+        tokens = int(self._store.lengths(self._slots.live_slots()).sum())
+        reason = "asked" if force else self._cand.due(self.config, tokens)
+        return None if reason is None else self._plan(reason)
+
+    def retrain_apply(self, done: Retrained) -> bool:
+        """Swap in codes built by a :class:`RetrainPlan` (exclusive access), after encoding the rows written since
+        the plan; False (nothing changes) when a compaction renumbered the slots meanwhile."""
+        if done.epoch != self._epoch or not isinstance(self._store, TokenFile):
+            return False
+        start, length = self._store.extents()
+        newer = np.flatnonzero((start >= done.rows) & (length > 0)).astype(np.int64)
+        if newer.size:
+            tokens, offsets = self._store.gather(newer)
+            done.codes.add_tokens(tokens, np.repeat(newer, np.diff(offsets)))
+        self._cand = done.codes
+        return True
+
+    def retrain(self) -> bool:
+        """Retrain the compressed codes now, in this thread (:meth:`retrain_plan` + run + apply)."""
+        plan = self.retrain_plan(force=True)
+        return plan is not None and self.retrain_apply(plan.run())
 
     def search(self, queries: Any, k: int, allowed_ids: Any = None) -> SearchResult:
         """Best ``k`` documents per query by MaxSim, optionally only among ``allowed_ids``.
@@ -191,7 +318,8 @@ class MultiVectorIndex(RemapIds):
     def _two_stage(
         self, stage: TokenCandidates, qs: list[F32], k: int, cand: I64 | None, n_rerank: int
     ) -> SearchResult:
-        proposals = stage.candidates(qs, self.config.token_k, n_rerank, cand)
+        live = self._slots.live_mask() if self.compressed else None
+        proposals = stage.candidates(qs, self.config.token_k, n_rerank, cand, live)
         available = len(self) if cand is None else cand.size
         rows = []
         for q, docs in zip(qs, proposals, strict=True):
@@ -203,7 +331,14 @@ class MultiVectorIndex(RemapIds):
         return finalize(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]), self._slots)
 
     def save(self, directory: str | os.PathLike[str], seq: int | None = None) -> None:
-        """Atomically write this index to ``directory`` recording ``seq``, the last write it includes."""
+        """Atomically write this index to ``directory`` recording ``seq``, the last write it includes (compressed:
+        the token file's prefix is referenced, not copied, when ``directory`` keeps it)."""
+        if isinstance(self._store, TokenFile):
+            codes = self._cand if isinstance(self._cand, CompressedCodes) else None
+            state = compressed_io.CompressedState(self.dim, self.config, self._slots, self._store, codes)
+            self.directory = compressed_io.save(state, Path(directory), seq, self.directory)
+            self.seq = seq
+            return
         meta: dict[str, Any] = {"dim": self.dim, "config": config_to_meta(self.config), "count": len(self)}
         blobs = {}
         if self._cand is not None:
@@ -218,6 +353,12 @@ class MultiVectorIndex(RemapIds):
     def load(cls, directory: str | os.PathLike[str]) -> MultiVectorIndex:
         """Read an index saved by :meth:`save`; raises ``IndexCorruptError`` naming a damaged file."""
         snap = load_snapshot(directory, cls.family)
+        if "tokens" in snap.meta:  # compressed (or auto grown into it): vectors in the token file
+            state = compressed_io.load(snap)
+            out = cls(state.dim, state.config, snap.root)
+            out._slots, out._store, out._cand, out.seq = state.slots, state.store, state.codes, snap.seq
+            out._dead_rows = state.store.n_tokens - int(state.store.lengths(state.slots.live_slots()).sum())
+            return out
         obj = cls(int(snap.require("dim")), config_from_meta(MultiVectorConfig, snap.require("config")))
         tokens, start, length = snap.array("tokens"), snap.array("start"), snap.array("length")
         slot_ids = snap.array("slot_ids")

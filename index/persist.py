@@ -5,6 +5,8 @@ Layout of a snapshot directory::
     manifest.json            {"format_version", "kind", "seq", "meta", "files": {name: {file, bytes, sha256}}}
     <name>.<generation>.npy  numpy arrays, written with allow_pickle=False
     <name>.<generation>.bin  opaque byte blobs (FAISS indexes via faiss.serialize_index)
+    <name>.<generation>.dat  streamed files (written by a callback; verified on load but not read: the owner
+                             opens ``Snapshot.paths[name]`` itself, e.g. ``faiss.read_index``)
 
 Every file is written to a temporary name, fsynced, renamed into place, and the directory fsynced. Data
 files carry a fresh generation tag, so the previous snapshot stays intact until the new manifest (written
@@ -24,9 +26,10 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +51,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 24
 _TMP_MARK = ".tmp-"  # in the name of a file still being written (see _write_then_rename)
+_DATA_SUFFIXES = (".npy", ".bin", ".dat")  # files a manifest names
 
 
 @dataclass
@@ -126,8 +130,10 @@ def save_snapshot(
     meta: dict[str, Any],
     arrays: dict[str, npt.NDArray[Any]],
     blobs: dict[str, npt.NDArray[np.uint8]] | None = None,
+    streams: Mapping[str, Callable[[BinaryIO], None]] | None = None,
 ) -> None:
-    """Atomically replace the snapshot in ``directory`` (created if missing) with the given content."""
+    """Atomically replace the snapshot in ``directory`` (created if missing) with the given content: ``streams``
+    name callbacks that write a file's bytes into the open binary file they are given."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     gen = secrets.token_hex(6)
@@ -142,6 +148,10 @@ def save_snapshot(
         raw = np.ascontiguousarray(blob, dtype=np.uint8)
         _write_then_rename(path, lambda f, b=raw: f.write(memoryview(b)))
         files[name] = _entry(path)
+    for name, write in (streams or {}).items():
+        path = root / f"{name}.{gen}.dat"
+        _write_then_rename(path, write)
+        files[name] = _entry(path)
     manifest = {"format_version": FORMAT_VERSION, "kind": kind, "seq": seq, "meta": meta, "files": files}
     atomic_write_bytes(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     _remove_stale(root, {e["file"] for e in files.values()})
@@ -149,7 +159,7 @@ def save_snapshot(
 
 def _remove_stale(root: Path, keep: set[str]) -> None:
     for path in root.iterdir():
-        if path.name != MANIFEST and path.suffix in (".npy", ".bin") and path.name not in keep:
+        if path.name != MANIFEST and path.suffix in _DATA_SUFFIXES and path.name not in keep:
             path.unlink(missing_ok=True)
 
 
@@ -166,7 +176,7 @@ def remove_leftovers(directory: str | os.PathLike[str]) -> list[str]:
         keep = set()
     removed = []
     for path in root.iterdir():
-        data = path.name != MANIFEST and path.suffix in (".npy", ".bin") and path.name not in keep
+        data = path.name != MANIFEST and path.suffix in _DATA_SUFFIXES and path.name not in keep
         if path.is_file() and (_TMP_MARK in path.name or data):
             path.unlink(missing_ok=True)
             removed.append(path.name)
@@ -243,6 +253,6 @@ def load_snapshot(directory: str | os.PathLike[str], kind: str) -> Snapshot:
         snap.paths[name] = path
         if path.suffix == ".npy":
             snap.arrays[name] = _load_array(path)
-        else:
+        elif path.suffix == ".bin":
             snap.blobs[name] = np.fromfile(path, dtype=np.uint8)
     return snap

@@ -139,10 +139,18 @@ class TokenCandidates:
             return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.code_size)
         return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + ivf.pq.M * ivf.pq.ksub * ivf.pq.dsub * 4)
 
-    def candidates(self, queries: list[F32], token_k: int, n_docs: int, allowed: I64 | None = None) -> list[I64]:
+    def candidates(
+        self,
+        queries: list[F32],
+        token_k: int,
+        n_docs: int,
+        allowed: I64 | None = None,
+        live: npt.NDArray[np.bool_] | None = None,
+    ) -> list[I64]:
         """For each query (float32 (m_i, dim)), the ``n_docs`` best document slots by estimated MaxSim.
 
-        ``allowed``: None, or int64 slots a candidate must be one of.
+        ``allowed``: None, or int64 slots a candidate must be one of. ``live``: None, or bool (n_slots,), False for
+        slots whose codes are still indexed but whose document is gone (codes removed lazily): never proposed.
         """
         flat = np.concatenate(queries)
         if self.binary:
@@ -151,6 +159,8 @@ class TokenCandidates:
             sel = None if allowed is None else faiss.IDSelectorBatch(allowed)
             params = faiss.SearchParametersIVF(sel=sel, nprobe=self.index.nprobe)
             scores, labels = self.index.search(flat, token_k, params=params)
+        if live is not None:
+            labels = np.where(live[np.maximum(labels, 0)] & (labels >= 0), labels, -1)
         cuts = np.cumsum([0, *(q.shape[0] for q in queries)])
         return [_best_docs(scores[a:b], labels[a:b], n_docs) for a, b in itertools.pairwise(cuts)]
 

@@ -25,8 +25,10 @@ __all__ = [
 DenseKind = Literal["auto", "flat", "hnsw", "ivf_flat", "ivf_pq", "ivf_sq8", "factory"]
 """How a :class:`~index.dense.DenseIndex` organises vectors. ``auto`` picks by collection size."""
 
-MultiVectorKind = Literal["auto", "exact", "two_stage"]
-"""``exact`` scans every document with MaxSim; ``two_stage`` retrieves candidates then reranks exactly."""
+MultiVectorKind = Literal["auto", "exact", "two_stage", "compressed"]
+"""``exact`` scans every document with MaxSim; ``two_stage`` retrieves candidates then reranks exactly;
+``compressed`` does the same with only compressed token codes in RAM and the float16 vectors in a memory-mapped
+file on disk (read for the candidates a query rescores)."""
 
 FirstStage = Literal["ivf_pq", "binary"]
 """Two-stage candidate codes per token: ``ivf_pq`` (product-quantised, ``pq_m`` bytes) or ``binary`` (sign bits,

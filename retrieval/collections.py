@@ -51,7 +51,7 @@ class IndexSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Index settings per representation (the index layer's own config structs)."""
 
     dense: DenseConfig = DenseConfig()  # cosine; FAISS flat below 100k vectors, IVF above
-    multivector: MultiVectorConfig = MultiVectorConfig()  # exact MaxSim below 5k documents, two-stage above
+    multivector: MultiVectorConfig = MultiVectorConfig()  # exact below 5k docs, two-stage, compressed from 1M tokens
     bm25: BM25Config = BM25Config(stemmer="english")  # Lucene BM25 with Snowball stemming (bm25s's recipe)
 
 

@@ -54,11 +54,11 @@ def live_dense_config(config: DenseConfig, n: int) -> DenseConfig:
     return config if config.kind != "auto" else msgspec.structs.replace(config, kind=resolve_kind(config, n))
 
 
-def _new(family: Family, spec: CollectionSpec, dims: dict[str, int], n: int = 0) -> AnyIndex:
+def _new(family: Family, spec: CollectionSpec, dims: dict[str, int], home: Path | None = None) -> AnyIndex:
     if family == "dense":
-        return DenseIndex(dims["dense"], live_dense_config(spec.index.dense, n))
-    if family == "multivector":
-        return MultiVectorIndex(dims["multivector"], spec.index.multivector)
+        return DenseIndex(dims["dense"], live_dense_config(spec.index.dense, 0))
+    if family == "multivector":  # a compressed index keeps its token file in its snapshot folder
+        return MultiVectorIndex(dims["multivector"], spec.index.multivector, None if home is None else home / family)
     if family == "sparse":
         return SparseIndex()
     return BM25Index(spec.index.bm25)
@@ -133,13 +133,16 @@ class IndexSet:
     """The indexes of one collection, guarded by one lock (FAISS and bm25s are not safe under concurrent
     writes); `seq` is the last store write they contain."""
 
-    def __init__(self, spec: CollectionSpec, dims: dict[str, int], families: Sequence[Family]) -> None:
+    def __init__(
+        self, spec: CollectionSpec, dims: dict[str, int], families: Sequence[Family], home: Path | None = None
+    ) -> None:
         self.spec = spec  # the collection's settings
+        self.home = home  # the snapshot folder (`<snapshots>/<collection>`): where index files live; None = temp
         self.dims = dims  # vector width per representation
         self.families: tuple[Family, ...] = tuple(families)  # which indexes exist
         self.lock = ReadWriteLock()  # searches and saves read; writes, replays and swaps write
         self._saving = threading.Lock()  # one snapshot save at a time
-        self.indexes: dict[Family, AnyIndex] = {f: _new(f, spec, dims) for f in self.families}
+        self.indexes: dict[Family, AnyIndex] = {f: _new(f, spec, dims, home) for f in self.families}
         self.seq = 0  # last store write applied
         self.saved_seq = -1  # last seq written to snapshots (-1 = never)
         self.dropped = False  # the collection was deleted: never snapshot again
@@ -200,9 +203,37 @@ class IndexSet:
 
     # -- growing -------------------------------------------------------------------------------------
     def upgrade(self, store: Store, collection: str) -> bool:
-        """Build the dense index of the kind the collection's size now calls for (flat -> IVF ...) from the
-        store, outside the lock, then catch up on writes made meanwhile and swap it in. Reads and writes
-        continue on the old index throughout; returns whether a swap happened."""
+        """Background upkeep: retrain the compressed multi-vector codes when due (`retrain`), and build the dense
+        index of the kind the collection's size now calls for (flat -> IVF ...) from the store, outside the lock,
+        then catch up on writes made meanwhile and swap it in. Reads and writes continue on the old index
+        throughout; returns whether a swap happened."""
+        retrained = self.retrain(collection)
+        return self._upgrade_dense(store, collection) or retrained
+
+    def retrain(self, collection: str) -> bool:
+        """New codes for a compressed multi-vector index whose data drifted or grew: planned under the read side
+        (no write runs), built with no lock held (searches and writes go on, reading and appending the token
+        file), swapped in under the write side after the rows written meanwhile are encoded."""
+        index = self.indexes.get("multivector")
+        if self.bulk_loading or not isinstance(index, MultiVectorIndex):
+            return False
+        with self.lock.read():
+            plan = index.retrain_plan()
+        if plan is None:
+            return False
+        try:
+            done = plan.run()
+        except (IndexStoreError, RuntimeError, ValueError, OSError) as exc:  # the old codes keep serving
+            log.warning("collection %s: multi-vector retrain (%s) failed: %s", collection, plan.reason, exc)
+            return False
+        with self.lock.write():
+            swapped = self.indexes.get("multivector") is index and index.retrain_apply(done)
+            if swapped:
+                self.saved_seq = -1  # the next snapshot writes the new codes
+        log.info("collection %s: multi-vector codes retrained (%s): %s", collection, plan.reason, swapped)
+        return swapped
+
+    def _upgrade_dense(self, store: Store, collection: str) -> bool:
         live = self.indexes.get("dense")
         if self.bulk_loading or not isinstance(live, DenseIndex) or self.spec.index.dense.kind != "auto":
             return False  # a bulk load converts the index itself, once, at its end (`finish_bulk`)
@@ -306,12 +337,17 @@ class IndexSet:
         families: Sequence[Family],
         store: Store,
         ready: dict[Family, AnyIndex],
+        home: Path | None = None,
     ) -> IndexSet:
         """The indexes of a collection whose store rows were just written (an import): the `ready` ones as they
-        are (they hold exactly those rows, under the store's chunk ids), every other family built from the
-        store. Nothing may write to the collection meanwhile; the result is at the store's last seq."""
-        built = cls(spec, dims, families)
-        rest = cls(spec, dims, [f for f in built.families if f not in ready])
+        are (they hold exactly those rows, under the store's chunk ids; a multi-vector one moves its files to
+        `home`), every other family built from the store. Nothing may write to the collection meanwhile; the
+        result is at the store's last seq."""
+        built = cls(spec, dims, families, home)
+        rest = cls(spec, dims, [f for f in built.families if f not in ready], home)
+        ready_mv = ready.get("multivector")
+        if home is not None and isinstance(ready_mv, MultiVectorIndex):
+            ready_mv.attach(home / "multivector")
         if rest.families:
             rest.replay(store, spec.name, 0)
         built.indexes = {f: ready[f] if f in ready else rest.indexes[f] for f in built.families}
@@ -323,7 +359,7 @@ class IndexSet:
         cls, spec: CollectionSpec, dims: dict[str, int], families: Sequence[Family], store: Store, folder: Path
     ) -> tuple[IndexSet, str]:
         """Load snapshots and replay newer writes, or rebuild from the store; returns (indexes, how)."""
-        built = cls(spec, dims, families)
+        built = cls(spec, dims, families, folder)
         _clean(built.families, folder)
         loaded = _load_all(built.families, folder)
         if loaded is not None and _same_settings(built, loaded):

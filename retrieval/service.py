@@ -307,7 +307,7 @@ class RetrievalService:
         if spec.name not in self._collections:  # a kill right after a delete committed leaves its snapshots
             shutil.rmtree(self._snapshot_dir(spec.name), ignore_errors=True)  # behind: never load them as ours
         self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
-        indexes = IndexSet(spec, dims, _families(spec))
+        indexes = IndexSet(spec, dims, _families(spec), self._snapshot_dir(spec.name))
         self._collections[spec.name] = _Collection(spec, encoders, indexes, Availability(spec.name))
         return self.collection(spec.name)
 
@@ -471,7 +471,9 @@ class RetrievalService:
         name = spec.name
         shutil.rmtree(self._snapshot_dir(name), ignore_errors=True)  # never load a deleted namesake's snapshots
         dims = self._dims(spec, encoders, contents.manifest.dims)
-        indexes, origins = restore_indexes(contents, spec, dims, _families(spec), self.store, ledger, written.added)
+        indexes, origins = restore_indexes(
+            contents, spec, dims, _families(spec), self.store, ledger, written.added, self._snapshot_dir(name)
+        )
         try:  # a restart loads them as they are (a trained IVF is never retrained)
             indexes.save(self._snapshot_dir(name))
         except OSError as exc:  # the background snapshot tries again; nothing is lost

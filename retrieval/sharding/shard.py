@@ -80,7 +80,7 @@ class ShardCore:
             pinned = self.store.get_collection(self.name).dims
         except CollectionNotFoundError:  # a new shard
             self.store.create_collection(self.name, dict(spec_json), dims=dict(dims))
-            self.indexes, self.opened = IndexSet(self.spec, dict(dims), families), "new"
+            self.indexes, self.opened = IndexSet(self.spec, dict(dims), families, self._snapshots()), "new"
         else:
             self.indexes, self.opened = IndexSet.open(self.spec, dict(pinned), families, self.store, self._snapshots())
         self._write_lock = threading.Lock()  # one write at a time; searches go on beside it (IndexSet's lock)

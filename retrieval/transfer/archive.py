@@ -68,7 +68,7 @@ INDEXES = "indexes"  # the folder of the index snapshots
 _MEMBER = re.compile(  # matched whole (fullmatch)
     r"manifest\.json|documents\.jsonl|chunks\.jsonl|vectors/(dense|multivector|sparse_ids|sparse_weights)\.npy"
     r"|pages/[0-9a-f]{64}\.(png|thumb\.jpg)"
-    r"|indexes/(dense|multivector|sparse|bm25)/(manifest\.json|[a-z_]+\.[0-9a-f]{12}\.(npy|bin))"
+    r"|indexes/(dense|multivector|sparse|bm25)/(manifest\.json|[a-z_]+\.[0-9a-f]{12}\.(npy|bin|dat|f16))"
 )
 _BLOCK = 1 << 20
 

@@ -13,6 +13,7 @@ family is rebuilt. `restore_indexes` says which became which.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -44,10 +45,12 @@ def restore_indexes(
     store: Store,
     ledger: ChunkLedger,
     new_ids: npt.NDArray[np.int64],
+    home: Path | None = None,
 ) -> tuple[IndexSet, dict[Family, IndexOrigin]]:
     """The indexes of collection `spec.name`, whose rows the store has just written (`new_ids`: int64 (n,), the
     chunk ids it gave, in the archive's chunk order, as `ledger` noted them); and per family where it came from.
-    Nothing may write to the collection meanwhile."""
+    `home`: the collection's snapshot folder (a multi-vector index keeps its token file there). Nothing may write
+    to the collection meanwhile."""
     probe = IndexSet(spec, dims, families)
     ready: dict[Family, Index] = {}
     for family in probe.families:
@@ -58,7 +61,7 @@ def restore_indexes(
         except Exception as exc:  # a snapshot the loader chokes on (untrusted input): rebuilt, never a failure
             log.warning("import of %s: %s index built from the store: its snapshot failed (%r)", spec.name, family, exc)
     origins: dict[Family, IndexOrigin] = {f: "snapshot" if f in ready else "rebuilt" for f in probe.families}
-    return IndexSet.adopt(spec, dims, families, store, ready), origins
+    return IndexSet.adopt(spec, dims, families, store, ready, home), origins
 
 
 def _adopted(

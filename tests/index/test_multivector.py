@@ -1,4 +1,4 @@
-"""MultiVectorIndex (exact and two-stage) against ExactMultiVectorIndex and a numpy MaxSim oracle."""
+"""MultiVectorIndex (exact, two-stage and compressed) against ExactMultiVectorIndex and a numpy MaxSim oracle."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from index import ExactMultiVectorIndex, InvalidVectorsError, MultiVectorConfig,
 
 DIM = 16
 TWO_STAGE = MultiVectorConfig(kind="two_stage", nprobe=8)
+COMPRESSED = MultiVectorConfig(kind="compressed", nprobe=8)
 
 
 def _oracle(docs: list[np.ndarray], ids: np.ndarray, queries: list[np.ndarray], k: int) -> np.ndarray:
@@ -64,7 +65,7 @@ def test_two_stage_recall(two_stage: MultiVectorIndex, mv_data) -> None:
     assert scores.dtype == np.float32 and found.dtype == np.int64
 
 
-@pytest.mark.parametrize("config", [MultiVectorConfig(kind="exact"), TWO_STAGE])
+@pytest.mark.parametrize("config", [MultiVectorConfig(kind="exact"), TWO_STAGE, COMPRESSED])
 def test_remove_90_percent_keeps_k_live_hits(config: MultiVectorConfig, mv_data) -> None:
     ids, docs, queries = mv_data
     index = _index(config, ids, docs)
@@ -79,7 +80,7 @@ def test_remove_90_percent_keeps_k_live_hits(config: MultiVectorConfig, mv_data)
     assert recall(found, _oracle(keep, ids[live], queries, 10)) >= 0.95
 
 
-@pytest.mark.parametrize("config", [MultiVectorConfig(kind="exact"), TWO_STAGE])
+@pytest.mark.parametrize("config", [MultiVectorConfig(kind="exact"), TWO_STAGE, COMPRESSED])
 def test_filtered_search(config: MultiVectorConfig, mv_data) -> None:
     ids, docs, queries = mv_data
     index = _index(config, ids, docs)
@@ -93,7 +94,7 @@ def test_filtered_search(config: MultiVectorConfig, mv_data) -> None:
     assert (few.ids[:, 2:] == -1).all() and np.isneginf(few.scores[:, 2:]).all()
 
 
-@pytest.mark.parametrize("config", [MultiVectorConfig(kind="exact"), TWO_STAGE])
+@pytest.mark.parametrize("config", [MultiVectorConfig(kind="exact"), TWO_STAGE, COMPRESSED])
 def test_upsert_and_save_load(config: MultiVectorConfig, mv_data, tmp_path: Path) -> None:
     ids, docs, queries = mv_data
     index = _index(config, ids, docs)
@@ -140,7 +141,9 @@ def test_invalid_documents(mv_data) -> None:
 
 
 @pytest.mark.parametrize(
-    "config", [MultiVectorConfig(kind="exact", dtype="float32"), TWO_STAGE], ids=["exact", "two_stage"]
+    "config",
+    [MultiVectorConfig(kind="exact", dtype="float32"), TWO_STAGE, COMPRESSED],
+    ids=["exact", "two_stage", "compressed"],
 )
 def test_a_rolling_window_of_upserts_keeps_the_slots_bounded(
     config: MultiVectorConfig, mv_data, tmp_path: Path

@@ -6,15 +6,17 @@ tmp_path; brute-force cosine over what the store holds is the reference for dens
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index import DenseConfig
+from index import DenseConfig, MultiVectorConfig
 from retrieval.collections import CollectionSpec, IndexSpec
 from retrieval.indexes import Family, IndexSet
 from retrieval.store import Store
+from retrieval.store.records import DocumentRecord
 from tests.retrieval.store._docs import DIM, make_doc, n_chunks
 
 FAMILIES: tuple[Family, ...] = ("dense", "multivector", "sparse", "bm25")
@@ -175,3 +177,56 @@ def test_a_bulk_window_holds_off_snapshots_and_upgrades_then_converts_once(tmp_p
     assert got.ids[:, 0].tolist() == ids[:3].tolist()  # every vector kept through the conversion
     indexes.save(folder)
     assert indexes.saved_seq == indexes.seq and (folder / "dense").exists()
+
+
+COMPRESSED = CollectionSpec(
+    name="c", multivector_model="m", bm25=False, index=IndexSpec(multivector=MultiVectorConfig(kind="compressed"))
+)
+
+
+def _shifted(number: int) -> DocumentRecord:
+    """Document ``number`` with its token vectors scaled x5: another distribution than ``make_doc``'s."""
+    doc = make_doc(number)
+    chunks = tuple(dataclasses.replace(c, multivector=c.multivector * 5) for c in doc.chunks)
+    return dataclasses.replace(doc, chunks=chunks)
+
+
+def _mv_oracle(store: Store, query: np.ndarray, k: int) -> list[int]:
+    rows = [r for batch in store.iter_chunks("c", vectors=["multivector"]) for r in batch]
+    scores = [float((query @ r.multivector.T).max(axis=1).sum()) for r in rows]
+    return [rows[i].chunk_id for i in np.argsort(-np.asarray(scores), kind="stable")[:k]]
+
+
+def test_a_compressed_index_keeps_its_token_file_in_the_snapshot_folder(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(40))
+    folder = tmp_path / "snap"
+    first, how = IndexSet.open(COMPRESSED, DIMS, ["multivector"], store, folder)
+    assert how == "rebuild"
+    first.save(folder)
+    [token_file] = (folder / "multivector").glob("tokens.*.f16")
+    store.write("c", [make_doc(i) for i in range(40, 50)])
+    again, how = IndexSet.open(COMPRESSED, DIMS, ["multivector"], store, folder)
+    assert how == "snapshot" and again.sizes() == {"multivector": _chunks(range(50))}
+    assert list((folder / "multivector").glob("tokens.*.f16")) == [token_file]  # the replay appended there
+    query = np.random.default_rng(3).standard_normal((4, DIM)).astype(np.float32)
+    want = _mv_oracle(store, query, 5)
+    assert again.search("multivector", [query], 5, None).ids[0].tolist() == want
+    with open(token_file, "r+b") as f:  # a damaged token file: the collection rebuilds from the store
+        f.seek(64)
+        f.write(b"\xff\xff\xff\xff")
+    rebuilt, how = IndexSet.open(COMPRESSED, DIMS, ["multivector"], store, folder)
+    assert how == "rebuild" and rebuilt.search("multivector", [query], 5, None).ids[0].tolist() == want
+
+
+def test_drifted_data_is_retrained_in_the_background_upkeep(tmp_path: Path) -> None:
+    store = _store(tmp_path, range(60))
+    indexes, _ = IndexSet.open(COMPRESSED, DIMS, ["multivector"], store, tmp_path / "snap")
+    indexes.save(tmp_path / "snap")
+    assert not indexes.upgrade(store, "c")  # nothing due: nothing retrained
+    store.write("c", [_shifted(i) for i in range(60, 360)])
+    indexes.replay(store, "c", indexes.seq)
+    assert indexes.upgrade(store, "c") and indexes.saved_seq == -1  # retrained; the next snapshot writes it
+    assert not indexes.upgrade(store, "c")
+    query = _shifted(200).chunks[0].multivector  # finds its own chunk first through the new codes
+    assert indexes.search("multivector", [query], 1, None).ids[0].tolist() == _mv_oracle(store, query, 1)
+    assert indexes.sizes() == {"multivector": _chunks(range(360))}

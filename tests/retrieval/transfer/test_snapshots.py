@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from encoder import Engine, ModelSpec
-from index import DenseConfig, DenseIndex
+from index import DenseConfig, DenseIndex, MultiVectorConfig
 from retrieval import ModelRegistry
 from retrieval.collections import CollectionSpec, IndexSpec
 from retrieval.errors import InvalidRequestError
@@ -248,3 +248,45 @@ def test_a_version_1_archive_listing_snapshots_or_a_later_version_is_refused(
     with pytest.raises(InvalidRequestError, match="format version 3; this server reads 1 and 2"):
         _import(target, _repack(source[0], tmp_path / "v3.tar", later), "copy")
     assert not target.has_collection("copy") and target.store.list_collections() == []
+
+
+def test_a_compressed_multivector_index_travels_with_its_token_file(
+    registry: ModelRegistry, tmp_path: Path, target: RetrievalService
+) -> None:
+    """Export copies the token file the snapshot names; the import moves it into the new collection's snapshot
+    folder (appends land there), and a restart loads it."""
+    compressed = IndexSpec(multivector=MultiVectorConfig(kind="compressed"))
+    spec = CollectionSpec(name="mv", dense_model="tiny", multivector_model="tiny", index=compressed)
+    src = RetrievalService.open(tmp_path / "source", registry, default_collection=None)
+    try:
+        src.create_collection_sync(spec)
+        run(src.add_documents("mv", _docs(0, 60)))
+        run(src.delete_documents("mv", ["d3"]))
+        want = _mv_results(src, "mv")
+        archive = _export(src, "mv", tmp_path / "mv.tar")
+    finally:
+        src.close()
+    with tarfile.open(archive) as tar:
+        assert any(n.startswith("indexes/multivector/tokens.") for n in tar.getnames())
+    assert _import(target, archive, "copy")["multivector"] == "snapshot"
+    assert _mv_results(target, "copy") == want
+    folder = target.data_dir / "indexes" / "copy" / "multivector"
+    run(target.add_documents("copy", _docs(100, 2)))
+    target.close()
+    [token_file] = folder.glob("tokens.*.f16")
+    assert token_file.name == json.loads((folder / "manifest.json").read_text())["meta"]["tokens"]["file"]
+    again = RetrievalService.open(target.data_dir, registry, default_collection=None)
+    try:
+        assert again.opened["copy"] == "snapshot"
+        run(again.delete_documents("copy", ["d100", "d101"]))
+        assert _mv_results(again, "copy") == want
+    finally:
+        again.close()
+
+
+def _mv_results(svc: RetrievalService, name: str) -> dict[str, list[tuple[str, float]]]:
+    out = {}
+    for q in QUERIES:
+        plan = SearchPlan(q, mode="multivector", modes=("multivector",), top_k=8)
+        out[q] = [(h.id, h.score) for h in run(svc.search(name, plan))]
+    return out
