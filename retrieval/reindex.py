@@ -35,6 +35,7 @@ from retrieval.names import check_name
 from retrieval.reindex_records import can_copy_vectors, copied_records, encoded_records
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import RetrievalService
+from retrieval.sharding.reader import SourceReader, StoreReader, missing_from
 from retrieval.store import DocumentRow
 from retrieval.store.reindex_jobs import ReindexJobRow
 
@@ -52,6 +53,7 @@ _SETTINGS = (
     "index",
     "fusion",
     "pages",
+    "shards",
 )
 
 
@@ -71,6 +73,7 @@ class ReindexRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, om
     index: dict[str, dict[str, Any]] | UnsetType = UNSET  # index settings ({"dense": {...}}: fields given change)
     fusion: FusionConfig | UnsetType = UNSET  # default hybrid fusion
     pages: dict[str, Any] | UnsetType = UNSET  # PDF page rendering settings (fields of PageSpec; others stay)
+    shards: int | UnsetType = UNSET  # the target's shard count (default: the source's)
 
     def target_spec(self, source: CollectionSpec) -> CollectionSpec:
         """The source's settings with this request's changes, under the target's name. Nested settings
@@ -95,10 +98,9 @@ class Reindexer:
     async def start(self, name: str, req: ReindexRequest) -> ReindexJobRow:
         """Check the request, record the job, create the target and start building it; returns the job."""
         source = self.service.resolve(name)
-        self.service.write_lock(source)  # a sharded source cannot be reindexed yet: refused now, not by the job
         spec = req.target_spec(self.service.spec(source))
         self._check(spec, req)
-        total = (await asyncio.to_thread(self.service.store.get_collection, source)).documents
+        total = (await asyncio.to_thread(self.service.collection, source)).documents  # one store or its shards
         request = msgspec.to_builtins(req)
         row = await asyncio.to_thread(self.jobs.insert, uuid.uuid4().hex, source, req.target, request, total)
         self.service.building[req.target] = row.id  # before it exists: no one else writes to it
@@ -228,14 +230,17 @@ class Reindexer:
         log.info("reindex %s: %s -> %s done (%d documents)", row.id, row.source, row.target, cursor.done)
 
     async def _scan(self, row: ReindexJobRow, req: ReindexRequest, cursor: _Cursor, copy: bool) -> int:
-        """Copy every source document after the cursor, batch by batch; returns how many were copied."""
+        """Copy every source document after the cursor, batch by batch; returns how many were copied. A sharded
+        source's cursor is one per shard (`retrieval.sharding.reader`)."""
         copied = 0
-        while batch := await asyncio.to_thread(
-            self.service.store.documents_after, row.source, cursor.seq, cursor.id, req.batch_size
-        ):
-            await self._copy(row, batch, copy)
+        source = self.service.reader(row.source)
+        while True:
+            batch, seq, after = await asyncio.to_thread(source.documents_after, cursor.seq, cursor.id, req.batch_size)
+            if not batch:
+                break
+            await self._copy(row, batch, copy, source)
             copied += len(batch)
-            cursor.advance(batch)
+            cursor.advance(batch, seq, after)
             cursor.total = max(cursor.total, cursor.done)
             await asyncio.to_thread(
                 self.jobs.progress,
@@ -247,16 +252,21 @@ class Reindexer:
             )
         return copied
 
-    async def _copy(self, row: ReindexJobRow, batch: list[DocumentRow], copy: bool) -> None:
+    async def _copy(self, row: ReindexJobRow, batch: list[DocumentRow], copy: bool, source: SourceReader) -> None:
         if copy:
-            records = await asyncio.to_thread(copied_records, self.service, row.source, row.target, batch)
+            records = await asyncio.to_thread(copied_records, source, self.service.spec(row.target), batch)
         else:
-            records = await encoded_records(self.service, row.source, row.target, batch)
-        await self.service.commit_records(row.target, records)
+            records = await encoded_records(self.service, source, row.source, row.target, batch)
+        pages = None  # one store's collections share its page files; shards keep their own
+        if not (isinstance(source, StoreReader) and isinstance(self.service.reader(row.target), StoreReader)):
+            images = {r.id: r.image.digest for r in records if r.image is not None}
+            pages = await asyncio.to_thread(source.page_bytes, images) if images else None
+        await self.service.commit_records(row.target, records, (), pages)
 
     async def _deletes(self, row: ReindexJobRow) -> None:
         """Delete from the target what was deleted from the source since it was copied."""
-        gone = await asyncio.to_thread(self.service.store.missing_from, row.target, row.source)
+        target, source = self.service.reader(row.target), self.service.reader(row.source)
+        gone = await asyncio.to_thread(missing_from, target, source)
         if gone:
             await self.service.commit_records(row.target, [], gone)
 
@@ -267,6 +277,6 @@ class _Cursor:
     def __init__(self, seq: int, doc_id: str, done: int, total: int) -> None:
         self.seq, self.id, self.done, self.total = seq, doc_id, done, total
 
-    def advance(self, batch: list[DocumentRow]) -> None:
-        self.seq, self.id = batch[-1].seq, batch[-1].id
+    def advance(self, batch: list[DocumentRow], seq: int, doc_id: str) -> None:
+        self.seq, self.id = seq, doc_id
         self.done += len(batch)

@@ -8,6 +8,7 @@ collection loads its index snapshots and replays newer store rows, or rebuilds f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -56,6 +57,7 @@ from retrieval.search.tune import Progress, TuneReport, TuneRequest, tune
 from retrieval.sharding.collection import ShardedCollection, ShardStatus
 from retrieval.sharding.group import ShardBackend
 from retrieval.sharding.ids import ChunkIds
+from retrieval.sharding.reader import SourceReader, StoreReader
 from retrieval.store import ChunkRow, CollectionRow, DocumentRecord, DocumentRow, Store, WriteResult, check_document_id
 from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import (
@@ -73,6 +75,7 @@ from retrieval.transfer import (
     page_files,
     restore_indexes,
 )
+from retrieval.transfer.shards import PageBytes
 from retrieval.uploads import UploadedFile, UploadResult, ingest_files, parse_uploads
 
 if TYPE_CHECKING:  # pyarrow is imported only by a bulk load
@@ -411,8 +414,7 @@ class RetrievalService:
         if coll is None:
             if name in self._sharded:
                 raise InvalidRequestError(
-                    f"collection `{name}` is sharded; this operation (page images, export, import, reindex) is not "
-                    "available for sharded collections yet",
+                    f"collection `{name}` is sharded; this operation runs in one process only",
                     param="name",
                     received=name,
                 )
@@ -429,28 +431,36 @@ class RetrievalService:
         """Write `name`'s archive files into `scratch` from one consistent snapshot of the store and of the
         collection's indexes; returns the (member name, file) pairs of the archive, in order."""
         name = self.resolve(name)
+        if name in self._sharded:  # [29b hook] each shard's part, gathered into one archive
+            sharded = self._sharded[name]
+            return await asyncio.to_thread(sharded.export, scratch, spec_to_json(sharded.spec))
         coll = self._get(name)
         async with coll.write_lock:  # no write of the collection between the store copy and the index snapshots
             families = await asyncio.to_thread(freeze, self.store, coll.indexes, scratch)
         return await asyncio.to_thread(export_files, self.page_files, name, scratch, families)
 
     def import_collection(
-        self, name: str, archive: Path, scratch: Path
+        self, name: str, archive: Path, scratch: Path, shards: int | None = None
     ) -> tuple[CollectionInfo, dict[Family, IndexOrigin]]:
         """Restore the archive at `archive` as collection `name`. Checked before anything is written: every
         file's checksum (members never expand past the archive's own size), the spec against the served models,
         their vector widths and the vector files; then the page images, then every document in one store
         transaction, then the indexes are adopted from the archive's snapshots (or built from the store);
         returns the collection and, per index family, which. All or nothing: a failure at any step, after the
-        store commit too, leaves no collection, no rows, no index snapshots and no page files of its own."""
+        store commit too, leaves no collection, no rows, no index snapshots and no page files of its own.
+        `shards`: how many shards the new collection has (default: the archive's where this server runs shards,
+        else one); a sharded one gets its documents spread by the routing hash."""
         contents = open_archive(archive, scratch)
         spec = archived_spec(contents, name)
+        spec = msgspec.structs.replace(spec, shards=shards or (spec.shards if self.shard_backend else 1))  # [29b]
         check_spec(spec, self.models)
         if self.has_collection(name) or self.aliases.resolve(name) != name:  # one namespace with the aliases
             raise CollectionExistsError(name)
         encoders, ledger = Encoders.of(spec, self.models), ChunkLedger()
         check_dims(contents.manifest.dims, self._dims(spec, encoders, {}))
         check_vectors(contents)
+        if spec.shards > 1:  # [29b hook] documents routed to their shards, indexes built there
+            return self._import_sharded(contents, spec, encoders), dict.fromkeys(_families(spec), "rebuilt")
         committed = False
         try:
             with self.page_files.lock:  # no garbage collection between the files and the rows naming them
@@ -463,6 +473,20 @@ class RetrievalService:
         except BaseException:
             self._undo_import(name, committed)
             raise
+
+    def _import_sharded(self, contents: Archive, spec: CollectionSpec, encoders: Encoders) -> CollectionInfo:
+        """A new sharded collection holding a verified archive's documents; deleted again if any write fails."""
+        self._create_sharded(spec, encoders, self._dims(spec, encoders, contents.manifest.dims))
+        try:
+            self._sharded[spec.name].import_archive(contents)
+        except BaseException:
+            log.warning("import of %s into shards failed: removing the collection", spec.name)
+            with contextlib.suppress(Exception):  # a shard down now keeps what it wrote (its folder) until then
+                self._sharded[spec.name].drop()
+            self.store.delete_collection(spec.name)
+            self._sharded.pop(spec.name, None)
+            raise
+        return self.collection(spec.name)
 
     def _adopt_import(
         self, contents: Archive, spec: CollectionSpec, encoders: Encoders, ledger: ChunkLedger, written: WriteResult
@@ -526,7 +550,7 @@ class RetrievalService:
     async def _add_documents(self, asked: str, docs: Sequence[SourceDocument]) -> IngestResult:
         name = self.resolve(asked)
         if name in self._sharded:
-            return await self._add_sharded(self._sharded[name], docs)
+            return await self._add_sharded(self._sharded[name], docs, asked)
         coll = self._writable(name)
         _check_unique(docs)
         started = time.perf_counter()
@@ -548,11 +572,13 @@ class RetrievalService:
         chunks = sum(len(r.chunks) for r in records)
         return IngestResult([r.id for r in records], skipped + written.skipped, truncated, chunks, written.seq)
 
-    async def _add_sharded(self, coll: ShardedCollection, docs: Sequence[SourceDocument]) -> IngestResult:
+    async def _add_sharded(self, coll: ShardedCollection, docs: Sequence[SourceDocument], asked: str) -> IngestResult:
+        if coll.name in self.building:
+            raise CollectionBusyError(coll.name, self.building[coll.name])
         coll.availability.check_write()
         _check_unique(docs)
         started = time.perf_counter()
-        done = await coll.write(docs, functools.partial(self._encode, coll))
+        done = await coll.write(docs, functools.partial(self._encode, coll), self._still(asked, coll.name))
         metrics.count_documents(coll.name, len(done.ids))
         log.info(
             "collection %s: wrote %d documents over shards in %.3f s",
@@ -576,32 +602,63 @@ class RetrievalService:
     async def encode_documents(self, name: str, docs: Sequence[SourceDocument]) -> list[DocumentRecord]:
         """Chunk and encode `docs` for collection `name` as a write would, without writing (a reindex job's
         encode step: no write gate, and its encoding yields to searches and writes)."""
-        return (await self._encode(self._get(name), docs, background=True))[0]
+        return (await self._encode(self._entry(name), docs, background=True))[0]
 
-    async def commit_records(self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = ()) -> int:
+    async def commit_records(
+        self,
+        name: str,
+        records: list[DocumentRecord],
+        deletes: Sequence[str] = (),
+        pages: Mapping[str, PageBytes] | None = None,
+    ) -> int:
         """Commit and index ready records (and deletes) in collection `name`: a reindex job's write, past the
-        gate that keeps everyone else out of the collection it builds. Returns the write's seq."""
+        gate that keeps everyone else out of the collection it builds. `pages`: the page image files the records
+        reference, where the collection does not share them with its source. Returns the write's seq."""
+        if name in self._sharded:  # [29b hook] routed to the owning shards
+            done = await asyncio.to_thread(self._sharded[name].commit_sync, records, deletes, dict(pages or {}))
+            return max((w.seq for w in done), default=0)
         coll = self._get(name)
         if deletes:
             async with coll.write_lock:
                 written = await asyncio.to_thread(self.store.write, name, (), list(deletes))
                 await asyncio.to_thread(coll.indexes.apply, [], written.removed, written.seq)
-        return (await self._commit(name, coll, records)).seq if records else self.store.last_seq()
+        if not records:
+            return self.store.last_seq()
+        return (await self._commit(name, coll, records, list((pages or {}).values()))).seq
 
-    def write_lock(self, name: str) -> asyncio.Lock:
-        """The lock every write to collection `name` commits under (a reindex's last step holds its source's)."""
+    def write_lock(self, name: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held, no write to collection `name` commits (a reindex's last step holds its source's): the lock every
+        write commits under, or a sharded collection's write gate taken exclusively."""
+        if name in self._sharded:  # [29b hook]
+            return self._sharded[name].gate.exclusive()
         return self._get(name).write_lock
+
+    def reader(self, name: str) -> SourceReader:
+        """[29b hook] What a reindex reads collection `name` through (this store, or its shards)."""
+        if name in self._sharded:
+            return self._sharded[name].reader()
+        self._get(name)
+        return StoreReader(self.store, self.page_files, name)
+
+    def _still(self, asked: str, name: str) -> Callable[[], None]:
+        """A check that the name a write used still means collection `name` (AliasMovedError otherwise)."""
+
+        def check() -> None:
+            if self.resolve(asked) != name:
+                raise AliasMovedError(asked, name)
+
+        return check
 
     def page_pipeline(self, name: str) -> PagePipeline:
         """The page stages of collection `name` (its models read images): what a reindex embeds pages with."""
-        return self._page_pipeline(name, self._get(name))
+        return self._page_pipeline(name, self._entry(name))
 
     async def _commit(
         self,
         name: str,
         coll: _Collection,
         records: list[DocumentRecord],
-        pages: Sequence[RenderedPage] = (),
+        pages: Sequence[RenderedPage | PageBytes] = (),
         *,
         asked: str | None = None,
     ) -> WriteResult:
@@ -696,12 +753,14 @@ class RetrievalService:
         are embedded by this collection's model, so one committed after a swap is refused (AliasMovedError,
         409: the upload is safe to retry, unchanged pages are skipped)."""
         asked, name = name, self.resolve(name)
-        if name in self._sharded:
-            self._sharded[name].availability.check_write()
-            if self._sharded[name].encoders.visual:
-                self._get(name)  # page images: refused for a sharded collection, with the reason
-            return await self._add_parsed(asked, files, metadata, progress)
-        coll = self._writable(name)
+        coll: _Collection | ShardedCollection
+        if name in self._sharded:  # [29b hook] page images go to the shard that owns each page document
+            coll = self._sharded[name]
+            if name in self.building:
+                raise CollectionBusyError(name, self.building[name])
+            coll.availability.check_write()
+        else:
+            coll = self._writable(name)
         if coll.encoders.visual:
             pipe = self._page_pipeline(name, coll, asked)
             text = functools.partial(self._add_parsed, asked, metadata=metadata)
@@ -723,7 +782,9 @@ class RetrievalService:
 
         return await ingest_files(docs, reports, write, progress)
 
-    def _page_pipeline(self, name: str, coll: _Collection, asked: str | None = None) -> PagePipeline:
+    def _page_pipeline(
+        self, name: str, coll: _Collection | ShardedCollection, asked: str | None = None
+    ) -> PagePipeline:
         """The page stages bound to this collection's models, store and indexes."""
         engine = coll.encoders.multivector
         assert engine is not None
@@ -745,10 +806,14 @@ class RetrievalService:
             return finish(plan, dict(zip(names, done, strict=True)))
 
         async def commit(records: list[DocumentRecord], pages: list[RenderedPage]) -> None:
-            await self._commit(name, coll, records, pages, asked=asked)
+            if isinstance(coll, ShardedCollection):  # [29b hook]
+                await coll.write_pages(records, pages, None if asked is None else self._still(asked, name))
+            else:
+                await self._commit(name, coll, records, pages, asked=asked)
 
         async def stored(ids: list[str]) -> dict[str, str]:
-            return await asyncio.to_thread(self.store.content_hashes, name, ids)
+            reads = self._reader(name)  # this store, or the owning shards
+            return await asyncio.to_thread(reads.content_hashes, name, ids)
 
         stats = self.page_stats[name] = PageStats()
         return PagePipeline(coll.spec.pages, embed, text_records, commit, stored, self.render_limits, stats=stats)
@@ -757,8 +822,15 @@ class RetrievalService:
         """The PNG (`image`) or JPEG (`thumbnail`) of a page image that a document of `name` references;
         NotFoundError otherwise."""
         name = self.resolve(name)
-        self._get(name)
+        self._entry(name)
         self.page_files.path(digest, kind)  # a malformed digest is a NotFoundError before any store read
+        if name in self._sharded:  # [29b hook] read from the shard whose document references it
+            found = self._sharded[name].page_file(digest, kind)
+            if found is None:
+                missing = f"collection `{name}` has no page image `{digest}`"
+                raise NotFoundError(missing, param="digest", received=digest)
+            return found
+        self._get(name)
         if not self.store.has_page_image(name, digest):
             raise NotFoundError(f"collection `{name}` has no page image `{digest}`", param="digest", received=digest)
         return self.page_files.read(digest, kind)
