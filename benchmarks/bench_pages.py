@@ -34,11 +34,11 @@ from PIL import Image  # noqa: E402
 
 from encoder import Engine, ModelSpec  # noqa: E402
 from retrieval import ModelRegistry  # noqa: E402
-from retrieval.collections import CollectionSpec, PageSpec  # noqa: E402
-from retrieval.ingest.pages import ingest_pdf  # noqa: E402
+from retrieval.ingest.pages.pipeline import ingest_pdf  # noqa: E402
+from retrieval.ingest.uploads import UploadedFile  # noqa: E402
 from retrieval.search.planner import SearchPlan  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
-from retrieval.uploads import UploadedFile  # noqa: E402
+from retrieval.spec.collection import CollectionSpec, PageSpec  # noqa: E402
 from tests.fixtures.colqwen3 import write_colqwen3  # noqa: E402
 from tests.fixtures.pdfs import pdf_bytes  # noqa: E402
 

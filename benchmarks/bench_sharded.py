@@ -33,12 +33,12 @@ from benchmarks.bench_bulk_load import MODEL, write_input  # noqa: E402
 from benchmarks.bench_retrieval_search import base_set  # noqa: E402
 from encoder import Engine, ModelSpec  # noqa: E402
 from retrieval.bulk import BulkOptions, open_inputs  # noqa: E402
-from retrieval.collections import ChunkingSpec, CollectionSpec  # noqa: E402
 from retrieval.config import default_model_source  # noqa: E402
-from retrieval.evaluation import load_judgments  # noqa: E402
-from retrieval.registry import ModelRegistry  # noqa: E402
+from retrieval.evaluation.measures import load_judgments  # noqa: E402
+from retrieval.models.registry import ModelRegistry  # noqa: E402
 from retrieval.search.planner import SearchPlan, modes_of  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")
 

@@ -10,7 +10,7 @@ import msgspec
 
 from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
-from retrieval.access import KeyTable, ScopedKey
+from retrieval.common.access import KeyTable, ScopedKey
 
 __all__ = [
     "BUNDLED",
@@ -41,7 +41,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key: str | None = None  # one admin key (kept for `--api-key` callers); joins `admin_keys`
     admin_keys: tuple[str, ...] = ()  # keys allowed everything; with no keys at all the API is open
     read_keys: tuple[str, ...] = ()  # keys allowed reads only (GET, search, evaluate, model endpoints)
-    scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/access.py)
+    scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/common/access.py)
     metrics_keys: tuple[str, ...] = ()  # keys that may read /metrics only (when keys are set, /metrics needs one)
     max_body_bytes: int = 16 * 1024 * 1024  # larger JSON request bodies get 413
     max_documents_per_request: int = 1024  # documents in one JSON ingest request (400 above)

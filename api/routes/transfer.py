@@ -28,7 +28,7 @@ from litestar.response import Stream
 from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from api.schemas.collections import ImportedCollection, collection_object
 from api.scopes import Authorizer
-from retrieval.access import Touch
+from retrieval.common.access import Touch
 from retrieval.service import RetrievalService
 from retrieval.transfer import scratch_dir, tar_stream
 

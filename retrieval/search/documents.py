@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from retrieval.evaluation import EvalRow, Qrels, mrr_at_k, ndcg_at_k, recall_at_k
+from retrieval.evaluation.measures import EvalRow, Qrels, mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
 
 __all__ = [

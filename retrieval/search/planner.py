@@ -18,11 +18,11 @@ import numpy.typing as npt
 
 from encoder import MultimodalInput
 from index import SearchResult
-from retrieval.collections import CollectionSpec, Mode
 from retrieval.errors import InvalidRequestError
 from retrieval.indexes import Family, IndexSet
 from retrieval.search.documents import GroupBy
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
+from retrieval.spec.collection import CollectionSpec, Mode
 
 __all__ = [
     "MAX_GROUP_SIZE",

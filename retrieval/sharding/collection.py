@@ -18,24 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from retrieval.availability import Availability
-from retrieval.collections import CollectionSpec
 from retrieval.errors import ShardUnavailableError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import hash_document
-from retrieval.representations import Encoders
 from retrieval.sharding.fanout import Fanout
 from retrieval.sharding.group import ShardDown, ShardGroup
 from retrieval.sharding.ids import ChunkIds
 from retrieval.sharding.routing import group_by_shard
 from retrieval.sharding.shard import ShardWrite
 from retrieval.sharding.views import ShardedIndexes, ShardedStore, write_calls
+from retrieval.spec.availability import Availability
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import Encoders
 from retrieval.store import DocumentRecord
 
 if TYPE_CHECKING:
     from retrieval.bulk import BulkTarget
     from retrieval.indexes import IndexSet
-    from retrieval.registry import ModelRegistry
+    from retrieval.models.registry import ModelRegistry
     from retrieval.search.hits import SearchRunner
     from retrieval.store import Store
 

@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from index import BM25Index, BM25Stats, SearchResult
-from retrieval.backup import BackupResult, backup_data_dir
-from retrieval.collections import spec_from_json
 from retrieval.errors import CollectionNotFoundError
 from retrieval.indexes import Family, IndexSet
+from retrieval.spec.collection import spec_from_json
 from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Store, VectorKind
+from retrieval.store.backup import BackupResult, backup_data_dir
 
 __all__ = ["Pushdown", "ShardCore", "ShardInfo", "ShardWrite"]
 

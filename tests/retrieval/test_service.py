@@ -15,11 +15,11 @@ import pytest
 from encoder import Engine, ModelSpec
 from poolers.maxsim import maxsim
 from retrieval import ModelRegistry
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import CollectionExistsError, InvalidRequestError, ModelNotFoundError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
 
 WORDS = [
     "alpha",
@@ -214,7 +214,7 @@ def _p(mode: str) -> Any:
 
 
 def test_cross_encoder_rerank_orders_by_its_scores(svc: RetrievalService, registry: ModelRegistry) -> None:
-    from retrieval.serving.scoring import score_sync
+    from retrieval.models.serving.scoring import score_sync
 
     docs = _docs(20)
     run(svc.add_documents("default", docs))
@@ -245,7 +245,7 @@ def test_a_dense_model_as_multivector_model_keeps_its_token_vectors_from_one_pas
     """Late interaction from a dense encoder: the chunk's pooled vector and its normalised token vectors come from
     one forward pass (one sequence per chunk), are stored, and are searched with MaxSim (pooled by pool_factor)."""
     from index import MultiVectorConfig
-    from retrieval.collections import IndexSpec
+    from retrieval.spec.collection import IndexSpec
 
     index = IndexSpec(multivector=MultiVectorConfig(kind="two_stage", pool_factor=2, first_stage="binary"))
     svc.create_collection_sync(CollectionSpec(name="late", dense_model="dense", multivector_model="dense", index=index))
@@ -290,7 +290,7 @@ def test_restart_uses_snapshots_then_rebuilds_a_corrupt_one(tmp_path: Path, regi
 
 def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path, registry: ModelRegistry) -> None:
     from index import DenseConfig
-    from retrieval.collections import IndexSpec
+    from retrieval.spec.collection import IndexSpec
 
     svc = RetrievalService.open(tmp_path, registry, default_collection=None)
     dense = DenseConfig(metric="cosine", auto_flat_max=120, nlist=4, nprobe=4)

@@ -16,11 +16,11 @@ import pytest
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
 from retrieval.bulk import BulkOptions, as_metadata, fingerprint_for, open_inputs, records_table
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import InvalidRequestError, VectorProvenanceError
 from retrieval.ingest import SourceDocument
 from retrieval.search.planner import SearchPlan
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
 
 TEXTS = [f"document {i} about {w} and the {w}s of science" for i, w in enumerate(["cells", "genes", "stars"] * 4)]
 

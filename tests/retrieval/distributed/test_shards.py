@@ -19,13 +19,13 @@ import pytest
 import ray
 
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec
 from retrieval.distributed.shards import RayShardBackend
 from retrieval.errors import ShardUnavailableError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
 from retrieval.sharding.routing import shard_of
+from retrieval.spec.collection import CollectionSpec
 from tests.retrieval.sharding.equality import (
     compare,
     corpus,
@@ -216,7 +216,7 @@ def test_a_backup_of_every_shard_serves_the_same_collection(
 ) -> None:
     """`backup` copies each shard on its node next to the coordinator's copy; a service over the copy finds its
     own shards there with every document, and new writes get ids above every restored one."""
-    from retrieval.commands.backup import run_backup
+    from retrieval.cli.commands.backup import run_backup
 
     with _serving(tmp_path / "live", registry) as svc:
         svc.create_collection_sync(CollectionSpec(name="b", dense_model="dense", shards=2))

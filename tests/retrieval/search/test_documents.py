@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
+from retrieval.evaluation.measures import mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.search.documents import (
     document_figures,
     list_depth,

@@ -21,11 +21,11 @@ import pytest
 from encoder import Engine, ModelSpec
 from index import DenseConfig, DenseIndex, MultiVectorConfig
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec, IndexSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import CollectionSpec, IndexSpec
 from retrieval.transfer import scratch_dir, tar_stream
 from retrieval.transfer.archive import MANIFEST, checksum
 
