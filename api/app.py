@@ -32,8 +32,8 @@ from api.request_id import log_failure, request_id_middleware
 from api.routes import BULK_ROUTES, IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from api.scopes import collection_guard, provide_authorizer, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.cli import is_loopback
 from retrieval.common.json_depth import MAX_JSON_DEPTH
+from retrieval.config import is_loopback
 from retrieval.evaluation.tune.tuner import TuneReport
 from retrieval.ingest.uploads import UploadResult
 from retrieval.models.serving.plugins import IOProcessor, load_plugin

@@ -97,7 +97,7 @@ async def _ingest(service: RetrievalService, name: str, n: int, dpi: int, stand_
     data = _pdf(n)
     started = time.perf_counter()
     if stand_in:  # the real pipeline, store and indexes; only the model is replaced (benchmark-only private use)
-        pipe = dataclasses.replace(service._page_pipeline(name, service._get(name)), embed=_grid)
+        pipe = dataclasses.replace(service.page_pipeline(name), embed=_grid)
         ids, _ = await ingest_pdf(pipe, f"{name}.pdf", data)
     else:
         result = await service.add_files(name, [UploadedFile(f"{name}.pdf", data)])

@@ -80,7 +80,7 @@ def run(shards: int, work: Path, registry: ModelRegistry, parquet: Path, queries
         svc.create_collection_sync(spec)
         rss0 = _vm("VmRSS")
         if shards > 1:  # each shard process's own baseline (Python, NumPy, FAISS, the retrieval code)
-            group = svc._sharded["bench"].group
+            group = svc.catalog.handle("bench").group
             before = group.call({s: ("rss", ()) for s in range(shards)}, 60)
         t0 = time.perf_counter()
         report = svc.bulk_load_sync("bench", open_inputs([parquet]), BulkOptions(batch_documents=10_000))

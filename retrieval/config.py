@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ __all__ = [
     "NULL_MODEL_NAME",
     "ServiceConfig",
     "default_model_source",
+    "is_loopback",
     "parse_json_text",
     "parse_model_arg",
     "resolve_bundled",
@@ -189,3 +191,17 @@ def parse_model_arg(
     if max_queue is not None:
         fields["max_queue"] = max_queue
     return ModelSpec(**fields)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, ::1).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("example.org")
+    (True, True, False, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False

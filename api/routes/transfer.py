@@ -30,7 +30,7 @@ from api.schemas.collections import ImportedCollection, collection_object
 from api.scopes import Authorizer
 from retrieval.common.access import Touch
 from retrieval.service import RetrievalService
-from retrieval.transfer import scratch_dir, tar_stream
+from retrieval.transfer import tar_stream
 
 __all__ = ["export_collection", "import_collection"]
 
@@ -81,7 +81,7 @@ def _attachment(name: str) -> str:
     summary="Export a collection as a tar archive (documents, chunks, vectors, page images, index snapshots, manifest)",
 )
 async def export_collection(name: str, service: RetrievalService) -> Stream:
-    scratch = scratch_dir(service.data_dir)
+    scratch = service.transfer_scratch()
     try:
         members = await service.export_collection(name, scratch)
     except BaseException:
@@ -124,7 +124,7 @@ async def import_collection(
     authorizer: Authorizer,
 ) -> ImportedCollection:
     authorizer.check(Touch(name, "create"))
-    scratch = scratch_dir(service.data_dir)
+    scratch = service.transfer_scratch()
     try:
         await _receive(request, scratch / "upload.tar")
         info, origins = await asyncio.to_thread(

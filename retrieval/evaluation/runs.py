@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrieval.errors import InvalidRequestError
+from retrieval.evaluation.figures import document_figures
 from retrieval.evaluation.measures import EvalRow
 from retrieval.indexes import Family
 from retrieval.search.candidates import document_lists
-from retrieval.search.documents import document_figures, list_depth
+from retrieval.search.documents import list_depth
 from retrieval.search.fusion import FusionConfig, RankedList
 from retrieval.search.hits import SearchRunner
 from retrieval.search.queries import query_vectors

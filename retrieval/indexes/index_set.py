@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -37,14 +37,13 @@ from index import (
 from index.faiss_build import resolve_kind
 from index.persist import remove_leftovers
 from index.storage import expected_bytes_per_doc
-from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.collection import CollectionSpec, Family
 from retrieval.store import ChunkRow, Store, VectorKind
 
 __all__ = ["Family", "IndexSet", "load_index"]
 
 log = logging.getLogger(__name__)
 
-Family = Literal["dense", "multivector", "sparse", "bm25"]
 AnyIndex = Index  # any family: the shared verbs of `index.Index`
 
 

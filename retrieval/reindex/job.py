@@ -101,11 +101,11 @@ class Reindexer:
         total = (await asyncio.to_thread(self.service.store.get_collection, source)).documents
         request = msgspec.to_builtins(req)
         row = await asyncio.to_thread(self.jobs.insert, uuid.uuid4().hex, source, req.target, request, total)
-        self.service.building[req.target] = row.id  # before it exists: no one else writes to it
+        self.service.mark_building(req.target, row.id)  # before it exists: no one else writes to it
         try:
             await self.service.create_collection(spec)
         except RetrievalError as exc:
-            self.service.building.pop(req.target, None)
+            self.service.done_building(req.target)
             await asyncio.to_thread(self.jobs.fail, row.id, exc.message)
             raise
         self._launch(row)
@@ -119,13 +119,13 @@ class Reindexer:
         check_spec(spec, self.service.models)  # the target's name and models (served) are checked
         if req.swap_alias is not None:  # checked now, not when the copy is done
             check_name(req.swap_alias, "swap_alias (an alias name)", "swap_alias")
-        if self.service.aliases.is_alias(req.target):
+        if self.service.is_alias(req.target):
             raise AliasExistsError(req.target, f"an alias of `{self.service.resolve(req.target)}`", "target")
         if self.service.has_collection(req.target):
             raise CollectionExistsError(req.target)
         alias = req.swap_alias
         taken = alias is not None and (alias == req.target or self.service.has_collection(alias))
-        if alias is not None and taken and not self.service.aliases.is_alias(alias):
+        if alias is not None and taken and not self.service.is_alias(alias):
             raise AliasExistsError(alias, "a collection", "swap_alias")
 
     def resume(self) -> list[str]:
@@ -137,7 +137,7 @@ class Reindexer:
         return [r.id for r in rows]
 
     def _launch(self, row: ReindexJobRow) -> None:
-        self.service.building[row.target] = row.id
+        self.service.mark_building(row.target, row.id)
         task = asyncio.get_running_loop().create_task(self._run(row), name=f"reindex-{row.id}")
         self._tasks[row.id] = task
 
@@ -193,13 +193,12 @@ class Reindexer:
             self._cancelled.discard(job_id)
             self._finishing.discard(job_id)
             self._started.discard(job_id)
-            if self.service.building.get(row.target) == job_id:
-                self.service.building.pop(row.target, None)
+            self.service.done_building(row.target, job_id)
 
     async def _fail(self, row: ReindexJobRow, error: str) -> None:
         """Record the failure and delete the half-built target (never the source)."""
         log.warning("reindex %s (%s -> %s) failed: %s", row.id, row.source, row.target, error)
-        self.service.building.pop(row.target, None)
+        self.service.done_building(row.target)
         await asyncio.to_thread(self.jobs.fail, row.id, error)
         with contextlib.suppress(RetrievalError):  # never created, or gone already
             await self.service.delete_collection(row.target)
@@ -223,8 +222,8 @@ class Reindexer:
             await self._deletes(row)
             self._finishing.add(row.id)  # a cancel now would race the commit below; it is refused
             await asyncio.to_thread(self.jobs.finish, row.id, req.swap_alias, row.target)
-            self.service.aliases.reload()
-            self.service.building.pop(row.target, None)  # before the lock is released: waiting writes go there
+            self.service.reload_aliases()
+            self.service.done_building(row.target)  # before the lock is released: waiting writes go there
         log.info("reindex %s: %s -> %s done (%d documents)", row.id, row.source, row.target, cursor.done)
 
     async def _scan(self, row: ReindexJobRow, req: ReindexRequest, cursor: _Cursor, copy: bool) -> int:

@@ -200,11 +200,11 @@ class LocalRetrieval:
 
     # -- aliases and reindex --------------------------------------------------------------------------
     def aliases(self) -> list[dict[str, Any]]:
-        return [{"alias_name": a, "collection_name": c} for a, c in self.service.aliases.pairs()]
+        return [{"alias_name": a, "collection_name": c} for a, c in self.service.alias_pairs()]
 
     def update_aliases(self, actions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Qdrant's actions, as ``RetrievalClient.update_aliases``."""
-        self.service.aliases.apply(_convert({"actions": list(actions)}, AliasActions, "actions").to_actions())
+        self.service.change_aliases(_convert({"actions": list(actions)}, AliasActions, "actions").to_actions())
         return self.aliases()
 
     def reindex(

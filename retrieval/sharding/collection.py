@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from retrieval.errors import ShardUnavailableError
+from retrieval.handle.protocol import ShardStatus
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import hash_document
 from retrieval.sharding.fanout import Fanout
@@ -42,20 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["ShardStatus", "ShardedCollection", "ShardedWrite"]
 
 Encode = Callable[[Sequence[SourceDocument]], Awaitable[tuple[list[DocumentRecord], list[str]]]]
-
-
-@dataclass(frozen=True)
-class ShardStatus:
-    """One shard as `GET /v1/collections/{name}` shows it."""
-
-    shard: int  # its index
-    host: str  # the node it is pinned to
-    node: str  # the Ray node id it runs on ("" when down)
-    state: str  # "alive" | "unavailable"
-    documents: int = 0  # live documents (0 when down)
-    chunks: int = 0  # live chunks
-    bytes: int = 0  # stored bytes, every representation
-    reason: str | None = None  # why unavailable
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from encoder import Engine
 from retrieval.errors import ModelUnavailableError
 from retrieval.models.registry import ModelRegistry
-from retrieval.search.planner import SearchPlan, modes_of
-from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.collection import CollectionSpec, Mode, modes_of
 from retrieval.spec.encoders import VECTOR_KINDS, Encoders
 
 __all__ = ["Availability", "RepresentationStatus", "served_encoders"]
+
+
+class _Rerank(Protocol):
+    @property
+    def model(self) -> str | None: ...
+
+
+class SearchRequest(Protocol):
+    """What `check_search` reads of a search plan (`retrieval.search.planner.SearchPlan`)."""
+
+    @property
+    def mode(self) -> Mode: ...
+
+    @property
+    def like(self) -> str | None: ...
+
+    @property
+    def rerank(self) -> _Rerank | None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ class Availability:
                 if family in self.missing:
                     raise self._refuse(mode, self.missing[family])
 
-    def check_search(self, spec: CollectionSpec, plan: SearchPlan) -> None:
+    def check_search(self, spec: CollectionSpec, plan: SearchRequest) -> None:
         """A search that needs to encode its query with a missing model (or rerank with a missing default
         reranker) is refused; one "like" a stored document reads stored vectors only."""
         if plan.like is None:

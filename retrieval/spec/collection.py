@@ -17,26 +17,34 @@ from index import BM25Config, DenseConfig, MultiVectorConfig
 from retrieval.common.names import check_name
 from retrieval.errors import InvalidRequestError
 from retrieval.models.registry import ModelRegistry
-from retrieval.search.fusion import FusionConfig
-from retrieval.sharding.routing import MAX_SHARDS
+from retrieval.spec.fusion import FusionConfig
 from retrieval.store import VectorKind
 
 __all__ = [
+    "MAX_SHARDS",
     "ChunkingSpec",
     "CollectionSpec",
     "CollectionUpdate",
+    "Family",
     "IndexSpec",
     "Mode",
     "PageSpec",
     "check_spec",
     "create_spec",
     "merged_spec",
+    "modes_of",
     "spec_from_json",
     "spec_to_json",
 ]
 
 Mode = Literal["dense", "multivector", "sparse", "bm25", "hybrid"]
 """A search mode: one representation, or `hybrid` (every representation the collection keeps, fused)."""
+
+Family = Literal["dense", "multivector", "sparse", "bm25"]
+"""An index family: one per representation a collection keeps."""
+
+MAX_SHARDS = 1024
+"""A collection has 1..MAX_SHARDS shards."""
 
 
 class ChunkingSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -270,3 +278,18 @@ def merged_spec(source: CollectionSpec, changes: Mapping[str, Any]) -> Collectio
         return spec_from_json(base)
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(f"invalid settings: {exc}", param=_error_path(exc)) from exc
+
+
+def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
+    """The index families a mode searches; a mode the collection lacks is a 400 naming what it has."""
+    have: list[Family] = list(spec.modes())  # type: ignore[arg-type]
+    if mode == "hybrid":
+        return tuple(have)
+    if mode not in have:
+        raise InvalidRequestError(
+            f"collection `{spec.name}` has no {mode} representation",
+            param="mode",
+            received=mode,
+            allowed=[*have, "hybrid"],
+        )
+    return (mode,)

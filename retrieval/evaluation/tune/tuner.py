@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import InvalidRequestError
+from retrieval.evaluation.figures import document_figures
 from retrieval.evaluation.measures import EvalRow, Qrels, evaluate_run
 from retrieval.evaluation.runs import judged_warnings
 from retrieval.evaluation.tune.choice import Procedure, cross_validate, select
@@ -29,7 +30,6 @@ from retrieval.evaluation.tune.grid import QueryCache, Setting, TuneSpace, score
 from retrieval.evaluation.tune.lists import MaxSimCache, query_caches, relevant_qids
 from retrieval.search.documents import (
     DocumentRanking,
-    document_figures,
     list_depth,
     rank_documents,
     rerank_chunks,

@@ -93,7 +93,7 @@ def test_two_and_three_shards_answer_as_one_store(filled: RetrievalService) -> N
 
 
 def _actor(svc: RetrievalService, name: str, shard: int) -> Any:
-    return svc._sharded[name].group.actors[shard]  # type: ignore[attr-defined]
+    return svc.catalog.handle(name).group.actors[shard]  # type: ignore[attr-defined]
 
 
 class _Writer:
@@ -251,7 +251,7 @@ def test_deleting_a_sharded_collection_stops_its_actors_and_removes_its_folders(
         assert all(ray.get_actor(n, namespace=backend.namespace) for n in names)
         folders = [backend.shard_folder("gone", 0).parent, tmp_path / "data" / "shards" / "gone"]
         assert all(f.is_dir() for f in folders)
-        group = svc._sharded["gone"].group
+        group = svc.catalog.handle("gone").group
         asyncio.run(svc.delete_collection("gone"))
         for n in names:
             with pytest.raises(ValueError):  # no live actor of that name

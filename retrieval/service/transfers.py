@@ -1,0 +1,122 @@
+"""Export and import of one collection (`retrieval.transfer`): an archive from one consistent snapshot of the
+store and the indexes, and an all-or-nothing restore under a new name. One-process collections only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+from retrieval.errors import CollectionExistsError, RetrievalError
+from retrieval.handle import LocalCollection
+from retrieval.indexes import Family
+from retrieval.service.catalog import Catalog, dims_of, families
+from retrieval.spec.availability import Availability
+from retrieval.spec.collection import CollectionSpec, check_spec, spec_to_json
+from retrieval.spec.encoders import Encoders
+from retrieval.store import WriteResult
+from retrieval.transfer import (
+    Archive,
+    ChunkLedger,
+    IndexOrigin,
+    archived_spec,
+    check_dims,
+    check_vectors,
+    document_batches,
+    export_files,
+    freeze,
+    open_archive,
+    page_files,
+    restore_indexes,
+    scratch_dir,
+)
+
+__all__ = ["Transfers"]
+
+log = logging.getLogger(__name__)
+
+
+class Transfers:
+    """Moving collections in and out of this data directory."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def scratch(self) -> Path:
+        """A new empty folder for one export or import, on the store's disk (the caller removes it)."""
+        return scratch_dir(self.catalog.home.data_dir)
+
+    async def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
+        """Write `name`'s archive files into `scratch` from one consistent snapshot of the store and of the
+        collection's indexes; returns the (member name, file) pairs of the archive, in order."""
+        name = self.catalog.resolve(name)
+        coll = self.catalog.local(name)
+        async with coll.write_lock:  # no write of the collection between the store copy and the index snapshots
+            frozen = await asyncio.to_thread(freeze, self.catalog.store, coll.indexes, scratch)
+        return await asyncio.to_thread(export_files, self.catalog.home.page_files, name, scratch, frozen)
+
+    def import_collection(self, name: str, archive: Path, scratch: Path) -> dict[Family, IndexOrigin]:
+        """Restore the archive at `archive` as collection `name` (see `RetrievalService.import_collection`);
+        returns, per index family, where its index came from."""
+        catalog = self.catalog
+        contents = open_archive(archive, scratch)
+        spec = archived_spec(contents, name)
+        check_spec(spec, catalog.models)
+        if catalog.has(name) or catalog.resolve(name) != name:  # one namespace with the aliases
+            raise CollectionExistsError(name)
+        encoders, ledger = Encoders.of(spec, catalog.models), ChunkLedger()
+        check_dims(contents.manifest.dims, dims_of(spec, encoders, {}))
+        check_vectors(contents)
+        committed = False
+        try:
+            files = catalog.home.page_files
+            with files.lock:  # no garbage collection between the files and the rows naming them
+                for png, thumbnail in page_files(contents):
+                    files.put(png, thumbnail)
+                batches = document_batches(contents, ledger=ledger)
+                written = catalog.store.import_collection(name, spec_to_json(spec), contents.manifest.dims, batches)
+            committed = True
+            return self._adopt(contents, spec, encoders, ledger, written)
+        except BaseException:
+            self.undo_import(name, committed)
+            raise
+
+    def _adopt(
+        self, contents: Archive, spec: CollectionSpec, encoders: Encoders, ledger: ChunkLedger, written: WriteResult
+    ) -> dict[Family, IndexOrigin]:
+        """Bring up the indexes of the collection an import has just committed, and open it."""
+        name, home = spec.name, self.catalog.home
+        folder = home.snapshot_dir(name)
+        shutil.rmtree(folder, ignore_errors=True)  # never load a deleted namesake's snapshots
+        dims = dims_of(spec, encoders, contents.manifest.dims)
+        store = self.catalog.store
+        indexes, origins = restore_indexes(contents, spec, dims, families(spec), store, ledger, written.added, folder)
+        try:  # a restart loads them as they are (a trained IVF is never retrained)
+            indexes.save(folder)
+        except OSError as exc:  # the background snapshot tries again; nothing is lost
+            log.warning("snapshot of %s failed: %s", name, exc)
+        how = "snapshot" if set(origins.values()) <= {"snapshot"} else "rebuild"
+        self.catalog.add(LocalCollection(spec, encoders, indexes, Availability(name), home, how))
+        log.info(
+            "collection %s: imported %d chunks at seq %d, indexes %s", name, written.added.size, written.seq, origins
+        )
+        return origins
+
+    def undo_import(self, name: str, committed: bool) -> None:
+        """Remove what a failed import made: its collection (once the store committed it), its snapshot folder,
+        and the page files no stored document references."""
+        catalog = self.catalog
+        if committed:
+            log.warning("import of %s failed after the store commit: removing the collection", name)
+            catalog.forget(name)
+            catalog.opened.pop(name, None)
+            try:
+                catalog.store.delete_collection(name)
+            except RetrievalError as exc:  # the store failed too: the next start opens it whole (one transaction)
+                log.error("import of %s: the collection could not be removed (%s)", name, exc)
+            shutil.rmtree(catalog.home.snapshot_dir(name), ignore_errors=True)
+        try:
+            catalog.home.page_files.collect(catalog.store.page_digests)
+        except (OSError, RetrievalError) as exc:  # a later collection finds them
+            log.warning("import of %s: page files not collected (%s)", name, exc)
