@@ -4,6 +4,7 @@ stays fast.
 
 May import: every other package of `retrieval` (lazily, inside the command that needs it)."""
 
-from retrieval.cli.main import build_parser, config_from_args, is_loopback, run_command
+from retrieval.cli.main import build_parser, run_command
+from retrieval.cli.serve import config_from_args
 
-__all__ = ["build_parser", "config_from_args", "is_loopback", "run_command"]
+__all__ = ["build_parser", "config_from_args", "run_command"]

@@ -6,36 +6,7 @@ May import: `retrieval.search`, `retrieval.indexes`, `retrieval.spec`, `retrieva
 `retrieval.common`, `retrieval.errors`. The measures are re-exported here (`from retrieval.evaluation import
 load_beir` as before the package); import the other submodules directly."""
 
-from retrieval.evaluation.measures import (
-    BeirData,
-    EvalRow,
-    Judgments,
-    Qrels,
-    Run,
-    dedupe,
-    evaluate_run,
-    format_table,
-    load_beir,
-    load_judgments,
-    mrr_at_k,
-    ndcg_at_k,
-    recall_at_k,
-    splits_of,
-)
+from retrieval.evaluation import measures
+from retrieval.evaluation.measures import *  # noqa: F403  (`retrieval.evaluation` was the measures module)
 
-__all__ = [
-    "BeirData",
-    "EvalRow",
-    "Judgments",
-    "Qrels",
-    "Run",
-    "dedupe",
-    "evaluate_run",
-    "format_table",
-    "load_beir",
-    "load_judgments",
-    "mrr_at_k",
-    "ndcg_at_k",
-    "recall_at_k",
-    "splits_of",
-]
+__all__ = list(measures.__all__)

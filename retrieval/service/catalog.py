@@ -19,7 +19,7 @@ from retrieval.handle import CollectionHandle, CollectionInfo, LocalCollection, 
 from retrieval.indexes import Family, IndexSet
 from retrieval.models.registry import ModelRegistry
 from retrieval.service.aliases import Aliases
-from retrieval.sharding.handle import ShardPlacement
+from retrieval.sharding.handle import Opening, ShardPlacement
 from retrieval.spec.availability import Availability, served_encoders
 from retrieval.spec.collection import (
     CollectionSpec,
@@ -110,7 +110,7 @@ class Catalog:
             log.info("collection %s: %s in %.2f s (%s)", spec.name, how, took, indexes.sizes())
             return LocalCollection(spec, encoders, indexes, availability, self.home, how)
 
-        handle = self.placement.open(row, spec, (encoders, availability), dims, local)
+        handle = self.placement.open(row, Opening(spec, encoders, availability, dims), local)
         if handle is not None:
             self.add(handle)
 
@@ -143,8 +143,8 @@ class Catalog:
             indexes = IndexSet(spec, dims, families(spec), folder)
             return LocalCollection(spec, encoders, indexes, Availability(spec.name), self.home)
 
-        served = (encoders, Availability(spec.name))
-        self.add(self.placement.create(spec, served, dims, local, self.has))
+        new = Opening(spec, encoders, Availability(spec.name), dims)
+        self.add(self.placement.create(new, local, self.has))
         return self.info(spec.name)
 
     async def update(self, name: str, update: CollectionUpdate) -> CollectionInfo:

@@ -11,7 +11,7 @@ collection loads its index snapshots and replays newer store rows, or rebuilds f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +27,11 @@ from retrieval.ingest.uploads import UploadedFile, UploadResult
 from retrieval.models.registry import ModelRegistry
 from retrieval.search.hits import Answer, Hit, SearchRunner
 from retrieval.search.planner import SearchPlan
-from retrieval.service.admin import Admin
+from retrieval.service import admin
 from retrieval.service.catalog import Catalog
 from retrieval.service.queries import Queries
 from retrieval.service.transfers import Transfers
-from retrieval.service.writes import Writes
+from retrieval.service.writes import FileProgress, Metadata, Writes
 from retrieval.sharding.group import ShardBackend
 from retrieval.sharding.handle import ShardPlacement
 from retrieval.spec.availability import Availability
@@ -43,7 +43,12 @@ from retrieval.store.page_files import PageFileKind, PageFiles
 from retrieval.transfer import IndexOrigin, clear_scratch
 
 if TYPE_CHECKING:  # pyarrow is imported only by a bulk load
+    from collections.abc import Callable
+    from typing import TypeAlias
+
     from retrieval.bulk import BulkInput, BulkOptions, BulkReport
+
+    BulkProgress: TypeAlias = Callable[[BulkReport], None] | None
 
 __all__ = ["CollectionInfo", "IngestResult", "RetrievalService"]
 
@@ -52,23 +57,15 @@ class RetrievalService:
     """Collections over one data directory. Async methods are for the server; `retrieval.sdk.client` wraps them
     over HTTP and `retrieval.sdk.local` in this process."""
 
-    def __init__(
-        self,
-        data_dir: Path,
-        models: ModelRegistry,
-        render_limits: RenderLimits | None = None,
-        shards: ShardBackend | None = None,
-        shard_timeout_s: float = 30.0,
-    ) -> None:
+    def __init__(self, data_dir: Path, models: ModelRegistry, render_limits: RenderLimits | None = None) -> None:
         self.data_dir = Path(data_dir)  # the store, index snapshots, page files, transfer scratch
         self.models = models  # the served models
         self.store = Store.open(self.data_dir / "store.sqlite3")  # the source of truth
-        placement = ShardPlacement(self.store, Path(data_dir), shards, shard_timeout_s)
+        placement = ShardPlacement(self.store, self.data_dir, None, 30.0)  # `open` says where shards live
         self.catalog = Catalog(Path(data_dir), models, self.store, placement)
         self.writes = Writes(self.catalog, render_limits)
         self.queries = Queries(self.catalog)
         self.transfers = Transfers(self.catalog)
-        self.admin = Admin(self.catalog)
 
     @classmethod
     def open(
@@ -83,7 +80,8 @@ class RetrievalService:
         """Open the store, bring every collection's indexes up (with what the served models allow), create
         `default` over the first model if no collection or alias has that name (an existing one is never
         re-pointed). `shards`: where sharded collections' shard actors live (`serve --ray`)."""
-        service = cls(data_dir, models, shards=shards, shard_timeout_s=shard_timeout_s)
+        service = cls(data_dir, models)
+        service.catalog.placement.backend, service.catalog.placement.timeout_s = shards, shard_timeout_s
         clear_scratch(Path(data_dir))  # what an export or import cut short by a crash left behind
         for row in service.store.list_collections():
             service.catalog.attach(row)
@@ -204,22 +202,14 @@ class RetrievalService:
         return await self.writes.delete_documents(name, ids)
 
     async def add_files(
-        self,
-        name: str,
-        files: Sequence[UploadedFile],
-        metadata: Mapping[str, Any] | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        self, name: str, files: Sequence[UploadedFile], metadata: Metadata = None, progress: FileProgress = None
     ) -> UploadResult:
         """Parse uploaded files and write their documents in batches (PDFs as page images where the collection's
         model reads images)."""
         return await self.writes.add_files(name, files, metadata, progress)
 
     def bulk_load_sync(
-        self,
-        name: str,
-        inputs: Sequence[BulkInput],
-        options: BulkOptions | None = None,
-        progress: Callable[[BulkReport], None] | None = None,
+        self, name: str, inputs: Sequence[BulkInput], options: BulkOptions | None = None, progress: BulkProgress = None
     ) -> BulkReport:
         """Load Parquet / JSONL / Arrow rows in large batches, holding no lock (scripts, `retrieval load`)."""
         return self.writes.bulk_load_sync(name, inputs, options, progress)
@@ -308,19 +298,19 @@ class RetrievalService:
     # -- administration -------------------------------------------------------------------------------
     def sharded_names(self) -> list[str]:
         """The sharded collections this process coordinates."""
-        return self.admin.sharded_names()
+        return admin.sharded(self.catalog)
 
     def refresh_shard_metrics(self) -> None:
         """Look at every shard now (state, documents, bytes) for `/metrics`."""
-        self.admin.refresh_metrics()
+        admin.refresh_metrics(self.catalog)
 
     def save_snapshots(self) -> None:
         """Write every changed collection's index snapshots (background thread and shutdown)."""
-        self.admin.save_snapshots()
+        admin.save_snapshots(self.catalog)
 
     def backup(self, dest: Path) -> BackupResult:
         """A consistent copy of the data directory into `dest` (new or empty) while writes go on."""
-        return self.admin.backup(dest)
+        return admin.backup(self.catalog, dest)
 
     def close(self) -> None:
-        self.admin.close()
+        admin.close(self.catalog)

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from retrieval.common import metrics
 from retrieval.errors import NotFoundError
@@ -25,11 +26,11 @@ __all__ = ["Queries"]
 Update = Callable[[str, CollectionUpdate], Awaitable[object]]
 
 
+@dataclass
 class Queries:
     """The read side of the service."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
+    catalog: Catalog  # the collections it works on
 
     def runner(self, name: str) -> SearchRunner:
         """A search runner over collection `name` (by name or alias)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import CollectionExistsError, RetrievalError
@@ -37,11 +38,11 @@ __all__ = ["Transfers"]
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class Transfers:
     """Moving collections in and out of this data directory."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
+    catalog: Catalog  # the collections it works on
 
     def scratch(self) -> Path:
         """A new empty folder for one export or import, on the store's disk (the caller removes it)."""

@@ -29,7 +29,13 @@ from retrieval.store import DocumentRecord, check_document_id
 if TYPE_CHECKING:  # pyarrow is imported only by a bulk load
     from retrieval.bulk import BulkInput, BulkOptions, BulkReport
 
-__all__ = ["Writes"]
+__all__ = ["FileProgress", "Metadata", "Writes"]
+
+Metadata = Mapping[str, Any] | None
+"""Metadata added to every document of an upload."""
+
+FileProgress = Callable[[int, int], None] | None
+"""Called with (files done, files) as an upload goes."""
 
 log = logging.getLogger(__name__)
 

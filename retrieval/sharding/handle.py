@@ -9,7 +9,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from retrieval.models.registry import ModelRegistry
     from retrieval.search.hits import SearchRunner
 
-__all__ = ["ShardPlacement", "ShardedHandle", "sharded_names"]
+__all__ = ["Opening", "ShardPlacement", "ShardedHandle", "sharded_names"]
 
 log = logging.getLogger(__name__)
 _SHARD_START_S = 120.0  # how long a new shard actor may take to start (a worker process, imports, an empty store)
@@ -47,25 +47,16 @@ class ShardedHandle:
     data_dir: Path  # the coordinator's data directory (`shards/<name>/`: placement, chunk id counter)
     opened: str = "shards"  # how it came up
 
-    @property
-    def name(self) -> str:
-        return self.coll.name
+    name: str = field(init=False)  # the collection's (from `coll`, as the four below)
+    spec: CollectionSpec = field(init=False)
+    encoders: Encoders = field(init=False)
+    availability: Availability = field(init=False)
+    write_lock: asyncio.Lock = field(init=False)
 
-    @property
-    def spec(self) -> CollectionSpec:
-        return self.coll.spec
-
-    @property
-    def encoders(self) -> Encoders:
-        return self.coll.encoders
-
-    @property
-    def availability(self) -> Availability:
-        return self.coll.availability
-
-    @property
-    def write_lock(self) -> asyncio.Lock:
-        return self.coll.write_lock
+    def __post_init__(self) -> None:
+        coll = self.coll
+        self.name, self.spec, self.encoders, self.availability = coll.name, coll.spec, coll.encoders, coll.availability
+        self.write_lock = coll.write_lock
 
     @property
     def group(self) -> object:
@@ -73,7 +64,7 @@ class ShardedHandle:
         return self.coll.group
 
     def set_spec(self, spec: CollectionSpec) -> None:
-        self.coll.spec = spec
+        self.spec = self.coll.spec = spec
 
     def info(self, aliases: list[str], building: str | None) -> CollectionInfo:
         coll = self.coll
@@ -137,6 +128,16 @@ class ShardedHandle:
         metrics.set_shards(self.name, self.coll.status()[0])
 
 
+@dataclass(frozen=True)
+class Opening:
+    """A collection about to be opened or created."""
+
+    spec: CollectionSpec  # its settings
+    encoders: Encoders  # the served engines of its representations
+    availability: Availability  # what is not served
+    dims: dict[str, int]  # vector width per representation
+
+
 class ShardPlacement:
     """Where collections' documents live: this process's store (one shard), or the shard actors of `backend`
     (`serve --ray`; None: one process, and a collection of several shards does not open)."""
@@ -147,35 +148,25 @@ class ShardPlacement:
         self.timeout_s = timeout_s  # how long a call waits for a shard before it counts as down
         self.unopened: dict[str, str] = {}  # collection -> why this process cannot open it
 
-    def open(
-        self,
-        row: CollectionRow,
-        spec: CollectionSpec,
-        served: tuple[Encoders, Availability],
-        dims: dict[str, int],
-        local: Callable[[], CollectionHandle],
-    ) -> CollectionHandle | None:
+    def open(self, row: CollectionRow, new: Opening, local: Callable[[], CollectionHandle]) -> CollectionHandle | None:
         """The handle of a stored collection: `local()`, or its shards found again (None, with the reason in
         `unopened`, when they cannot be: the other collections still open)."""
+        spec = new.spec
         if spec.shards <= 1:
             return local()
         try:
-            return self._attach(row, spec, served, dims, create=False)
+            return self._attach(row, new, create=False)
         except Exception as exc:
             self.unopened.setdefault(spec.name, f"collection `{spec.name}`: its shards could not be opened ({exc})")
             log.error("%s", self.unopened[spec.name])
             return None
 
     def create(
-        self,
-        spec: CollectionSpec,
-        served: tuple[Encoders, Availability],
-        dims: dict[str, int],
-        local: Callable[[], CollectionHandle],
-        exists: Callable[[str], bool],
+        self, new: Opening, local: Callable[[], CollectionHandle], exists: Callable[[str], bool]
     ) -> CollectionHandle:
         """A new collection: `local()`, or `spec.shards` shard actors spread over the cluster; every shard
         answers before the collection exists (else nothing is left behind)."""
+        spec = new.spec
         if spec.shards <= 1:
             return local()
         if self.backend is None:
@@ -186,26 +177,19 @@ class ShardPlacement:
             )
         if exists(spec.name):
             raise CollectionExistsError(spec.name)
-        self.store.create_collection(spec.name, spec_to_json(spec), dims=dims)
+        self.store.create_collection(spec.name, spec_to_json(spec), dims=new.dims)
         try:
             row = self.store.get_collection(spec.name)
-            handle = self._attach(row, spec, served, dims, create=True)
+            handle = self._attach(row, new, create=True)
             handle.coll.fanout(timeout_s=max(_SHARD_START_S, self.timeout_s)).all("info")  # each started
         except Exception:
             self.store.delete_collection(spec.name)
             raise
         return handle
 
-    def _attach(
-        self,
-        row: CollectionRow,
-        spec: CollectionSpec,
-        served: tuple[Encoders, Availability],
-        dims: dict[str, int],
-        *,
-        create: bool,
-    ) -> ShardedHandle:
+    def _attach(self, row: CollectionRow, new: Opening, *, create: bool) -> ShardedHandle:
         """Find (or, when `create`, place and start) the shard actors of a sharded collection."""
+        spec, dims = new.spec, new.dims
         if self.backend is None:
             self.unopened[spec.name] = (
                 f"collection `{spec.name}` has {spec.shards} shards: serve with `retrieval serve --ray` to open it"
@@ -214,8 +198,7 @@ class ShardPlacement:
             raise InvalidRequestError(self.unopened[spec.name], param="shards", received=spec.shards)
         group = self.backend.open_group(spec.name, row.config, dims, spec.shards, create=create)
         ids = ChunkIds(self.data_dir / "shards" / spec.name / "chunk_ids.sqlite3")
-        encoders, availability = served
-        coll = ShardedCollection(spec, encoders, availability, group, self.timeout_s, row.created_at, dims, ids)
+        coll = ShardedCollection(spec, new.encoders, new.availability, group, self.timeout_s, row.created_at, dims, ids)
         return ShardedHandle(coll, self.store, self.data_dir)
 
 

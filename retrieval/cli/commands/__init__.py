@@ -1,4 +1,8 @@
-"""Client commands of the `retrieval` console script: `ingest` and `eval`, talking to a running server."""
+"""The commands of the `retrieval` console script other than `serve`, one module each: `ingest`, `eval`,
+`tune`, `load`, `export` / `import`, `reindex` / `aliases` talk to a running server through the HTTP client;
+`backup` copies a data directory; `embed` runs a Ray Data job. Each is imported only when it runs.
+
+May import: anything in `retrieval` (lazily where heavy)."""
 
 from __future__ import annotations
 

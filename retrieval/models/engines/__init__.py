@@ -1,5 +1,8 @@
 """Encoding in another process: API worker processes tokenise and send packed inputs over ZeroMQ to one
-engine process per device, which batches them across every worker (`--api-workers N`)."""
+engine process per device, which batches them across every worker (`--api-workers N`). Same host only; the
+Ray engine replicas (`retrieval.distributed.replicas`) carry the same messages.
+
+May import: `encoder`, `retrieval.models.registry`, `retrieval.common`, `retrieval.errors`."""
 
 from retrieval.models.engines.client import EngineClient, RemoteBatcher
 from retrieval.models.engines.engine_process import run_engine_process
