@@ -85,7 +85,7 @@ class RetrievalService:
         clear_scratch(Path(data_dir))  # what an export or import cut short by a crash left behind
         for row in service.store.list_collections():
             service.catalog.attach(row)
-        if default_collection and not service.catalog.taken(default_collection) and models.default_dense:
+        if default_collection and not service.catalog.taken(default_collection) and models.default_dense is not None:
             service.create_collection_sync(service.new_spec({"name": default_collection}))
         return service
 
