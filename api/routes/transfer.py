@@ -122,13 +122,14 @@ async def import_collection(
     request: Request,
     service: RetrievalService,
     authorizer: Authorizer,
+    shards: int | None = None,
 ) -> ImportedCollection:
     authorizer.check(Touch(name, "create"))
     scratch = service.transfer_scratch()
     try:
         await _receive(request, scratch / "upload.tar")
         info, origins = await asyncio.to_thread(
-            service.import_collection, name, scratch / "upload.tar", scratch / "archive"
+            service.import_collection, name, scratch / "upload.tar", scratch / "archive", shards
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)

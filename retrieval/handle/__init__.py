@@ -1,14 +1,22 @@
 """One handle for a collection, wherever its documents live: the protocol every collection speaks to the service
-(`protocol.CollectionHandle`: settings, search runner, writes, deletes, bulk target, snapshots, drop) with the
-value types it answers in, and its implementation over this process's store and indexes (`local`). The other
-implementation, over shard actors, is `retrieval.sharding.handle`; nothing outside `sharding/` (and
-`distributed/`) asks which kind a collection is.
+(`protocol.CollectionHandle`: settings, search runner, writes, page writes and files, deletes, bulk target,
+export, the write hold a reindex's swap takes, snapshots, drop) with the value types it answers in, what a
+reindex reads a collection through (`protocol.SourceReader`), and their implementations over this process's
+store and indexes (`local`). The others, over shard actors, are in `retrieval.sharding`; nothing outside
+`sharding/` (and `distributed/`) asks which kind a collection is.
 
-May import: `retrieval.bulk`, `retrieval.ingest`, `retrieval.search` and everything below them; never
-`sharding`, `service` or above."""
+May import: `retrieval.transfer`, `retrieval.evaluation`, `retrieval.bulk`, `retrieval.ingest`,
+`retrieval.search` and everything below them; never `sharding`, `service` or above."""
 
-from retrieval.handle.local import LocalCollection, LocalHome
-from retrieval.handle.protocol import CollectionHandle, CollectionInfo, Encode, IngestResult, ShardStatus
+from retrieval.handle.local import LocalCollection, LocalHome, StoreReader
+from retrieval.handle.protocol import (
+    CollectionHandle,
+    CollectionInfo,
+    Encode,
+    IngestResult,
+    ShardStatus,
+    SourceReader,
+)
 
 __all__ = [
     "CollectionHandle",
@@ -18,4 +26,6 @@ __all__ = [
     "LocalCollection",
     "LocalHome",
     "ShardStatus",
+    "SourceReader",
+    "StoreReader",
 ]

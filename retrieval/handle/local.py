@@ -7,32 +7,33 @@ applied to the in-memory indexes under the collection's write lock, and only the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from retrieval.common import metrics
 from retrieval.errors import AliasMovedError
-from retrieval.handle.protocol import Answered, CollectionInfo, Encode, IngestResult
+from retrieval.handle.protocol import Answered, CollectionInfo, Encode, IngestResult, SourceReader, ids_not_in
 from retrieval.indexes import IndexSet
 from retrieval.ingest.pipeline import hash_document
 from retrieval.search.hits import SearchRunner
 from retrieval.spec.availability import Availability
 from retrieval.spec.collection import CollectionSpec
 from retrieval.spec.encoders import Encoders
-from retrieval.store import DocumentRecord, Store, WriteResult
-from retrieval.store.page_files import PageFiles
+from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Store, VectorKind, WriteResult
+from retrieval.store.page_files import PageBytes, PageFileKind, PageFiles
+from retrieval.transfer import export_files, freeze
 
 if TYPE_CHECKING:
     from retrieval.bulk import BulkTarget
     from retrieval.ingest.documents import SourceDocument
-    from retrieval.ingest.pages.render import RenderedPage
     from retrieval.models.registry import ModelRegistry
 
-__all__ = ["LocalCollection", "LocalHome"]
+__all__ = ["LocalCollection", "LocalHome", "StoreReader"]
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,27 @@ class LocalCollection:
     def reader(self) -> Store:
         return self.home.store
 
+    def source_reader(self) -> SourceReader:
+        return StoreReader(self.home.store, self.home.page_files, self.name)
+
+    def page_file(self, digest: str, kind: PageFileKind) -> bytes | None:
+        if not self.home.store.has_page_image(self.name, digest):
+            return None
+        return self.home.page_files.read(digest, kind)
+
     def bulk_target(self) -> BulkTarget:
         from retrieval.bulk import BulkTarget  # pyarrow: imported by a bulk load only
 
         return BulkTarget(self.name, self.spec, self.encoders, self.home.store, self.indexes)
 
-    def local(self) -> LocalCollection:
-        return self
+    def hold_writes(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self.write_lock  # every write commits under it
+
+    async def export(self, scratch: Path) -> list[tuple[str, Path]]:
+        """From one consistent snapshot of the store and of the indexes (searches go on meanwhile)."""
+        async with self.write_lock:  # no write between the store copy and the index snapshots
+            frozen = await asyncio.to_thread(freeze, self.home.store, self.indexes, scratch)
+        return await asyncio.to_thread(export_files, self.home.page_files, self.name, scratch, frozen)
 
     # -- writes ---------------------------------------------------------------------------------------
     async def write(self, docs: Sequence[SourceDocument], encode: Encode, asked: str) -> IngestResult:
@@ -117,8 +132,21 @@ class LocalCollection:
         chunks = sum(len(r.chunks) for r in records)
         return IngestResult([r.id for r in records], skipped + written.skipped, truncated, chunks, written.seq)
 
+    async def write_pages(self, records: list[DocumentRecord], pages: Sequence[PageBytes], asked: str | None) -> None:
+        await self.commit(records, pages, asked=asked)
+
+    async def commit_records(
+        self, records: list[DocumentRecord], deletes: Sequence[str], pages: Mapping[str, PageBytes] | None
+    ) -> int:
+        if deletes:
+            async with self.write_lock:
+                await self.remove(deletes)
+        if not records:
+            return self.home.store.last_seq()
+        return (await self.commit(records, list((pages or {}).values()))).seq
+
     async def commit(
-        self, records: list[DocumentRecord], pages: Sequence[RenderedPage] = (), *, asked: str | None = None
+        self, records: list[DocumentRecord], pages: Sequence[PageBytes] = (), *, asked: str | None = None
     ) -> WriteResult:
         """Write `pages`' image files (fsynced), then commit `records` in one transaction, then index them.
         `asked`: the name the request used; if it is an alias that no longer points here, AliasMovedError."""
@@ -180,3 +208,35 @@ class LocalCollection:
 
     def refresh_metrics(self) -> None:
         """Nothing: its figures are set as it changes."""
+
+
+class StoreReader:
+    """A collection of this process's store, as a reindex reads it (`SourceReader`)."""
+
+    def __init__(self, store: Store, pages: PageFiles, name: str) -> None:
+        self.store, self.pages, self.name = store, pages, name
+
+    def documents_after(self, seq: int, cursor: str, limit: int) -> tuple[list[DocumentRow], int, str]:
+        rows = self.store.documents_after(self.name, seq, cursor, limit)
+        return (rows, rows[-1].seq, rows[-1].id) if rows else (rows, seq, cursor)
+
+    def document_chunks(self, doc_ids: Sequence[str], vectors: Sequence[VectorKind]) -> dict[str, list[ChunkRow]]:
+        return self.store.document_chunks(self.name, list(doc_ids), vectors=list(vectors))
+
+    def page_images(self, doc_ids: Sequence[str]) -> dict[str, PageImage]:
+        return self.store.page_images(self.name, list(doc_ids))
+
+    def page_bytes(self, images: Mapping[str, str]) -> dict[str, PageBytes]:
+        read = self.pages.read
+        return {d: PageBytes(read(d, "image"), read(d, "thumbnail")) for d in set(images.values())}
+
+    def document_ids(self) -> list[str]:
+        return self.store.document_ids(self.name)
+
+    def not_in(self, source: SourceReader) -> list[str]:
+        if isinstance(source, StoreReader) and source.store is self.store:  # one SQL query over the one store
+            return self.store.missing_from(self.name, source.name)
+        return ids_not_in(self, source)
+
+    def shares_pages(self, other: SourceReader) -> bool:
+        return isinstance(other, StoreReader) and other.pages is self.pages

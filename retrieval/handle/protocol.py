@@ -4,10 +4,11 @@ proxy shards), and the values it answers in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from retrieval.spec.availability import Availability, RepresentationStatus
 from retrieval.spec.collection import CollectionSpec
@@ -15,13 +16,22 @@ from retrieval.spec.encoders import Encoders
 
 if TYPE_CHECKING:
     from retrieval.bulk import BulkTarget
-    from retrieval.handle.local import LocalCollection
     from retrieval.ingest.documents import SourceDocument
     from retrieval.models.registry import ModelRegistry
     from retrieval.search.hits import SearchRunner
-    from retrieval.store import DocumentRecord, Store
+    from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Store, VectorKind
+    from retrieval.store.page_files import PageBytes, PageFileKind
 
-__all__ = ["Answered", "CollectionHandle", "CollectionInfo", "Encode", "IngestResult", "ShardStatus"]
+__all__ = [
+    "Answered",
+    "CollectionHandle",
+    "CollectionInfo",
+    "Encode",
+    "IngestResult",
+    "ShardStatus",
+    "SourceReader",
+    "ids_not_in",
+]
 
 Encode = Callable[["Sequence[SourceDocument]"], Awaitable[tuple["list[DocumentRecord]", list[str]]]]
 """Chunk and encode documents for a collection: (records, ids cut at the model's limit)."""
@@ -71,6 +81,46 @@ class IngestResult:
     seq: int = 0  # store sequence number of the write
 
 
+class SourceReader(Protocol):
+    """The reads a reindex makes of one collection, wherever its documents live (each runs in a worker thread).
+    A scan's cursor is `(seq, text)`: one store's is its last document's `(seq, id)`; a sharded collection keeps
+    one `(seq, id)` per shard in the text (`retrieval.sharding.reader`)."""
+
+    def documents_after(self, seq: int, cursor: str, limit: int) -> tuple[list[DocumentRow], int, str]:
+        """Up to `limit` documents after the cursor `(seq, cursor)`, and the cursor after them."""
+        ...
+
+    def document_chunks(self, doc_ids: Sequence[str], vectors: Sequence[VectorKind]) -> dict[str, list[ChunkRow]]:
+        """`{doc_id: its chunks by position}`."""
+        ...
+
+    def page_images(self, doc_ids: Sequence[str]) -> dict[str, PageImage]:
+        """`{doc_id: PageImage}` for the page image documents among `doc_ids`."""
+        ...
+
+    def page_bytes(self, images: Mapping[str, str]) -> dict[str, PageBytes]:
+        """`{digest: files}` for `images` (doc_id -> the digest its page image has)."""
+        ...
+
+    def document_ids(self) -> list[str]:
+        """Every live document id, ascending."""
+        ...
+
+    def not_in(self, source: SourceReader) -> list[str]:
+        """Ids of this collection's documents that `source` does not hold (deleted there since a copy)."""
+        ...
+
+    def shares_pages(self, other: SourceReader) -> bool:
+        """Whether `other` keeps its page files where this collection does (a copy between the two carries no
+        page bytes)."""
+        ...
+
+
+def ids_not_in(target: SourceReader, source: SourceReader) -> list[str]:
+    """Ids of `target`'s documents that `source` does not hold, by comparing both id lists (ascending)."""
+    return sorted(set(target.document_ids()) - set(source.document_ids()))
+
+
 class CollectionHandle(Protocol):
     """One open collection as the service holds it. Checks that do not depend on where the documents live (the
     name, a reindex building it, served models, unique ids) are the caller's; a handle does the rest."""
@@ -93,7 +143,7 @@ class CollectionHandle(Protocol):
 
     @property
     def write_lock(self) -> asyncio.Lock:
-        """Held by every change of the collection (writes, settings)."""
+        """Held by a settings change (and, in one store, by every write; `hold_writes` keeps writes out either way)."""
 
     @property
     def opened(self) -> str:
@@ -109,18 +159,39 @@ class CollectionHandle(Protocol):
         """A search runner over its documents, and (sharded) which shards answered the last search."""
 
     def reader(self) -> Store:
-        """The store its rows are read from (documents, chunks by id)."""
+        """The store its rows are read from (documents, chunks by id, content hashes)."""
+
+    def source_reader(self) -> SourceReader:
+        """What a reindex reads it through (cursor scans, chunks with vectors, page files)."""
+
+    def page_file(self, digest: str, kind: PageFileKind) -> bytes | None:
+        """The PNG or thumbnail of page image `digest` if a document of the collection references it, else None."""
 
     def bulk_target(self) -> BulkTarget:
         """What a bulk load writes through."""
 
-    def local(self) -> LocalCollection:
-        """Itself, for the operations that exist for one-process collections only (page images, export, import,
-        reindex); InvalidRequestError naming the collection otherwise."""
+    def hold_writes(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held, no write to the collection commits (the writes under way end first): a reindex's last step
+        holds its source's."""
+
+    async def export(self, scratch: Path) -> list[tuple[str, Path]]:
+        """Write its archive files (`retrieval.transfer.archive`) into the empty folder `scratch`; returns the
+        (member name, file) pairs of the archive, the manifest first."""
 
     async def write(self, docs: Sequence[SourceDocument], encode: Encode, asked: str) -> IngestResult:
         """Upsert `docs` (ids unique, checked): unchanged ones skipped, the rest encoded with `encode` and
         committed. `asked`: the name the request used (AliasMovedError when that alias no longer points here)."""
+
+    async def write_pages(self, records: list[DocumentRecord], pages: Sequence[PageBytes], asked: str | None) -> None:
+        """Commit page image records with the files they reference (`pages`, fsynced before the commit names
+        them). `asked`: as `write` (None: no alias check)."""
+
+    async def commit_records(
+        self, records: list[DocumentRecord], deletes: Sequence[str], pages: Mapping[str, PageBytes] | None
+    ) -> int:
+        """Commit ready records and deletes: a reindex job's write to the collection it builds (no alias check,
+        no gate: no one else writes to it). `pages`: digest -> the files the records reference, where the
+        collection does not share its source's. Returns the write's seq."""
 
     async def delete(self, ids: Sequence[str], asked: str) -> int:
         """Delete by id (unknown ids ignored); the chunks removed. AliasMovedError as `write`."""

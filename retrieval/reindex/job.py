@@ -5,13 +5,17 @@
 1. creates `target` with the source's settings overridden by the request (models, chunking, index, pages ...);
    no one else may write to it while the job runs (409), searches by its name are allowed;
 2. **copies** the source's documents in store sequence order, one batch per transaction (`retrieval.
-   reindex_records`: stored vectors copied as they are when only index settings change, else encoded again),
+   reindex.records`: stored vectors copied as they are when only index settings change, else encoded again),
    recording its cursor `(seq, id)` after each batch;
 3. **catches up**: documents written to the source during the build have larger sequence numbers, so the same
    scan picks them up; documents deleted from the source are deleted from the target (by id);
-4. **swaps**: holding the source's write lock (source writes wait a moment, none is lost), copies the last
-   writes, then marks the job done and points `swap_alias` at the target in ONE store transaction. A write
-   through the alias that was waiting then finds the alias moved and is done in the target instead.
+4. **swaps**: holding the source's writes (its write lock, or a sharded source's write gate taken alone: source
+   writes wait a moment, none is lost), copies the last writes, then marks the job done and points `swap_alias`
+   at the target in ONE store transaction. A write through the alias that was waiting then finds the alias moved
+   and is done in the target instead.
+
+Source and target may each be one store or shards: the source is read through `retrieval.handle.SourceReader`
+(per-shard cursors for a sharded one), and page files travel with the records where the two do not share them.
 
 The source is only ever read. Searches through the alias see the source until the swap and the complete target
 after it. Jobs are durable (`retrieval.store.reindex_jobs`): after a crash the next start resumes each unfinished
@@ -31,6 +35,7 @@ from msgspec import UNSET, UnsetType
 
 from retrieval.common.names import check_name
 from retrieval.errors import AliasExistsError, CollectionExistsError, InvalidRequestError, RetrievalError
+from retrieval.handle import SourceReader
 from retrieval.reindex.records import can_copy_vectors, copied_records, encoded_records
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import RetrievalService
@@ -52,6 +57,7 @@ _SETTINGS = (
     "index",
     "fusion",
     "pages",
+    "shards",
 )
 
 
@@ -71,6 +77,7 @@ class ReindexRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, om
     index: dict[str, dict[str, Any]] | UnsetType = UNSET  # index settings ({"dense": {...}}: fields given change)
     fusion: FusionConfig | UnsetType = UNSET  # default hybrid fusion
     pages: dict[str, Any] | UnsetType = UNSET  # PDF page rendering settings (fields of PageSpec; others stay)
+    shards: int | UnsetType = UNSET  # the target's shard count (default: the source's)
 
     def target_spec(self, source: CollectionSpec) -> CollectionSpec:
         """The source's settings with this request's changes, under the target's name. Nested settings
@@ -95,10 +102,9 @@ class Reindexer:
     async def start(self, name: str, req: ReindexRequest) -> ReindexJobRow:
         """Check the request, record the job, create the target and start building it; returns the job."""
         source = self.service.resolve(name)
-        self.service.write_lock(source)  # a sharded source cannot be reindexed yet: refused now, not by the job
         spec = req.target_spec(self.service.spec(source))
         self._check(spec, req)
-        total = (await asyncio.to_thread(self.service.store.get_collection, source)).documents
+        total = (await asyncio.to_thread(self.service.collection, source)).documents  # one store or its shards
         request = msgspec.to_builtins(req)
         row = await asyncio.to_thread(self.jobs.insert, uuid.uuid4().hex, source, req.target, request, total)
         self.service.mark_building(req.target, row.id)  # before it exists: no one else writes to it
@@ -216,7 +222,7 @@ class Reindexer:
         while await self._scan(row, req, cursor, copy) > req.batch_size:  # catch up until little is left
             await asyncio.to_thread(self.jobs.progress, row.id, phase="catch_up")
             await self._deletes(row)
-        async with self.service.write_lock(row.source):  # source writes wait; none is lost
+        async with self.service.hold_writes(row.source):  # source writes wait; none is lost
             await asyncio.to_thread(self.jobs.progress, row.id, phase="swap")
             await self._scan(row, req, cursor, copy)
             await self._deletes(row)
@@ -227,14 +233,17 @@ class Reindexer:
         log.info("reindex %s: %s -> %s done (%d documents)", row.id, row.source, row.target, cursor.done)
 
     async def _scan(self, row: ReindexJobRow, req: ReindexRequest, cursor: _Cursor, copy: bool) -> int:
-        """Copy every source document after the cursor, batch by batch; returns how many were copied."""
+        """Copy every source document after the cursor, batch by batch; returns how many were copied. A sharded
+        source's cursor is one per shard (`retrieval.handle.SourceReader`)."""
         copied = 0
-        while batch := await asyncio.to_thread(
-            self.service.store.documents_after, row.source, cursor.seq, cursor.id, req.batch_size
-        ):
-            await self._copy(row, batch, copy)
+        source = self.service.reader(row.source)
+        while True:
+            batch, seq, after = await asyncio.to_thread(source.documents_after, cursor.seq, cursor.id, req.batch_size)
+            if not batch:
+                break
+            await self._copy(row, batch, copy, source)
             copied += len(batch)
-            cursor.advance(batch)
+            cursor.advance(batch, seq, after)
             cursor.total = max(cursor.total, cursor.done)
             await asyncio.to_thread(
                 self.jobs.progress,
@@ -246,16 +255,21 @@ class Reindexer:
             )
         return copied
 
-    async def _copy(self, row: ReindexJobRow, batch: list[DocumentRow], copy: bool) -> None:
+    async def _copy(self, row: ReindexJobRow, batch: list[DocumentRow], copy: bool, source: SourceReader) -> None:
         if copy:
-            records = await asyncio.to_thread(copied_records, self.service, row.source, row.target, batch)
+            records = await asyncio.to_thread(copied_records, source, self.service.spec(row.target), batch)
         else:
-            records = await encoded_records(self.service, row.source, row.target, batch)
-        await self.service.commit_records(row.target, records)
+            records = await encoded_records(self.service, source, row.source, row.target, batch)
+        pages = None  # one store's collections share its page files; shards keep their own
+        if not self.service.reader(row.target).shares_pages(source):
+            images = {r.id: r.image.digest for r in records if r.image is not None}
+            pages = await asyncio.to_thread(source.page_bytes, images) if images else None
+        await self.service.commit_records(row.target, records, (), pages)
 
     async def _deletes(self, row: ReindexJobRow) -> None:
         """Delete from the target what was deleted from the source since it was copied."""
-        gone = await asyncio.to_thread(self.service.store.missing_from, row.target, row.source)
+        target, source = self.service.reader(row.target), self.service.reader(row.source)
+        gone = await asyncio.to_thread(target.not_in, source)
         if gone:
             await self.service.commit_records(row.target, [], gone)
 
@@ -266,6 +280,6 @@ class _Cursor:
     def __init__(self, seq: int, doc_id: str, done: int, total: int) -> None:
         self.seq, self.id, self.done, self.total = seq, doc_id, done, total
 
-    def advance(self, batch: list[DocumentRow]) -> None:
-        self.seq, self.id = batch[-1].seq, batch[-1].id
+    def advance(self, batch: list[DocumentRow], seq: int, doc_id: str) -> None:
+        self.seq, self.id = seq, doc_id
         self.done += len(batch)

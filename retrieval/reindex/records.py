@@ -28,6 +28,7 @@ from retrieval.spec.collection import CollectionSpec
 from retrieval.store import ChunkRecord, ChunkRow, DocumentRecord, DocumentRow, PageImage
 
 if TYPE_CHECKING:
+    from retrieval.handle import SourceReader
     from retrieval.service import RetrievalService
 
 __all__ = ["can_copy_vectors", "copied_records", "encoded_records"]
@@ -46,14 +47,11 @@ def _chunk(row: ChunkRow) -> ChunkRecord:
     )
 
 
-def copied_records(
-    service: RetrievalService, source: str, target: str, docs: Sequence[DocumentRow]
-) -> list[DocumentRecord]:
+def copied_records(source: SourceReader, target: CollectionSpec, docs: Sequence[DocumentRow]) -> list[DocumentRecord]:
     """Records of `docs` with their stored chunks and vectors, as the target keeps them (runs in a thread)."""
     ids = [d.id for d in docs]
-    kinds = service.spec(target).vector_kinds()
-    chunks = service.store.document_chunks(source, ids, vectors=kinds)
-    images = service.store.page_images(source, ids)
+    chunks = source.document_chunks(ids, target.vector_kinds())
+    images = source.page_images(ids)
     return [
         DocumentRecord(
             d.id,
@@ -79,13 +77,16 @@ def _decode(png: bytes) -> Image.Image:
 
 
 async def _page_records(
-    service: RetrievalService, target: str, docs: Sequence[DocumentRow], images: dict[str, PageImage]
+    service: RetrievalService,
+    source: SourceReader,
+    target: str,
+    docs: Sequence[DocumentRow],
+    images: dict[str, PageImage],
 ) -> list[DocumentRecord]:
     """Page image documents embedded again by the target's image model, text-side vectors from their text."""
     pipe = service.page_pipeline(target)
-    pictures = await asyncio.to_thread(
-        lambda: [_decode(service.page_files.read(images[d.id].digest, "image")) for d in docs]
-    )
+    files = await asyncio.to_thread(source.page_bytes, {d.id: images[d.id].digest for d in docs})
+    pictures = await asyncio.to_thread(lambda: [_decode(files[images[d.id].digest].png) for d in docs])
     with_text = [_source(d) for d in docs if d.text.strip()]
     texts, mvs = await asyncio.gather(pipe.text_records(with_text), pipe.embed(pictures))
     by_id = {r.id: r for r in texts}
@@ -112,11 +113,12 @@ async def _page_records(
 
 
 async def encoded_records(
-    service: RetrievalService, source: str, target: str, docs: Sequence[DocumentRow]
+    service: RetrievalService, reader: SourceReader, source: str, target: str, docs: Sequence[DocumentRow]
 ) -> list[DocumentRecord]:
-    """Records of `docs` chunked and encoded by the target's models (page images embedded again when the
-    target's multi-vector model reads images; otherwise a page keeps its image and is encoded from its text)."""
-    images = await asyncio.to_thread(service.store.page_images, source, [d.id for d in docs])
+    """Records of `docs` (of collection `source`, read through `reader`) chunked and encoded by the target's
+    models (page images embedded again when the target's multi-vector model reads images; otherwise a page keeps
+    its image and is encoded from its text)."""
+    images = await asyncio.to_thread(reader.page_images, [d.id for d in docs])
     visual = service.visual(target)
     pages = [d for d in docs if d.id in images and visual]
     texts = [d for d in docs if not (d.id in images and visual)]
@@ -131,7 +133,7 @@ async def encoded_records(
     out = await service.encode_documents(target, [_source(d) for d in texts]) if texts else []
     out = [_with_image(r, images.get(r.id)) for r in out]
     if pages:
-        out += await _page_records(service, target, pages, images)
+        out += await _page_records(service, reader, target, pages, images)
     return out
 
 

@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 class Catalog:
     """Collections (by name) and aliases over one data directory."""
 
-    def __init__(self, data_dir: Path, models: ModelRegistry, store: Store, placement: ShardPlacement) -> None:
+    def __init__(self, data_dir: Path, models: ModelRegistry, store: Store) -> None:
         self.models = models
         self.store = store
-        self.placement = placement  # where each collection's documents live
         self.home = LocalHome(store, PageFiles(Path(data_dir) / "pages"), Path(data_dir), self.resolve)
+        self.placement = ShardPlacement(self.home, None, 30.0)  # where each collection's documents live
         self.aliases = Aliases(store.aliases)  # other names of collections
         self.building: dict[str, str] = {}  # collection -> the reindex job building it (no other writes)
         self.opened: dict[str, str] = {}  # collection -> "snapshot" | "rebuild" | "shards" (how it came up)
@@ -73,10 +73,6 @@ class Catalog:
             why = self.placement.unopened.get(name, f"collection `{name}` is not loaded")
             raise InvalidRequestError(why, param="name")
         return handle
-
-    def local(self, name: str) -> LocalCollection:
-        """A collection held in this process (a sharded one is refused: the operation is one-process only)."""
-        return self.handle(name).local()
 
     def handles(self) -> list[CollectionHandle]:
         return list(self._handles.values())

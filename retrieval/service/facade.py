@@ -11,6 +11,7 @@ collection loads its index snapshots and replays newer store rows, or rebuilds f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from retrieval.evaluation.measures import EvalRow
 from retrieval.evaluation.runs import EvalRequest
 from retrieval.evaluation.tune.tuner import Progress, TuneReport, TuneRequest
-from retrieval.handle import CollectionInfo, IngestResult
+from retrieval.handle import CollectionInfo, IngestResult, SourceReader
 from retrieval.indexes import Family
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pages.pipeline import PagePipeline, PageStats
@@ -31,9 +32,8 @@ from retrieval.service import admin
 from retrieval.service.catalog import Catalog
 from retrieval.service.queries import Queries
 from retrieval.service.transfers import Transfers
-from retrieval.service.writes import FileProgress, Metadata, Writes
+from retrieval.service.writes import FileProgress, Metadata, PageMap, Writes
 from retrieval.sharding.group import ShardBackend
-from retrieval.sharding.handle import ShardPlacement
 from retrieval.spec.availability import Availability
 from retrieval.spec.collection import CollectionSpec, CollectionUpdate
 from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, Store
@@ -61,8 +61,7 @@ class RetrievalService:
         self.data_dir = Path(data_dir)  # the store, index snapshots, page files, transfer scratch
         self.models = models  # the served models
         self.store = Store.open(self.data_dir / "store.sqlite3")  # the source of truth
-        placement = ShardPlacement(self.store, self.data_dir, None, 30.0)  # `open` says where shards live
-        self.catalog = Catalog(Path(data_dir), models, self.store, placement)
+        self.catalog = Catalog(Path(data_dir), models, self.store)  # `open` says where shards live
         self.writes = Writes(self.catalog, render_limits)
         self.queries = Queries(self.catalog)
         self.transfers = Transfers(self.catalog)
@@ -222,13 +221,20 @@ class RetrievalService:
         """Chunk and encode `docs` as a write to `name` would, without writing (a reindex job's encode step)."""
         return await self.writes.encode_documents(name, docs)
 
-    async def commit_records(self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = ()) -> int:
-        """Commit and index ready records (and deletes) in `name`: a reindex job's write. Returns its seq."""
-        return await self.writes.commit_records(name, records, deletes)
+    async def commit_records(
+        self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = (), pages: PageMap = None
+    ) -> int:
+        """Commit and index ready records (and deletes) in `name`: a reindex job's write. `pages`: the page image
+        files the records reference, where the collection does not share them with its source. Returns its seq."""
+        return await self.writes.commit_records(name, records, deletes, pages)
 
-    def write_lock(self, name: str) -> asyncio.Lock:
-        """The lock every write to collection `name` commits under (a reindex's last step holds its source's)."""
-        return self.catalog.local(name).write_lock
+    def hold_writes(self, name: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held, no write to collection `name` commits (a reindex's last step holds its source's)."""
+        return self.catalog.handle(name).hold_writes()
+
+    def reader(self, name: str) -> SourceReader:
+        """What a reindex reads collection `name` through (this store, or its shards)."""
+        return self.catalog.handle(name).source_reader()
 
     def page_pipeline(self, name: str) -> PagePipeline:
         """The page stages of collection `name` (its models read images): what a reindex embeds pages with."""
@@ -280,15 +286,17 @@ class RetrievalService:
         return await self.transfers.export_collection(name, scratch)
 
     def import_collection(
-        self, name: str, archive: Path, scratch: Path
+        self, name: str, archive: Path, scratch: Path, shards: int | None = None
     ) -> tuple[CollectionInfo, dict[Family, IndexOrigin]]:
         """Restore the archive at `archive` as collection `name`. Checked before anything is written: every
         file's checksum (members never expand past the archive's own size), the spec against the served models,
         their vector widths and the vector files; then the page images, then every document in one store
         transaction, then the indexes are adopted from the archive's snapshots (or built from the store);
         returns the collection and, per index family, which. All or nothing: a failure at any step, after the
-        store commit too, leaves no collection, no rows, no index snapshots and no page files of its own."""
-        origins = self.transfers.import_collection(name, archive, scratch)
+        store commit too, leaves no collection, no rows, no index snapshots and no page files of its own.
+        `shards`: how many shards the new collection has (default: the archive's where this server runs shards,
+        else one); a sharded one gets its documents spread by the routing hash."""
+        origins = self.transfers.import_collection(name, archive, scratch, shards)
         try:
             return self.collection(name), origins
         except BaseException:

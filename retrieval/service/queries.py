@@ -86,9 +86,9 @@ class Queries:
         """The PNG (`image`) or JPEG (`thumbnail`) of a page image that a document of `name` references;
         NotFoundError otherwise."""
         name = self.catalog.resolve(name)
-        self.catalog.local(name)
-        files = self.catalog.home.page_files
-        files.path(digest, kind)  # a malformed digest is a NotFoundError before any store read
-        if not self.catalog.store.has_page_image(name, digest):
+        handle = self.catalog.handle(name)
+        self.catalog.home.page_files.path(digest, kind)  # a malformed digest is a NotFoundError before any read
+        found = handle.page_file(digest, kind)  # from the store, or the shard, whose document references it
+        if found is None:
             raise NotFoundError(f"collection `{name}` has no page image `{digest}`", param="digest", received=digest)
-        return files.read(digest, kind)
+        return found

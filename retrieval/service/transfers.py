@@ -1,18 +1,21 @@
 """Export and import of one collection (`retrieval.transfer`): an archive from one consistent snapshot of the
-store and the indexes, and an all-or-nothing restore under a new name. One-process collections only."""
+collection (its handle writes it: one store's, or every shard's part gathered), and an all-or-nothing restore
+under a new name, into this process's store or spread over shards (`ShardPlacement.restore`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from retrieval.errors import CollectionExistsError, RetrievalError
-from retrieval.handle import LocalCollection
+from retrieval.handle import CollectionHandle, LocalCollection
 from retrieval.indexes import Family
 from retrieval.service.catalog import Catalog, dims_of, families
+from retrieval.sharding.handle import Opening
 from retrieval.spec.availability import Availability
 from retrieval.spec.collection import CollectionSpec, check_spec, spec_to_json
 from retrieval.spec.encoders import Encoders
@@ -25,8 +28,6 @@ from retrieval.transfer import (
     check_dims,
     check_vectors,
     document_batches,
-    export_files,
-    freeze,
     open_archive,
     page_files,
     restore_indexes,
@@ -51,24 +52,31 @@ class Transfers:
     async def export_collection(self, name: str, scratch: Path) -> list[tuple[str, Path]]:
         """Write `name`'s archive files into `scratch` from one consistent snapshot of the store and of the
         collection's indexes; returns the (member name, file) pairs of the archive, in order."""
-        name = self.catalog.resolve(name)
-        coll = self.catalog.local(name)
-        async with coll.write_lock:  # no write of the collection between the store copy and the index snapshots
-            frozen = await asyncio.to_thread(freeze, self.catalog.store, coll.indexes, scratch)
-        return await asyncio.to_thread(export_files, self.catalog.home.page_files, name, scratch, frozen)
+        return await self.catalog.handle(self.catalog.resolve(name)).export(scratch)
 
-    def import_collection(self, name: str, archive: Path, scratch: Path) -> dict[Family, IndexOrigin]:
+    def import_collection(
+        self, name: str, archive: Path, scratch: Path, shards: int | None = None
+    ) -> dict[Family, IndexOrigin]:
         """Restore the archive at `archive` as collection `name` (see `RetrievalService.import_collection`);
         returns, per index family, where its index came from."""
         catalog = self.catalog
         contents = open_archive(archive, scratch)
         spec = archived_spec(contents, name)
+        spec = msgspec.structs.replace(spec, shards=catalog.placement.import_shards(spec.shards, shards))
         check_spec(spec, catalog.models)
         if catalog.has(name) or catalog.resolve(name) != name:  # one namespace with the aliases
             raise CollectionExistsError(name)
-        encoders, ledger = Encoders.of(spec, catalog.models), ChunkLedger()
+        encoders = Encoders.of(spec, catalog.models)
         check_dims(contents.manifest.dims, dims_of(spec, encoders, {}))
         check_vectors(contents)
+        new = Opening(spec, encoders, Availability(name), dims_of(spec, encoders, contents.manifest.dims))
+        handle, origins = catalog.placement.restore(new, contents, lambda: self._import_local(contents, new))
+        catalog.add(handle)
+        return origins
+
+    def _import_local(self, contents: Archive, new: Opening) -> tuple[CollectionHandle, dict[Family, IndexOrigin]]:
+        """The page images, then every document in one store transaction, then the indexes."""
+        catalog, spec, ledger = self.catalog, new.spec, ChunkLedger()
         committed = False
         try:
             files = catalog.home.page_files
@@ -76,16 +84,18 @@ class Transfers:
                 for png, thumbnail in page_files(contents):
                     files.put(png, thumbnail)
                 batches = document_batches(contents, ledger=ledger)
-                written = catalog.store.import_collection(name, spec_to_json(spec), contents.manifest.dims, batches)
+                written = catalog.store.import_collection(
+                    spec.name, spec_to_json(spec), contents.manifest.dims, batches
+                )
             committed = True
-            return self._adopt(contents, spec, encoders, ledger, written)
+            return self._adopt(contents, spec, new.encoders, ledger, written)
         except BaseException:
-            self.undo_import(name, committed)
+            self.undo_import(spec.name, committed)
             raise
 
     def _adopt(
         self, contents: Archive, spec: CollectionSpec, encoders: Encoders, ledger: ChunkLedger, written: WriteResult
-    ) -> dict[Family, IndexOrigin]:
+    ) -> tuple[CollectionHandle, dict[Family, IndexOrigin]]:
         """Bring up the indexes of the collection an import has just committed, and open it."""
         name, home = spec.name, self.catalog.home
         folder = home.snapshot_dir(name)
@@ -98,11 +108,10 @@ class Transfers:
         except OSError as exc:  # the background snapshot tries again; nothing is lost
             log.warning("snapshot of %s failed: %s", name, exc)
         how = "snapshot" if set(origins.values()) <= {"snapshot"} else "rebuild"
-        self.catalog.add(LocalCollection(spec, encoders, indexes, Availability(name), home, how))
         log.info(
             "collection %s: imported %d chunks at seq %d, indexes %s", name, written.added.size, written.seq, origins
         )
-        return origins
+        return LocalCollection(spec, encoders, indexes, Availability(name), home, how), origins
 
     def undo_import(self, name: str, committed: bool) -> None:
         """Remove what a failed import made: its collection (once the store committed it), its snapshot folder,

@@ -15,7 +15,7 @@ import msgspec
 
 from retrieval.common import metrics
 from retrieval.errors import AliasMovedError, InvalidRequestError
-from retrieval.handle import CollectionHandle, IngestResult, LocalCollection
+from retrieval.handle import CollectionHandle, IngestResult
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pages.pipeline import PagePipeline, PageStats
 from retrieval.ingest.pages.render import RenderedPage, RenderLimits
@@ -25,17 +25,21 @@ from retrieval.ingest.uploads import UploadedFile, UploadResult, ingest_files, p
 from retrieval.service.catalog import Catalog
 from retrieval.spec.encoders import image_call
 from retrieval.store import DocumentRecord, check_document_id
+from retrieval.store.page_files import PageBytes
 
 if TYPE_CHECKING:  # pyarrow is imported only by a bulk load
     from retrieval.bulk import BulkInput, BulkOptions, BulkReport
 
-__all__ = ["FileProgress", "Metadata", "Writes"]
+__all__ = ["FileProgress", "Metadata", "PageMap", "Writes"]
 
 Metadata = Mapping[str, Any] | None
 """Metadata added to every document of an upload."""
 
 FileProgress = Callable[[int, int], None] | None
 """Called with (files done, files) as an upload goes."""
+
+PageMap = Mapping[str, PageBytes] | None
+"""Page image files by digest, as a reindex carries them to a target that does not share its source's."""
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +113,7 @@ class Writes:
         409: the upload is safe to retry, unchanged pages are skipped)."""
         handle = self.writable(self.catalog.resolve(name))
         if handle.encoders.visual:
-            pipe = self._page_pipeline(handle.local(), name)  # page images: one-process collections only
+            pipe = self._page_pipeline(handle, name)  # each page to the store (or shard) that owns its document
             text = functools.partial(self._add_parsed, name, metadata=metadata)
             return await upload_pages(files, metadata, pipe, lambda fs, p: text(fs, progress=p), progress)
         return await self._add_parsed(name, files, metadata, progress)
@@ -131,9 +135,9 @@ class Writes:
 
     def page_pipeline(self, name: str) -> PagePipeline:
         """The page stages of collection `name` (its models read images): what a reindex embeds pages with."""
-        return self._page_pipeline(self.catalog.local(name))
+        return self._page_pipeline(self.catalog.handle(name))
 
-    def _page_pipeline(self, coll: LocalCollection, asked: str | None = None) -> PagePipeline:
+    def _page_pipeline(self, coll: CollectionHandle, asked: str | None = None) -> PagePipeline:
         """The page stages bound to this collection's models, store and indexes."""
         engine = coll.encoders.multivector
         assert engine is not None
@@ -141,7 +145,7 @@ class Writes:
             coll.spec, chunking=msgspec.structs.replace(coll.spec.chunking, mode="truncate")
         )
         text_encoders = dataclasses.replace(coll.encoders, multivector=None)
-        models, store = self.catalog.models, self.catalog.store
+        models = self.catalog.models
 
         async def embed(images: list[Any]) -> list[Any]:
             (result,) = await engine.run([image_call(engine, images, "document")])
@@ -156,28 +160,27 @@ class Writes:
             return finish(plan, dict(zip(names, done, strict=True)))
 
         async def commit(records: list[DocumentRecord], pages: list[RenderedPage]) -> None:
-            await coll.commit(records, pages, asked=asked)
+            await coll.write_pages(records, [PageBytes(p.png, p.thumbnail) for p in pages], asked)
 
         async def stored(ids: list[str]) -> dict[str, str]:
-            return await asyncio.to_thread(store.content_hashes, coll.name, ids)
+            return await asyncio.to_thread(coll.reader().content_hashes, coll.name, ids)  # the owning store(s)
 
         stats = self.page_stats[coll.name] = PageStats()
         return PagePipeline(coll.spec.pages, embed, text_records, commit, stored, self.render_limits, stats=stats)
 
-    # -- a reindex job's steps (one-process collections) --------------------------------------------
+    # -- a reindex job's steps ------------------------------------------------------------------------
     async def encode_documents(self, name: str, docs: Sequence[SourceDocument]) -> list[DocumentRecord]:
         """Chunk and encode `docs` for collection `name` as a write would, without writing (a reindex job's
         encode step: no write gate, and its encoding yields to searches and writes)."""
-        return (await self._encode(self.catalog.local(name), docs, background=True))[0]
+        return (await self._encode(self.catalog.handle(name), docs, background=True))[0]
 
-    async def commit_records(self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = ()) -> int:
+    async def commit_records(
+        self, name: str, records: list[DocumentRecord], deletes: Sequence[str] = (), pages: PageMap = None
+    ) -> int:
         """Commit and index ready records (and deletes) in collection `name`: a reindex job's write, past the
-        gate that keeps everyone else out of the collection it builds. Returns the write's seq."""
-        coll = self.catalog.local(name)
-        if deletes:
-            async with coll.write_lock:
-                await coll.remove(deletes)
-        return (await coll.commit(records)).seq if records else self.catalog.store.last_seq()
+        gate that keeps everyone else out of the collection it builds. `pages`: the page image files the records
+        reference, where the collection does not share them with its source. Returns the write's seq."""
+        return await self.catalog.handle(name).commit_records(records, deletes, pages)
 
     # -- bulk -----------------------------------------------------------------------------------------
     def bulk_load_sync(

@@ -4,5 +4,9 @@ its own (run by a Ray actor, `retrieval.distributed.shards`), searched by fannin
 documents live (`ShardPlacement`): the only place outside `distributed/` that tells local and sharded apart.
 Nothing here imports Ray. Import the submodules directly.
 
-May import: `retrieval.handle` and everything below it (bulk, ingest, search, indexes, spec, store, models);
-never `transfer`, `evaluation`, `service` or above."""
+Page images live on the shard that owns their document; export gathers each shard's part into one archive and
+import spreads one by the routing hash (`archive`); a reindex reads a sharded source per shard (`reader`) and
+holds its writes with the write gate (`gate`).
+
+May import: `retrieval.handle` and everything below it (transfer, evaluation, bulk, ingest, search, indexes,
+spec, store, models); never `service` or above."""

@@ -5,18 +5,20 @@ that tells the two apart)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from retrieval.common import metrics
-from retrieval.errors import CollectionExistsError, InvalidRequestError
-from retrieval.handle import CollectionHandle, CollectionInfo, Encode, IngestResult, LocalCollection
-from retrieval.handle.protocol import Answered
+from retrieval.errors import AliasMovedError, CollectionExistsError, InvalidRequestError
+from retrieval.handle import CollectionHandle, CollectionInfo, Encode, IngestResult, LocalHome
+from retrieval.handle.protocol import Answered, SourceReader
+from retrieval.indexes import Family
 from retrieval.sharding.collection import ShardedCollection
 from retrieval.sharding.group import ShardBackend
 from retrieval.sharding.ids import ChunkIds
@@ -24,7 +26,9 @@ from retrieval.sharding.views import ShardedStore
 from retrieval.spec.availability import Availability
 from retrieval.spec.collection import CollectionSpec, spec_to_json
 from retrieval.spec.encoders import Encoders
-from retrieval.store import CollectionRow, Store
+from retrieval.store import CollectionRow, DocumentRecord, Store
+from retrieval.store.page_files import PageBytes, PageFileKind
+from retrieval.transfer import Archive, IndexOrigin
 
 if TYPE_CHECKING:
     from retrieval.bulk import BulkTarget
@@ -32,7 +36,10 @@ if TYPE_CHECKING:
     from retrieval.models.registry import ModelRegistry
     from retrieval.search.hits import SearchRunner
 
-__all__ = ["Opening", "ShardPlacement", "ShardedHandle", "sharded_names"]
+__all__ = ["Opening", "Restored", "ShardPlacement", "ShardedHandle", "sharded_names"]
+
+Restored = dict[Family, IndexOrigin]
+"""Where an imported collection's index of each family came from (its archive's snapshot, or rebuilt)."""
 
 log = logging.getLogger(__name__)
 _SHARD_START_S = 120.0  # how long a new shard actor may take to start (a worker process, imports, an empty store)
@@ -43,8 +50,8 @@ class ShardedHandle:
     """A collection whose documents live in shard actors (`CollectionHandle` over a `ShardedCollection`)."""
 
     coll: ShardedCollection  # the coordinator's view of the shards
-    store: Store  # the coordinator's store: the collection's row (settings), not its documents
-    data_dir: Path  # the coordinator's data directory (`shards/<name>/`: placement, chunk id counter)
+    home: LocalHome  # the coordinator's store (the collection's row, not its documents), data directory
+    # (`shards/<name>/`: placement, chunk id counter) and alias resolution
     opened: str = "shards"  # how it came up
 
     name: str = field(init=False)  # the collection's (from `coll`, as the four below)
@@ -82,20 +89,34 @@ class ShardedHandle:
     def reader(self) -> Store:
         return cast("Store", ShardedStore(self.coll.fanout()))  # read by owner
 
+    def source_reader(self) -> SourceReader:
+        return self.coll.reader()  # per-shard cursors
+
+    def page_file(self, digest: str, kind: PageFileKind) -> bytes | None:
+        return self.coll.page_file(digest, kind)  # from the shard whose document references it
+
     def bulk_target(self) -> BulkTarget:
         return self.coll.bulk_target()
 
-    def local(self) -> LocalCollection:
-        raise InvalidRequestError(
-            f"collection `{self.name}` is sharded; this operation (page images, export, import, reindex) is not "
-            "available for sharded collections yet",
-            param="name",
-            received=self.name,
-        )
+    def hold_writes(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self.coll.gate.exclusive()  # writes do not queue behind one lock: the gate, taken alone
+
+    async def export(self, scratch: Path) -> list[tuple[str, Path]]:
+        """Each shard's part, gathered into ONE archive of the ordinary format (503 when a shard is down)."""
+        return await asyncio.to_thread(self.coll.export, scratch, spec_to_json(self.spec))
+
+    def _still(self, asked: str) -> Callable[[], None]:
+        """A check that the name a write used still means this collection (AliasMovedError otherwise)."""
+
+        def check() -> None:
+            if self.home.resolve(asked) != self.name:
+                raise AliasMovedError(asked, self.name)
+
+        return check
 
     async def write(self, docs: Sequence[SourceDocument], encode: Encode, asked: str) -> IngestResult:
         started = time.perf_counter()
-        done = await self.coll.write(docs, encode)
+        done = await self.coll.write(docs, encode, self._still(asked))
         metrics.count_documents(self.name, len(done.ids))
         log.info(
             "collection %s: wrote %d documents over shards in %.3f s",
@@ -105,12 +126,21 @@ class ShardedHandle:
         )
         return IngestResult(done.ids, done.skipped, done.truncated, done.chunks, done.seq)
 
+    async def write_pages(self, records: list[DocumentRecord], pages: Sequence[PageBytes], asked: str | None) -> None:
+        await self.coll.write_pages(records, pages, None if asked is None else self._still(asked))
+
+    async def commit_records(
+        self, records: list[DocumentRecord], deletes: Sequence[str], pages: Mapping[str, PageBytes] | None
+    ) -> int:
+        done = await asyncio.to_thread(self.coll.commit_sync, records, deletes, dict(pages or {}))
+        return max((w.seq for w in done), default=0)  # each shard numbers its own writes
+
     async def delete(self, ids: Sequence[str], asked: str) -> int:
         return await self.coll.delete(ids)
 
     async def drop(self, forget: Callable[[], None]) -> None:
         await asyncio.to_thread(self.coll.drop)  # 503 (nothing deleted) when a shard is down
-        await asyncio.to_thread(self.store.delete_collection, self.name)
+        await asyncio.to_thread(self.home.store.delete_collection, self.name)
         forget()
 
     def save_snapshots(self) -> None:
@@ -119,7 +149,7 @@ class ShardedHandle:
     def backup(self, dest: Path) -> None:
         """Each shard into `dest/shards/<name>/<i>` on its own node, and which host keeps which shard."""
         self.coll.backup(dest)
-        placement = self.data_dir / "shards" / self.name / "placement.json"
+        placement = self.home.data_dir / "shards" / self.name / "placement.json"
         if placement.is_file():  # for a server over the copy
             (Path(dest) / "shards" / self.name).mkdir(parents=True, exist_ok=True)
             shutil.copy2(placement, Path(dest) / "shards" / self.name / "placement.json")
@@ -142,8 +172,9 @@ class ShardPlacement:
     """Where collections' documents live: this process's store (one shard), or the shard actors of `backend`
     (`serve --ray`; None: one process, and a collection of several shards does not open)."""
 
-    def __init__(self, store: Store, data_dir: Path, backend: ShardBackend | None, timeout_s: float) -> None:
-        self.store, self.data_dir = store, Path(data_dir)
+    def __init__(self, home: LocalHome, backend: ShardBackend | None, timeout_s: float) -> None:
+        self.home = home  # the coordinator's store and data directory, alias resolution
+        self.store, self.data_dir = home.store, home.data_dir
         self.backend = backend  # Ray shard actors, or None
         self.timeout_s = timeout_s  # how long a call waits for a shard before it counts as down
         self.unopened: dict[str, str] = {}  # collection -> why this process cannot open it
@@ -166,17 +197,46 @@ class ShardPlacement:
     ) -> CollectionHandle:
         """A new collection: `local()`, or `spec.shards` shard actors spread over the cluster; every shard
         answers before the collection exists (else nothing is left behind)."""
-        spec = new.spec
-        if spec.shards <= 1:
+        if new.spec.shards <= 1:
             return local()
+        if exists(new.spec.name):
+            raise CollectionExistsError(new.spec.name)
+        return self._create(new)
+
+    def import_shards(self, archived: int, asked: int | None) -> int:
+        """How many shards an imported collection gets: `asked`, else the archive's where this process runs
+        shards, else one."""
+        return asked or (archived if self.backend is not None else 1)
+
+    def restore(
+        self, new: Opening, archive: Archive, local: Callable[[], tuple[CollectionHandle, Restored]]
+    ) -> tuple[CollectionHandle, Restored]:
+        """A new collection holding a verified archive's documents, and where each index family came from:
+        `local()` (one store), or shard actors, each written the documents whose ids hash to it (in the archive's
+        order, with the page files they reference) and building its indexes from them. All or nothing: a failed
+        write deletes the collection again (a shard down by then keeps its folder until it is back)."""
+        if new.spec.shards <= 1:
+            return local()
+        handle = self._create(new)
+        try:
+            handle.coll.import_archive(archive)
+        except BaseException:
+            log.warning("import of %s into shards failed: removing the collection", new.spec.name)
+            with contextlib.suppress(Exception):
+                handle.coll.drop()
+            self.store.delete_collection(new.spec.name)
+            raise
+        families: list[Family] = list(new.spec.modes())  # type: ignore[arg-type]
+        return handle, dict.fromkeys(families, "rebuilt")
+
+    def _create(self, new: Opening) -> ShardedHandle:
+        spec = new.spec
         if self.backend is None:
             raise InvalidRequestError(
                 "a collection with more than one shard needs `retrieval serve --ray`",
                 param="shards",
                 received=spec.shards,
             )
-        if exists(spec.name):
-            raise CollectionExistsError(spec.name)
         self.store.create_collection(spec.name, spec_to_json(spec), dims=new.dims)
         try:
             row = self.store.get_collection(spec.name)
@@ -199,7 +259,7 @@ class ShardPlacement:
         group = self.backend.open_group(spec.name, row.config, dims, spec.shards, create=create)
         ids = ChunkIds(self.data_dir / "shards" / spec.name / "chunk_ids.sqlite3")
         coll = ShardedCollection(spec, new.encoders, new.availability, group, self.timeout_s, row.created_at, dims, ids)
-        return ShardedHandle(coll, self.store, self.data_dir)
+        return ShardedHandle(coll, self.home)
 
 
 def sharded_names(handles: Iterable[CollectionHandle]) -> list[str]:

@@ -6,6 +6,10 @@ applied to its indexes, and only then returns (the coordinator acknowledges afte
 returned). At start the shard loads its snapshots and replays newer rows, or rebuilds from its store, so a
 restarted shard answers with every write it acknowledged. Chunk ids leave the shard as collection-wide ids
 are the collection's own, handed out by the coordinator (`retrieval.sharding.ids`).
+
+A page-image collection keeps each page's PNG and thumbnail with the document that references it, in the shard's
+own `pages/` folder: written (fsynced) before the transaction naming them commits, as in one process. Export,
+import and reindex read the shard through the methods under "transfer" (`retrieval.sharding.archive`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +30,11 @@ import numpy.typing as npt
 from index import BM25Index, BM25Stats, SearchResult
 from retrieval.errors import CollectionNotFoundError
 from retrieval.indexes import Family, IndexSet
+from retrieval.sharding.archive import export_part
 from retrieval.spec.collection import spec_from_json
 from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Store, VectorKind
 from retrieval.store.backup import BackupResult, backup_data_dir
+from retrieval.store.page_files import PageBytes, PageFileKind, PageFiles
 
 __all__ = ["Pushdown", "ShardCore", "ShardInfo", "ShardWrite"]
 
@@ -75,6 +82,8 @@ class ShardCore:
         self.spec = spec_from_json(dict(spec_json))
         self.name = self.spec.name
         self.store = Store.open(self.folder / "store.sqlite3")
+        self.page_files = PageFiles(self.folder / "pages")  # this shard's page images, content-addressed
+        shutil.rmtree(self._transfers(), ignore_errors=True)  # export parts a crash left behind
         families: list[Family] = list(self.spec.modes())  # type: ignore[arg-type]
         try:
             pinned = self.store.get_collection(self.name).dims
@@ -96,15 +105,25 @@ class ShardCore:
 
     # -- writes ---------------------------------------------------------------------------------------
     def write(
-        self, records: Sequence[DocumentRecord], deletes: Sequence[str] = (), first_ids: Mapping[str, int] | None = None
+        self,
+        records: Sequence[DocumentRecord],
+        deletes: Sequence[str] = (),
+        first_ids: Mapping[str, int] | None = None,
+        pages: Mapping[str, PageBytes] | None = None,
     ) -> ShardWrite:
         """Commit `records` (upserts) and `deletes` in one transaction, index them, return. `first_ids`: doc id
-        -> its first chunk's id, as the coordinator handed them out."""
+        -> its first chunk's id, as the coordinator handed them out; `pages`: digest -> the page image files the
+        records reference (written and fsynced before the commit)."""
         with self._write_lock:
-            done = self.store.write(self.name, list(records), list(deletes), first_ids=first_ids)
+            with self.page_files.lock:  # no garbage collection between the files and the rows naming them
+                for page in (pages or {}).values():
+                    self.page_files.put(page.png, page.thumbnail)
+                done = self.store.write(self.name, list(records), list(deletes), first_ids=first_ids)
             vectors: list[VectorKind] = self.spec.vector_kinds()
             rows = self.store.get_chunks(self.name, done.added, vectors=vectors) if done.added.size else []
             self.indexes.apply(rows, done.removed, done.seq)
+            if done.removed.size and self.page_files.root.is_dir():  # pages no document references any more
+                self.page_files.collect(self.store.page_digests)
         skipped = set(done.skipped)
         written = [r.id for r in records if r.id not in skipped]
         return ShardWrite(done.seq, written, list(done.skipped), int(done.removed.size), done.added)
@@ -156,6 +175,12 @@ class ShardCore:
     def page_images(self, doc_ids: Sequence[str]) -> dict[str, PageImage]:
         return self.store.page_images(self.name, list(doc_ids))
 
+    def page_file(self, digest: str, kind: PageFileKind) -> bytes | None:
+        """The PNG or thumbnail of page image `digest` if a document of this shard references it, else None."""
+        if not self.store.has_page_image(self.name, digest):
+            return None
+        return self.page_files.read(digest, kind)
+
     def info(self) -> ShardInfo:
         row = self.store.get_collection(self.name)
         stats = self.store.stats(self.name)
@@ -185,6 +210,57 @@ class ShardCore:
     def backup(self, dest: Path) -> BackupResult:
         """A consistent copy of this shard's data directory into `dest` (on this shard's node)."""
         return backup_data_dir(self.folder, Path(dest), self.store)
+
+    # -- transfer (export, import, reindex) -------------------------------------------------------------
+    def documents_after(self, seq: int, doc_id: str, limit: int) -> list[DocumentRow]:
+        """Up to `limit` documents after `(seq, doc_id)` in this shard's `(seq, id)` order (a reindex's scan)."""
+        return self.store.documents_after(self.name, seq, doc_id, limit)
+
+    def document_chunks(self, doc_ids: Sequence[str], vectors: Sequence[VectorKind]) -> dict[str, list[ChunkRow]]:
+        return self.store.document_chunks(self.name, list(doc_ids), vectors=list(vectors))
+
+    def document_ids(self) -> list[str]:
+        """Every live document id of this shard (what a reindex deletes from its target is the rest)."""
+        return self.store.document_ids(self.name)
+
+    def page_bytes(self, digests: Sequence[str]) -> dict[str, PageBytes]:
+        """The files of the page images `digests` that this shard holds."""
+        out: dict[str, PageBytes] = {}
+        for digest in digests:
+            if self.store.has_page_image(self.name, digest):
+                png, thumb = self.page_files.read(digest, "image"), self.page_files.read(digest, "thumbnail")
+                out[digest] = PageBytes(png, thumb)
+        return out
+
+    def export_part(self) -> tuple[str, list[str]]:
+        """This shard's part of an export, written into a new folder under `transfers/`: the archive layout's
+        documents, chunks, vectors and pages (no index snapshots), read from one online copy of the store. Returns
+        (token naming the folder, its member names, the manifest first); `read_part` hands them out."""
+        self._transfers().mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=self._transfers()))
+        try:
+            return scratch.name, export_part(self.store, self.page_files, self.name, scratch)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+
+    def read_part(self, token: str, member: str, offset: int, size: int) -> bytes:
+        """Up to `size` bytes at `offset` of member `member` of export part `token`."""
+        root = (self._transfers() / token).resolve()
+        path = (root / member).resolve()
+        if root.parent != self._transfers().resolve() or not path.is_relative_to(root):
+            raise ValueError(f"`{token}/{member}` is not a member of an export part of this shard")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(size)
+
+    def drop_part(self, token: str) -> None:
+        """Remove export part `token` (the coordinator has it)."""
+        if token and "/" not in token and token not in (".", ".."):
+            shutil.rmtree(self._transfers() / token, ignore_errors=True)
+
+    def _transfers(self) -> Path:
+        return self.folder / "transfers"
 
     def close(self) -> None:
         self.save_snapshots()

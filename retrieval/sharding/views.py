@@ -26,6 +26,7 @@ from retrieval.sharding.routing import group_by_shard, shard_of
 from retrieval.sharding.shard import Pushdown, ShardWrite
 from retrieval.spec.collection import CollectionSpec
 from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, VectorKind, WriteResult
+from retrieval.store.page_files import PageBytes
 
 __all__ = ["ShardedIndexes", "ShardedStore"]
 
@@ -159,17 +160,24 @@ class ShardedStore:
 
 
 def write_calls(
-    records: list[DocumentRecord], deletes: list[str], shards: int, ids: ChunkIds
+    records: list[DocumentRecord],
+    deletes: list[str],
+    shards: int,
+    ids: ChunkIds,
+    pages: Mapping[str, PageBytes] | None = None,
 ) -> dict[int, tuple[str, tuple[Any, ...]]]:
-    """`{shard: ("write", (records, deletes, first_ids))}`: each record to its owning shard, its chunks numbered
-    from one block of the collection's ids in the order of `records` (the write order a single store keeps)."""
+    """`{shard: ("write", (records, deletes, first_ids, pages))}`: each record to its owning shard, its chunks
+    numbered from one block of the collection's ids in the order of `records` (the write order a single store
+    keeps), with the page image files (`pages`: digest -> files) its record references."""
     first = ids.take(sum(len(r.chunks) for r in records)) if records else 0
-    routed: dict[int, tuple[list[DocumentRecord], list[str], dict[str, int]]] = {}
+    routed: dict[int, tuple[list[DocumentRecord], list[str], dict[str, int], dict[str, PageBytes]]] = {}
     for r in records:
-        part = routed.setdefault(shard_of(r.id, shards), ([], [], {}))
+        part = routed.setdefault(shard_of(r.id, shards), ([], [], {}, {}))
         part[0].append(r)
         part[2][r.id] = first
         first += len(r.chunks)
+        if r.image is not None and pages and r.image.digest in pages:
+            part[3][r.image.digest] = pages[r.image.digest]
     for d in deletes:
-        routed.setdefault(shard_of(d, shards), ([], [], {}))[1].append(d)
+        routed.setdefault(shard_of(d, shards), ([], [], {}, {}))[1].append(d)
     return {s: ("write", part) for s, part in routed.items()}

@@ -159,6 +159,12 @@ class StoreReads:
             out.setdefault(chunk.doc_id, []).append(chunk)
         return out
 
+    def document_ids(self, collection: str) -> list[str]:
+        """Every live document id of ``collection``, ascending."""
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT id FROM documents WHERE collection = ? ORDER BY id", (collection,)).fetchall()
+        return [r[0] for r in rows]
+
     def missing_from(self, collection: str, other: str) -> list[str]:
         """Ids of the documents of ``collection`` that ``other`` does not hold (deleted there since a copy)."""
         with self._db.read() as conn:

@@ -33,7 +33,7 @@ from retrieval.store import ChunkRow, Store, VectorKind
 from retrieval.store.page_files import PageFiles
 from retrieval.transfer.archive import FORMAT_VERSION, INDEXES, MANIFEST, Manifest, checksum
 
-__all__ = ["export_files", "freeze"]
+__all__ = ["copy_store", "export_files", "freeze"]
 
 _COPY = "store-copy.sqlite3"
 
@@ -52,8 +52,14 @@ _SIZES = (
 def freeze(store: Store, indexes: IndexSet, scratch: Path) -> list[Family]:
     """Copy the store into the empty folder `scratch` and save `indexes` under `scratch/indexes/`; the caller
     holds the collection's write lock (searches go on). Returns the index families saved."""
-    store.backup(scratch / _COPY)
+    copy_store(store, scratch)
     return indexes.save_copy(scratch / INDEXES)
+
+
+def copy_store(store: Store, scratch: Path) -> None:
+    """Copy the store into `scratch` as of one committed instant, where `export_files` reads it (a shard's part
+    of an export carries no index snapshots: this alone)."""
+    store.backup(scratch / _COPY)
 
 
 def export_files(pages: PageFiles, name: str, scratch: Path, families: list[Family]) -> list[tuple[str, Path]]:

@@ -99,6 +99,22 @@ def _wait_for_load(replicas: list[object], sequences: int) -> None:
     raise AssertionError(f"the replicas did not each get {sequences} requests: {loads}")
 
 
+def _wait_until_restarted(replica: object, within_s: float) -> None:
+    """Until the restarted `replica` answers `ready` (a call made while Ray is still restarting the actor fails at
+    once with ActorUnavailableError rather than waiting for it, so it is asked again)."""
+    import ray
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            ray.get(replica.ready.remote(), timeout=max(1.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
+            return
+        except ray.exceptions.ActorUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_embeddings_equal_the_one_process_server(replicated: ServerProcess, minilm_server: LiveServer) -> None:
     body = {"model": MINILM, "input": TEXTS}
     with httpx.Client(timeout=30) as client:
@@ -137,7 +153,7 @@ def test_a_killed_replica_fails_its_requests_and_comes_back(replicated: ServerPr
     assert "engine replica" in lost.json()["error"]["message"], lost.text
     during = _burst(replicated.url, QUEUE)  # the gap: the survivor answers what fits it
     assert [r.status_code for r in during] == [200] * QUEUE
-    ray.get(victim.ready.remote(), timeout=60)  # restarted and loaded
+    _wait_until_restarted(victim, 60)
     ray.get(survivor.ready.remote(), timeout=5)
     deadline = time.monotonic() + 10
     while True:  # the service takes it back within its liveness poll

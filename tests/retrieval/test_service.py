@@ -72,9 +72,8 @@ def run(coro: Any) -> Any:
 
 
 def search(svc: RetrievalService, name: str, query: str | None = None, mode: str = "hybrid", **kw: Any) -> list:  # type: ignore[type-arg]
-    spec = svc.catalog.local(
-        name
-    ).spec  # the service's own helper for plans is the API layer; tests build plans directly
+    # the service's own helper for plans is the API layer; tests build plans directly
+    spec = svc.catalog.handle(name).spec
     return run(svc.search(name, SearchPlan(query, mode=mode, modes=modes_of(spec, mode), **kw)))  # type: ignore[arg-type]
 
 
@@ -300,17 +299,17 @@ def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path,
     docs = _docs(160)
     run(svc.add_documents("grow", docs[:100]))
     svc.save_snapshots()
-    live = svc.catalog.local("grow").indexes.indexes["dense"]
+    live = svc.catalog.handle("grow").indexes.indexes["dense"]
     assert live.kind == "flat"  # type: ignore[union-attr]
     run(svc.add_documents("grow", docs[100:]))  # past auto_flat_max: the write itself does not retrain
-    assert svc.catalog.local("grow").indexes.indexes["dense"].kind == "flat"  # type: ignore[union-attr]
+    assert svc.catalog.handle("grow").indexes.indexes["dense"].kind == "flat"  # type: ignore[union-attr]
     svc.save_snapshots()  # the background tick builds IVF from the store and swaps it in
-    assert svc.catalog.local("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert svc.catalog.handle("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
     assert search(svc, "grow", docs[150].text, "dense")[0].id == "d150"
     svc.close()
     svc = RetrievalService.open(tmp_path, registry, default_collection=None)
     assert svc.opened["grow"] == "snapshot"
-    assert svc.catalog.local("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert svc.catalog.handle("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
     svc.close()
 
 
@@ -347,7 +346,7 @@ def test_a_deleted_collections_snapshots_never_come_back(tmp_path: Path, registr
     svc.save_snapshots()
     shutil.copytree(folder, tmp_path / "left-behind")
     run(svc.add_documents("again", [SourceDocument(id="late", text="omega psi chi")]))  # not snapshotted yet
-    stale = svc.catalog.local("again")  # what a snapshot pass begun before the delete still holds
+    stale = svc.catalog.handle("again")  # what a snapshot pass begun before the delete still holds
     run(svc.delete_collection("again"))
     stale.indexes.save(folder)  # ... reaching this collection after the delete: writes nothing
     assert not folder.exists()
@@ -356,7 +355,7 @@ def test_a_deleted_collections_snapshots_never_come_back(tmp_path: Path, registr
     run(svc.add_documents("again", _docs(3)))
     svc.store.close()  # crash before any snapshot of the new collection
     svc = RetrievalService.open(tmp_path, registry, default_collection=None)
-    assert svc.opened["again"] == "rebuild" and svc.catalog.local("again").indexes.sizes() == {"dense": 3, "bm25": 3}
+    assert svc.opened["again"] == "rebuild" and svc.catalog.handle("again").indexes.sizes() == {"dense": 3, "bm25": 3}
     assert len(search(svc, "again", "alpha", "dense", top_k=3)) == 3
     svc.close()
 

@@ -75,7 +75,7 @@ def test_bad_rows_are_reported_by_row_and_skipped(svc: RetrievalService, tmp_pat
     assert "dimension" in next(e.message for e in report.rejected if e.row == 1)  # type: ignore[attr-defined]
     assert report.failed == 5 and report.documents == 3 and report.rows == 8  # type: ignore[attr-defined]
     assert svc.collection("default").documents == 3
-    assert svc.catalog.local("default").indexes.sizes() == {"dense": 3, "bm25": 3}
+    assert svc.catalog.handle("default").indexes.sizes() == {"dense": 3, "bm25": 3}
 
 
 def test_vectors_of_another_model_are_refused_before_anything_is_written(svc: RetrievalService, tmp_path: Path) -> None:

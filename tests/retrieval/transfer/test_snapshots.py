@@ -63,7 +63,7 @@ def _results(svc: RetrievalService, name: str) -> dict[str, list[tuple[str, floa
 
 
 def _centroids(svc: RetrievalService, name: str) -> np.ndarray:
-    dense = svc.catalog.local(name).indexes.indexes["dense"]
+    dense = svc.catalog.handle(name).indexes.indexes["dense"]
     assert isinstance(dense, DenseIndex) and dense.kind == "ivf_flat"
     ivf = faiss.extract_index_ivf(dense.faiss_index)
     return ivf.quantizer.reconstruct_n(0, ivf.nlist)
