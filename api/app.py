@@ -23,6 +23,7 @@ from litestar.types import ASGIApp
 from api.auth import auth_middleware
 from api.browsers import browser_middleware
 from api.errors import exception_handlers
+from api.jobs import JobManager
 from api.lifecycle import Lifecycle
 from api.limits import LimitedRequest, too_large
 from api.mcp import McpEndpoint
@@ -31,15 +32,14 @@ from api.request_id import log_failure, request_id_middleware
 from api.routes import BULK_ROUTES, IMPORT_ROUTES, MODEL_PATHS, MODEL_ROUTES, ROUTES, UI_ROUTES, UPLOAD_ROUTES
 from api.scopes import collection_guard, provide_authorizer, provide_grant
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.cli import is_loopback
-from retrieval.jobs import JobManager
-from retrieval.json_depth import MAX_JSON_DEPTH
-from retrieval.reindex import Reindexer
-from retrieval.search.tune import TuneReport
+from retrieval.common.json_depth import MAX_JSON_DEPTH
+from retrieval.config import is_loopback
+from retrieval.evaluation.tune.tuner import TuneReport
+from retrieval.ingest.uploads import UploadResult
+from retrieval.models.serving.plugins import IOProcessor, load_plugin
+from retrieval.reindex.job import Reindexer
 from retrieval.service import RetrievalService
-from retrieval.serving.plugins import IOProcessor, load_plugin
 from retrieval.sharding.group import ShardBackend
-from retrieval.uploads import UploadResult
 
 __all__ = ["StoreRole", "create_app"]
 

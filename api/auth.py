@@ -1,5 +1,5 @@
 """API keys: admin keys may do everything, read-only keys may read (GET, search, evaluate, model endpoints),
-scoped keys only their collections (`retrieval/access.py`, `api/scopes.py`). Every route under `/v1/admin/`
+scoped keys only their collections (`retrieval/common/access.py`, `api/scopes.py`). Every route under `/v1/admin/`
 (backups) counts as a write: admin keys only.
 
 With no key configured the API is open. Otherwise every request but the probes (`/livez`, `/readyz`, `/health`),
@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from api.errors import error_response
 from api.lifecycle import PROBE_PATHS
 from api.scopes import METRICS_PATH, attach_grant, is_write, request_path, route_denial
-from retrieval.access import KeyTable
+from retrieval.common.access import KeyTable
 
 __all__ = ["Role", "auth_middleware", "is_write", "role_of"]
 

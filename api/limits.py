@@ -13,7 +13,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from api.errors import ErrorBody, error_response
-from retrieval.json_depth import check_json_depth
+from retrieval.common.json_depth import check_json_depth
 
 __all__ = ["LimitedRequest", "too_large"]
 

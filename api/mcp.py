@@ -42,7 +42,7 @@ from api.schemas.tools import TOOLS, AddDocumentsArgs, GetDocumentArgs, SearchAr
 from api.scopes import GRANT_STATE, Authorizer
 from api.validation import explain
 from retrieval import ServiceConfig
-from retrieval.access import OPEN, Grant, Touch
+from retrieval.common.access import OPEN, Grant, Touch
 from retrieval.errors import DocumentNotFoundError
 from retrieval.service import RetrievalService
 

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from api.lifecycle import Lifecycle
 from retrieval import ModelRegistry
-from retrieval import metrics as retrieval_metrics
+from retrieval.common import metrics as retrieval_metrics
 
 __all__ = ["Metrics", "metrics_endpoint"]
 

@@ -2,7 +2,7 @@
 
 `POST /v1/collections/{name}/evaluate` and `GET /v1/jobs/{id}` (a finished tune job) answer JSON by default;
 `Accept: text/plain` gives the table `retrieval eval` / `retrieval tune` print, `Accept: image/png` the bar chart
-they draw (`retrieval.tables`, matplotlib's Agg canvas, drawn off the event loop). An `Accept` that names none of
+they draw (`evaluation.reports`, matplotlib's Agg canvas, drawn off the event loop). An `Accept` that names none of
 the three (or none at all) answers JSON, as before.
 """
 
@@ -17,7 +17,7 @@ from litestar import Request, Response
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
-from retrieval.tables import eval_png, format_eval_table, format_tune_table, tune_png
+from retrieval.evaluation.reports import eval_png, format_eval_table, format_tune_table, tune_png
 
 __all__ = ["JSON", "PNG", "TEXT", "ReportForm", "ReportOperation", "eval_report", "report_form", "tune_report"]
 

@@ -1,5 +1,5 @@
 """Keys over HTTP: which routes a key may reach, where a request's `Grant` travels, and the one decision on what
-a request touches (`retrieval.access.Grant.check`), reached two ways:
+a request touches (`retrieval.common.access.Grant.check`), reached two ways:
 
 1. `route_denial` (called by the auth middleware, before the handler): a read-only key may not write; a scoped
    key may reach only the collection, job and MCP routes, plus the model endpoints when it has the `models`
@@ -23,7 +23,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope
 
-from retrieval.access import OPEN, Access, Grant, Touch
+from retrieval.common.access import OPEN, Access, Grant, Touch
 
 __all__ = [
     "GRANT_STATE",

@@ -2,7 +2,7 @@
 
     parent (this module)      binds the port, starts everything, stops everything on SIGTERM / SIGINT
       engine process i        loads the models on GPU i (CUDA_VISIBLE_DEVICES=i; one process on CPU),
-                              batches the inputs of every worker: retrieval/remote/engine_process.py
+                              batches the inputs of every worker: retrieval/models/engines/engine_process.py
       API worker 0            every route; owns the store (the only SQLite writer); also listens on a
                               Unix socket for the store routes the other workers forward
       API workers 1..N-1      the model routes (parse, validate, tokenise, encode the response); the store
@@ -38,8 +38,8 @@ from api.forward import forward_store_routes
 from api.request_id import configure_logging
 from api.routes import STORE_PREFIXES
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.remote import EngineClient, LoadBoard, run_engine_process
-from retrieval.remote.client import batching_through
+from retrieval.models.engines import EngineClient, LoadBoard, run_engine_process
+from retrieval.models.engines.client import batching_through
 
 __all__ = ["engine_count", "run_api_worker", "serve_workers"]
 

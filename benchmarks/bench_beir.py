@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions  # noqa: E402
 from index import DenseConfig, DenseIndex  # noqa: E402
-from retrieval.evaluation import load_beir, ndcg_at_k  # noqa: E402
+from retrieval.evaluation.measures import load_beir, ndcg_at_k  # noqa: E402
 
 PUBLISHED = 64.51
 

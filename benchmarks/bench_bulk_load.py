@@ -43,9 +43,9 @@ from benchmarks.bench_retrieval_search import base_set, documents  # noqa: E402
 from benchmarks.rest import Server  # noqa: E402
 from encoder import Engine, ModelSpec  # noqa: E402
 from retrieval.bulk import as_metadata, fingerprint_for  # noqa: E402
-from retrieval.collections import ChunkingSpec  # noqa: E402
 from retrieval.config import default_model_source  # noqa: E402
 from retrieval.ingest.documents import SourceDocument, content_hash  # noqa: E402
+from retrieval.spec.collection import ChunkingSpec  # noqa: E402
 from retrieval.store import Database  # noqa: E402
 
 MODEL = "minilm"

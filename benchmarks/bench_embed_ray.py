@@ -30,12 +30,12 @@ import ray  # noqa: E402
 
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions  # noqa: E402
 from retrieval import ModelRegistry  # noqa: E402
-from retrieval.collections import CollectionSpec  # noqa: E402
 from retrieval.config import DEFAULT_MODEL_NAME, default_model_source  # noqa: E402
 from retrieval.distributed import embed_dataset  # noqa: E402
 from retrieval.ingest import read_documents  # noqa: E402
 from retrieval.ingest.pipeline import plan_ingest  # noqa: E402
-from retrieval.representations import Encoders  # noqa: E402
+from retrieval.spec.collection import CollectionSpec  # noqa: E402
+from retrieval.spec.encoders import Encoders  # noqa: E402
 
 
 def corpus(data: Path, n: int, path: Path) -> Path:

@@ -33,10 +33,10 @@ import numpy as np  # noqa: E402
 from encoder import Engine, ModelSpec  # noqa: E402
 from index import DenseConfig  # noqa: E402
 from retrieval import ModelRegistry  # noqa: E402
-from retrieval.collections import CollectionSpec, IndexSpec  # noqa: E402
 from retrieval.config import default_model_source  # noqa: E402
 from retrieval.ingest.documents import SourceDocument  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
+from retrieval.spec.collection import CollectionSpec, IndexSpec  # noqa: E402
 from retrieval.transfer import scratch_dir, tar_stream  # noqa: E402
 from retrieval.transfer.archive import MANIFEST, checksum  # noqa: E402
 

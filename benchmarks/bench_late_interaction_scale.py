@@ -75,7 +75,7 @@ def _worker(run: Run, phase: str, ts: TokenSet, out: Path, fp_python: Path | Non
 
 
 def _ndcg(ts: TokenSet, found: np.ndarray) -> float:
-    from retrieval.evaluation import load_beir, ndcg_at_k
+    from retrieval.evaluation.measures import load_beir, ndcg_at_k
 
     ids = json.loads((ts.root / "ids.json").read_text())
     beir = load_beir(ROOT.parent / "shared" / "data" / "beir" / "scifact")

@@ -84,7 +84,7 @@ def synthetic(args: argparse.Namespace) -> None:
 
 def scifact(args: argparse.Namespace) -> None:
     from benchmarks.scifact_tokens import load_or_encode
-    from retrieval.evaluation import load_beir, ndcg_at_k
+    from retrieval.evaluation.measures import load_beir, ndcg_at_k
 
     corpus = load_or_encode()
     qrels = load_beir(Path(__file__).resolve().parents[2] / "shared" / "data" / "beir" / "scifact").qrels

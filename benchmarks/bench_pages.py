@@ -34,11 +34,11 @@ from PIL import Image  # noqa: E402
 
 from encoder import Engine, ModelSpec  # noqa: E402
 from retrieval import ModelRegistry  # noqa: E402
-from retrieval.collections import CollectionSpec, PageSpec  # noqa: E402
-from retrieval.ingest.pages import ingest_pdf  # noqa: E402
+from retrieval.ingest.pages.pipeline import ingest_pdf  # noqa: E402
+from retrieval.ingest.uploads import UploadedFile  # noqa: E402
 from retrieval.search.planner import SearchPlan  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
-from retrieval.uploads import UploadedFile  # noqa: E402
+from retrieval.spec.collection import CollectionSpec, PageSpec  # noqa: E402
 from tests.fixtures.colqwen3 import write_colqwen3  # noqa: E402
 from tests.fixtures.pdfs import pdf_bytes  # noqa: E402
 
@@ -97,7 +97,7 @@ async def _ingest(service: RetrievalService, name: str, n: int, dpi: int, stand_
     data = _pdf(n)
     started = time.perf_counter()
     if stand_in:  # the real pipeline, store and indexes; only the model is replaced (benchmark-only private use)
-        pipe = dataclasses.replace(service._page_pipeline(name, service._get(name)), embed=_grid)
+        pipe = dataclasses.replace(service.page_pipeline(name), embed=_grid)
         ids, _ = await ingest_pdf(pipe, f"{name}.pdf", data)
     else:
         result = await service.add_files(name, [UploadedFile(f"{name}.pdf", data)])

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from benchmarks.rest import Server, percentile  # noqa: E402
-from retrieval.evaluation import load_beir  # noqa: E402
+from retrieval.evaluation.measures import load_beir  # noqa: E402
 
 MODEL = "minilm"
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.rest import Server, stage_seconds  # noqa: E402
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions  # noqa: E402
-from retrieval.evaluation import load_beir  # noqa: E402
+from retrieval.evaluation.measures import load_beir  # noqa: E402
 
 MODEL = "minilm"
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.rest import Server  # noqa: E402
-from retrieval.evaluation import BeirData, EvalRow, evaluate_run, format_table, load_beir  # noqa: E402
+from retrieval.evaluation.measures import BeirData, EvalRow, evaluate_run, format_table, load_beir  # noqa: E402
 
 DENSE_PUBLISHED, BM25_PUBLISHED = 64.51, 68.0
 COLLECTION, MODEL = "scifact", "minilm"
@@ -132,9 +132,9 @@ def dense_peer(data: BeirData, model: str) -> EvalRow:
 def truncated_texts(texts: dict[str, str], model: str) -> dict[str, str]:
     """Each text cut exactly where our `truncate` chunk ends (the ingest pipeline's own chunker)."""
     from encoder import Engine, ModelSpec
-    from retrieval.collections import ChunkingSpec
     from retrieval.ingest.documents import SourceDocument
     from retrieval.ingest.pipeline import chunk_document
+    from retrieval.spec.collection import ChunkingSpec
 
     engine = Engine.load(ModelSpec(source=model))
     cut = ChunkingSpec(mode="truncate")

@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 from benchmarks.bench_rerank import build_cross_encoder  # noqa: E402
 from benchmarks.rest import Server, latency_ms, timed_requests  # noqa: E402
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions  # noqa: E402
-from retrieval.evaluation import load_beir  # noqa: E402
+from retrieval.evaluation.measures import load_beir  # noqa: E402
 
 NAME, MODEL, RERANKER = "bench", "minilm", "minilm-ce"
 

@@ -33,12 +33,12 @@ from benchmarks.bench_bulk_load import MODEL, write_input  # noqa: E402
 from benchmarks.bench_retrieval_search import base_set  # noqa: E402
 from encoder import Engine, ModelSpec  # noqa: E402
 from retrieval.bulk import BulkOptions, open_inputs  # noqa: E402
-from retrieval.collections import ChunkingSpec, CollectionSpec  # noqa: E402
 from retrieval.config import default_model_source  # noqa: E402
-from retrieval.evaluation import load_judgments  # noqa: E402
-from retrieval.registry import ModelRegistry  # noqa: E402
+from retrieval.evaluation.measures import load_judgments  # noqa: E402
+from retrieval.models.registry import ModelRegistry  # noqa: E402
 from retrieval.search.planner import SearchPlan, modes_of  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -80,7 +80,7 @@ def run(shards: int, work: Path, registry: ModelRegistry, parquet: Path, queries
         svc.create_collection_sync(spec)
         rss0 = _vm("VmRSS")
         if shards > 1:  # each shard process's own baseline (Python, NumPy, FAISS, the retrieval code)
-            group = svc._sharded["bench"].group
+            group = svc.catalog.handle("bench").group
             before = group.call({s: ("rss", ()) for s in range(shards)}, 60)
         t0 = time.perf_counter()
         report = svc.bulk_load_sync("bench", open_inputs([parquet]), BulkOptions(batch_documents=10_000))

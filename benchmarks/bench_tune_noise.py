@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 
 from encoder import Engine, ModelSpec  # noqa: E402
 from retrieval.config import default_model_source  # noqa: E402
-from retrieval.evaluation import dedupe, load_judgments, ndcg_at_k  # noqa: E402
-from retrieval.registry import ModelRegistry  # noqa: E402
+from retrieval.evaluation.measures import dedupe, load_judgments, ndcg_at_k  # noqa: E402
+from retrieval.models.registry import ModelRegistry  # noqa: E402
 from retrieval.search.fusion import FusionConfig  # noqa: E402
 from retrieval.search.planner import SearchPlan, modes_of  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402

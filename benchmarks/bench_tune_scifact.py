@@ -32,14 +32,14 @@ import numpy as np  # noqa: E402
 
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions  # noqa: E402
 from index import MultiVectorConfig, MultiVectorIndex  # noqa: E402
-from retrieval.collections import ChunkingSpec, CollectionSpec, IndexSpec  # noqa: E402
-from retrieval.evaluation import ndcg_at_k  # noqa: E402
+from retrieval.evaluation.measures import ndcg_at_k  # noqa: E402
+from retrieval.evaluation.reports import format_tune_table, tune_chart, tune_json  # noqa: E402
+from retrieval.evaluation.tune.grid import TuneSpace  # noqa: E402
+from retrieval.evaluation.tune.tuner import TuneReport, TuneRequest  # noqa: E402
 from retrieval.ingest.documents import SourceDocument  # noqa: E402
-from retrieval.registry import ModelRegistry  # noqa: E402
-from retrieval.search.grid import TuneSpace  # noqa: E402
-from retrieval.search.tune import TuneReport, TuneRequest  # noqa: E402
+from retrieval.models.registry import ModelRegistry  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
-from retrieval.tables import format_tune_table, tune_chart, tune_json  # noqa: E402
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec, IndexSpec  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "beir" / "scifact"
 MODEL = "minilm"
@@ -48,7 +48,7 @@ FLOOR, MARGIN = 73.4, 0.3
 
 def _read(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, dict[str, int]]]]:
     """corpus id -> title + text, query id -> text, split -> qrels."""
-    from retrieval.evaluation import load_judgments
+    from retrieval.evaluation.measures import load_judgments
 
     corpus = {}
     for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines():

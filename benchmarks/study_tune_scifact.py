@@ -31,15 +31,15 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from encoder import Engine, ModelSpec  # noqa: E402
-from retrieval.evaluation import load_judgments  # noqa: E402
-from retrieval.registry import ModelRegistry  # noqa: E402
+from retrieval.evaluation.measures import load_judgments  # noqa: E402
+from retrieval.evaluation.tune.choice import Procedure, pick, procedure_cv  # noqa: E402
+from retrieval.evaluation.tune.grid import QueryCache, TuneSpace, settings_of  # noqa: E402
+from retrieval.evaluation.tune.lists import query_caches, relevant_qids  # noqa: E402
+from retrieval.models.registry import ModelRegistry  # noqa: E402
 from retrieval.search.fusion import FusionConfig, FusionMethod, fuse, list_terms  # noqa: E402
-from retrieval.search.grid import QueryCache, TuneSpace, settings_of  # noqa: E402
 from retrieval.search.hits import SearchRunner  # noqa: E402
 from retrieval.search.planner import ranked  # noqa: E402
 from retrieval.search.queries import query_vectors  # noqa: E402
-from retrieval.search.tune_choice import Procedure, pick, procedure_cv  # noqa: E402
-from retrieval.search.tune_lists import query_caches, relevant_qids  # noqa: E402
 from retrieval.service import RetrievalService  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "beir" / "scifact"

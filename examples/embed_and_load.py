@@ -18,7 +18,7 @@ from pathlib import Path
 
 from encoder import ModelSpec
 from retrieval import RetrievalClient, RetrievalClientError
-from retrieval.commands.load import arrow_stream
+from retrieval.cli.commands.load import arrow_stream
 from retrieval.config import DEFAULT_MODEL_NAME, default_model_source
 from retrieval.distributed import embed_dataset
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from retrieval import RetrievalClient, RetrievalClientError
-from retrieval.tables import format_tune_table, tune_chart, tune_title
+from retrieval.evaluation.reports import format_tune_table, tune_chart, tune_title
 
 TOPICS = {
     "bike": "How to fix a flat bicycle tyre with a patch kit and a pump",

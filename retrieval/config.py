@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ import msgspec
 
 from encoder.media import ImageLimits
 from encoder.types import Device, DType, ModelSpec, PoolerConfig
-from retrieval.access import KeyTable, ScopedKey
+from retrieval.common.access import KeyTable, ScopedKey
 
 __all__ = [
     "BUNDLED",
@@ -18,6 +19,7 @@ __all__ = [
     "NULL_MODEL_NAME",
     "ServiceConfig",
     "default_model_source",
+    "is_loopback",
     "parse_json_text",
     "parse_model_arg",
     "resolve_bundled",
@@ -41,7 +43,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_key: str | None = None  # one admin key (kept for `--api-key` callers); joins `admin_keys`
     admin_keys: tuple[str, ...] = ()  # keys allowed everything; with no keys at all the API is open
     read_keys: tuple[str, ...] = ()  # keys allowed reads only (GET, search, evaluate, model endpoints)
-    scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/access.py)
+    scoped_keys: tuple[ScopedKey, ...] = ()  # keys bound to collection name patterns (retrieval/common/access.py)
     metrics_keys: tuple[str, ...] = ()  # keys that may read /metrics only (when keys are set, /metrics needs one)
     max_body_bytes: int = 16 * 1024 * 1024  # larger JSON request bodies get 413
     max_documents_per_request: int = 1024  # documents in one JSON ingest request (400 above)
@@ -189,3 +191,17 @@ def parse_model_arg(
     if max_queue is not None:
         fields["max_queue"] = max_queue
     return ModelSpec(**fields)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, ::1).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("example.org")
+    (True, True, False, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve anywhere
+        return False

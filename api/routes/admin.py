@@ -10,8 +10,8 @@ from litestar import post
 from api.errors import error_responses
 from api.schemas.admin import BackupObject, BackupRequest, backup_object
 from retrieval import ServiceConfig
-from retrieval.backup import destination_under
 from retrieval.service import RetrievalService
+from retrieval.store.backup import destination_under
 
 __all__ = ["create_backup"]
 

@@ -15,7 +15,7 @@ __all__ = ["change_aliases", "list_aliases"]
 
 @get("/v1/aliases", responses=error_responses(401, 500), summary="List aliases")
 async def list_aliases(service: RetrievalService) -> AliasList:
-    return alias_list(service.aliases.pairs())
+    return alias_list(service.alias_pairs())
 
 
 @post(
@@ -26,4 +26,4 @@ async def list_aliases(service: RetrievalService) -> AliasList:
 )
 async def change_aliases(data: ChangeAliases, service: RetrievalService) -> AliasList:
     actions = data.to_actions()
-    return alias_list(await asyncio.to_thread(service.aliases.apply, actions))
+    return alias_list(await asyncio.to_thread(service.change_aliases, actions))

@@ -22,7 +22,7 @@ from api.errors import WRITE_ERRORS, error_responses
 from api.schemas.bulk import ARROW_STREAM, BulkRequest, BulkResponse, bulk_response
 from api.scopes import Authorizer
 from retrieval import ServiceConfig
-from retrieval.access import Touch
+from retrieval.common.access import Touch
 from retrieval.errors import InvalidRequestError
 from retrieval.service import RetrievalService
 

@@ -14,7 +14,7 @@ from api.schemas.collections import (
     collection_object,
 )
 from api.scopes import Authorizer
-from retrieval.access import Grant, Touch
+from retrieval.common.access import Grant, Touch
 from retrieval.service import RetrievalService
 
 __all__ = ["create_collection", "delete_collection", "get_collection", "list_collections", "update_collection"]

@@ -11,6 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
+from api.jobs import JobManager
 from api.schemas.documents import (
     DeletedDocument,
     DeletedDocuments,
@@ -26,12 +27,11 @@ from api.schemas.documents import (
     upload_response,
 )
 from retrieval import ServiceConfig
+from retrieval.common.json_depth import check_json_depth
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError
-from retrieval.jobs import JobManager
-from retrieval.json_depth import check_json_depth
-from retrieval.search.tune import TuneReport
+from retrieval.evaluation.tune.tuner import TuneReport
+from retrieval.ingest.uploads import UploadedFile, UploadResult
 from retrieval.service import RetrievalService
-from retrieval.uploads import UploadedFile, UploadResult
 
 __all__ = ["delete_document", "delete_documents", "get_document", "ingest_documents", "upload_files"]
 

@@ -1,6 +1,6 @@
 """`GET /v1/jobs/{id}`: a background job's state and progress; `POST /v1/jobs/{id}/cancel` stops it.
 
-Upload jobs live in memory (`retrieval.jobs`); reindex jobs in the store (`retrieval.reindex`), so their ids
+Upload jobs live in memory (`api.jobs`); reindex jobs in the store (`retrieval.reindex.job`), so their ids
 answer across restarts. A finished tune job's report also comes as the table or the bar chart (`Accept:
 text/plain` / `image/png`, `api.reports`); every other job answers JSON whatever it asks for.
 """
@@ -13,17 +13,17 @@ import msgspec
 from litestar import Request, Response, get, post
 
 from api.errors import READ_ERRORS, error_responses
+from api.jobs import Job, JobManager
 from api.reports import JSON, ReportOperation, report_form, tune_report
 from api.schemas.jobs import JobObject, job_object, reindex_job_object
 from api.scopes import Authorizer
-from retrieval.access import Grant, Touch
+from retrieval.common.access import Grant, Touch
 from retrieval.errors import JobNotFoundError
-from retrieval.jobs import Job, JobManager
-from retrieval.reindex import Reindexer
-from retrieval.search.tune import TuneReport
+from retrieval.evaluation.reports import tune_title
+from retrieval.evaluation.tune.tuner import TuneReport
+from retrieval.ingest.uploads import UploadResult
+from retrieval.reindex.job import Reindexer
 from retrieval.store.reindex_jobs import ReindexJobRow
-from retrieval.tables import tune_title
-from retrieval.uploads import UploadResult
 
 __all__ = ["cancel_job", "get_job"]
 

@@ -14,7 +14,7 @@ from api.schemas.plugin import IOProcessorResponse
 from api.schemas.pooling import PoolingRequest, PoolingResponse, pooling_params, pooling_response
 from encoder import InvalidInputError
 from retrieval import ModelRegistry
-from retrieval.serving.plugins import available_plugins
+from retrieval.models.serving.plugins import available_plugins
 
 __all__ = ["create_pooling", "handle_plugin_request"]
 

@@ -7,8 +7,8 @@ from litestar import Response, post
 from api.errors import error_responses
 from api.schemas.jobs import JobObject, reindex_job_object
 from api.scopes import Authorizer
-from retrieval.access import Touch
-from retrieval.reindex import Reindexer, ReindexRequest
+from retrieval.common.access import Touch
+from retrieval.reindex.job import Reindexer, ReindexRequest
 
 __all__ = ["reindex_collection"]
 

@@ -10,7 +10,7 @@ from api.cancel import until_disconnect
 from api.errors import ENCODE_ERRORS, error_responses
 from api.schemas.score import RerankRequest, RerankResponse, plain, rerank_response
 from retrieval import ModelRegistry
-from retrieval.serving.scoring import rerank
+from retrieval.models.serving.scoring import rerank
 
 __all__ = ["create_rerank"]
 

@@ -10,7 +10,7 @@ from api.cancel import until_disconnect
 from api.errors import ENCODE_ERRORS, error_responses
 from api.schemas.score import ScoreRequest, ScoreResponse, score_response
 from retrieval import ModelRegistry
-from retrieval.serving.scoring import score
+from retrieval.models.serving.scoring import score
 
 __all__ = ["create_score"]
 

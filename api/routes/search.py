@@ -19,8 +19,8 @@ from api.schemas.search import (
     search_response,
 )
 from retrieval import ServiceConfig
+from retrieval.evaluation.reports import eval_title
 from retrieval.service import RetrievalService
-from retrieval.tables import eval_title
 
 __all__ = ["evaluate_collection", "search_collection"]
 

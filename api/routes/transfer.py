@@ -28,9 +28,9 @@ from litestar.response import Stream
 from api.errors import READ_ERRORS, WRITE_ERRORS, error_responses
 from api.schemas.collections import ImportedCollection, collection_object
 from api.scopes import Authorizer
-from retrieval.access import Touch
+from retrieval.common.access import Touch
 from retrieval.service import RetrievalService
-from retrieval.transfer import scratch_dir, tar_stream
+from retrieval.transfer import tar_stream
 
 __all__ = ["export_collection", "import_collection"]
 
@@ -81,7 +81,7 @@ def _attachment(name: str) -> str:
     summary="Export a collection as a tar archive (documents, chunks, vectors, page images, index snapshots, manifest)",
 )
 async def export_collection(name: str, service: RetrievalService) -> Stream:
-    scratch = scratch_dir(service.data_dir)
+    scratch = service.transfer_scratch()
     try:
         members = await service.export_collection(name, scratch)
     except BaseException:
@@ -125,7 +125,7 @@ async def import_collection(
     shards: int | None = None,
 ) -> ImportedCollection:
     authorizer.check(Touch(name, "create"))
-    scratch = scratch_dir(service.data_dir)
+    scratch = service.transfer_scratch()
     try:
         await _receive(request, scratch / "upload.tar")
         info, origins = await asyncio.to_thread(

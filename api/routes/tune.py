@@ -5,13 +5,13 @@ from __future__ import annotations
 from litestar import Response, post
 
 from api.errors import error_responses
+from api.jobs import JobManager
 from api.schemas.documents import JobCreated
 from api.schemas.tune import TuneBody
 from retrieval import ServiceConfig
-from retrieval.jobs import JobManager
-from retrieval.search.tune import TuneReport
+from retrieval.evaluation.tune.tuner import TuneReport
+from retrieval.ingest.uploads import UploadResult
 from retrieval.service import RetrievalService
-from retrieval.uploads import UploadResult
 
 __all__ = ["tune_collection"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from retrieval.backup import BackupResult
+from retrieval.store.backup import BackupResult
 
 __all__ = ["BackupObject", "BackupRequest", "backup_object"]
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from retrieval.aliases import AliasActionBody, AliasActions
+from retrieval.service.aliases import AliasActionBody, AliasActions
 
 ChangeAliases = AliasActions  # `POST /v1/aliases`: Qdrant's `{"actions": [...]}`, parsed in the retrieval layer
 

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from retrieval.collections import ChunkingSpec, CollectionUpdate, IndexSpec, PageSpec
 from retrieval.search.fusion import FusionConfig
 from retrieval.service import CollectionInfo
+from retrieval.spec.collection import ChunkingSpec, CollectionUpdate, IndexSpec, PageSpec
 
 __all__ = [
     "Availability",
@@ -24,7 +24,7 @@ __all__ = [
 
 
 class CreateCollection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """`POST /v1/collections`: the fields of `retrieval.collections.CollectionSpec`. A body that names none of the
+    """`POST /v1/collections`: the fields of `retrieval.spec.collection.CollectionSpec`. A body that names none of the
     three models (not even as null) gets the server's default dense model, with BM25."""
 
     name: str  # [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters

@@ -9,9 +9,9 @@ import msgspec
 
 from retrieval.errors import LimitExceededError
 from retrieval.ingest.documents import SourceDocument
+from retrieval.ingest.uploads import UploadResult
 from retrieval.service import IngestResult
 from retrieval.store import ChunkRow, DocumentRow
-from retrieval.uploads import UploadResult
 
 __all__ = [
     "DeleteDocuments",

@@ -6,12 +6,12 @@ from typing import Literal
 
 import msgspec
 
+from api.jobs import Job, JobState
 from api.schemas.documents import UploadResponse, upload_response
 from api.schemas.tune import TuneResult, tune_result
-from retrieval.jobs import Job, JobState
-from retrieval.search.tune import TuneReport
+from retrieval.evaluation.tune.tuner import TuneReport
+from retrieval.ingest.uploads import UploadResult
 from retrieval.store.reindex_jobs import ReindexJobRow, ReindexPhase
-from retrieval.uploads import UploadResult
 
 __all__ = ["JobObject", "job_object", "reindex_job_object"]
 

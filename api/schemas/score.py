@@ -9,7 +9,7 @@ from msgspec import UNSET, UnsetType
 
 from api.schemas.common import BasicRequest, UsageInfo, new_id, now, usage
 from encoder import InvalidInputError, content_input
-from retrieval.serving.scoring import ScoreInputs, ScoreItem, ScoreOptions, ScoreResult
+from retrieval.models.serving.scoring import ScoreInputs, ScoreItem, ScoreOptions, ScoreResult
 
 __all__ = [
     "RerankDocument",
@@ -43,7 +43,7 @@ def _typed(item: ScoreInput, param: str) -> ScoreItem:
 
 
 def plain(side: ScoreSide, param: str = "documents") -> ScoreInputs:
-    """msgspec structs -> the typed values `retrieval.serving.scoring` takes (a text or a MultimodalInput)."""
+    """msgspec structs -> the typed values `retrieval.models.serving.scoring` takes (a text or a MultimodalInput)."""
     if isinstance(side, list):
         return [_typed(x, param) for x in side]
     return _typed(side, param)

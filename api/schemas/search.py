@@ -8,14 +8,14 @@ from typing import Any, Literal
 import msgspec
 
 from encoder import MultimodalInput, content_input
-from retrieval.collections import CollectionSpec, Mode
 from retrieval.errors import InvalidRequestError, LimitExceededError
-from retrieval.evaluation import EvalRow
+from retrieval.evaluation.measures import EvalRow
+from retrieval.evaluation.runs import EvalRequest
 from retrieval.search.documents import GroupBy
-from retrieval.search.evaluate import EvalRequest
 from retrieval.search.fusion import FusionConfig
 from retrieval.search.hits import Answer, Hit
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
+from retrieval.spec.collection import CollectionSpec, Mode
 
 __all__ = [
     "ChunkObject",

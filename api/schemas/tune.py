@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 
 from retrieval.errors import InvalidRequestError
+from retrieval.evaluation.reports import tune_json
+from retrieval.evaluation.tune.grid import TuneSpace
+from retrieval.evaluation.tune.tuner import TuneReport, TuneRequest
 from retrieval.search.fusion import FusionConfig
-from retrieval.search.grid import TuneSpace
-from retrieval.search.tune import TuneReport, TuneRequest
-from retrieval.tables import tune_json
 
 __all__ = ["MAX_BUDGET_S", "ChoiceObject", "SettingObject", "TuneBody", "TuneResult", "tune_result"]
 
@@ -111,5 +111,5 @@ class TuneResult(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def tune_result(report: TuneReport) -> TuneResult:
-    """The report in its wire form (`retrieval.tables.tune_json`, which the CLI and benchmarks print too)."""
+    """The report in its wire form (`evaluation.reports.tune_json`, which the CLI and benchmarks print too)."""
     return msgspec.convert(tune_json(report), TuneResult)

@@ -1,6 +1,9 @@
 """Bulk loading: Parquet / JSON Lines / Arrow IPC rows into a collection in large transactions, with a
 per-row report and a check of which model made the vectors. Needs pyarrow; never Ray (the files may come
 from `retrieval.distributed.embed_dataset` on a cluster, or from anywhere else).
+
+May import: `retrieval.ingest`, `retrieval.indexes`, `retrieval.spec`, `retrieval.store` and below; never
+`handle`, `sharding` or above.
 """
 
 from __future__ import annotations

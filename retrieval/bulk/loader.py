@@ -22,12 +22,12 @@ from encoder import ModelFingerprint
 from retrieval.bulk.provenance import check_provenance, fingerprint_for, read_provenance
 from retrieval.bulk.rows import Assembler, Layout, RowError
 from retrieval.bulk.source import BulkInput
-from retrieval.collections import CollectionSpec
 from retrieval.errors import InvalidRequestError, RetrievalError
 from retrieval.indexes import IndexSet
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import finish, hash_document, plan_ingest
-from retrieval.representations import Encoders, encode_calls, values_of
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import Encoders, encode_calls, values_of
 from retrieval.store import ChunkRecord, ChunkRow, DocumentRecord, Store, WriteResult
 
 __all__ = ["BulkOptions", "BulkReport", "BulkTarget", "bulk_load"]

@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 
 from encoder import M3_TASK, Engine, ModelFingerprint, Task
-from retrieval.collections import ChunkingSpec
 from retrieval.errors import RetrievalError, VectorProvenanceError
-from retrieval.representations import combined
+from retrieval.spec.collection import ChunkingSpec
+from retrieval.spec.encoders import combined
 
 __all__ = [
     "PROVENANCE_KEY",

@@ -31,12 +31,12 @@ import ray.data
 
 from encoder import M3_TASK, Engine, ModelSpec
 from retrieval.bulk import as_metadata, fingerprint_for, records_table
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.distributed.blocks import Block, plan_blocks, read_block
 from retrieval.distributed.cluster import LOCAL, embed_address
 from retrieval.ingest.pipeline import finish, plan_ingest
-from retrieval.registry import ModelRegistry
-from retrieval.representations import Encoders
+from retrieval.models.registry import ModelRegistry
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
+from retrieval.spec.encoders import Encoders
 
 __all__ = ["EmbedReport", "embed_dataset"]
 

@@ -30,9 +30,15 @@ import torch
 from encoder import EncoderError, ModelSpec, PoolingParams, TokenizedInput
 from retrieval.config import ServiceConfig
 from retrieval.distributed.replicas import NAMESPACE, Load, launch_replicas, stop_replicas
-from retrieval.registry import ModelRegistry
-from retrieval.remote.client import batching_through, cancel_tasks, encode_request, read_reply, refuse_unless_room
-from retrieval.remote.messages import EncodeReply, ErrorReply, decode_message, encode_message
+from retrieval.models.engines.client import (
+    batching_through,
+    cancel_tasks,
+    encode_request,
+    read_reply,
+    refuse_unless_room,
+)
+from retrieval.models.engines.messages import EncodeReply, ErrorReply, decode_message, encode_message
+from retrieval.models.registry import ModelRegistry
 
 __all__ = ["RayEngineClient", "cpu_specs", "replica_batchers", "serve_through_replicas"]
 

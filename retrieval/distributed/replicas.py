@@ -1,7 +1,7 @@
 """Engine replicas: the encoders of `retrieval serve --ray ... --engine-replicas N` as Ray actors.
 
 Each `EngineReplica` loads the served models (the same `ModelSpec`s as the service) and answers the packed
-messages of `retrieval/remote` (an `EncodeRequest` in, an `EncodeReply` or `ErrorReply` out, as bytes), so the
+messages of `retrieval/models/engines` (an `EncodeRequest` in, an `EncodeReply` or `ErrorReply` out, as bytes), so the
 API side is the same `RemoteBatcher` as with `--engine-processes`, only the transport differs. Admission is the
 replica's own batcher queue (`max_queue` per model); `load` reports what it holds so API processes refuse
 before tokenising when every replica is full, and route to the least loaded.
@@ -25,9 +25,9 @@ import ray
 from encoder import ModelSpec
 from retrieval.config import ServiceConfig
 from retrieval.distributed.cluster import serve_address
-from retrieval.registry import ModelRegistry
-from retrieval.remote.engine_process import answer_encode
-from retrieval.remote.messages import EncodeRequest, ErrorReply, Message, decode_message, encode_message
+from retrieval.models.engines.engine_process import answer_encode
+from retrieval.models.engines.messages import EncodeRequest, ErrorReply, Message, decode_message, encode_message
+from retrieval.models.registry import ModelRegistry
 
 __all__ = [
     "NAMESPACE",

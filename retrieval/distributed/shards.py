@@ -202,7 +202,7 @@ def backup_shards(data_dir: Path, dest: Path, namespace: str = "retrieval", time
     directory is `data_dir`, each on its own node into `dest/shards/<collection>/<i>`; returns what was copied
     ("<collection>/<i>: <documents> documents"). A shard that does not answer fails the backup (InvalidRequestError
     naming it): a backup missing a shard is not a backup."""
-    from retrieval.collections import spec_from_json
+    from retrieval.spec.collection import spec_from_json
     from retrieval.store import Store
 
     backend = RayShardBackend(data_dir, namespace)

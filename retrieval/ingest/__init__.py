@@ -1,7 +1,12 @@
 """Ingestion, the file and text side: parse files into documents, split long text into token windows.
 
-Pure file/text handling: no encoder, no HTTP, no storage. The encoder supplies token spans for chunking;
-the store decides what to write (``content_hash`` tells it what is unchanged).
+The readers here (files, parsers, pdf, chunking, records, batches, uploads) are pure file/text handling: no
+encoder, no HTTP, no SQLite. `pipeline` joins them to a collection's encoders and builds the store's records;
+`pages/` renders PDF pages and commits page images with their files. The encoder supplies token spans for
+chunking; the store decides what to write (``content_hash`` tells it what is unchanged).
+
+May import: `retrieval.spec`, `retrieval.store` (its record types), `retrieval.common`, `retrieval.errors`;
+never `search` or above.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from encoder import EncodeCall, EncodeResult, Engine
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.chunking import TextChunk, chunk_text
 from retrieval.ingest.documents import SourceDocument, content_hash
-from retrieval.representations import VECTOR_KINDS, Encoders, combined, encode_calls, values_of
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
+from retrieval.spec.encoders import VECTOR_KINDS, Encoders, combined, encode_calls, values_of
 from retrieval.store import ChunkRecord, DocumentRecord
 
 __all__ = ["IngestPlan", "chunk_document", "finish", "hash_document", "plan_ingest"]

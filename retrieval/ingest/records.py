@@ -13,10 +13,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from retrieval.common.json_depth import check_json_depth
 from retrieval.errors import CorruptFileError
 from retrieval.ingest.decoding import decode_utf8, strip_bom
 from retrieval.ingest.documents import SourceDocument
-from retrieval.json_depth import check_json_depth
 
 __all__ = ["JsonlReader", "parse_json", "record_document"]
 

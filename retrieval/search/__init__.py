@@ -1,4 +1,10 @@
-"""Search building blocks: fusion of ranked lists and metadata filters (pure; no encoder, store or HTTP)."""
+"""Searching one collection: the plan of a request (`planner`), query vectors (`queries`), candidates from each
+index, fusion of ranked lists (`fusion`, pure numpy), metadata filters compiled to SQL (`filters`), documents
+ranked from chunks (`documents`) and the runner that joins them with the store and a rerank (`hits`). The
+fusion and filter types are re-exported here.
+
+May import: `retrieval.indexes`, `retrieval.spec`, `retrieval.store`, `retrieval.models` (encoders, the
+reranker), `retrieval.common`, `retrieval.errors`, and `encoder` / `index`; never `ingest` or above."""
 
 from retrieval.search.filters import (
     And,

@@ -1,5 +1,5 @@
 """Documents, not chunks: rank a query's candidate chunks as documents (`"group_by": "document"`), and score a
-ranking of documents on judgments. Pure: no index, store or encoder.
+ranking of documents. Pure: no index, store or encoder.
 
 A representation's ranked chunk list becomes a list of documents: its **prefix** up to the first chunk of its
 `c`-th distinct document (`c` = the candidates per list), each document once, in the order of its best chunk and
@@ -8,27 +8,24 @@ with its best chunk's score (`document_list`). Fusion and rerank then run over d
 chunks are ordered by the same fusion at chunk level (one list: that list's order); a rerank scores the best
 `group_size` chunks of each of its `top_n` documents and a document takes its best chunk's rerank score.
 
-The search (`retrieval.search.hits`), `/evaluate` and `tune` all rank documents with these functions, and
-`/evaluate` and `tune` score rankings with one function, `document_figures`: nDCG@10 and MRR@10 of a top-10
-search, recall@100 of a top-100 search, both with the setting's candidates per list.
+The search (`retrieval.search.hits`), `/evaluate` and `tune` all rank documents with these functions;
+`/evaluate` and `tune` score the rankings with `retrieval.evaluation.figures.document_figures`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
-from retrieval.evaluation import EvalRow, Qrels, mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
 
 __all__ = [
     "DocumentRanking",
     "GroupBy",
     "docs_in",
-    "document_figures",
     "document_list",
     "list_depth",
     "prefix_of",
@@ -163,25 +160,3 @@ def rerank_documents(ranking: DocumentRanking, scored: Mapping[int, float], top_
     rerank = {c: float(scored[c]) for d in head for c in chunks[d] if c in scored}
     chunk_scores = {**ranking.chunk_scores, "rerank": rerank}
     return replace(ranking, docs=docs, scores=scores, chunks=chunks, chunk_scores=chunk_scores, reranked=best)
-
-
-def document_figures(
-    mode: str,
-    label: str | None,
-    queries: Sequence[tuple[str, Mapping[str, RankedList], Mapping[int, str]]],
-    fusion: FusionConfig,
-    candidates: int,
-    qrels: Qrels,
-    rerank: Callable[[int, DocumentRanking], DocumentRanking] | None = None,
-) -> EvalRow:
-    """nDCG@10 and MRR@10 of a top-10 document search, recall@100 of a top-100 one, each with `candidates`
-    documents per list (`queries`: (query id, representation -> chunk list, chunk -> document) each; `rerank`:
-    applied to query i's ranking). The one way `/evaluate` and `tune` score a setting."""
-    top10: dict[str, list[str]] = {}
-    top100: dict[str, list[str]] = {}
-    for i, (qid, lists, doc_of) in enumerate(queries):
-        for depth, run in ((10, top10), (100, top100)):
-            ranking = rank_documents(lists, doc_of, fusion, list_depth(candidates, depth))
-            run[qid] = (rerank(i, ranking) if rerank is not None else ranking).docs[:depth]
-    judged = {q: qrels[q] for q, _, _ in queries if q in qrels}
-    return EvalRow(mode, label, ndcg_at_k(top10, judged, 10), recall_at_k(top100, judged, 100), mrr_at_k(top10, judged))

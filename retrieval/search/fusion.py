@@ -15,28 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from retrieval.errors import InvalidRequestError
+from retrieval.spec.fusion import FusionConfig, FusionMethod
 
 __all__ = ["FusionConfig", "FusionMethod", "RankedList", "fuse", "list_terms"]
 
-FusionMethod = Literal["rrf", "weighted", "dbsf"]
-"""How :func:`fuse` combines lists: reciprocal ranks, min-max scores, or mean +- 3 sigma scores."""
-
 _MISSING_ID = -1
-
-
-class FusionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The request's ``fusion`` object: ``{"method": "rrf", "k": 60}`` by default."""
-
-    method: FusionMethod = "rrf"  # which formula combines the lists
-    k: int = 60  # RRF smoothing constant (>= 1); larger k flattens the advantage of top ranks
-    weights: dict[str, float] | None = None  # list name -> weight (finite, >= 0); None = method's default
 
 
 class RankedList(NamedTuple):

@@ -21,11 +21,10 @@ import numpy.typing as npt
 
 from encoder import MultimodalInput, TokenOptions
 from poolers.maxsim import maxsim
-from retrieval.collections import CollectionSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.indexes import IndexSet
-from retrieval.registry import ModelRegistry
-from retrieval.representations import Encoders
+from retrieval.models.registry import ModelRegistry
+from retrieval.models.serving.scoring import ScoreOptions, score
 from retrieval.search.candidates import document_lists, without
 from retrieval.search.documents import DocumentRanking, list_depth, rank_documents, rerank_chunks, rerank_documents
 from retrieval.search.filters import compile_filter, parse_filter
@@ -40,7 +39,8 @@ from retrieval.search.planner import (
     weighted_modes,
 )
 from retrieval.search.queries import QueryVectors, image_modes, image_query_vectors, query_vectors
-from retrieval.serving.scoring import ScoreOptions, score
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import Encoders
 from retrieval.store import ChunkRow, PageImage, Store
 
 __all__ = ["Answer", "Hit", "SearchRunner"]

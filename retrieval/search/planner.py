@@ -18,11 +18,11 @@ import numpy.typing as npt
 
 from encoder import MultimodalInput
 from index import SearchResult
-from retrieval.collections import CollectionSpec, Mode
 from retrieval.errors import InvalidRequestError
 from retrieval.indexes import Family, IndexSet
 from retrieval.search.documents import GroupBy
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
+from retrieval.spec.collection import Mode, modes_of
 
 __all__ = [
     "MAX_GROUP_SIZE",
@@ -86,21 +86,6 @@ def check_grouping(group_by: GroupBy | None, group_size: int) -> None:
             param="group_size",
             received=group_size,
         )
-
-
-def modes_of(spec: CollectionSpec, mode: Mode) -> tuple[Family, ...]:
-    """The index families a mode searches; a mode the collection lacks is a 400 naming what it has."""
-    have: list[Family] = list(spec.modes())  # type: ignore[arg-type]
-    if mode == "hybrid":
-        return tuple(have)
-    if mode not in have:
-        raise InvalidRequestError(
-            f"collection `{spec.name}` has no {mode} representation",
-            param="mode",
-            received=mode,
-            allowed=[*have, "hybrid"],
-        )
-    return (mode,)
 
 
 def weighted_modes(modes: tuple[Family, ...], fusion: FusionConfig) -> tuple[tuple[Family, ...], FusionConfig]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from encoder import MultimodalInput
-from retrieval.collections import CollectionSpec
 from retrieval.errors import InvalidRequestError
-from retrieval.representations import VECTOR_KINDS, Encoders, encode_calls, image_call, values_of
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import VECTOR_KINDS, Encoders, encode_calls, image_call, values_of
 
 __all__ = ["QueryVectors", "image_modes", "image_query_vectors", "query_vectors"]
 

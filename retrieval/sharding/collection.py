@@ -10,7 +10,7 @@ are upserts by id, so the client retries the whole request safely).
 Reads and searches go through `views` with the ordinary search, evaluate and tune code. Page images go with their
 document to its shard (files first, then the commit, as in one process) and are read back from the shard that
 references them. Export gathers each shard's part into one archive of the ordinary format; import routes an
-archive's documents by the same hash (`retrieval.transfer.shards`). Writes pass a `WriteGate` that a reindex's
+archive's documents by the same hash (`retrieval.sharding.archive`). Writes pass a `WriteGate` that a reindex's
 swap takes exclusively.
 """
 
@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from retrieval.availability import Availability
-from retrieval.collections import CollectionSpec
 from retrieval.errors import ShardUnavailableError
+from retrieval.handle.protocol import ShardStatus
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import hash_document
-from retrieval.representations import Encoders
+from retrieval.sharding.archive import archive_pages, gather_parts, merge_parts
 from retrieval.sharding.fanout import Fanout
 from retrieval.sharding.gate import WriteGate
 from retrieval.sharding.group import ShardDown, ShardGroup
@@ -37,16 +36,18 @@ from retrieval.sharding.reader import ShardedReader
 from retrieval.sharding.routing import group_by_shard
 from retrieval.sharding.shard import ShardWrite
 from retrieval.sharding.views import ShardedIndexes, ShardedStore, write_calls
+from retrieval.spec.availability import Availability
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import Encoders
 from retrieval.store import DocumentRecord
-from retrieval.store.page_files import PageFileKind, digest_of
+from retrieval.store.page_files import PageBytes, PageFileKind, digest_of
 from retrieval.transfer.archive import Archive
 from retrieval.transfer.restore import document_batches
-from retrieval.transfer.shards import PageBytes, archive_pages, gather_parts, merge_parts
 
 if TYPE_CHECKING:
     from retrieval.bulk import BulkTarget
     from retrieval.indexes import IndexSet
-    from retrieval.registry import ModelRegistry
+    from retrieval.models.registry import ModelRegistry
     from retrieval.search.hits import SearchRunner
     from retrieval.store import Store
 
@@ -54,20 +55,6 @@ __all__ = ["ShardStatus", "ShardedCollection", "ShardedWrite"]
 
 Encode = Callable[[Sequence[SourceDocument]], Awaitable[tuple[list[DocumentRecord], list[str]]]]
 Check = Callable[[], None]  # raises when the write must not go on (an alias moved by a reindex meanwhile)
-
-
-@dataclass(frozen=True)
-class ShardStatus:
-    """One shard as `GET /v1/collections/{name}` shows it."""
-
-    shard: int  # its index
-    host: str  # the node it is pinned to
-    node: str  # the Ray node id it runs on ("" when down)
-    state: str  # "alive" | "unavailable"
-    documents: int = 0  # live documents (0 when down)
-    chunks: int = 0  # live chunks
-    bytes: int = 0  # stored bytes, every representation
-    reason: str | None = None  # why unavailable
 
 
 @dataclass(frozen=True)
@@ -157,10 +144,10 @@ class ShardedCollection:
         return ShardedWrite([i for w in done for i in w.written], skipped, truncated, chunks, _seq(done))
 
     async def write_pages(
-        self, records: list[DocumentRecord], pages: Sequence[Any], check: Check | None = None
+        self, records: list[DocumentRecord], pages: Sequence[PageBytes], check: Check | None = None
     ) -> None:
-        """Commit page image records (`pages`: their files, each with `png` and `thumbnail`) on their shards."""
-        files = {digest_of(p.png): PageBytes(p.png, p.thumbnail) for p in pages}
+        """Commit page image records (`pages`: the files they reference) on their shards."""
+        files = {digest_of(p.png): p for p in pages}
         async with self.gate.write():
             if check is not None:
                 check()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["MAX_SHARDS", "group_by_shard", "shard_of"]
+from retrieval.spec.collection import MAX_SHARDS
 
-MAX_SHARDS = 1024  # a collection has 1..MAX_SHARDS shards
+__all__ = ["MAX_SHARDS", "group_by_shard", "shard_of"]
 
 
 def shard_of(doc_id: str, shards: int) -> int:

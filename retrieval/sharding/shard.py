@@ -9,7 +9,7 @@ are the collection's own, handed out by the coordinator (`retrieval.sharding.ids
 
 A page-image collection keeps each page's PNG and thumbnail with the document that references it, in the shard's
 own `pages/` folder: written (fsynced) before the transaction naming them commits, as in one process. Export,
-import and reindex read the shard through the methods under "transfer" (`retrieval.transfer.shards`).
+import and reindex read the shard through the methods under "transfer" (`retrieval.sharding.archive`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from index import BM25Index, BM25Stats, SearchResult
-from retrieval.backup import BackupResult, backup_data_dir
-from retrieval.collections import spec_from_json
 from retrieval.errors import CollectionNotFoundError
 from retrieval.indexes import Family, IndexSet
+from retrieval.sharding.archive import export_part
+from retrieval.spec.collection import spec_from_json
 from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, Store, VectorKind
-from retrieval.store.page_files import PageFileKind, PageFiles
-from retrieval.transfer.shards import PageBytes, export_part
+from retrieval.store.backup import BackupResult, backup_data_dir
+from retrieval.store.page_files import PageBytes, PageFileKind, PageFiles
 
 __all__ = ["Pushdown", "ShardCore", "ShardInfo", "ShardWrite"]
 

@@ -18,15 +18,15 @@ import numpy.typing as npt
 
 from index import BM25Stats, SearchResult
 from index.bm25 import tokenize
-from retrieval.collections import CollectionSpec
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError
 from retrieval.indexes import Family
 from retrieval.sharding.fanout import Fanout, by_shard, merge_results
 from retrieval.sharding.ids import ChunkIds
 from retrieval.sharding.routing import group_by_shard, shard_of
 from retrieval.sharding.shard import Pushdown, ShardWrite
+from retrieval.spec.collection import CollectionSpec
 from retrieval.store import ChunkRow, DocumentRecord, DocumentRow, PageImage, VectorKind, WriteResult
-from retrieval.transfer.shards import PageBytes
+from retrieval.store.page_files import PageBytes
 
 __all__ = ["ShardedIndexes", "ShardedStore"]
 

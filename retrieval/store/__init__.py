@@ -1,4 +1,8 @@
-"""The SQLite document store: the source of truth the indexes are derived from and replay by sequence number."""
+"""The SQLite document store: the source of truth the indexes are derived from and replay by sequence number
+(`Store`, its reads in `lookups`), the aliases and reindex job tables, page image files, and consistent
+backups of a data directory (`backup`).
+
+May import: `retrieval.common`, `retrieval.errors` only."""
 
 from retrieval.store.codecs import (
     decode_dense,

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from retrieval.common.names import check_name
 from retrieval.errors import AliasExistsError, AliasNotFoundError, CollectionNotFoundError, InvalidRequestError
-from retrieval.names import check_name
 from retrieval.store.db import Database
 
 __all__ = ["AliasAction", "AliasTable", "CreateAlias", "DeleteAlias", "RenameAlias", "alias_owner", "point_alias"]

@@ -13,19 +13,28 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from index.persist import atomic_write_bytes
 from retrieval.errors import NotFoundError, StorageError
 
-__all__ = ["PageFileKind", "PageFiles", "digest_of"]
+__all__ = ["PageBytes", "PageFileKind", "PageFiles", "digest_of"]
 
 PageFileKind = Literal["image", "thumbnail"]
 """Which file of a page: the full PNG, or the JPEG thumbnail."""
 
 _SUFFIX: dict[PageFileKind, str] = {"image": ".png", "thumbnail": ".thumb.jpg"}
 _DIGEST = re.compile(r"[0-9a-f]{64}")  # matched whole (fullmatch)
+
+
+@dataclass(frozen=True)
+class PageBytes:
+    """The two files of one page image, as a write carries them to the store (or the shard) that keeps them."""
+
+    png: bytes  # the page image
+    thumbnail: bytes  # its JPEG thumbnail
 
 
 def digest_of(png: bytes) -> str:

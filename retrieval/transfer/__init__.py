@@ -1,7 +1,10 @@
 """Moving one collection between servers: a portable archive (`archive.py`), written from a consistent snapshot
 of the store and of the collection's indexes (`export.py`), read back with checks before anything is written
 (`restore.py`), its index snapshots renamed to the importing store's chunk ids and adopted (`snapshots.py`).
-Scratch space for both lives under `<data_dir>/transfers/` and is removed when done (and at start, after a crash)."""
+Scratch space for both lives under `<data_dir>/transfers/` and is removed when done (and at start, after a crash).
+
+May import: `retrieval.indexes`, `retrieval.spec`, `retrieval.store` and below; never `handle`, `sharding`,
+`service` or above (a sharded collection's export and import are `retrieval.sharding.archive`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Export one collection into the archive's files (`archive.py` has the layout), consistently while writes go on.
 
-The approach of `retrieval/backup.py`: the store is copied through SQLite's online backup API in one step (the
+The approach of `retrieval/store/backup.py`: the store is copied through SQLite's online backup API in one step (the
 database as of one committed instant: every write acknowledged before the export began is in it, later ones
 whole or not at all), and the collection is read from that frozen copy; page images are copied after the store,
 so every image the copy references is on disk (it was written before the row naming it committed). The copy is
@@ -27,8 +27,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.collections import spec_from_json
 from retrieval.indexes import Family, IndexSet
+from retrieval.spec.collection import spec_from_json
 from retrieval.store import ChunkRow, Store, VectorKind
 from retrieval.store.page_files import PageFiles
 from retrieval.transfer.archive import FORMAT_VERSION, INDEXES, MANIFEST, Manifest, checksum

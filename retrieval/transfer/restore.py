@@ -19,8 +19,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.collections import CollectionSpec, spec_from_json
 from retrieval.errors import InvalidRequestError
+from retrieval.spec.collection import CollectionSpec, spec_from_json
 from retrieval.store import ChunkRecord, DocumentRecord, PageImage
 from retrieval.transfer.archive import Archive
 

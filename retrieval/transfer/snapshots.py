@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from index import Index, IndexStoreError, InvalidIdsError
-from retrieval.collections import CollectionSpec
 from retrieval.indexes import Family, IndexSet, load_index
+from retrieval.spec.collection import CollectionSpec
 from retrieval.store import Store
 from retrieval.transfer.archive import INDEXES, Archive
 from retrieval.transfer.restore import ChunkLedger

@@ -24,8 +24,8 @@ from api import create_app
 from api.routes import MODEL_PATHS
 from api.server import main
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
 from retrieval.cli import config_from_args
+from retrieval.common.access import ScopedKey
 from tests.api._server import LiveServer, live_server
 
 ADMIN, READ = "adm-Acl7", "ro-Acl9"

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
+from retrieval.common.access import ScopedKey
 from tests.api._server import LiveServer, live_server
 from tests.api.test_access_control import registered
 from tests.conftest import MINILM

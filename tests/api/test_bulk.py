@@ -19,9 +19,9 @@ import pytest
 
 from encoder import Engine, ModelFingerprint, ModelSpec
 from retrieval.bulk import as_metadata, fingerprint_for
-from retrieval.client import RetrievalClient, RetrievalClientError
-from retrieval.collections import ChunkingSpec
-from retrieval.commands.load import arrow_stream
+from retrieval.cli.commands.load import arrow_stream
+from retrieval.sdk.client import RetrievalClient, RetrievalClientError
+from retrieval.spec.collection import ChunkingSpec
 from tests.api._crash import ForkLauncher, ServerProcess
 from tests.api._server import LiveServer, bulk_server
 

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.client import RetrievalClient
+from retrieval.sdk.client import RetrievalClient
 from tests.api._retrieval import assert_error
 from tests.api._server import LiveServer, live_server
 from tests.conftest import MINILM

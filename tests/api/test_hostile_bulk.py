@@ -20,7 +20,7 @@ import pytest
 from api.server import main
 from encoder import Engine, ModelSpec
 from retrieval.bulk import as_metadata, fingerprint_for
-from retrieval.collections import ChunkingSpec
+from retrieval.spec.collection import ChunkingSpec
 from tests.api._server import LiveServer, bulk_server
 
 ARROW = {"Content-Type": "application/vnd.apache.arrow.stream"}

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.collections import CollectionSpec, spec_to_json
+from retrieval.spec.collection import CollectionSpec, spec_to_json
 from retrieval.store import MAX_ID_BYTES, Store
 from tests.api._retrieval import assert_error
 from tests.api._server import LiveServer, live_server

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
+from retrieval.common.access import ScopedKey
 from tests.api._retrieval import assert_error
 from tests.api._server import LiveServer, live_server
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from api.jobs import JobManager, Progress
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.errors import InvalidRequestError, JobNotFoundError
-from retrieval.jobs import JobManager, Progress
 from tests.api._retrieval import assert_error, ranked_ids
 from tests.api._server import live_server
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from api.lifecycle import Lifecycle
-from retrieval.backup import STORE_FILE
+from retrieval.store.backup import STORE_FILE
 from tests.api._crash import ForkLauncher, ServerProcess
 
 TEXT = "a long sentence about graceful shutdown of a retrieval service that keeps every acknowledged write " * 3

@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from api.schemas.tools import TOOLS, object_schema
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
+from retrieval.common.access import ScopedKey
 from tests.api._server import LiveServer, live_server
 
 ADMIN, READ, APP = "adm-Mc1", "ro-Mc2", "app-Mc3"

@@ -22,8 +22,8 @@ from api.schemas.score import ScoreRequest
 from encoder.errors import InvalidInputError
 from retrieval.errors import InvalidFilterError, InvalidRequestError
 from retrieval.ingest.pipeline import _sparse
+from retrieval.models.serving.scoring import _broadcast, _check_lengths, as_items
 from retrieval.search.filters import matches, parse_filter
-from retrieval.serving.scoring import _broadcast, _check_lengths, as_items
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),

@@ -10,7 +10,7 @@ import pytest
 from api.app import _plugin
 from encoder import M3_TASK, Engine, ModelSpec, PoolingParams
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.serving.plugins import PluginError, available_plugins, load_plugin
+from retrieval.models.serving.plugins import PluginError, available_plugins, load_plugin
 from tests.api._server import LiveServer, live_server
 
 M3 = {"architectures": ["BgeM3EmbeddingModel"]}

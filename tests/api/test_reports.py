@@ -17,7 +17,7 @@ from tests.api._server import LiveServer
 from tests.conftest import MINILM
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DPI, WIDTH_IN = 120, 8.0  # retrieval.tables draws at 120 dpi, 8 inches wide, 0.32 inch a bar + 1.3 of frame
+DPI, WIDTH_IN = 120, 8.0  # retrieval.evaluation.reports draws at 120 dpi, 8 inches wide, 0.32 inch a bar + 1.3 of frame
 TOPICS = ["protein folding", "volcano eruption", "stock market", "jazz music"]
 DOCS = [{"id": f"d{i}", "text": f"{TOPICS[i % 4]} report {i}"} for i in range(12)]
 QUERIES = {f"q{i}": f"{TOPICS[i % 4]} {i}" for i in range(12)}

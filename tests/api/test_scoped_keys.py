@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
 from retrieval.cli import config_from_args
+from retrieval.common.access import ScopedKey
 from tests.api._retrieval import assert_error
 from tests.api._server import LiveServer, live_server
 

@@ -21,7 +21,7 @@ import pytest
 from api.server import main
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
+from retrieval.common.access import ScopedKey
 from tests.api._retrieval import assert_error
 from tests.api._server import live_server
 from tests.api.test_backup import ADMIN, COLL, READ, Stream, _text

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-import retrieval.service
+import retrieval.service.transfers
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry, ServiceConfig
 from retrieval.service import RetrievalService
@@ -124,7 +124,7 @@ def test_a_failure_after_the_store_commit_leaves_nothing(
             archive = client.get("/v1/collections/src/export").content
             with monkeypatch.context() as patch:
                 if step == "indexes":  # the indexes coming up from the archive's snapshots fail
-                    patch.setattr(retrieval.service, "restore_indexes", _boom)
+                    patch.setattr(retrieval.service.transfers, "restore_indexes", _boom)
                 else:  # everything is up, the answer fails
                     patch.setattr(RetrievalService, "collection", _boom)
                 resp = client.post(

@@ -49,7 +49,7 @@ def test_a_full_queue_refuses_before_tokenising(
 ) -> None:
     """An overloaded server must answer 429 without doing the request's work first: `Engine.run` and `score`
     look at the queue (`check_room`) before tokenising, and `submit` still has the last word."""
-    from retrieval.serving.scoring import score
+    from retrieval.models.serving.scoring import score
 
     engine = Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean"))))
     batcher, gate, _ = _blocking_batcher(max_queue=2)

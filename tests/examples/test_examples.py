@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from retrieval import ModelRegistry, ServiceConfig
-from retrieval.access import ScopedKey
+from retrieval.common.access import ScopedKey
 from tests.api._server import LiveServer, live_server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

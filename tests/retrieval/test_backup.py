@@ -11,9 +11,9 @@ import pytest
 
 from api.server import main
 from index.persist import save_snapshot, verify_snapshot
-from retrieval.backup import BACKUP_MANIFEST, backup_data_dir, check_destination, destination_under
 from retrieval.errors import InvalidRequestError
 from retrieval.store import Store
+from retrieval.store.backup import BACKUP_MANIFEST, backup_data_dir, check_destination, destination_under
 from tests.retrieval.store._docs import make_doc, n_chunks
 
 

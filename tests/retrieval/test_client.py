@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from retrieval.client import RetrievalClient, RetrievalClientError, retry_delay
+from retrieval.sdk.client import RetrievalClient, RetrievalClientError, retry_delay
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

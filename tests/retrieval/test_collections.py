@@ -1,4 +1,4 @@
-"""A collection's settings (retrieval/collections.py) on every path that makes one: the dense metric is cosine
+"""A collection's settings (retrieval/spec/collection.py) on every path that makes one: the dense metric is cosine
 whether or not `index.dense` is given, after a PATCH, through `reindex --settings` (which changes only the
 fields it names) and an export/import; and a search over a model that does not normalise ranks by cosine. A
 create that names no model gets the server's default dense model and BM25, as `ingest --create` does."""

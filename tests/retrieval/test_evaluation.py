@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval import evaluation
 from retrieval.errors import CorruptFileError, InvalidRequestError
-from retrieval.evaluation import (
+from retrieval.evaluation import measures as evaluation
+from retrieval.evaluation.measures import (
     BeirData,
     EvalRow,
     dedupe,

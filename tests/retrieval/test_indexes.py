@@ -1,4 +1,4 @@
-"""A collection's IndexSet (retrieval/indexes.py): apply/replay from the store, snapshots, and when it rebuilds.
+"""A collection's IndexSet (retrieval/indexes/): apply/replay from the store, snapshots, and when it rebuilds.
 
 Client vectors only (no model): documents with seeded dense, multi-vector and sparse vectors go into a Store in
 tmp_path; brute-force cosine over what the store holds is the reference for dense search.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from index import DenseConfig, MultiVectorConfig
-from retrieval.collections import CollectionSpec, IndexSpec
 from retrieval.indexes import Family, IndexSet
+from retrieval.spec.collection import CollectionSpec, IndexSpec
 from retrieval.store import Store
 from retrieval.store.records import DocumentRecord
 from tests.retrieval.store._docs import DIM, make_doc, n_chunks

@@ -1,11 +1,11 @@
-"""Retrieval metrics (retrieval/metrics.py): stage histograms and document counters in their own registry."""
+"""Retrieval metrics (retrieval/common/metrics.py): stage histograms and document counters in their own registry."""
 
 from __future__ import annotations
 
 import pytest
 from prometheus_client import generate_latest
 
-from retrieval.metrics import REGISTRY, count_documents, observe
+from retrieval.common.metrics import REGISTRY, count_documents, observe
 
 
 def _value(name: str, labels: dict[str, str]) -> float:

@@ -1,4 +1,4 @@
-"""The served models by name (retrieval/registry.py): default model, 404 naming the known models, close."""
+"""The served models by name (retrieval/models/registry.py): default model, 404 naming the known models, close."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from encoder import Engine
 from retrieval.errors import ModelNotFoundError
-from retrieval.registry import ModelRegistry
+from retrieval.models.registry import ModelRegistry
 
 
 class _Engine:

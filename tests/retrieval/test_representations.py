@@ -1,4 +1,4 @@
-"""Which engine makes which representation, and the encode calls planned (retrieval/representations.py).
+"""Which engine makes which representation, and the encode calls planned (retrieval/spec/encoders.py).
 
 Tiny session-built checkpoints: a dense BERT, a Stanford ColBERT and a BGE-M3.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from encoder import DENSE_TOKENS_TASK, M3_TASK, Engine, ModelSpec
-from retrieval.collections import CollectionSpec
-from retrieval.registry import ModelRegistry
-from retrieval.representations import Encoders, combined, encode_calls
+from retrieval.models.registry import ModelRegistry
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import Encoders, combined, encode_calls
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import pytest
 from encoder import Engine, ModelSpec
 from poolers.maxsim import maxsim
 from retrieval import ModelRegistry
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import CollectionExistsError, InvalidRequestError, ModelNotFoundError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
 
 WORDS = [
     "alpha",
@@ -72,7 +72,8 @@ def run(coro: Any) -> Any:
 
 
 def search(svc: RetrievalService, name: str, query: str | None = None, mode: str = "hybrid", **kw: Any) -> list:  # type: ignore[type-arg]
-    spec = svc._get(name).spec  # the service's own helper for plans is the API layer; tests build plans directly
+    # the service's own helper for plans is the API layer; tests build plans directly
+    spec = svc.catalog.handle(name).spec
     return run(svc.search(name, SearchPlan(query, mode=mode, modes=modes_of(spec, mode), **kw)))  # type: ignore[arg-type]
 
 
@@ -214,7 +215,7 @@ def _p(mode: str) -> Any:
 
 
 def test_cross_encoder_rerank_orders_by_its_scores(svc: RetrievalService, registry: ModelRegistry) -> None:
-    from retrieval.serving.scoring import score_sync
+    from retrieval.models.serving.scoring import score_sync
 
     docs = _docs(20)
     run(svc.add_documents("default", docs))
@@ -245,7 +246,7 @@ def test_a_dense_model_as_multivector_model_keeps_its_token_vectors_from_one_pas
     """Late interaction from a dense encoder: the chunk's pooled vector and its normalised token vectors come from
     one forward pass (one sequence per chunk), are stored, and are searched with MaxSim (pooled by pool_factor)."""
     from index import MultiVectorConfig
-    from retrieval.collections import IndexSpec
+    from retrieval.spec.collection import IndexSpec
 
     index = IndexSpec(multivector=MultiVectorConfig(kind="two_stage", pool_factor=2, first_stage="binary"))
     svc.create_collection_sync(CollectionSpec(name="late", dense_model="dense", multivector_model="dense", index=index))
@@ -290,7 +291,7 @@ def test_restart_uses_snapshots_then_rebuilds_a_corrupt_one(tmp_path: Path, regi
 
 def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path, registry: ModelRegistry) -> None:
     from index import DenseConfig
-    from retrieval.collections import IndexSpec
+    from retrieval.spec.collection import IndexSpec
 
     svc = RetrievalService.open(tmp_path, registry, default_collection=None)
     dense = DenseConfig(metric="cosine", auto_flat_max=120, nlist=4, nprobe=4)
@@ -298,17 +299,17 @@ def test_outgrown_flat_index_is_rebuilt_off_the_lock_and_swapped(tmp_path: Path,
     docs = _docs(160)
     run(svc.add_documents("grow", docs[:100]))
     svc.save_snapshots()
-    live = svc._get("grow").indexes.indexes["dense"]
+    live = svc.catalog.handle("grow").indexes.indexes["dense"]
     assert live.kind == "flat"  # type: ignore[union-attr]
     run(svc.add_documents("grow", docs[100:]))  # past auto_flat_max: the write itself does not retrain
-    assert svc._get("grow").indexes.indexes["dense"].kind == "flat"  # type: ignore[union-attr]
+    assert svc.catalog.handle("grow").indexes.indexes["dense"].kind == "flat"  # type: ignore[union-attr]
     svc.save_snapshots()  # the background tick builds IVF from the store and swaps it in
-    assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert svc.catalog.handle("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
     assert search(svc, "grow", docs[150].text, "dense")[0].id == "d150"
     svc.close()
     svc = RetrievalService.open(tmp_path, registry, default_collection=None)
     assert svc.opened["grow"] == "snapshot"
-    assert svc._get("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
+    assert svc.catalog.handle("grow").indexes.indexes["dense"].kind == "ivf_flat"  # type: ignore[union-attr]
     svc.close()
 
 
@@ -345,7 +346,7 @@ def test_a_deleted_collections_snapshots_never_come_back(tmp_path: Path, registr
     svc.save_snapshots()
     shutil.copytree(folder, tmp_path / "left-behind")
     run(svc.add_documents("again", [SourceDocument(id="late", text="omega psi chi")]))  # not snapshotted yet
-    stale = svc._get("again")  # what a snapshot pass begun before the delete still holds
+    stale = svc.catalog.handle("again")  # what a snapshot pass begun before the delete still holds
     run(svc.delete_collection("again"))
     stale.indexes.save(folder)  # ... reaching this collection after the delete: writes nothing
     assert not folder.exists()
@@ -354,7 +355,7 @@ def test_a_deleted_collections_snapshots_never_come_back(tmp_path: Path, registr
     run(svc.add_documents("again", _docs(3)))
     svc.store.close()  # crash before any snapshot of the new collection
     svc = RetrievalService.open(tmp_path, registry, default_collection=None)
-    assert svc.opened["again"] == "rebuild" and svc._get("again").indexes.sizes() == {"dense": 3, "bm25": 3}
+    assert svc.opened["again"] == "rebuild" and svc.catalog.handle("again").indexes.sizes() == {"dense": 3, "bm25": 3}
     assert len(search(svc, "again", "alpha", "dense", top_k=3)) == 3
     svc.close()
 

@@ -1,4 +1,4 @@
-"""Report charts (retrieval/tables.py) as a reader sees them: horizontal row labels, a value axis that shows
+"""Report charts (retrieval/evaluation/reports.py) as a reader sees them: horizontal row labels, a value axis that shows
 94.2 and 94.6 apart, every value printed, the legend clear of every bar, one title from the CLI and the API."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from retrieval.tables import chart_height, eval_figure, eval_title, tune_figure, tune_png, tune_title
+from retrieval.evaluation.reports import chart_height, eval_figure, eval_title, tune_figure, tune_png, tune_title
 
 
 def _row(name: str, label: str, train: float, test: float) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def test_a_tune_chart_is_readable() -> None:
 
 def test_the_cli_and_the_api_draw_the_same_title() -> None:
     from api.routes import jobs
-    from retrieval.commands import tune
+    from retrieval.cli.commands import tune
 
     assert "tune_title" in jobs.__dict__ and "tune_title" in tune.__dict__  # both call the one function
     assert tune_title("docs", REPORT) == "docs: tuned on 30 judged queries, 12 held out (nDCG@10)"

@@ -1,4 +1,4 @@
-"""Uploaded files (retrieval/uploads.py): per-file reports, upload-wide metadata, batches and progress."""
+"""Uploaded files (retrieval/ingest/uploads.py): per-file reports, upload-wide metadata, batches and progress."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.documents import SourceDocument
-from retrieval.uploads import BATCH, FileResult, UploadedFile, ingest_files, parse_uploads
+from retrieval.ingest.uploads import BATCH, FileResult, UploadedFile, ingest_files, parse_uploads
 
 
 def test_each_file_is_reported_and_bad_ones_do_not_stop_the_rest() -> None:

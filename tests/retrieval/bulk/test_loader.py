@@ -16,11 +16,11 @@ import pytest
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
 from retrieval.bulk import BulkOptions, as_metadata, fingerprint_for, open_inputs, records_table
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import InvalidRequestError, VectorProvenanceError
 from retrieval.ingest import SourceDocument
 from retrieval.search.planner import SearchPlan
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
 
 TEXTS = [f"document {i} about {w} and the {w}s of science" for i, w in enumerate(["cells", "genes", "stars"] * 4)]
 
@@ -75,7 +75,7 @@ def test_bad_rows_are_reported_by_row_and_skipped(svc: RetrievalService, tmp_pat
     assert "dimension" in next(e.message for e in report.rejected if e.row == 1)  # type: ignore[attr-defined]
     assert report.failed == 5 and report.documents == 3 and report.rows == 8  # type: ignore[attr-defined]
     assert svc.collection("default").documents == 3
-    assert svc._collections["default"].indexes.sizes() == {"dense": 3, "bm25": 3}
+    assert svc.catalog.handle("default").indexes.sizes() == {"dense": 3, "bm25": 3}
 
 
 def test_vectors_of_another_model_are_refused_before_anything_is_written(svc: RetrievalService, tmp_path: Path) -> None:

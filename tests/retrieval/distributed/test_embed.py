@@ -24,14 +24,14 @@ import pytest
 
 from encoder import ModelSpec, PoolingParams, TokenOptions
 from retrieval import ModelRegistry
-from retrieval.client import RetrievalClient
-from retrieval.collections import ChunkingSpec, CollectionSpec
-from retrieval.commands.load import arrow_stream
+from retrieval.cli.commands.load import arrow_stream
 from retrieval.distributed import embed_dataset
 from retrieval.ingest import read_documents
 from retrieval.ingest.batches import FileBatches, document_json
 from retrieval.ingest.pipeline import plan_ingest
-from retrieval.representations import Encoders
+from retrieval.sdk.client import RetrievalClient
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
+from retrieval.spec.encoders import Encoders
 from retrieval.store import Store
 from tests.api._server import LiveServer
 from tests.conftest import MINILM

@@ -1,5 +1,5 @@
 """Engine replicas on the session's local Ray instance: the actor answers the packed messages of
-`retrieval/remote` (bytes in, bytes out) and reports its queue load; an API-side `Engine` fed through
+`retrieval/models/engines` (bytes in, bytes out) and reports its queue load; an API-side `Engine` fed through
 `replica_batchers` gives the same vectors as the engine in this process; a cancelled request is dropped by its
 replica; a replica killed for good is skipped, and with none left a request fails at once with `EncoderError`
 instead of waiting."""
@@ -21,8 +21,15 @@ from retrieval import ModelRegistry, ServiceConfig
 from retrieval.config import default_model_source
 from retrieval.distributed.engine_client import replica_batchers
 from retrieval.distributed.replicas import launch_replicas, stop_replicas
-from retrieval.remote.client import encode_request
-from retrieval.remote.messages import EncodeReply, ErrorReply, Ping, decode_message, encode_message, unpack_tensors
+from retrieval.models.engines.client import encode_request
+from retrieval.models.engines.messages import (
+    EncodeReply,
+    ErrorReply,
+    Ping,
+    decode_message,
+    encode_message,
+    unpack_tensors,
+)
 
 TEXTS = ["a short text", "a somewhat longer text about retrieval and vectors", "x"]
 EMBED = PoolingParams(task="embed")

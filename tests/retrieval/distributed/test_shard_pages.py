@@ -15,12 +15,12 @@ import ray
 
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec, PageSpec
 from retrieval.errors import ShardUnavailableError
+from retrieval.ingest.uploads import UploadedFile
 from retrieval.search.planner import SearchPlan
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import CollectionSpec, PageSpec
 from retrieval.transfer import scratch_dir, tar_stream
-from retrieval.uploads import UploadedFile
 from tests.fixtures.pdfs import pdf_bytes
 from tests.retrieval.distributed.test_shards import _actor, _serving
 from tests.retrieval.sharding.equality import assert_same_ranking

@@ -19,13 +19,13 @@ import pytest
 import ray
 
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec
 from retrieval.distributed.shards import RayShardBackend
 from retrieval.errors import ShardUnavailableError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
 from retrieval.sharding.routing import shard_of
+from retrieval.spec.collection import CollectionSpec
 from tests.retrieval.sharding.equality import (
     compare,
     corpus,
@@ -93,7 +93,7 @@ def test_two_and_three_shards_answer_as_one_store(filled: RetrievalService) -> N
 
 
 def _actor(svc: RetrievalService, name: str, shard: int) -> Any:
-    return svc._sharded[name].group.actors[shard]  # type: ignore[attr-defined]
+    return svc.catalog.handle(name).group.actors[shard]  # type: ignore[attr-defined]
 
 
 class _Writer:
@@ -216,7 +216,7 @@ def test_a_backup_of_every_shard_serves_the_same_collection(
 ) -> None:
     """`backup` copies each shard on its node next to the coordinator's copy; a service over the copy finds its
     own shards there with every document, and new writes get ids above every restored one."""
-    from retrieval.commands.backup import run_backup
+    from retrieval.cli.commands.backup import run_backup
 
     with _serving(tmp_path / "live", registry) as svc:
         svc.create_collection_sync(CollectionSpec(name="b", dense_model="dense", shards=2))
@@ -251,7 +251,7 @@ def test_deleting_a_sharded_collection_stops_its_actors_and_removes_its_folders(
         assert all(ray.get_actor(n, namespace=backend.namespace) for n in names)
         folders = [backend.shard_folder("gone", 0).parent, tmp_path / "data" / "shards" / "gone"]
         assert all(f.is_dir() for f in folders)
-        group = svc._sharded["gone"].group
+        group = svc.catalog.handle("gone").group
         asyncio.run(svc.delete_collection("gone"))
         for n in names:
             with pytest.raises(ValueError):  # no live actor of that name

@@ -10,10 +10,10 @@ import io
 import numpy as np
 from PIL import Image
 
-from retrieval.collections import PageSpec
 from retrieval.ingest.documents import SourceDocument
-from retrieval.ingest.pages import PagePipeline, ingest_pdf
-from retrieval.ingest.render import RenderedPage, RenderLimits
+from retrieval.ingest.pages.pipeline import PagePipeline, ingest_pdf
+from retrieval.ingest.pages.render import RenderedPage, RenderLimits
+from retrieval.spec.collection import PageSpec
 from retrieval.store import DocumentRecord
 from tests.fixtures.pdfs import pdf_bytes
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from encoder import EncodeResult, Engine, ModelSpec
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.ingest.pipeline import chunk_document, finish, hash_document, plan_ingest
-from retrieval.representations import Encoders
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
+from retrieval.spec.encoders import Encoders
 
 NONE = Encoders(None, None, None)
 DENSE = CollectionSpec(name="c", dense_model="dense")

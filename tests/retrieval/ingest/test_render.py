@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from retrieval.errors import CorruptFileError, LimitExceededError
-from retrieval.ingest.render import PageRenderer, RenderedPage, RenderLimits, RenderOptions
+from retrieval.ingest.pages.render import PageRenderer, RenderedPage, RenderLimits, RenderOptions
 from tests.fixtures.pdfs import pdf_bytes
 
 TEXTS = ["first page", "", "third page\nsecond line"]

@@ -1,5 +1,5 @@
 """The engines' load boards: what an engine process has in flight per model, read by the API workers so that a
-full engine refuses before any tokenising (retrieval/remote/load_board.py)."""
+full engine refuses before any tokenising (retrieval/models/engines/load_board.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from encoder import OverloadedError, PoolingParams, TokenizedInput
-from retrieval.remote import EngineClient, LoadBoard
-from retrieval.remote.client import RemoteBatcher
-from retrieval.remote.engine_process import _EngineServer
-from retrieval.remote.messages import EncodeRequest, ErrorReply, decode_message, pack_rows
+from retrieval.models.engines import EngineClient, LoadBoard
+from retrieval.models.engines.client import RemoteBatcher
+from retrieval.models.engines.engine_process import _EngineServer
+from retrieval.models.engines.messages import EncodeRequest, ErrorReply, decode_message, pack_rows
 
 MODELS = ["dense", "rerank"]
 

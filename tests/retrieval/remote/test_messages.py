@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from encoder import InvalidInputError, OverloadedError, PoolingParams, TokenizedInput
-from retrieval.remote.client import raise_reply
-from retrieval.remote.engine_process import error_reply
-from retrieval.remote.messages import (
+from retrieval.models.engines.client import raise_reply
+from retrieval.models.engines.engine_process import error_reply
+from retrieval.models.engines.messages import (
     EncodeReply,
     EncodeRequest,
     decode_message,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
+from retrieval.evaluation.figures import document_figures
+from retrieval.evaluation.measures import mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.search.documents import (
-    document_figures,
     list_depth,
     prefix_of,
     rank_documents,

@@ -1,11 +1,11 @@
-"""Evaluation helpers (retrieval/search/evaluate.py): fusion labels and chunk hits credited to parent documents."""
+"""Evaluation helpers (retrieval/evaluation/runs.py): fusion labels and chunk hits credited to parent documents."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from retrieval.evaluation.runs import DEFAULT_FUSIONS, fusion_label
 from retrieval.search.documents import rank_documents
-from retrieval.search.evaluate import DEFAULT_FUSIONS, fusion_label
 from retrieval.search.fusion import FusionConfig, RankedList
 
 

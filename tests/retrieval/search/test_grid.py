@@ -1,4 +1,4 @@
-"""The tuner's fast scorer (retrieval/search/grid.py) against nDCG@10 of `fuse` itself, setting by setting."""
+"""The tuner's fast scorer (retrieval/evaluation/tune/grid.py) against nDCG@10 of `fuse` itself, setting by setting."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from retrieval.evaluation import dedupe, ndcg_at_k
+from retrieval.evaluation.measures import dedupe, ndcg_at_k
+from retrieval.evaluation.tune.grid import Judged, QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
 from retrieval.search.fusion import FusionConfig, RankedList, fuse
-from retrieval.search.grid import Judged, QueryCache, Setting, TuneSpace, score_group, setting_of, settings_of
 
 FAMILIES = ("dense", "multivector", "bm25")
 

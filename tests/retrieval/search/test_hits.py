@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from encoder import ImagePart, MultimodalInput, TextPart
-from retrieval.collections import CollectionSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.indexes import IndexSet
-from retrieval.registry import ModelRegistry
-from retrieval.representations import Encoders
+from retrieval.models.registry import ModelRegistry
 from retrieval.search.documents import prefix_of
 from retrieval.search.fusion import FusionConfig, RankedList
 from retrieval.search.hits import Hit, SearchRunner
 from retrieval.search.planner import Rerank, SearchPlan
+from retrieval.spec.collection import CollectionSpec
+from retrieval.spec.encoders import Encoders
 from retrieval.store import ChunkRecord, DocumentRecord, Store
 from tests.retrieval.search._naive import naive_docs, naive_minmax, naive_rrf
 from tests.retrieval.store._docs import DIM, make_doc

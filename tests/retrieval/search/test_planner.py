@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from index import SearchResult
-from retrieval.collections import CollectionSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.search.fusion import FusionConfig, RankedList
 from retrieval.search.planner import Candidates, family_query, fuse_candidates, modes_of, ranked
+from retrieval.spec.collection import CollectionSpec
 
 
 def _list(ids: list[int], scores: list[float]) -> RankedList:

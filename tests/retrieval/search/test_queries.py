@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from encoder import Engine, ModelSpec, PoolingParams, TokenOptions
-from retrieval.representations import Encoders
 from retrieval.search.queries import QueryVectors, query_vectors
+from retrieval.spec.encoders import Encoders
 
 TEXTS = ["what is a fox", "lazy dogs"]
 

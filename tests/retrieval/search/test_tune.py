@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from retrieval import ModelRegistry
-from retrieval.collections import ChunkingSpec, CollectionSpec
+from retrieval.evaluation.tune.grid import TuneSpace
+from retrieval.evaluation.tune.tuner import TuneRequest
 from retrieval.ingest.documents import SourceDocument
-from retrieval.search.grid import TuneSpace
 from retrieval.search.planner import SearchPlan
-from retrieval.search.tune import TuneRequest
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
 from tests.conftest import MINILM
 
 TOPICS = ["protein folding", "volcano eruption", "stock market", "football match", "jazz music", "rain forest"]
@@ -116,7 +116,7 @@ def test_a_tiny_budget_stops_early_but_still_reports_the_default(svc: RetrievalS
 
 def test_held_out_figures_are_what_the_applied_setting_answers(svc: RetrievalService) -> None:
     """The chosen setting's held-out nDCG@10 is the one the service's own search returns once it is applied."""
-    from retrieval.evaluation import dedupe, ndcg_at_k
+    from retrieval.evaluation.measures import dedupe, ndcg_at_k
     from retrieval.search.planner import modes_of
 
     _, queries, qrels = _corpus()
@@ -138,8 +138,8 @@ def test_held_out_figures_are_what_the_applied_setting_answers(svc: RetrievalSer
         assert chosen.test is not None
         assert chosen.test.ndcg_at_10 == pytest.approx(ndcg_at_k(run, test, 10), abs=1e-12)
     finally:
-        from retrieval.collections import CollectionUpdate
         from retrieval.search.fusion import FusionConfig
+        from retrieval.spec.collection import CollectionUpdate
 
         asyncio.run(svc.update_collection("t", CollectionUpdate(fusion=FusionConfig(), candidates=100, rerank_depth=0)))
 
@@ -161,7 +161,7 @@ def _long_corpus() -> tuple[list[SourceDocument], dict[str, str], dict[str, dict
 def test_evaluate_and_tune_score_documents_the_same_way(svc: RetrievalService) -> None:
     """On a collection of multi-chunk documents, `/evaluate` and `tune` report the same nDCG@10, recall@100 and
     MRR@10 for the same setting and split (each document once, as a grouped search returns them)."""
-    from retrieval.search.evaluate import EvalRequest
+    from retrieval.evaluation.runs import EvalRequest
     from retrieval.search.fusion import FusionConfig
 
     spec = CollectionSpec(

@@ -1,10 +1,10 @@
-"""The tuner's choice rules and the cross-validated choice among them (`retrieval.search.tune_choice`)."""
+"""The tuner's choice rules and the cross-validated choice among them (`retrieval.evaluation.tune.choice`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from retrieval.search.tune_choice import Procedure, cross_validate, pick, procedure_cv, select
+from retrieval.evaluation.tune.choice import Procedure, cross_validate, pick, procedure_cv, select
 
 ALL = ("one-SE over the base grid", "best over the base grid", "one-SE over every setting", "best over every setting")
 

@@ -10,7 +10,7 @@ import torch
 
 from encoder import InvalidInputError, UnsupportedTaskError
 from retrieval import LLM, PoolingParams
-from retrieval.serving.outputs import ClassificationRequestOutput, EmbeddingRequestOutput, ScoringRequestOutput
+from retrieval.models.serving.outputs import ClassificationRequestOutput, EmbeddingRequestOutput, ScoringRequestOutput
 
 
 def test_embed_accepts_every_prompt_form(tiny_store: Callable[[str], Path]) -> None:

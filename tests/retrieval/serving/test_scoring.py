@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from encoder import Engine, InvalidInputError, ModelSpec, PoolingParams, UnsupportedTaskError
 from encoder.inputs import TextPair, content_input
-from retrieval.serving.scoring import ScoreOptions, rank, score, score_kind, score_sync
+from retrieval.models.serving.scoring import ScoreOptions, rank, score, score_kind, score_sync
 
 Q = ["what is the capital of france", "how do spiders walk"]
 D = ["paris is the capital of france", "spiders have eight legs", "bananas are yellow"]

@@ -13,12 +13,12 @@ import numpy as np
 
 from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.fusion import FusionConfig
 from retrieval.search.hits import Hit
 from retrieval.search.planner import Rerank, SearchPlan, modes_of
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import CollectionSpec
 
 VOCAB = [f"{a}{b}{c}" for a in "bcdfgklmnprstv" for b in "aeiou" for c in ("n", "r", "s", "th", "x", "l", "m")]
 

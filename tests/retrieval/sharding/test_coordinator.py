@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from retrieval import ModelRegistry
-from retrieval.collections import ChunkingSpec, CollectionSpec
 from retrieval.errors import DocumentNotFoundError, InvalidRequestError, ShardUnavailableError
-from retrieval.search.evaluate import EvalRequest
+from retrieval.evaluation.runs import EvalRequest
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
 from retrieval.sharding.routing import shard_of
+from retrieval.spec.collection import ChunkingSpec, CollectionSpec
 from tests.retrieval.sharding.equality import (
     assert_same_ranking,
     corpus,

@@ -16,14 +16,14 @@ import pytest
 from encoder import Engine, ModelSpec
 from encoder.inputs import ImagePart, MultimodalInput
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec, PageSpec
+from retrieval.ingest.uploads import UploadedFile
 from retrieval.reindex import Reindexer, ReindexRequest
 from retrieval.search.hits import Hit
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
 from retrieval.sharding.routing import shard_of
+from retrieval.spec.collection import CollectionSpec, PageSpec
 from retrieval.transfer import scratch_dir, tar_stream
-from retrieval.uploads import UploadedFile
 from tests.fixtures.pdfs import pdf_bytes
 from tests.retrieval.sharding.equality import assert_same_candidates, assert_same_ranking
 from tests.retrieval.sharding.local_group import LocalBackend
@@ -128,7 +128,7 @@ def test_deleting_a_page_removes_its_files_from_its_shard(tmp_path: Path, regist
         asyncio.run(svc.add_files("d", _files()[:1]))
         doc = "r0.pdf#page=1"
         image = svc.get_document("d", doc)
-        digest = svc._reader("d").page_images("d", [doc])[doc].digest
+        digest = svc.catalog.handle("d").reader().page_images("d", [doc])[doc].digest
         core = backend.groups["d"].cores[shard_of(doc, 3)]
         assert core.page_files.path(digest, "image").is_file() and image.id == doc
         assert asyncio.run(svc.delete_documents("d", [doc])) == 1

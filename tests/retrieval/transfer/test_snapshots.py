@@ -21,11 +21,11 @@ import pytest
 from encoder import Engine, ModelSpec
 from index import DenseConfig, DenseIndex, MultiVectorConfig
 from retrieval import ModelRegistry
-from retrieval.collections import CollectionSpec, IndexSpec
 from retrieval.errors import InvalidRequestError
 from retrieval.ingest.documents import SourceDocument
 from retrieval.search.planner import SearchPlan, modes_of
 from retrieval.service import RetrievalService
+from retrieval.spec.collection import CollectionSpec, IndexSpec
 from retrieval.transfer import scratch_dir, tar_stream
 from retrieval.transfer.archive import MANIFEST, checksum
 
@@ -63,7 +63,7 @@ def _results(svc: RetrievalService, name: str) -> dict[str, list[tuple[str, floa
 
 
 def _centroids(svc: RetrievalService, name: str) -> np.ndarray:
-    dense = svc._get(name).indexes.indexes["dense"]
+    dense = svc.catalog.handle(name).indexes.indexes["dense"]
     assert isinstance(dense, DenseIndex) and dense.kind == "ivf_flat"
     ivf = faiss.extract_index_ivf(dense.faiss_index)
     return ivf.quantizer.reconstruct_n(0, ivf.nlist)

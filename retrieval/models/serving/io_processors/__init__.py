@@ -1,0 +1,3 @@
+"""IO-processor plugins shipped with the service (registered as entry points in pyproject.toml).
+
+May import: `retrieval.models.serving`, `encoder`, `retrieval.errors`."""

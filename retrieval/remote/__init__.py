@@ -1,9 +1,0 @@
-"""Encoding in another process: API worker processes tokenise and send packed inputs over ZeroMQ to one
-engine process per device, which batches them across every worker (`--api-workers N`)."""
-
-from retrieval.remote.client import EngineClient, RemoteBatcher
-from retrieval.remote.engine_process import run_engine_process
-from retrieval.remote.load_board import LoadBoard
-from retrieval.remote.messages import decode_message, encode_message
-
-__all__ = ["EngineClient", "LoadBoard", "RemoteBatcher", "decode_message", "encode_message", "run_engine_process"]
