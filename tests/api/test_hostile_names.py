@@ -19,6 +19,7 @@ from retrieval.store import MAX_ID_BYTES, Store
 from tests.api._retrieval import assert_error
 from tests.api._server import LiveServer, live_server
 from tests.api.test_hostile_scopes import mcp_call
+from tests.api.test_reindex import wait_job
 from tests.conftest import MINILM
 
 COLL = "/v1/collections"
@@ -131,3 +132,18 @@ def test_an_export_cut_off_by_its_client_leaves_nothing(server: LiveServer) -> N
     while list((server.data_dir / "transfers").glob("*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not list((server.data_dir / "transfers").glob("*"))
+
+
+def test_a_job_id_is_matched_whole(client: httpx.Client) -> None:
+    """Job ids too are matched whole: the id of a real job with a newline (or a space) after it is no job."""
+    started = client.post(f"{COLL}/default/reindex", json={"target": "jobs-copy"})
+    assert started.status_code == 202, started.text
+    job = started.json()["id"]
+    try:
+        wait_job(client, job)
+        assert client.get(f"/v1/jobs/{job}").status_code == 200
+        for near in (f"{job}%0A", f"{job}%20", f"%0A{job}"):
+            assert_error(client.get(f"/v1/jobs/{near}"), 404, "does not exist")
+            assert_error(client.post(f"/v1/jobs/{near}/cancel"), 404, "does not exist")
+    finally:
+        client.delete(f"{COLL}/jobs-copy")
