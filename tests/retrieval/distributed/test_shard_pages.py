@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import ray
 
-from encoder import Engine, ModelSpec
 from retrieval import ModelRegistry
 from retrieval.errors import ShardUnavailableError
 from retrieval.ingest.uploads import UploadedFile
@@ -23,7 +22,7 @@ from retrieval.spec.collection import CollectionSpec, PageSpec
 from retrieval.transfer import scratch_dir, tar_stream
 from tests.fixtures.pdfs import pdf_bytes
 from tests.retrieval.distributed.test_shards import _actor, _serving
-from tests.retrieval.sharding.equality import assert_same_ranking
+from tests.retrieval.sharding.equality import assert_same_ranking, page_models
 
 WORDS = ["apples", "rivers", "mountains", "orchards", "harbours", "deserts", "glaciers", "forests"]
 FILES = [UploadedFile(f"p{i}.pdf", pdf_bytes([f"{w} report {i}", f"page two of {i}"])) for i, w in enumerate(WORDS)]
@@ -31,12 +30,7 @@ FILES = [UploadedFile(f"p{i}.pdf", pdf_bytes([f"{w} report {i}", f"page two of {
 
 @pytest.fixture(scope="module")
 def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(
-        [
-            Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean")), name="bert")),
-            Engine.load(ModelSpec(source=str(tiny_store("colqwen3_colpali")), name="colqwen")),
-        ]
-    )
+    registry = page_models(tiny_store)
     yield registry
     registry.close()
 

@@ -125,3 +125,13 @@ def compare(searcher: Callable[[str, SearchPlan], list[Hit]], name: str, plan: S
             swaps += assert_same_candidates(searcher(name, deep), searcher("one", deep), f"{label} {family}")
         assert swaps, f"{label}: the answers differ but every candidate list is identical"
         return False
+
+
+def page_models(tiny_store: Callable[[str], Path]) -> ModelRegistry:
+    """The page-collection tests' models: a tiny BERT (`bert`, dense) and a tiny ColQwen3 (`colqwen`, pages)."""
+    return ModelRegistry(
+        [
+            Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean")), name="bert")),
+            Engine.load(ModelSpec(source=str(tiny_store("colqwen3_colpali")), name="colqwen")),
+        ]
+    )

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from encoder import Engine, ModelSpec
 from encoder.inputs import ImagePart, MultimodalInput
 from retrieval import ModelRegistry
 from retrieval.ingest.uploads import UploadedFile
@@ -25,7 +24,7 @@ from retrieval.sharding.routing import shard_of
 from retrieval.spec.collection import CollectionSpec, PageSpec
 from retrieval.transfer import scratch_dir, tar_stream
 from tests.fixtures.pdfs import pdf_bytes
-from tests.retrieval.sharding.equality import assert_same_candidates, assert_same_ranking
+from tests.retrieval.sharding.equality import assert_same_candidates, assert_same_ranking, page_models
 from tests.retrieval.sharding.local_group import LocalBackend
 
 WORDS = ["apples", "rivers", "mountains", "orchards", "harbours", "deserts", "glaciers", "forests", "islands"]
@@ -37,12 +36,7 @@ RECTS = {0: (50.0, 50.0, 500.0, 300.0), 1: (300.0, 400.0, 200.0, 300.0), 3: (10.
 
 @pytest.fixture(scope="module")
 def registry(tiny_store: Callable[[str], Path]) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry(
-        [
-            Engine.load(ModelSpec(source=str(tiny_store("bert_st_mean")), name="bert")),
-            Engine.load(ModelSpec(source=str(tiny_store("colqwen3_colpali")), name="colqwen")),
-        ]
-    )
+    registry = page_models(tiny_store)
     yield registry
     registry.close()
 
