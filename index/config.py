@@ -58,11 +58,14 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     pool_factor: int = 1  # token pooling on add: keep ceil(m / pool_factor) cluster means per document; 1 = off
     first_stage: FirstStage = "ivf_pq"  # two-stage candidates: token IVF-PQ codes, or binary sign codes (Hamming)
     dtype: ScoringDType = "bfloat16"  # exact MaxSim matmul dtype (bfloat16: AMX/AVX-512 BF16, fp32 accumulate)
+    search_threads: int | None = 1  # FAISS/torch threads of one search (index/threads.py); None = their defaults
 
     def __post_init__(self) -> None:
         for name in ("nprobe", "token_k", "rerank", "pool_factor"):
             if getattr(self, name) < 1:
                 raise IndexConfigError(name, ">= 1", repr(getattr(self, name)))
+        if self.search_threads is not None and self.search_threads < 1:
+            raise IndexConfigError("search_threads", ">= 1 or None", repr(self.search_threads))
         if self.kind == "compressed" and self.first_stage != "ivf_pq":
             raise IndexConfigError("first_stage", "ivf_pq with kind 'compressed'", repr(self.first_stage))
         if self.drift_ratio <= 1.0 or self.retrain_growth <= 1.0:

@@ -46,6 +46,8 @@ from index.config import MultiVectorConfig, config_from_meta, config_to_meta
 from index.device import torch_device
 from index.errors import IndexConfigError, IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
+from index.rescore import maxsim_float16
+from index.threads import kernel_threads
 from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
 from index.token_candidates import TokenCandidates
 from index.token_file import TokenFile
@@ -78,9 +80,18 @@ def score_slots(
 ) -> tuple[F32, I64]:
     """Exact MaxSim of every query against ``slots`` (None: every occupied slot), matmul in ``dtype``.
 
+    A compressed index's candidates (``store`` a :class:`TokenFile`, ``dtype`` bfloat16, on the CPU) are read in
+    file order and scored by :func:`~index.rescore.maxsim_float16` on their float16 rows as stored (no conversion).
+
     Returns ``(float32 (B, n), slots int64 (n,))`` with column ``j`` scoring ``slots[j]``.
     """
     tokens: Any
+    device = torch_device()
+    if isinstance(store, TokenFile) and slots is not None and dtype == "bfloat16" and device is None:
+        slots = np.sort(slots)  # reads in file order
+        rows, offsets = store.gather(slots)
+        q, mask = pad_queries(queries)
+        return maxsim_float16(q, mask, rows, offsets), slots
     if slots is None:
         slots, offsets = store.occupied()
         tokens = store.scan_tokens(dtype == "bfloat16")
@@ -89,7 +100,7 @@ def score_slots(
     if slots.size == 0:
         return np.empty((len(queries), 0), np.float32), slots
     q, mask = pad_queries(queries)
-    return maxsim_packed(q, tokens, offsets, query_mask=mask, dtype=dtype, device=torch_device()), slots
+    return maxsim_packed(q, tokens, offsets, query_mask=mask, dtype=dtype, device=device), slots
 
 
 class MultiVectorIndex(RemapIds):
@@ -304,9 +315,10 @@ class MultiVectorIndex(RemapIds):
         if len(self) == 0 or not qs or (cand is not None and cand.size == 0):
             return empty_result(len(qs), k)
         n_rerank = max(k, self.config.rerank * -(-k // 10))
-        if self._cand is None or (cand is not None and cand.size <= n_rerank):
-            return self._exact(qs, k, cand)
-        return self._two_stage(self._cand, qs, k, cand, n_rerank)
+        with kernel_threads(self.config.search_threads):
+            if self._cand is None or (cand is not None and cand.size <= n_rerank):
+                return self._exact(qs, k, cand)
+            return self._two_stage(self._cand, qs, k, cand, n_rerank)
 
     def _exact(self, qs: list[F32], k: int, cand: I64 | None) -> SearchResult:
         scores, slots = score_slots(self._store, qs, cand, self.config.dtype)

@@ -33,13 +33,14 @@ from index.token_store import TokenStore
 
 faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
-__all__ = ["TokenCandidates", "sign_codes"]
+__all__ = ["FASTSCAN_MIN_SAMPLE", "TokenCandidates", "sign_codes"]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 _ADD_CHUNK = 1 << 18  # token rows converted to float32 per add call
 _MIN_POINTS_PER_LIST = 39
 _KMEANS_ITERATIONS = 10  # candidate quality barely moves past 10; training time scales linearly
+FASTSCAN_MIN_SAMPLE = 16 * _MIN_POINTS_PER_LIST  # rows 4-bit (16-centroid) sub-quantizers need to train on
 
 
 def _pq_m(config: MultiVectorConfig, dim: int) -> int:
@@ -56,6 +57,25 @@ def _pq_ivf(config: MultiVectorConfig, dim: int, nlist: int, n: int) -> tuple[An
     quantizer.this.disown()
     ivf.cp.niter = ivf.pq.cp.niter = _KMEANS_ITERATIONS
     return ivf, max(nlist, 1 << nbits) * 64
+
+
+def _fastscan_m(config: MultiVectorConfig, dim: int) -> int:
+    """4-bit sub-quantizers of a fast-scan code of ``pq_m`` bytes (two per byte; the largest count <= 2 * bytes
+    dividing ``dim``)."""
+    want = 2 * _pq_m(config, dim)
+    return max(m for m in range(1, want + 1) if dim % m == 0)
+
+
+def _fastscan_ivf(config: MultiVectorConfig, dim: int, nlist: int) -> tuple[Any, int]:
+    """An untrained inner-product IVF-PQ *fast-scan* index (4-bit codes, lists scanned with SIMD look-up tables)
+    and the sample size to train it on. Same bytes per token as the 8-bit ``_pq_ivf`` (twice the sub-quantizers
+    of half the width), several times faster to scan."""
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, _fastscan_m(config, dim), 4, faiss.METRIC_INNER_PRODUCT)
+    ivf.own_fields = True
+    quantizer.this.disown()
+    ivf.cp.niter = ivf.pq.cp.niter = _KMEANS_ITERATIONS
+    return ivf, max(nlist, FASTSCAN_MIN_SAMPLE // 64) * 64
 
 
 def _binary_ivf(dim: int, nlist: int) -> tuple[Any, int]:
