@@ -47,8 +47,8 @@ from index.device import torch_device
 from index.errors import IndexConfigError, IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
 from index.rescore import maxsim_float16
-from index.threads import kernel_threads
 from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
+from index.threads import kernel_threads
 from index.token_candidates import TokenCandidates
 from index.token_file import TokenFile
 from index.token_store import TokenStore
