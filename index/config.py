@@ -50,8 +50,8 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     nlist: int | None = None  # token IVF lists; None = 4 * sqrt(tokens) at training time
     nprobe: int = 16  # token IVF lists probed per query vector
     pq_m: int | None = None  # token IVF-PQ sub-quantizers (bytes per token code); None = dim // 8
-    token_k: int = 512  # nearest token vectors fetched per query vector in the candidate stage
-    rerank: int = 100  # documents (times k / 10, at least k) reranked with exact MaxSim
+    token_k: int = 512  # nearest token vectors per query vector (at least half an IVF list: TokenCandidates.depth)
+    rerank: int = 100  # documents (times k / 10, at least k, at least token_k / 10) reranked with exact MaxSim
     compact_ratio: float = 0.5  # dead-token fraction above which the token store is rewritten
     retrain_growth: float = 8.0  # retrain the token IVF once tokens exceed this multiple of its training set
     drift_ratio: float = 1.5  # compressed: retrain once recent adds' quantisation error exceeds this x training's

@@ -13,7 +13,8 @@ each). Scores are ColBERT MaxSim (sum over query vectors of the best dot product
   rescores from float16 in float32 and keeps no working copy).
 * ``compressed``: the same two stages with only the token codes in RAM (:mod:`index.compressed`): the float16
   vectors live in an append-only memory-mapped file (:class:`~index.token_file.TokenFile`, in ``directory`` or a
-  private temporary file) read for the candidates a query rescores; removals are lazy (tombstones, dropped at
+  private temporary file) read for the candidates a query rescores (in file order, scored on the float16 rows as
+  read: :mod:`index.rescore`); removals are lazy (tombstones, dropped at
   compaction); the codes retrain beside the serving index when the data drifted or grew
   (:meth:`MultiVectorIndex.retrain_plan` / :meth:`MultiVectorIndex.retrain_apply`).
 
@@ -331,7 +332,8 @@ class MultiVectorIndex(RemapIds):
         self, stage: TokenCandidates, qs: list[F32], k: int, cand: I64 | None, n_rerank: int
     ) -> SearchResult:
         live = self._slots.live_mask() if self.compressed else None
-        proposals = stage.candidates(qs, self.config.token_k, n_rerank, cand, live)
+        token_k, n_rerank = stage.depth(self.config.token_k, n_rerank)
+        proposals = stage.candidates(qs, token_k, n_rerank, cand, live)
         available = len(self) if cand is None else cand.size
         rows = []
         for q, docs in zip(qs, proposals, strict=True):
