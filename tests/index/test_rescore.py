@@ -42,3 +42,12 @@ def test_a_compressed_search_reranks_with_it(mv_data, monkeypatch: pytest.Monkey
     by_id = dict(zip(ids.tolist(), docs, strict=True))
     for q, row, scores in zip(queries[:3], found.ids, found.scores, strict=True):
         np.testing.assert_allclose(scores, _naive(q, [by_id[i].astype(np.float16) for i in row]), rtol=2e-3)
+
+
+@pytest.mark.parametrize("name", ["index.rescore", "index.threads", "index.token_candidates"])
+def test_doctests(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0
