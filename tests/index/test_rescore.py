@@ -14,13 +14,15 @@ def _naive(q: np.ndarray, docs: list[np.ndarray]) -> np.ndarray:
     return np.array([float((q @ d.astype(np.float32).T).max(axis=1).sum()) for d in docs], np.float32)
 
 
-def test_matches_a_naive_loop_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("block_rows", [4096, 64])
+def test_matches_a_naive_loop_across_chunks(block_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     docs = [rng.standard_normal((int(n), 24)).astype(np.float16) for n in rng.integers(1, 60, 200)]
     offsets = np.concatenate([[0], np.cumsum([d.shape[0] for d in docs])]).astype(np.int64)
     queries = [rng.standard_normal((n, 24)).astype(np.float32) for n in (5, 9)]
     padded, mask = multivector.pad_queries(queries)
-    monkeypatch.setattr("index.rescore._CHUNK_TOKENS", 500)  # several matmuls, documents never split
+    monkeypatch.setattr("index.rescore._CHUNK_TOKENS", 500)  # several segmented maxes, documents never split
+    monkeypatch.setattr("index.rescore._BLOCK_ROWS", block_rows)  # fixed-shape GEMMs, the last one zero-padded
     got = maxsim_float16(padded, mask, np.concatenate(docs), offsets)
     want = np.stack([_naive(q, docs) for q in queries])
     np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-2)  # float16 products, float32 accumulation
