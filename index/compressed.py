@@ -1,8 +1,9 @@
 """Codes of the ``compressed`` multi-vector kind: token IVF-PQ trained on a sample, grown by adds, retrained aside.
 
 The candidate stage is :class:`~index.token_candidates.TokenCandidates` (every token vector in a FAISS
-``IndexIVFPQ``, inner product, residual to its coarse centroid product-quantised in ``pq_m`` bytes, id = its
-document's slot); the only per-token bytes in RAM are that code and FAISS's 8-byte id. What this kind adds:
+``IndexIVFPQFastScan``, inner product, residual to its coarse centroid product-quantised into ``2 * pq_m`` 4-bit
+codes = ``pq_m`` bytes, id = its document's slot); the only per-token bytes in RAM are that code and FAISS's 8-byte
+id. What this kind adds:
 
 * training on a *sample* (:meth:`CompressedCodes.train`), so a streaming build never holds the corpus in float32:
   adds encode batch by batch (:meth:`CompressedCodes.add_tokens`);
@@ -13,10 +14,15 @@ document's slot); the only per-token bytes in RAM are that code and FAISS's 8-by
   only the immutable prefix of the token file (its own mapping) and builds new codes with no lock held, and the
   index applies the result under its lock after adding the rows written meanwhile (nothing lost).
 
-Why IVF-PQ (8-bit codes) rather than PLAID's centroid id + 2/4-bit residuals: the full vectors are kept for the
-exact rescoring, so the codes only have to *propose* candidates, and FAISS's IVF-PQ gives that with ``dim / 8``
-bytes per token (48 at 384 dims, 16 at 128), removal by id and id-set filtering built in, and no new scan
-kernel to trust; ``benchmarks/bench_late_interaction_scale.py`` measures it beside fast-plaid.
+Why fast-scan IVF-PQ rather than PLAID's centroid id + 2/4-bit residuals: the full vectors are kept for the
+exact rescoring, so the codes only have to *propose* candidates, and FAISS gives that with ``dim / 8`` bytes per
+token (48 at 384 dims, 16 at 128), removal by id and id-set filtering built in, and no new scan kernel to trust.
+The 4-bit fast-scan layout (codes packed in blocks of 32, distances from SIMD look-up tables in registers) scans
+lists about twice as fast as 8-bit IVF-PQ at the same bytes (5M tokens x 128, machine at load ~4: 8-16 ms vs
+14-50 ms per query at equal recall), so a query affords more lists and more token hits per millisecond. Below
+``FASTSCAN_MIN_SAMPLE`` training rows (a new index's first documents) the codes are 8-bit IVF-PQ of fewer bits
+until the growth retrain; snapshots of either load (the FAISS file names its type).
+``benchmarks/bench_late_interaction_scale.py`` measures the kind beside fast-plaid.
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ import numpy.typing as npt
 from index.config import MultiVectorConfig
 from index.drift import DriftMeter, RetrainReason, retrain_reason
 from index.errors import IndexCorruptError
-from index.token_candidates import _MIN_POINTS_PER_LIST, TokenCandidates, _pq_ivf
+from index.token_candidates import (
+    _MIN_POINTS_PER_LIST,
+    FASTSCAN_MIN_SAMPLE,
+    TokenCandidates,
+    _fastscan_ivf,
+    _pq_ivf,
+)
 
 faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API
 
@@ -76,7 +88,11 @@ class CompressedCodes(TokenCandidates):
         nlist = max(
             1, min(config.nlist or round(math.sqrt(n_tokens)), (order.size - hold.size) // _MIN_POINTS_PER_LIST)
         )
-        ivf, take = _pq_ivf(config, dim, nlist, min(n_tokens, order.size - hold.size))
+        usable = order.size - hold.size
+        if usable >= FASTSCAN_MIN_SAMPLE:
+            ivf, take = _fastscan_ivf(config, dim, nlist)
+        else:  # too few rows for 16-centroid sub-quantizers: 8-bit codes of fewer bits (retrained on growth)
+            ivf, take = _pq_ivf(config, dim, nlist, min(n_tokens, usable))
         fit = order[hold.size :][:take]
         ivf.train(np.ascontiguousarray(sample[np.sort(fit)]))
         ivf.nprobe = min(nlist, config.nprobe)
@@ -96,8 +112,11 @@ class CompressedCodes(TokenCandidates):
     def errors(self, x: F32) -> F32:
         """float32 (n,): squared reconstruction error of each row of ``x`` (float32 (n, dim)) through the codes."""
         x = np.ascontiguousarray(x, np.float32)
-        back = self.index.sa_decode(self.index.sa_encode(x))
-        return np.square(x - back).sum(axis=1).astype(np.float32)
+        ivf = self.index
+        _, lists = ivf.quantizer.search(x, 1)
+        residual = x - ivf.quantizer.reconstruct_batch(lists[:, 0])
+        back = ivf.pq.decode(ivf.pq.compute_codes(residual))  # the residual as its PQ code restores it
+        return np.square(residual - back).sum(axis=1).astype(np.float32)
 
     def add_tokens(self, x: npt.NDArray[np.floating], slots: I64) -> None:
         """Encode rows ``x`` (float, (n, dim)) under document slot ids ``slots`` (int64 (n,)), in chunks."""
@@ -111,24 +130,17 @@ class CompressedCodes(TokenCandidates):
 
     def renumber(self, new_of_old: I64) -> None:
         """Rename every code's slot ``s`` to ``new_of_old[s]``, dropping codes whose new slot is -1 (compaction),
-        list by list, without re-encoding."""
+        without re-encoding: FAISS removes the dropped codes (fast-scan lists repack their blocks), then each
+        list's ids are renamed in place (ids sit beside the codes, never packed)."""
+        dropped = np.flatnonzero(new_of_old < 0).astype(np.int64)
+        if dropped.size:
+            self.index.remove_ids(faiss.IDSelectorBatch(dropped))
         invlists = self.index.invlists
-        code_size, total = invlists.code_size, 0
         for lst in range(invlists.nlist):
             n = invlists.list_size(lst)
-            if n == 0:
-                continue
-            ids = faiss.rev_swig_ptr(invlists.get_ids(lst), n).copy()
-            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), n * code_size).copy().reshape(n, code_size)
-            new = new_of_old[ids]
-            keep = new >= 0
-            kept = int(keep.sum())
-            invlists.resize(lst, kept)
-            if kept:
-                ids_out, codes_out = np.ascontiguousarray(new[keep]), np.ascontiguousarray(codes[keep])
-                invlists.update_entries(lst, 0, kept, faiss.swig_ptr(ids_out), faiss.swig_ptr(codes_out))
-            total += kept
-        self.index.ntotal = total
+            if n:
+                ids = faiss.rev_swig_ptr(invlists.get_ids(lst), n)  # a view of the list's ids
+                ids[:] = new_of_old[ids]
 
     def due(self, config: MultiVectorConfig, tokens: int) -> RetrainReason | None:
         """Why these codes should be retrained for an index of ``tokens`` live vectors, or None."""
@@ -137,7 +149,13 @@ class CompressedCodes(TokenCandidates):
     def meta(self) -> dict[str, Any]:
         """JSON state saved beside the FAISS file."""
         m = self.meter
-        return {"trained_on": self.trained_on, "baseline": m.baseline, "observed": m.observed, "error_sum": m.error_sum}
+        return {
+            "trained_on": self.trained_on,
+            "baseline": m.baseline,
+            "observed": m.observed,
+            "error_sum": m.error_sum,
+            "faiss": type(self.index).__name__,  # IndexIVFPQFastScan, or IndexIVFPQ (small or older indexes)
+        }
 
     def write(self, f: BinaryIO) -> None:
         """Serialise the FAISS index into the open binary file ``f`` (streamed, no copy in memory)."""

@@ -50,19 +50,22 @@ class MultiVectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     nlist: int | None = None  # token IVF lists; None = 4 * sqrt(tokens) at training time
     nprobe: int = 16  # token IVF lists probed per query vector
     pq_m: int | None = None  # token IVF-PQ sub-quantizers (bytes per token code); None = dim // 8
-    token_k: int = 512  # nearest token vectors fetched per query vector in the candidate stage
-    rerank: int = 100  # documents (times k / 10, at least k) reranked with exact MaxSim
+    token_k: int = 512  # nearest token vectors per query vector (at least half an IVF list: TokenCandidates.depth)
+    rerank: int = 100  # documents (times k / 10, at least k, at least token_k / 10) reranked with exact MaxSim
     compact_ratio: float = 0.5  # dead-token fraction above which the token store is rewritten
     retrain_growth: float = 8.0  # retrain the token IVF once tokens exceed this multiple of its training set
     drift_ratio: float = 1.5  # compressed: retrain once recent adds' quantisation error exceeds this x training's
     pool_factor: int = 1  # token pooling on add: keep ceil(m / pool_factor) cluster means per document; 1 = off
     first_stage: FirstStage = "ivf_pq"  # two-stage candidates: token IVF-PQ codes, or binary sign codes (Hamming)
     dtype: ScoringDType = "bfloat16"  # exact MaxSim matmul dtype (bfloat16: AMX/AVX-512 BF16, fp32 accumulate)
+    search_threads: int | None = 1  # FAISS/torch threads of one search (index/threads.py); None = their defaults
 
     def __post_init__(self) -> None:
         for name in ("nprobe", "token_k", "rerank", "pool_factor"):
             if getattr(self, name) < 1:
                 raise IndexConfigError(name, ">= 1", repr(getattr(self, name)))
+        if self.search_threads is not None and self.search_threads < 1:
+            raise IndexConfigError("search_threads", ">= 1 or None", repr(self.search_threads))
         if self.kind == "compressed" and self.first_stage != "ivf_pq":
             raise IndexConfigError("first_stage", "ivf_pq with kind 'compressed'", repr(self.first_stage))
         if self.drift_ratio <= 1.0 or self.retrain_growth <= 1.0:

@@ -13,7 +13,8 @@ each). Scores are ColBERT MaxSim (sum over query vectors of the best dot product
   rescores from float16 in float32 and keeps no working copy).
 * ``compressed``: the same two stages with only the token codes in RAM (:mod:`index.compressed`): the float16
   vectors live in an append-only memory-mapped file (:class:`~index.token_file.TokenFile`, in ``directory`` or a
-  private temporary file) read for the candidates a query rescores; removals are lazy (tombstones, dropped at
+  private temporary file) read for the candidates a query rescores (in file order, scored on the float16 rows as
+  read: :mod:`index.rescore`); removals are lazy (tombstones, dropped at
   compaction); the codes retrain beside the serving index when the data drifted or grew
   (:meth:`MultiVectorIndex.retrain_plan` / :meth:`MultiVectorIndex.retrain_apply`).
 
@@ -46,7 +47,9 @@ from index.config import MultiVectorConfig, config_from_meta, config_to_meta
 from index.device import torch_device
 from index.errors import IndexConfigError, IndexCorruptError
 from index.persist import load_snapshot, save_snapshot
+from index.rescore import maxsim_float16
 from index.slots import RemapIds, SlotMap, empty_result, finalize, topk_rows
+from index.threads import kernel_threads
 from index.token_candidates import TokenCandidates
 from index.token_file import TokenFile
 from index.token_store import TokenStore
@@ -78,9 +81,18 @@ def score_slots(
 ) -> tuple[F32, I64]:
     """Exact MaxSim of every query against ``slots`` (None: every occupied slot), matmul in ``dtype``.
 
+    A compressed index's candidates (``store`` a :class:`TokenFile`, ``dtype`` bfloat16, on the CPU) are read in
+    file order and scored by :func:`~index.rescore.maxsim_float16` on their float16 rows as stored (no conversion).
+
     Returns ``(float32 (B, n), slots int64 (n,))`` with column ``j`` scoring ``slots[j]``.
     """
     tokens: Any
+    device = torch_device()
+    if isinstance(store, TokenFile) and slots is not None and dtype == "bfloat16" and device is None:
+        slots = np.sort(slots)  # reads in file order
+        rows, offsets = store.gather(slots)
+        q, mask = pad_queries(queries)
+        return maxsim_float16(q, mask, rows, offsets), slots
     if slots is None:
         slots, offsets = store.occupied()
         tokens = store.scan_tokens(dtype == "bfloat16")
@@ -89,7 +101,7 @@ def score_slots(
     if slots.size == 0:
         return np.empty((len(queries), 0), np.float32), slots
     q, mask = pad_queries(queries)
-    return maxsim_packed(q, tokens, offsets, query_mask=mask, dtype=dtype, device=torch_device()), slots
+    return maxsim_packed(q, tokens, offsets, query_mask=mask, dtype=dtype, device=device), slots
 
 
 class MultiVectorIndex(RemapIds):
@@ -304,9 +316,10 @@ class MultiVectorIndex(RemapIds):
         if len(self) == 0 or not qs or (cand is not None and cand.size == 0):
             return empty_result(len(qs), k)
         n_rerank = max(k, self.config.rerank * -(-k // 10))
-        if self._cand is None or (cand is not None and cand.size <= n_rerank):
-            return self._exact(qs, k, cand)
-        return self._two_stage(self._cand, qs, k, cand, n_rerank)
+        with kernel_threads(self.config.search_threads):
+            if self._cand is None or (cand is not None and cand.size <= n_rerank):
+                return self._exact(qs, k, cand)
+            return self._two_stage(self._cand, qs, k, cand, n_rerank)
 
     def _exact(self, qs: list[F32], k: int, cand: I64 | None) -> SearchResult:
         scores, slots = score_slots(self._store, qs, cand, self.config.dtype)
@@ -319,7 +332,8 @@ class MultiVectorIndex(RemapIds):
         self, stage: TokenCandidates, qs: list[F32], k: int, cand: I64 | None, n_rerank: int
     ) -> SearchResult:
         live = self._slots.live_mask() if self.compressed else None
-        proposals = stage.candidates(qs, self.config.token_k, n_rerank, cand, live)
+        token_k, n_rerank = stage.depth(self.config.token_k, n_rerank)
+        proposals = stage.candidates(qs, token_k, n_rerank, cand, live)
         available = len(self) if cand is None else cand.size
         rows = []
         for q, docs in zip(qs, proposals, strict=True):

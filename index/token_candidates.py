@@ -33,13 +33,14 @@ from index.token_store import TokenStore
 
 faiss: Any = _faiss  # faiss's bundled stubs lag its SWIG API (SearchParameters*, DirectMap, ...)
 
-__all__ = ["TokenCandidates", "sign_codes"]
+__all__ = ["FASTSCAN_MIN_SAMPLE", "TokenCandidates", "sign_codes"]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 _ADD_CHUNK = 1 << 18  # token rows converted to float32 per add call
 _MIN_POINTS_PER_LIST = 39
 _KMEANS_ITERATIONS = 10  # candidate quality barely moves past 10; training time scales linearly
+FASTSCAN_MIN_SAMPLE = 16 * _MIN_POINTS_PER_LIST  # rows 4-bit (16-centroid) sub-quantizers need to train on
 
 
 def _pq_m(config: MultiVectorConfig, dim: int) -> int:
@@ -56,6 +57,25 @@ def _pq_ivf(config: MultiVectorConfig, dim: int, nlist: int, n: int) -> tuple[An
     quantizer.this.disown()
     ivf.cp.niter = ivf.pq.cp.niter = _KMEANS_ITERATIONS
     return ivf, max(nlist, 1 << nbits) * 64
+
+
+def _fastscan_m(config: MultiVectorConfig, dim: int) -> int:
+    """4-bit sub-quantizers of a fast-scan code of ``pq_m`` bytes (two per byte; the largest count <= 2 * bytes
+    dividing ``dim``)."""
+    want = 2 * _pq_m(config, dim)
+    return max(m for m in range(1, want + 1) if dim % m == 0)
+
+
+def _fastscan_ivf(config: MultiVectorConfig, dim: int, nlist: int) -> tuple[Any, int]:
+    """An untrained inner-product IVF-PQ *fast-scan* index (4-bit codes, lists scanned with SIMD look-up tables)
+    and the sample size to train it on. Same bytes per token as the 8-bit ``_pq_ivf`` (twice the sub-quantizers
+    of half the width), several times faster to scan."""
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, _fastscan_m(config, dim), 4, faiss.METRIC_INNER_PRODUCT)
+    ivf.own_fields = True
+    quantizer.this.disown()
+    ivf.cp.niter = ivf.pq.cp.niter = _KMEANS_ITERATIONS
+    return ivf, max(nlist, FASTSCAN_MIN_SAMPLE // 64) * 64
 
 
 def _binary_ivf(dim: int, nlist: int) -> tuple[Any, int]:
@@ -138,6 +158,27 @@ class TokenCandidates:
         if self.binary:
             return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.code_size)
         return int(ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + ivf.pq.M * ivf.pq.ksub * ivf.pq.dsub * 4)
+
+    def depth(self, token_k: int, n_rerank: int) -> tuple[int, int]:
+        """``(token_k, n_rerank)`` for a search of this index, from the configured ones and its size.
+
+        The more tokens a list holds, the more of them sit within any similarity band of a query vector, so a fixed
+        ``token_k`` covers fewer distinct documents (near-duplicates crowd it): each query vector fetches at least
+        half a list's worth (``ntotal / nlist / 2``), and the rerank covers at least one document per 10 hits.
+        Measured on the scale set (25M tokens x 128, 20 noisy copies of each document, 60 queries): recall@10 0.923
+        with ``token_k`` 512 and 100 reranked, 0.957 with 2,048 and 100, 0.982 with 2,048 and 200; on SciFact's
+        1.24M tokens the rule changes nothing (lists of ~1,100: 557 hits, 100 reranked).
+
+        >>> stage = TokenCandidates(faiss.IndexIVFFlat(faiss.IndexFlatIP(4), 4, 10), 0)
+        >>> stage.depth(512, 100)
+        (512, 100)
+        >>> stage.index.ntotal = 50_000
+        >>> stage.depth(512, 100)
+        (2500, 250)
+        """
+        per_list = int(self.index.ntotal) // max(1, int(self.index.nlist))
+        token_k = max(token_k, per_list // 2)
+        return token_k, max(n_rerank, token_k // 10)
 
     def candidates(
         self,

@@ -33,3 +33,24 @@ def test_each_document_is_a_candidate_for_its_own_tokens_until_removed() -> None
     cands.remove(np.array([3], np.int64))
     assert cands.index.ntotal == 190
     assert 3 not in cands.candidates([docs[3]], token_k=8, n_docs=20)[0].tolist()
+
+
+def test_search_depth_grows_with_the_lists(mv_data, monkeypatch) -> None:
+    """Longer lists hold more near-ties: a search fetches at least half a list per query vector and reranks one
+    document per 10 hits, whatever smaller figures the config names."""
+    from index import MultiVectorIndex
+
+    ids, docs, queries = mv_data
+    index = MultiVectorIndex(16, MultiVectorConfig(kind="compressed", nlist=4, nprobe=4, token_k=8, rerank=10))
+    index.add(ids, docs)
+    seen: list[tuple[int, int]] = []
+    real = TokenCandidates.candidates
+
+    def spy(self, qs, token_k, n_docs, *rest):  # type: ignore[no-untyped-def]
+        seen.append((token_k, n_docs))
+        return real(self, qs, token_k, n_docs, *rest)
+
+    monkeypatch.setattr(TokenCandidates, "candidates", spy)
+    index.search(queries[:1], 10)
+    per_list = sum(d.shape[0] for d in docs) // 4
+    assert seen == [(per_list // 2, per_list // 2 // 10)]
