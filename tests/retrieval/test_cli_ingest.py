@@ -157,7 +157,13 @@ def test_an_interrupted_run_resumes_to_the_full_set(
     for i in range(6):
         (folder / f"n{i}.txt").write_text(f"Note number {i} about topic {i * 7}.")
     argv = [sys.executable, "-m", "api.server", *_ingest(url, folder, extra=("--create",))]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A child inherits an *ignored* SIGINT (and Python then installs no KeyboardInterrupt handler): start it with
+    # the disposition a user's shell gives, whatever the suite's process was given or left by an earlier test.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     try:
         assert gate.holding.wait(60), proc.communicate(timeout=5)
         proc.send_signal(signal.SIGINT)
